@@ -1,0 +1,46 @@
+# The two commands of the README: `make demo` (set up + the main job on the local sandbox) and
+# `make test` (the whole suite). Everything they need is installed by the targets below.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv controlplane lint unit integration molecule bench soak constraints clean
+
+$(STAMP): pyproject.toml constraints.txt tools/install_collections.py
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,plot]'
+	$(BIN)/python tools/install_collections.py
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+controlplane:
+	bash tools/build-controlplane.sh
+
+demo: venv controlplane
+	bash tools/demo.sh
+
+lint: venv
+	$(BIN)/ruff check .
+
+test: venv controlplane lint
+	LMEVAL_REQUIRE_CONTROLPLANE=1 $(BIN)/python -m pytest
+
+unit: venv
+	$(BIN)/python -m pytest tests/unit
+
+bench: venv controlplane
+	$(BIN)/python -m bench.run
+
+soak: venv controlplane
+	LMEVAL_SOAK=1 $(BIN)/python -m pytest -m slow
+
+constraints: venv
+	{ echo '# Every package CI tested, pinned. Regenerate with: make constraints'; \
+	  $(BIN)/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

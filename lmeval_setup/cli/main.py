@@ -1,0 +1,105 @@
+"""`lmeval-setup` entry point.
+
+Subcommands are imported only when invoked, so `lmeval-setup --help` never loads the kubernetes
+client or ansible (bench/cli_start measures it). Every LmevalError becomes one line on stderr and
+its exit code; anything else is an internal error (70), with the traceback only under LMEVAL_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from lmeval_setup import __version__
+from lmeval_setup.errors import ExitCode, LmevalError
+
+# name -> (module:attribute, one-line help shown by --help without importing the module)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "bootstrap": ("lmeval_setup.cli.bootstrap:bootstrap", "Enable TrustyAI LM-Eval on one or many clusters."),
+    "revert": ("lmeval_setup.cli.bootstrap:revert", "Undo what bootstrap changed, exactly."),
+    "doctor": ("lmeval_setup.cli.doctor:doctor", "Explain why LM-Eval or an LMEvalJob fails."),
+    "lint": ("lmeval_setup.cli.lint:lint", "Check LMEvalJob manifests before they are applied."),
+    "provision": ("lmeval_setup.cli.provision:provision", "Run an evaluation for CI, gate on scores."),
+    "results": ("lmeval_setup.cli.results:results", "Show and compare results of completed jobs."),
+    "scaffold": ("lmeval_setup.cli.scaffold:scaffold", "Write a kustomize component of LMEvalJobs."),
+    "sandbox": ("lmeval_setup.cli.sandbox:sandbox", "A local OpenShift AI stand-in on a real apiserver."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target[0].split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            return _not_implemented(cmd_name, target[1])
+        command = getattr(module, attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_text) for name, (_, help_text) in COMMANDS.items()])
+
+
+def _not_implemented(name: str, help_text: str) -> click.Command:
+    @click.command(name=name, help=help_text, context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def command(args: tuple[str, ...]) -> None:
+        click.echo(f"error: '{name}' is not implemented yet", err=True)
+        sys.exit(ExitCode.NOT_IMPLEMENTED)
+
+    return command
+
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 findings / failed gate / failed step; 2 usage; 3 cluster unreachable or "
+    "unauthorised; 4 prerequisite missing; 5 timeout; 6 not implemented; 70 internal error."
+)
+
+
+@click.group(cls=LazyGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lmeval-setup")
+def cli() -> None:
+    """Make TrustyAI LM-Eval work on OpenShift AI, and find out why evaluation jobs fail."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    try:
+        return cli.main(args=argv, prog_name="lmeval-setup", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(ExitCode.USAGE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.USAGE)
+    except LmevalError as exc:
+        click.echo(f"error: {exc.one_line()}", err=True)
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: one line, never a traceback by default
+        if os.environ.get("LMEVAL_DEBUG"):
+            traceback.print_exc()
+        click.echo(f"internal error: {type(exc).__name__}: {exc} (set LMEVAL_DEBUG=1 for details)", err=True)
+        sys.exit(ExitCode.INTERNAL)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Exit codes and the exceptions that carry them.
+
+One table for every command (doctor, lint, bootstrap, provision, ...), documented in the README.
+Commands raise `LmevalError` subclasses; the CLI turns them into one line on stderr and the code.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FINDINGS = 1  # findings at/above --fail-on, a failed gate, a failed bootstrap step
+    USAGE = 2  # bad flags, unreadable or malformed input
+    CLUSTER = 3  # unreachable, unauthorised, wrong context
+    PREREQUISITE = 4  # no OpenShift AI, no KServe, RBAC preflight failed, binaries missing
+    TIMEOUT = 5
+    NOT_IMPLEMENTED = 6
+    INTERNAL = 70
+
+
+class LmevalError(Exception):
+    """An error the user can act on: printed as one line, mapped to an exit code."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def one_line(self) -> str:
+        text = str(self).replace("\n", " ").strip()
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class UsageError(LmevalError):
+    exit_code = ExitCode.USAGE
+
+
+class ClusterError(LmevalError):
+    exit_code = ExitCode.CLUSTER
+
+
+class PrerequisiteError(LmevalError):
+    exit_code = ExitCode.PREREQUISITE
+
+
+class OpenShiftAIMissing(PrerequisiteError):
+    """The cluster answers but has no DataScienceCluster API (doctor rule LME110)."""
+
+
+class WaitTimeout(LmevalError):
+    exit_code = ExitCode.TIMEOUT
+
+
+class NotImplementedYet(LmevalError):
+    exit_code = ExitCode.NOT_IMPLEMENTED

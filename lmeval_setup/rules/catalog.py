@@ -1,0 +1,357 @@
+"""The rule catalog: one definition per root cause, shared by doctor, lint, provision and the sandbox.
+
+A rule is data. Detectors (spec.py, status.py, pods.py, logs.py, cluster.py) yield evidence that
+names a rule ID; they never restate titles or fixes. IDs are stable: never renumber, only add.
+LME0xx are job-level causes, LME1xx cluster-level ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning", "info"]
+SEVERITY_ORDER: dict[str, int] = {"info": 0, "warning": 1, "error": 2}
+
+DOCS_LMEVAL = (
+    "https://docs.redhat.com/en/documentation/red_hat_openshift_ai_self-managed/latest/html/"
+    "evaluating_ai_systems/evaluating-large-language-models_evaluate"
+)
+DOCS_TUTORIAL = "https://trustyai.org/docs/main/lm-eval-tutorial"
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    slug: str
+    severity: Severity
+    title: str
+    why: str
+    fix: str
+    docs: str = DOCS_LMEVAL
+    # An example change (YAML or a command) shown under the fix, where one applies.
+    example: str = ""
+
+
+_RULES: tuple[Rule, ...] = (
+    Rule(
+        "LME001", "offline-access", "error",
+        "The job needs the Hugging Face Hub but runs offline",
+        "The evaluation pod runs with HF_HUB_OFFLINE/HF_DATASETS_OFFLINE=1 because the job does not set "
+        "allowOnline: true or the cluster does not permit online access; a dataset, tokenizer or model "
+        "that is not cached cannot be downloaded.",
+        "Permit online access on the cluster (lmeval-setup bootstrap --allow-online) and set "
+        "spec.allowOnline: true on the job, or provide the assets offline (spec.offline.storage) and point "
+        "tokenizer/pretrained at local paths under /opt/app-root/src/hf_home.",
+        example="spec:\n  allowOnline: true",
+    ),
+    Rule(
+        "LME002", "base-url-path", "error",
+        "base_url does not point at the endpoint the model type calls",
+        "lm-eval posts to base_url exactly as given: local-completions needs .../v1/completions and "
+        "local-chat-completions needs .../v1/chat/completions; anything else returns 404 or 400.",
+        "Set the base_url model argument to the full endpoint path for the model type.",
+        docs=DOCS_TUTORIAL,
+        example="modelArgs:\n  - name: base_url\n    value: http://my-model-predictor:8080/v1/completions",
+    ),
+    Rule(
+        "LME003", "chat-model-loglikelihood", "error",
+        "A chat-completions model type cannot run loglikelihood tasks",
+        "Multiple-choice tasks (arc_*, hellaswag, mmlu, winogrande, ...) score answer loglikelihoods, which "
+        "chat-completions endpoints do not return: lm-eval raises 'Loglikelihood is not supported for chat "
+        "completions'.",
+        "Use model: local-completions with base_url .../v1/completions and a tokenizer, or choose "
+        "generate_until tasks (gsm8k, ifeval, ...) for a chat model.",
+        example="model: local-completions",
+    ),
+    Rule(
+        "LME004", "tokenizer-not-hub-id", "error",
+        "The tokenizer is not a loadable Hugging Face repo id or local path",
+        "local-completions tokenizes prompts client-side with transformers.AutoTokenizer; a served-model "
+        "name, a missing tokenizer or an empty directory cannot be loaded.",
+        "Set the tokenizer model argument to the Hugging Face repo id of the served model (e.g. "
+        "ibm-granite/granite-3.1-8b-instruct) or to a local directory with the tokenizer files; set "
+        "tokenized_requests False only if the server tokenizes.",
+        example="modelArgs:\n  - name: tokenizer\n    value: ibm-granite/granite-3.1-8b-instruct",
+    ),
+    Rule(
+        "LME005", "openai-completions-unsupported", "error",
+        "openai-completions is for the OpenAI API, not a local vLLM server",
+        "The openai-completions model type refuses prompt loglikelihoods, needs tiktoken and an "
+        "OPENAI_API_KEY; against vLLM use local-completions.",
+        "Use model: local-completions with base_url .../v1/completions and a Hugging Face tokenizer.",
+        example="model: local-completions",
+    ),
+    Rule(
+        "LME006", "tls-verification", "error",
+        "TLS verification of the model endpoint failed",
+        "The endpoint's certificate is not signed by a CA the evaluation pod trusts (self-signed or "
+        "cluster-internal CA); the async client ignores REQUESTS_CA_BUNDLE.",
+        "Add odh-trusted-ca-bundle to the job namespace so the operator injects the CA, or set the "
+        "verify_certificate model argument to False for a trusted internal endpoint.",
+    ),
+    Rule(
+        "LME007", "endpoint-auth", "error",
+        "The model endpoint rejected the credentials",
+        "The server answered 401/403: no API key was sent, or the key is wrong or expired.",
+        "Reference a valid token through a Secret: pod.container.env OPENAI_API_KEY with "
+        "valueFrom.secretKeyRef (never inline).",
+        example=(
+            "pod:\n  container:\n    env:\n      - name: OPENAI_API_KEY\n        valueFrom:\n"
+            "          secretKeyRef: {name: model-token, key: token}"
+        ),
+    ),
+    Rule(
+        "LME008", "endpoint-unreachable", "error",
+        "The model endpoint could not be reached",
+        "Connection refused, DNS failure or read timeout: wrong host/port, the predictor is not running, "
+        "or a NetworkPolicy blocks the job namespace.",
+        "Check the InferenceService is Ready and base_url uses its in-cluster URL and port; raise the "
+        "timeout model argument for slow servers.",
+    ),
+    Rule(
+        "LME009", "served-model-name", "error",
+        "The model name is not one the server serves",
+        "vLLM answers 404 'The model ... does not exist' when the model argument differs from "
+        "--served-model-name.",
+        "Set the model argument to the served model name (GET /v1/models lists it).",
+    ),
+    Rule(
+        "LME010", "remote-code-required", "error",
+        "The task needs code execution that is not permitted",
+        "The dataset or task runs custom code (trust_remote_code, unsafe code tasks) but the job does not "
+        "set allowCodeExecution: true or the cluster does not permit it.",
+        "Permit code execution on the cluster (lmeval-setup bootstrap --allow-code-execution) and set "
+        "spec.allowCodeExecution: true.",
+        example="spec:\n  allowCodeExecution: true",
+    ),
+    Rule(
+        "LME011", "hub-repo-gated-or-missing", "error",
+        "A Hugging Face repository is gated, private or does not exist",
+        "The Hub answered 401/403/404 for a model, tokenizer or dataset repository.",
+        "Fix the repository id, or accept the licence and pass HF_TOKEN from a Secret.",
+    ),
+    Rule(
+        "LME012", "context-length", "error",
+        "A request exceeds the model's context length",
+        "Prompt plus max tokens exceed the server's max_model_len, or max_length is set above it.",
+        "Lower max_length / max_gen_toks, reduce num_fewshot, or serve the model with a larger "
+        "--max-model-len.",
+    ),
+    Rule(
+        "LME013", "endpoint-overloaded", "error",
+        "The model endpoint failed under load",
+        "The server returned 5xx or 429 until lm-eval's retries ran out.",
+        "Lower num_concurrent, raise max_retries, and check the predictor's logs and resources.",
+    ),
+    Rule(
+        "LME014", "task-not-found", "error",
+        "A task name is unknown to lm-eval",
+        "lm-eval does not know the task: a typo, a task from a newer version, or a custom task without "
+        "its include path.",
+        "Fix the name (lm-eval --tasks list) or add it through taskList.customTasks.",
+    ),
+    Rule(
+        "LME015", "invalid-value", "error",
+        "A field value is rejected by the CRD or the controller",
+        "The value has the wrong type (an unquoted number or boolean), a disallowed character or "
+        "placeholder, or a batch size / limit syntax the controller refuses.",
+        "Quote scalars in modelArgs/genArgs/batchSize, replace placeholders such as $VAR with real "
+        "values, and use batchSize 'auto', 'auto:N' or 'N'.",
+    ),
+    Rule(
+        "LME016", "legacy-template-string", "error",
+        "taskRecipes[].template is a string",
+        "Since TrustyAI operator v1.33 template is an object {name, ref}; the documented string form is "
+        "rejected by the CRD.",
+        "Write template as an object.",
+        example="template:\n  name: templates.classification.multi_class.relation.default",
+    ),
+    Rule(
+        "LME017", "unknown-field", "warning",
+        "A field the LMEvalJob CRD does not have",
+        "The API server prunes unknown fields silently (or rejects them with strict validation), so the "
+        "setting has no effect.",
+        "Remove the field or move it to its documented place (e.g. env under pod.container.env).",
+    ),
+    Rule(
+        "LME018", "inline-secret", "error",
+        "A credential is written inline in the job",
+        "An API key or token in modelArgs or env values is stored in the CR, visible to everyone who can "
+        "read LMEvalJobs, and copied into the pod spec.",
+        "Move it to a Secret and reference it with valueFrom.secretKeyRef.",
+    ),
+    Rule(
+        "LME019", "image-pull", "error",
+        "An evaluation image cannot be pulled",
+        "The driver or job image (lmes-driver-image / lmes-pod-image) does not exist, needs a pull "
+        "secret, or the cluster is disconnected without a mirror.",
+        "Fix the image in the operator ConfigMap or mirror it, then restart the operator.",
+    ),
+    Rule(
+        "LME020", "oom-killed", "error",
+        "The evaluation container ran out of memory",
+        "The main container was OOMKilled (or the lm-eval child was killed by signal).",
+        "Raise pod.container.resources.limits.memory or lower batchSize.",
+        example="pod:\n  container:\n    resources:\n      limits: {memory: 8Gi}",
+    ),
+    Rule(
+        "LME021", "unschedulable", "error",
+        "The evaluation pod cannot be scheduled",
+        "No node satisfies the pod's requests, selectors or volumes; the operator does not report this, "
+        "the job just stays Scheduled.",
+        "Reduce resource requests or add capacity; check the pod's events.",
+    ),
+    Rule(
+        "LME022", "missing-secret-or-configmap", "error",
+        "A referenced Secret or ConfigMap is missing",
+        "The container cannot start (CreateContainerConfigError) because an env or volume source names a "
+        "Secret/ConfigMap or key that does not exist.",
+        "Create the Secret/ConfigMap with the referenced key in the job namespace.",
+    ),
+    Rule(
+        "LME023", "missing-python-package", "error",
+        "The job image lacks a Python package the task needs",
+        "Some tasks import optional packages (langdetect for ifeval, ...) that the job image does not "
+        "ship; offline they cannot be installed.",
+        "Use a job image that includes the package, or choose another task.",
+    ),
+    Rule(
+        "LME024", "job-stuck", "warning",
+        "The job has not progressed",
+        "The job stays Scheduled/Running without progress: the operator cannot read the driver status, "
+        "the init container is failing, or the evaluation hangs.",
+        "Inspect the pod's init container and events, and the operator log for 'unable to retrieve the "
+        "status'.",
+    ),
+    Rule(
+        "LME025", "pvc-missing", "error",
+        "A PersistentVolumeClaim the job uses does not exist",
+        "outputs.pvcName or offline.storage.pvcName must exist before the job is created; the operator "
+        "otherwise errors before scheduling.",
+        "Create the PVC first, or use outputs.pvcManaged.",
+    ),
+    Rule(
+        "LME026", "chat-template-missing", "error",
+        "A chat model type without a chat template",
+        "Chat-completions requests need messages; without chatTemplate.enabled lm-eval sends raw prompts "
+        "or the tokenizer has no chat template.",
+        "Set spec.chatTemplate.enabled: true (and a tokenizer with a chat template).",
+        example="chatTemplate:\n  enabled: true",
+    ),
+    Rule(
+        "LME027", "server-without-logprobs", "error",
+        "The server does not return prompt logprobs",
+        "Loglikelihood tasks need echo=True with logprobs; the server returned none.",
+        "Serve the model with vLLM's OpenAI server (which supports prompt logprobs) or use "
+        "generate_until tasks.",
+    ),
+    Rule(
+        "LME028", "tls-verification-disabled", "info",
+        "TLS verification of the model endpoint is disabled",
+        "verify_certificate False accepts any certificate, including a man-in-the-middle's.",
+        "Prefer injecting the CA bundle (odh-trusted-ca-bundle) and keeping verification on.",
+    ),
+    Rule(
+        "LME029", "client-tuning-missing", "info",
+        "Client settings for remote endpoints are missing",
+        "Without num_concurrent, max_retries and timeout, evaluation against a server is slow (one request "
+        "at a time) and fails on the first transient error.",
+        "Add num_concurrent, max_retries and timeout model arguments.",
+        example=(
+            "modelArgs:\n  - {name: num_concurrent, value: '4'}\n  - {name: max_retries, value: '3'}\n"
+            "  - {name: timeout, value: '300'}"
+        ),
+    ),
+    Rule(
+        "LME030", "input-truncated", "info",
+        "Inputs were truncated to the model's max length",
+        "lm-eval truncated prompts that exceeded max_length; scores may be lower than they should be.",
+        "Set max_length to the served model's context length.",
+    ),
+    Rule(
+        "LME101", "trustyai-not-managed", "error",
+        "TrustyAI is not enabled in the DataScienceCluster",
+        "spec.components.trustyai.managementState is not Managed, so no operator reconciles LMEvalJobs.",
+        "Run lmeval-setup bootstrap, or merge-patch the DSC.",
+        example=(
+            "oc patch dsc <name> --type=merge -p "
+            "'{\"spec\":{\"components\":{\"trustyai\":{\"managementState\":\"Managed\"}}}}'"
+        ),
+    ),
+    Rule(
+        "LME102", "online-not-permitted", "error",
+        "Jobs request online access the cluster does not permit",
+        "allowOnline: true is silently ignored when the effective cluster permission is false; the pod "
+        "runs offline.",
+        "lmeval-setup bootstrap --allow-online (2.25+/3.x: DSC eval.lmeval.permitOnline: allow; "
+        "2.17-2.24: annotated operator ConfigMap lmes-allow-online: \"true\" and a restart).",
+    ),
+    Rule(
+        "LME103", "code-execution-not-permitted", "error",
+        "Jobs request code execution the cluster does not permit",
+        "allowCodeExecution: true is silently ignored when the effective cluster permission is false.",
+        "lmeval-setup bootstrap --allow-code-execution.",
+    ),
+    Rule(
+        "LME104", "configmap-edit-reverted", "warning",
+        "The operator ConfigMap was edited without the managed annotation",
+        "Without opendatahub.io/managed: \"false\" the platform operator restores trustyai-service-"
+        "operator-config on its next reconcile (on 2.16 regardless of the annotation).",
+        "Annotate the ConfigMap with opendatahub.io/managed: \"false\" before editing (2.17-2.24), or use "
+        "the DSC eval fields (2.25+).",
+    ),
+    Rule(
+        "LME105", "configmap-overridden-by-dsc", "warning",
+        "The operator ConfigMap permission is overridden by the DSC",
+        "From 2.25 trustyai-dsc-config, rendered from the DSC's eval.lmeval fields, overrides "
+        "lmes-allow-* in trustyai-service-operator-config.",
+        "Set spec.components.trustyai.eval.lmeval.permitOnline / permitCodeExecution in the DSC instead.",
+    ),
+    Rule(
+        "LME106", "operator-restart-pending", "warning",
+        "The TrustyAI operator has not loaded its current configuration",
+        "The operator reads lmes-* keys once at start; the ConfigMap changed after the running pod "
+        "started, so new jobs still get the old values.",
+        "oc rollout restart deployment trustyai-service-operator-controller-manager -n <apps ns> "
+        "(lmeval-setup bootstrap does it only when needed).",
+    ),
+    Rule(
+        "LME107", "operator-unavailable", "error",
+        "The TrustyAI operator is not running",
+        "The operator Deployment has no available replica, so LMEvalJobs are not reconciled.",
+        "Check the Deployment's pods and events in the applications namespace and the DSC TrustyAIReady "
+        "condition.",
+    ),
+    Rule(
+        "LME108", "kserve-missing", "error",
+        "KServe's InferenceService CRD is missing",
+        "TrustyAI's precondition fails: 'InferenceServices CRD does not exist, please enable serving "
+        "component first'.",
+        "Set spec.components.kserve.managementState: Managed in the DSC (or install KServe).",
+    ),
+    Rule(
+        "LME109", "kueue-blocks-dsc", "error",
+        "Kueue Managed blocks every DSC update on 3.x",
+        "The 3.x admission webhook denies DSC updates while kueue is Managed: 'Managed is no longer "
+        "supported as a managementState'.",
+        "Set spec.components.kueue.managementState to Unmanaged or Removed first.",
+    ),
+    Rule(
+        "LME110", "openshift-ai-missing", "error",
+        "OpenShift AI / Open Data Hub is not installed",
+        "The cluster has no DataScienceCluster API or no DataScienceCluster.",
+        "Install the Red Hat OpenShift AI (or Open Data Hub) operator and create a DataScienceCluster.",
+    ),
+)
+
+RULES: dict[str, Rule] = {r.id: r for r in _RULES}
+RULES_BY_SLUG: dict[str, Rule] = {r.slug: r for r in _RULES}
+
+
+def rule(rule_id: str) -> Rule:
+    """Look a rule up by ID or slug."""
+    found = RULES.get(rule_id.upper()) or RULES_BY_SLUG.get(rule_id)
+    if found is None:
+        raise KeyError(f"unknown rule {rule_id!r}")
+    return found

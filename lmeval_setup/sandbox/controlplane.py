@@ -1,0 +1,383 @@
+"""Start and stop a real control plane: etcd + kube-apiserver (+ kube-controller-manager).
+
+The binaries are built from the Go module proxy by tools/build-controlplane.sh and cached outside the
+repository. Everything binds to 127.0.0.1 on free ports, authenticates with client certificates from
+a throw-away CA, and authorises with RBAC, like envtest. Processes run in their own sessions so that
+`stop()` (or `stop_recorded()` from another process, for `sandbox down`) kills whole process groups and
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from lmeval_setup.errors import PrerequisiteError, WaitTimeout
+from lmeval_setup.sandbox.pki import TinyCA, service_account_keys
+
+K8S_VERSION = "v1.36.3"
+ADMIN_USER = "lmeval-admin"
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
+BUILD_HINT = "build them with: bash tools/build-controlplane.sh (or make controlplane)"
+STATE_FILE = "controlplane.json"
+
+# KCM controllers we leave out: no cloud, no real nodes to watch (our simulated kubelet owns the one
+# Node), no certificate signing, and no token minting (ServiceAccount admission is off, as in envtest).
+_KCM_CONTROLLERS = ",".join(
+    [
+        "*",
+        "-nodelifecycle",
+        "-nodeipam",
+        "-cloud-node-lifecycle",
+        "-service-lb-controller",
+        "-node-route-controller",
+        "-persistentvolume-binder",
+        "-attachdetach",
+        "-persistentvolume-expander",
+        "-ephemeral-volume",
+        "-csrsigning",
+        "-csrapproving",
+        "-csrcleaner",
+        "-bootstrapsigner",
+        "-tokencleaner",
+        "-serviceaccount-token",
+    ]
+)
+
+
+def default_binary_dir() -> Path:
+    override = os.environ.get("LMEVAL_CONTROLPLANE_DIR")
+    if override:
+        return Path(override)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "lmeval-setup" / "controlplane" / K8S_VERSION
+
+
+def missing_binaries(binary_dir: Path | None = None) -> list[str]:
+    directory = binary_dir or default_binary_dir()
+    return [b for b in BINARIES if not os.access(directory / b, os.X_OK)]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ControlPlaneState:
+    """What another process needs to reach or stop a running control plane."""
+
+    workdir: str
+    kubeconfig: str
+    server: str
+    pgids: dict[str, int] = field(default_factory=dict)
+
+    def save(self) -> None:
+        (Path(self.workdir) / STATE_FILE).write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, workdir: Path) -> ControlPlaneState | None:
+        path = workdir / STATE_FILE
+        if not path.exists():
+            return None
+        return cls(**json.loads(path.read_text()))
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def kill_groups(pgids: dict[str, int], grace: float = 10.0) -> None:
+    """SIGTERM each process group, newest first; SIGKILL what is still there after `grace` seconds."""
+    order = list(reversed(list(pgids.values())))
+    for pgid in order:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_group_alive(p) for p in order):
+        time.sleep(0.1)
+    for pgid in order:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+class ControlPlane:
+    """etcd + kube-apiserver (+ kube-controller-manager) on loopback, with a generated admin kubeconfig."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        binary_dir: Path | None = None,
+        *,
+        controller_manager: bool = True,
+        audit_log: bool = False,
+        ready_timeout: float = 90.0,
+    ) -> None:
+        self.workdir = workdir
+        self.binary_dir = binary_dir or default_binary_dir()
+        self.controller_manager = controller_manager
+        self.audit_log = audit_log
+        self.ready_timeout = ready_timeout
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.ca: TinyCA | None = None
+        self.port = 0
+        self.started_in: float = 0.0
+
+    # -- paths -----------------------------------------------------------------------------------
+    @property
+    def certs(self) -> Path:
+        return self.workdir / "certs"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def audit_log_path(self) -> Path:
+        return self.workdir / "audit.log"
+
+    def log_path(self, name: str) -> Path:
+        return self.workdir / "logs" / f"{name}.log"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> ControlPlaneState:
+        missing = missing_binaries(self.binary_dir)
+        if missing:
+            raise PrerequisiteError(
+                f"control-plane binaries missing in {self.binary_dir}: {', '.join(missing)}", hint=BUILD_HINT
+            )
+        began = time.monotonic()
+        for sub in ("certs", "logs", "etcd"):
+            (self.workdir / sub).mkdir(parents=True, exist_ok=True)
+        self._write_pki()
+        try:
+            etcd_port = self._start_etcd()
+            self._start_apiserver(etcd_port)
+            self._wait_ready()
+            if self.controller_manager:
+                self._start_controller_manager()
+        except BaseException:
+            self.stop()
+            raise
+        self.started_in = time.monotonic() - began
+        state = self.state()
+        state.save()
+        return state
+
+    def state(self) -> ControlPlaneState:
+        return ControlPlaneState(
+            workdir=str(self.workdir),
+            kubeconfig=str(self.kubeconfig),
+            server=self.server,
+            pgids={name: p.pid for name, p in self._procs.items()},
+        )
+
+    def stop(self) -> None:
+        kill_groups({name: p.pid for name, p in self._procs.items()})
+        for proc in self._procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        self._procs.clear()
+
+    def kill_apiserver(self) -> None:
+        """Fault injection: the apiserver dies mid-run (etcd keeps the data)."""
+        proc = self._procs.pop("kube-apiserver", None)
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def restart_apiserver(self) -> None:
+        etcd_port = int(self._etcd_port)
+        self._start_apiserver(etcd_port, port=self.port)
+        self._wait_ready()
+        ControlPlaneState(str(self.workdir), str(self.kubeconfig), self.server, self.state().pgids).save()
+
+    def __enter__(self) -> ControlPlane:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- identities ------------------------------------------------------------------------------
+    def kubeconfig_for(self, user: str, groups: tuple[str, ...] = (), path: Path | None = None) -> Path:
+        """A kubeconfig for another identity (RBAC tests): a client cert signed by our CA."""
+        assert self.ca is not None, "start() first"
+        pair = self.ca.client_cert(user, groups)
+        cert, key = pair.write(self.certs, f"user-{user}")
+        target = path or self.workdir / f"kubeconfig-{user}"
+        _write_kubeconfig(target, self.server, self.certs / "ca.crt", cert, key, user)
+        return target
+
+    # -- internals -------------------------------------------------------------------------------
+    def _write_pki(self) -> None:
+        self.ca = TinyCA()
+        (self.certs / "ca.crt").write_bytes(self.ca.cert_pem)
+        self.ca.server_cert().write(self.certs, "apiserver")
+        sa = service_account_keys()
+        (self.certs / "sa.pub").write_bytes(sa.cert_pem)
+        (self.certs / "sa.key").write_bytes(sa.key_pem)
+        admin_cert, admin_key = self.ca.client_cert(ADMIN_USER, ("system:masters",)).write(self.certs, "admin")
+        self.port = self.port or free_port()
+        _write_kubeconfig(self.kubeconfig, self.server, self.certs / "ca.crt", admin_cert, admin_key, ADMIN_USER)
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log = self.log_path(name).open("ab")
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        log.close()
+        self._procs[name] = proc
+        return proc
+
+    def _start_etcd(self) -> int:
+        client, peer = free_port(), free_port()
+        self._etcd_port = client
+        self._spawn(
+            "etcd",
+            [
+                str(self.binary_dir / "etcd"),
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{client}",
+                f"--advertise-client-urls=http://127.0.0.1:{client}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=default=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ],
+        )
+        self._wait_http(f"http://127.0.0.1:{client}/health", "etcd")
+        return client
+
+    def _start_apiserver(self, etcd_port: int, port: int | None = None) -> None:
+        c = self.certs
+        argv = [
+            str(self.binary_dir / "kube-apiserver"),
+            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={port or self.port}",
+            f"--tls-cert-file={c / 'apiserver.crt'}",
+            f"--tls-private-key-file={c / 'apiserver.key'}",
+            f"--client-ca-file={c / 'ca.crt'}",
+            "--authorization-mode=RBAC",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--allow-privileged=true",
+            "--disable-admission-plugins=ServiceAccount",
+            f"--service-account-issuer=https://127.0.0.1:{self.port}",
+            f"--service-account-key-file={c / 'sa.pub'}",
+            f"--service-account-signing-key-file={c / 'sa.key'}",
+            "--endpoint-reconciler-type=none",
+            # The simulated kubelet serves logs on loopback with our CA's server cert.
+            f"--kubelet-certificate-authority={c / 'ca.crt'}",
+            f"--kubelet-client-certificate={c / 'admin.crt'}",
+            f"--kubelet-client-key={c / 'admin.key'}",
+            "--kubelet-preferred-address-types=InternalIP",
+        ]
+        if self.audit_log:
+            policy = self.workdir / "audit-policy.yaml"
+            policy.write_text(
+                "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n"
+            )
+            argv += [
+                f"--audit-policy-file={policy}",
+                f"--audit-log-path={self.audit_log_path}",
+                "--audit-log-format=json",
+            ]
+        self._spawn("kube-apiserver", argv)
+
+    def _start_controller_manager(self) -> None:
+        c = self.certs
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(self.binary_dir / "kube-controller-manager"),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}",
+                f"--authorization-kubeconfig={self.kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                "--leader-elect=false",
+                f"--controllers={_KCM_CONTROLLERS}",
+                f"--root-ca-file={c / 'ca.crt'}",
+                f"--service-account-private-key-file={c / 'sa.key'}",
+                "--use-service-account-credentials=false",
+                "--concurrent-deployment-syncs=2",
+                "--concurrent-replicaset-syncs=2",
+                "--concurrent-gc-syncs=5",
+            ],
+        )
+
+    def _wait_http(self, url: str, name: str, context: ssl.SSLContext | None = None) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        last = ""
+        while time.monotonic() < deadline:
+            proc = self._procs.get(name)
+            if proc is not None and proc.poll() is not None:
+                raise PrerequisiteError(f"{name} exited with {proc.returncode}: {self._tail(name)}")
+            try:
+                with urllib.request.urlopen(url, timeout=2, context=context) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError as exc:
+                last = str(exc)
+            time.sleep(0.2)
+        raise WaitTimeout(f"{name} not ready after {self.ready_timeout:.0f}s ({last}): {self._tail(name)}")
+
+    def _wait_ready(self) -> None:
+        ctx = ssl.create_default_context(cafile=str(self.certs / "ca.crt"))
+        ctx.load_cert_chain(self.certs / "admin.crt", self.certs / "admin.key")
+        self._wait_http(f"{self.server}/readyz", "kube-apiserver", ctx)
+
+    def _tail(self, name: str, lines: int = 5) -> str:
+        try:
+            text = self.log_path(name).read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(text[-lines:])
+
+
+def _write_kubeconfig(path: Path, server: str, ca: Path, cert: Path, key: Path, user: str) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "lmeval-sandbox", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+        "users": [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
+        "contexts": [{"name": "lmeval-sandbox", "context": {"cluster": "lmeval-sandbox", "user": user}}],
+        "current-context": "lmeval-sandbox",
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+
+
+def stop_recorded(workdir: Path) -> bool:
+    """Stop a control plane started by another process (sandbox down). True if one was running."""
+    state = ControlPlaneState.load(workdir)
+    if state is None:
+        return False
+    kill_groups(state.pgids)
+    return True

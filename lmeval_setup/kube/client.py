@@ -135,11 +135,12 @@ class Kube:
             verb = "WATCH"
         self.requests.add(verb)
         headers = {"Accept": accept, "Content-Type": content_type}
-        self._api.update_params_for_auth(headers, None, ["BearerToken"])
+        self._api.update_params_for_auth(headers, [], ["BearerToken"], path, method, None)
         data = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
         try:
-            resp = self._api.rest_client.request(
-                method, url, headers=headers, body=data, _preload_content=False, _request_timeout=timeout
+            # The pool manager directly: the generated REST layer changes shape between client releases.
+            resp = self._api.rest_client.pool_manager.request(
+                method, url, headers=headers, body=data, timeout=timeout, preload_content=True, retries=False
             )
         except Exception as exc:  # urllib3 raises many types; all mean "cannot reach the cluster"
             raise ClusterError(f"cannot reach the cluster at {self.host}: {_reason(exc)}") from None
@@ -204,6 +205,42 @@ class Kube:
         path = resource_path("", "v1", "pods", namespace, pod, "log")
         query = {"container": container, "tailLines": tail_lines, "limitBytes": limit_bytes}
         return str(self.request("GET", path, query=query, accept="text/plain", raw=True))
+
+    def watch(
+        self, path: str, *, resource_version: str | None = None, timeout_seconds: int = 60, **query: Any
+    ) -> Iterator[JSON]:
+        """Stream watch events ({"type", "object"}) until the server closes the watch."""
+        query = {**query, "watch": "1", "resourceVersion": resource_version, "timeoutSeconds": timeout_seconds,
+                 "allowWatchBookmarks": "true"}
+        query = {k: v for k, v in query.items() if v is not None}
+        url = self.host + path + f"?{urlencode(query, doseq=True)}"
+        self.requests.add("WATCH")
+        headers = {"Accept": "application/json"}
+        self._api.update_params_for_auth(headers, [], ["BearerToken"], path, "GET", None)
+        try:
+            resp = self._api.rest_client.pool_manager.request(
+                "GET", url, headers=headers, preload_content=False, timeout=timeout_seconds + 10, retries=False
+            )
+        except Exception as exc:
+            raise ClusterError(f"cannot reach the cluster at {self.host}: {_reason(exc)}") from None
+        try:
+            if resp.status >= 400:
+                raise _api_error(resp.status, resp.read(), "WATCH", path)
+            buffer = b""
+            for chunk in resp.stream(65536):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+        except ClusterError:
+            raise
+        except ApiError:
+            raise
+        except Exception as exc:  # connection dropped mid-stream: the caller re-lists and re-watches
+            raise ClusterError(f"watch on {path} interrupted: {_reason(exc)}") from None
+        finally:
+            resp.release_conn()
 
     def server_version(self) -> JSON:
         return self.get("/version")

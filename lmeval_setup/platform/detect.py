@@ -1,0 +1,341 @@
+"""detect(): read a cluster (live or a must-gather Snapshot) once and answer every version question.
+
+The input is an `ObjectSource` (get / list / served API versions), implemented by `KubeSource` for a
+live cluster and by the doctor's Snapshot for offline directories, so live and offline answers agree
+by construction. The output, `ClusterFacts`, is what bootstrap (through its Ansible facts module),
+the doctor's cluster rules and lint --cluster consume; the per-release behaviour comes from the
+release table, never from version comparisons sprinkled elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from lmeval_setup.errors import OpenShiftAIMissing, PrerequisiteError
+from lmeval_setup.kube.client import ApiError, Kube, resource_path
+from lmeval_setup.platform import releases as R
+from lmeval_setup.platform.releases import Release
+
+JSON = dict[str, Any]
+CRD_GROUP, CRD_VERSION, CRD_PLURAL = "apiextensions.k8s.io", "v1", "customresourcedefinitions"
+
+
+class ObjectSource(Protocol):
+    def get(self, group: str, version: str, plural: str, name: str, namespace: str | None = None) -> JSON | None:
+        """The object, or None when it does not exist (or its API is not served)."""
+
+    def list(
+        self, group: str, version: str, plural: str, namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[JSON]:
+        """All objects (across namespaces when namespace is None); [] when the API is not served."""
+
+    def served_versions(self, group: str) -> list[str]:
+        """Versions served for an API group, preferred first; [] when the group is absent."""
+
+
+class KubeSource:
+    """ObjectSource over a live cluster."""
+
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+
+    def get(self, group: str, version: str, plural: str, name: str, namespace: str | None = None) -> JSON | None:
+        return self.kube.get_or_none(resource_path(group, version, plural, namespace, name))
+
+    def list(
+        self, group: str, version: str, plural: str, namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[JSON]:
+        try:
+            return list(
+                self.kube.list_items(resource_path(group, version, plural, namespace), labelSelector=label_selector)
+            )
+        except ApiError as exc:
+            if exc.not_found:
+                return []
+            raise
+
+    def served_versions(self, group: str) -> list[str]:
+        doc = self.kube.get_or_none(f"/apis/{group}")
+        if not doc:
+            return []
+        preferred = doc.get("preferredVersion", {}).get("version")
+        versions = [v["version"] for v in doc.get("versions", [])]
+        return sorted(versions, key=lambda v: v != preferred)
+
+
+@dataclass(frozen=True)
+class Permissions:
+    online: bool
+    code_execution: bool
+
+
+@dataclass(frozen=True)
+class OperatorPod:
+    name: str
+    uid: str
+    phase: str
+    ready: bool
+    start_time: str | None
+    annotations: dict[str, str]
+
+
+@dataclass
+class OperatorFacts:
+    namespace: str
+    deployment: JSON | None
+    selector: dict[str, str]
+    pods: list[OperatorPod] = field(default_factory=list)
+
+    @property
+    def available(self) -> bool:
+        status = (self.deployment or {}).get("status", {})
+        return int(status.get("availableReplicas") or 0) >= 1
+
+
+@dataclass
+class ClusterFacts:
+    release: Release
+    release_version: str
+    release_name: str
+    dsc_name: str
+    dsc_api_version: str  # "group/version" to read and patch the DSC with
+    dsc: JSON
+    dsci_name: str | None
+    applications_namespace: str
+    dsc_has_eval_fields: bool
+    kserve_crd_present: bool
+    operator: OperatorFacts
+    operator_config: JSON | None
+    dsc_config: JSON | None
+
+    # -- derived answers -------------------------------------------------------------------------
+    @property
+    def dsc_version(self) -> str:
+        return self.dsc_api_version.split("/")[1]
+
+    @property
+    def trustyai(self) -> JSON:
+        return dict(self.dsc.get("spec", {}).get("components", {}).get("trustyai") or {})
+
+    @property
+    def trustyai_state(self) -> str:
+        return str(self.trustyai.get("managementState") or "Removed")
+
+    @property
+    def kueue_state(self) -> str | None:
+        kueue = self.dsc.get("spec", {}).get("components", {}).get("kueue") or {}
+        return kueue.get("managementState")
+
+    @property
+    def kueue_blocks_dsc_updates(self) -> bool:
+        return self.release.kueue_managed_blocks_dsc and self.kueue_state == "Managed"
+
+    @property
+    def dsc_eval(self) -> dict[str, str]:
+        return dict((self.trustyai.get("eval") or {}).get("lmeval") or {})
+
+    @property
+    def configmap_annotated_unmanaged(self) -> bool:
+        annotations = (self.operator_config or {}).get("metadata", {}).get("annotations") or {}
+        return annotations.get(R.MANAGED_ANNOTATION) == "false"
+
+    @property
+    def configmap_permissions(self) -> Permissions:
+        data = (self.operator_config or {}).get("data") or {}
+        return Permissions(_is_true(data.get(R.CM_ALLOW_ONLINE)), _is_true(data.get(R.CM_ALLOW_CODE)))
+
+    @property
+    def effective_permissions(self) -> Permissions:
+        """What a job created now gets (assuming the operator loaded the current ConfigMap).
+
+        From 2.25 the operator reads trustyai-dsc-config per job and it overrides the ConfigMap.
+        """
+        permissions = self.configmap_permissions
+        if self.release.permissions_read_per_job and self.dsc_config is not None:
+            data = self.dsc_config.get("data") or {}
+            permissions = Permissions(
+                _is_true(data.get(R.DSC_CM_ONLINE, str(permissions.online))),
+                _is_true(data.get(R.DSC_CM_CODE, str(permissions.code_execution))),
+            )
+        return permissions
+
+    def as_dict(self) -> JSON:
+        """A JSON-able summary for the Ansible facts module and `-o json`."""
+        perms = self.effective_permissions
+        return {
+            "platform": self.release.platform,
+            "release_line": self.release.key,
+            "release_version": self.release_version,
+            "release_name": self.release_name,
+            "dsc_name": self.dsc_name,
+            "dsc_api_version": self.dsc_api_version,
+            "dsci_name": self.dsci_name,
+            "applications_namespace": self.applications_namespace,
+            "permission_layer": self.release.permission_layer,
+            "dsc_has_eval_fields": self.dsc_has_eval_fields,
+            "honours_managed_annotation": self.release.honours_managed_annotation,
+            "needs_restart_for_permissions": self.release.needs_restart_for_permissions,
+            "trustyai_condition": self.release.trustyai_condition,
+            "trustyai_state": self.trustyai_state,
+            "kserve_crd_present": self.kserve_crd_present,
+            "kueue_state": self.kueue_state,
+            "kueue_blocks_dsc_updates": self.kueue_blocks_dsc_updates,
+            "operator_deployment": R.OPERATOR_DEPLOYMENT if self.operator.deployment else None,
+            "operator_selector": self.operator.selector,
+            "operator_available": self.operator.available,
+            "operator_configmap_present": self.operator_config is not None,
+            "operator_configmap_annotated_unmanaged": self.configmap_annotated_unmanaged,
+            "dsc_configmap_present": self.dsc_config is not None,
+            "effective_online": perms.online,
+            "effective_code_execution": perms.code_execution,
+        }
+
+
+def _is_true(value: object) -> bool:
+    return str(value).strip().lower() == "true"
+
+
+def lmes_config_hash(configmap: JSON | None) -> str:
+    """A short hash of the lmes-* keys: what an operator pod loads at start.
+
+    Bootstrap stamps it on the operator's pod template when it restarts the operator, so a later
+    run (and the doctor) can tell whether the running pod loaded the current configuration.
+    """
+    data = (configmap or {}).get("data") or {}
+    lmes = {k: v for k, v in sorted(data.items()) if k.startswith("lmes-")}
+    return hashlib.sha256(json.dumps(lmes, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# -- detection ---------------------------------------------------------------------------------------
+def detect(source: ObjectSource) -> ClusterFacts:
+    dsc_version = _dsc_version(source)
+    dsc = _single_dsc(source, dsc_version)
+    dsci = _single_dsci(source)
+    release_name, release_version = _release_of(dsc, dsci)
+    release = _release_row(release_name, release_version)
+    namespace = _applications_namespace(source, dsci, release)
+    operator = _operator_facts(source, namespace, release)
+    return ClusterFacts(
+        release=release,
+        release_version=release_version,
+        release_name=release_name,
+        dsc_name=dsc["metadata"]["name"],
+        dsc_api_version=f"{R.DSC_GROUP}/{dsc_version}",
+        dsc=dsc,
+        dsci_name=(dsci or {}).get("metadata", {}).get("name"),
+        applications_namespace=namespace,
+        dsc_has_eval_fields=_dsc_schema_has_eval(source, dsc_version),
+        kserve_crd_present=source.get(CRD_GROUP, CRD_VERSION, CRD_PLURAL, R.KSERVE_ISVC_CRD) is not None,
+        operator=operator,
+        operator_config=source.get("", "v1", "configmaps", R.OPERATOR_CONFIGMAP, namespace),
+        dsc_config=source.get("", "v1", "configmaps", R.DSC_CONFIGMAP, namespace),
+    )
+
+
+def _dsc_version(source: ObjectSource) -> str:
+    versions = source.served_versions(R.DSC_GROUP)
+    if not versions:
+        raise OpenShiftAIMissing(
+            "this cluster has no DataScienceCluster API: OpenShift AI / Open Data Hub is not installed",
+            hint="install the operator first",
+        )
+    return versions[0]
+
+
+def _single_dsc(source: ObjectSource, version: str) -> JSON:
+    items = source.list(R.DSC_GROUP, version, "datascienceclusters")
+    if not items:
+        raise OpenShiftAIMissing("OpenShift AI is installed but no DataScienceCluster exists", hint="create one")
+    if len(items) > 1:
+        names = ", ".join(i["metadata"]["name"] for i in items)
+        raise PrerequisiteError(f"expected one DataScienceCluster, found {len(items)}: {names}")
+    return items[0]
+
+
+def _single_dsci(source: ObjectSource) -> JSON | None:
+    versions = source.served_versions(R.DSCI_GROUP)
+    if not versions:
+        return None
+    items = source.list(R.DSCI_GROUP, versions[0], "dscinitializations")
+    return items[0] if items else None
+
+
+def _release_of(dsc: JSON, dsci: JSON | None) -> tuple[str, str]:
+    for obj in (dsc, dsci or {}):
+        release = obj.get("status", {}).get("release") or {}
+        if release.get("version"):
+            return str(release.get("name") or R.RHOAI_RELEASE_NAME), str(release["version"])
+    raise PrerequisiteError(
+        "cannot tell the OpenShift AI release: DataScienceCluster status.release is empty",
+        hint="wait until the platform operator has reconciled the DSC",
+    )
+
+
+def _release_row(name: str, version: str) -> Release:
+    try:
+        return R.release_for(R.platform_of_release_name(name), R.parse_version(version))
+    except ValueError as exc:
+        raise PrerequisiteError(str(exc)) from None
+
+
+def _applications_namespace(source: ObjectSource, dsci: JSON | None, release: Release) -> str:
+    """DSCI spec > the namespace labelled as the application namespace > the platform default."""
+    from_dsci = (dsci or {}).get("spec", {}).get("applicationsNamespace")
+    if from_dsci:
+        return str(from_dsci)
+    labelled = source.list("", "v1", "namespaces", label_selector="opendatahub.io/application-namespace=true")
+    if labelled:
+        return str(labelled[0]["metadata"]["name"])
+    return release.default_applications_namespace
+
+
+def _operator_facts(source: ObjectSource, namespace: str, release: Release) -> OperatorFacts:
+    deployment = source.get("apps", "v1", "deployments", R.OPERATOR_DEPLOYMENT, namespace)
+    # Never hard-code the pod label: it changed in 3.5. Read the Deployment's own selector.
+    selector = dict((deployment or {}).get("spec", {}).get("selector", {}).get("matchLabels") or {})
+    pods: list[OperatorPod] = []
+    if selector:
+        label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        for pod in source.list("", "v1", "pods", namespace, label_selector=label_selector):
+            pods.append(_operator_pod(pod))
+    return OperatorFacts(namespace=namespace, deployment=deployment, selector=selector, pods=pods)
+
+
+def _operator_pod(pod: JSON) -> OperatorPod:
+    status = pod.get("status", {})
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
+    meta = pod.get("metadata", {})
+    return OperatorPod(
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
+        phase=status.get("phase", ""),
+        ready=ready,
+        start_time=status.get("startTime"),
+        annotations=dict(meta.get("annotations") or {}),
+    )
+
+
+def _dsc_schema_has_eval(source: ObjectSource, version: str) -> bool:
+    """Ask the CRD itself rather than trusting the release number (devFlags builds, z-streams)."""
+    crd = source.get(CRD_GROUP, CRD_VERSION, CRD_PLURAL, f"datascienceclusters.{R.DSC_GROUP}")
+    if not crd:
+        return False
+    for served in crd.get("spec", {}).get("versions", []):
+        if served.get("name") != version:
+            continue
+        schema = served.get("schema", {}).get("openAPIV3Schema", {})
+        trustyai = _dig(schema, "spec", "components", "trustyai")
+        return "eval" in (trustyai.get("properties") or {})
+    return False
+
+
+def _dig(schema: JSON, *path: str) -> JSON:
+    node = schema
+    for key in path:
+        node = (node.get("properties") or {}).get(key) or {}
+    return node

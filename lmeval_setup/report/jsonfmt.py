@@ -1,0 +1,56 @@
+"""Versioned JSON report; the schema is documented in docs/findings-schema.md."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from lmeval_setup.report.redact import redact_text
+from lmeval_setup.rules.finding import Evidence, Finding
+
+SCHEMA_NAME = "lmeval-setup/findings"
+SCHEMA_VERSION = 1
+
+
+def finding_to_dict(finding: Finding) -> dict[str, Any]:
+    rule = finding.rule
+    t = finding.target
+    out: dict[str, Any] = {
+        "id": rule.id,
+        "slug": rule.slug,
+        "severity": finding.severity,
+        "title": rule.title,
+        "message": redact_text(finding.message),
+    }
+    if t.kind or t.name:
+        out["target"] = {"kind": t.kind, "namespace": t.namespace, "name": t.name}
+    if t.file:
+        out["file"] = {"path": t.file, "line": t.line, "column": t.column}
+    out["evidence"] = [_evidence(ev) for ev in finding.evidence]
+    out["fix"] = rule.fix
+    out["example"] = rule.example or None
+    out["docs"] = rule.docs
+    return out
+
+
+def _evidence(ev: Evidence) -> dict[str, Any]:
+    return {"source": ev.source, "path": ev.path, "line": ev.line, "text": redact_text(ev.text)}
+
+
+def report_dict(findings: Sequence[Finding], *, tool: str, errors: Sequence[str] = ()) -> dict[str, Any]:
+    counts = {"error": 0, "warning": 0, "info": 0}
+    for f in findings:
+        counts[f.severity] += 1
+    return {
+        "schema": SCHEMA_NAME,
+        "version": SCHEMA_VERSION,
+        "tool": tool,
+        "summary": counts,
+        "findings": [finding_to_dict(f) for f in findings],
+        "errors": [redact_text(e) for e in errors],
+    }
+
+
+def render_json(findings: Sequence[Finding], *, tool: str, errors: Sequence[str] = ()) -> str:
+    return json.dumps(report_dict(findings, tool=tool, errors=errors), indent=2) + "\n"

@@ -61,3 +61,18 @@ def kube(controlplane: object) -> object:
     from lmeval_setup.kube.client import Kube
 
     return Kube.connect(str(controlplane.kubeconfig))  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def new_controlplane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A control plane of the test's own (~3 s): for tests that install cluster-scoped CRDs or need
+    a platform nobody else touches. Started without the audit log; stopped after the test."""
+    from lmeval_setup.sandbox.controlplane import ControlPlane
+
+    binaries = _binaries_or_skip()
+    plane = ControlPlane(tmp_path_factory.mktemp("own-controlplane"), binaries)
+    plane.start()
+    try:
+        yield plane
+    finally:
+        plane.stop()

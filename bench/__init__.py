@@ -1,0 +1,1 @@
+"""Benchmarks: each module exposes run() -> dict; bench.run collects them into bench/REPORT.md."""

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the real control plane (etcd, kube-apiserver, kube-controller-manager) from the Go module
-# proxy into a cache outside the repository, and does nothing when the binaries are already there.
+# Builds the real control plane (etcd, kube-apiserver, kube-controller-manager, plus kubectl for
+# baselines and demos) from the Go module proxy into a cache outside the repository, and does
+# nothing when the binaries are already there.
 # Prints the cache directory on stdout as its last line.
 set -euo pipefail
 
@@ -8,7 +9,7 @@ K8S_VERSION=v1.36.3
 ETCD_VERSION=v3.6.16
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${LMEVAL_CONTROLPLANE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/lmeval-setup/controlplane/$K8S_VERSION}
-binaries=(etcd kube-apiserver kube-controller-manager)
+binaries=(etcd kube-apiserver kube-controller-manager kubectl)
 
 missing=()
 for b in "${binaries[@]}"; do [ -x "$cache/$b" ] || missing+=("$b"); done
@@ -32,7 +33,7 @@ done
 echo "building control plane $K8S_VERSION + etcd $ETCD_VERSION into $cache (first time only; ~15-25 min on 2 cores)" >&2
 (cd "$here/etcdbin" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3)
 (cd "$here/k8sbin" && CGO_ENABLED=0 go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ldflags" -o "$tmp/" \
-  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
+  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl)
 for b in "${binaries[@]}"; do mv -f "$tmp/$b" "$cache/$b"; done
 echo "built in $(( $(date +%s) - start )) s" >&2
 echo "$cache"

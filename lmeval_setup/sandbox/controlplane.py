@@ -28,7 +28,7 @@ from lmeval_setup.sandbox.pki import TinyCA, service_account_keys
 
 K8S_VERSION = "v1.36.3"
 ADMIN_USER = "lmeval-admin"
-BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
 BUILD_HINT = "build them with: bash tools/build-controlplane.sh (or make controlplane)"
 STATE_FILE = "controlplane.json"
 
@@ -62,6 +62,11 @@ def default_binary_dir() -> Path:
         return Path(override)
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "lmeval-setup" / "controlplane" / K8S_VERSION
+
+
+def kubectl_path(binary_dir: Path | None = None) -> Path:
+    """kubectl built with the control plane: for demos and the benchmarks' kubectl baselines."""
+    return (binary_dir or default_binary_dir()) / "kubectl"
 
 
 def missing_binaries(binary_dir: Path | None = None) -> list[str]:

@@ -1,0 +1,171 @@
+"""lint: LMEvalJob manifests -> Findings with file:line:column, offline (and optionally cluster-aware).
+
+Inputs are files, directories (recursively; *.yaml / *.yml), kustomize directories (built with
+lint.kustomize), and '-' for stdin. Documents that are not LMEvalJobs are skipped. Input problems
+(unreadable, binary, too large, malformed YAML) are collected as `errors`, one per file; they never
+stop the other files from being linted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lmeval_setup.lint.loader import STDIN, Document, InputError, load_documents, read_source
+from lmeval_setup.rules.finding import Evidence, Finding, Target
+from lmeval_setup.rules.spec import ClusterPermissions, is_lmevaljob, spec_findings, target_for
+
+YAML_SUFFIXES = (".yaml", ".yml")
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox"})
+
+
+@dataclass
+class LintResult:
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    checked: list[Target] = field(default_factory=list)  # every LMEvalJob linted
+    jobs: list[Document] = field(default_factory=list)  # the LMEvalJob documents (for --cluster)
+    files: int = 0
+
+
+def lint_paths(paths: Sequence[str], permissions: ClusterPermissions | None = None) -> LintResult:
+    result = LintResult()
+    for document in _documents(paths, result):
+        if is_lmevaljob(document.data):
+            result.jobs.append(document)
+            result.findings.extend(lint_document(document, permissions))
+            result.checked.append(_target(document, document.position("")))
+    return result
+
+
+def lint_text(text: str, file: str = "<text>", permissions: ClusterPermissions | None = None) -> LintResult:
+    """Lint YAML given as a string (tests, the fuzzer, editors)."""
+    result = LintResult(files=1)
+    try:
+        for document in load_documents(file, text):
+            if is_lmevaljob(document.data):
+                result.jobs.append(document)
+                result.findings.extend(lint_document(document, permissions))
+                result.checked.append(_target(document, document.position("")))
+    except InputError as exc:
+        result.errors.append(str(exc))
+    return result
+
+
+def lint_document(document: Document, permissions: ClusterPermissions | None = None) -> list[Finding]:
+    """Spec findings for one LMEvalJob document, each placed at the line of its evidence path."""
+    findings = [_placed(f, document) for f in spec_findings(document.data, permissions)]
+    for dup in document.duplicates:
+        position = document.position(dup)
+        findings.append(Finding(
+            "LME015", _target(document, position),
+            f"{dup} is given twice; kubectl rejects duplicate keys (and other tools keep only the last)",
+            (Evidence("spec", dup, dup, position[1], position[2]),),
+        ))
+    return findings
+
+
+def _placed(finding: Finding, document: Document) -> Finding:
+    path = finding.evidence[0].path if finding.evidence else None
+    position = document.position(path)
+    evidence = tuple(
+        dataclasses.replace(ev, line=document.position(ev.path)[1], column=document.position(ev.path)[2])
+        if ev.source == "spec" else ev
+        for ev in finding.evidence
+    )
+    return dataclasses.replace(finding, target=_target(document, position), evidence=evidence)
+
+
+def _target(document: Document, position: tuple[str, int, int]) -> Target:
+    base = target_for(document.data) if isinstance(document.data, dict) else Target(kind="LMEvalJob")
+    file, line, column = position
+    return dataclasses.replace(base, file=file, line=line, column=column)
+
+
+# -- input discovery ---------------------------------------------------------------------------------
+def _documents(paths: Sequence[str], result: LintResult) -> Iterator[Document]:
+    for raw in paths:
+        if raw == STDIN:
+            yield from _file_documents(STDIN, result)
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            yield from _directory_documents(path, result)
+        elif path.name in ("kustomization.yaml", "kustomization.yml", "Kustomization"):
+            yield from _kustomize_documents(path.parent, result)
+        elif path.exists():
+            yield from _file_documents(raw, result)
+        else:
+            result.errors.append(f"{raw}: no such file or directory")
+
+
+def _file_documents(file: str, result: LintResult) -> Iterator[Document]:
+    result.files += 1
+    try:
+        text = read_source(file)
+        # Materialise per file so a syntax error late in a file reports once, without partial output.
+        documents = list(load_documents(file, text))
+    except InputError as exc:
+        result.errors.append(str(exc))
+        return
+    yield from documents
+
+
+def _directory_documents(root: Path, result: LintResult) -> Iterator[Document]:
+    from lmeval_setup.lint.kustomize import kustomization_file
+
+    if kustomization_file(root) is not None:
+        yield from _kustomize_documents(root, result)
+        return
+    kustomize_roots, plain = _scan(root)
+    covered: set[Path] = set()
+    built_dirs: set[Path] = set()
+    outputs = []
+    for kroot in kustomize_roots:
+        built = _build(kroot, result)
+        covered |= built.files
+        built_dirs |= {d for d in built.kustomizations if d != kroot.resolve()}
+        outputs.append((kroot, built))
+    for kroot, built in outputs:
+        # A base that another kustomization in the tree uses is linted through that overlay only.
+        if kroot.resolve() in built_dirs:
+            continue
+        yield from built.documents
+    for file in plain:
+        if file.resolve() not in covered:
+            yield from _file_documents(str(file), result)
+
+
+def _scan(root: Path) -> tuple[list[Path], list[Path]]:
+    """Kustomization directories, and YAML files outside any of them, under root (sorted)."""
+    from lmeval_setup.lint.kustomize import kustomization_file
+
+    kustomize_roots: list[Path] = []
+    plain: list[Path] = []
+    for current, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+        here = Path(current)
+        if kustomization_file(here) is not None:
+            kustomize_roots.append(here)
+            dirs[:] = []  # its files belong to the build; nested bases are reached through it or below
+            continue
+        plain.extend(here / f for f in sorted(files) if f.endswith(YAML_SUFFIXES))
+    return kustomize_roots, plain
+
+
+def _build(root: Path, result: LintResult):  # type: ignore[no-untyped-def]
+    from lmeval_setup.lint.kustomize import build
+
+    built = build(root)
+    result.files += len(built.files)
+    result.errors.extend(str(e) for e in built.errors)
+    result.notes.extend(built.notes)
+    return built
+
+
+def _kustomize_documents(root: Path, result: LintResult) -> Iterable[Document]:
+    return _build(root, result).documents

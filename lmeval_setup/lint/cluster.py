@@ -1,0 +1,100 @@
+"""lint --cluster: what a manifest needs from the cluster it will be applied to.
+
+Reads (never writes): the effective permissions (through platform.detect's ClusterFacts, which
+merges trustyai-dsc-config over trustyai-service-operator-config per release), and whether each
+job's namespace, PVCs and referenced Secrets exist. Kept apart from the offline lint so the
+kubernetes client is imported only when --cluster is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+from lmeval_setup.errors import LmevalError
+from lmeval_setup.lint.loader import Document
+from lmeval_setup.rules.finding import Evidence, Finding, Target
+from lmeval_setup.rules.spec import ClusterPermissions, target_for
+
+
+def read_permissions(kube: Any) -> tuple[ClusterPermissions | None, str | None]:
+    """Effective permissions, or (None, reason) when they cannot be read (e.g. no OpenShift AI)."""
+    from lmeval_setup.platform.detect import KubeSource, detect
+
+    try:
+        facts = detect(KubeSource(kube))
+    except LmevalError as exc:
+        return None, f"cluster permissions not checked: {exc.one_line()}"
+    perms = facts.effective_permissions
+    return ClusterPermissions(online=perms.online, code_execution=perms.code_execution), None
+
+
+def reference_findings(kube: Any, jobs: list[Document], default_namespace: str = "default") -> list[Finding]:
+    """Namespace, PVC and Secret existence for every job (each object read at most once)."""
+    cache: dict[str, bool] = {}
+
+    def exists(path: str) -> bool:
+        if path not in cache:
+            cache[path] = kube.get_or_none(path) is not None
+        return cache[path]
+
+    findings: list[Finding] = []
+    for doc in jobs:
+        if not isinstance(doc.data, dict):
+            continue
+        target = target_for(doc.data)
+        namespace = target.namespace or default_namespace
+        if not exists(f"/api/v1/namespaces/{namespace}"):
+            findings.append(_finding(doc, target, "LME015", f"namespace {namespace!r} does not exist on this cluster",
+                                     "metadata.namespace", namespace))
+            continue
+        for rule_id, kind, path, name in _references(doc.data):
+            plural = "persistentvolumeclaims" if kind == "PersistentVolumeClaim" else "secrets"
+            if not exists(f"/api/v1/namespaces/{namespace}/{plural}/{name}"):
+                findings.append(_finding(
+                    doc, target, rule_id, f"{kind} {namespace}/{name} does not exist on this cluster", path, name,
+                ))
+    return findings
+
+
+def _finding(doc: Document, target: Target, rule_id: str, message: str, path: str, text: str) -> Finding:
+    file, line, column = doc.position(path)
+    placed = dataclasses.replace(target, file=file, line=line, column=column)
+    return Finding(rule_id, placed, message, (Evidence("cluster", text, path, line, column),))
+
+
+def _references(job: dict[str, Any]) -> Iterator[tuple[str, str, str, str]]:
+    """(rule, kind, field path, name) of PVCs and Secrets the job needs before it starts."""
+    spec = job.get("spec") if isinstance(job.get("spec"), dict) else {}
+    outputs = spec.get("outputs") if isinstance(spec.get("outputs"), dict) else {}
+    # A managed PVC (pvcManaged) wins over pvcName and is created by the operator.
+    if isinstance(outputs.get("pvcName"), str) and not outputs.get("pvcManaged"):
+        yield "LME025", "PersistentVolumeClaim", "spec.outputs.pvcName", outputs["pvcName"]
+    storage = (spec.get("offline") or {}).get("storage") if isinstance(spec.get("offline"), dict) else None
+    if isinstance(storage, dict) and isinstance(storage.get("pvcName"), str):
+        yield "LME025", "PersistentVolumeClaim", "spec.offline.storage.pvcName", storage["pvcName"]
+    seen: set[str] = set()
+    for path, name in _secret_refs(spec, "spec"):
+        if name not in seen:
+            seen.add(name)
+            yield "LME022", "Secret", path, name
+
+
+def _secret_refs(node: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            sub = f"{path}.{key}"
+            if key == "secretKeyRef" and isinstance(value, dict) and isinstance(value.get("name"), str):
+                yield f"{sub}.name", value["name"]
+            elif key == "secret" and isinstance(value, dict) and isinstance(value.get("secretName"), str):
+                yield f"{sub}.secretName", value["secretName"]
+            else:
+                yield from _secret_refs(value, sub)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _secret_refs(value, f"{path}[{i}]")
+    # S3 / OCI selectors are {name, key} objects directly under their field.
+    if isinstance(node, dict) and path.startswith(("spec.offline.storage.s3", "spec.outputs.oci")) \
+            and isinstance(node.get("name"), str) and isinstance(node.get("key"), str) and "Ref" not in path:
+        yield f"{path}.name", node["name"]

@@ -200,15 +200,31 @@ def _is_true(value: object) -> bool:
     return str(value).strip().lower() == "true"
 
 
-def lmes_config_hash(configmap: JSON | None) -> str:
+# Pod-template annotation bootstrap stamps when it restarts the operator: startup_config_hash() of the
+# ConfigMap the new pods load. Changing it is the restart (a new ReplicaSet), like `rollout restart`.
+LMES_HASH_ANNOTATION = "lmeval-setup.opendatahub.io/lmes-config-hash"
+
+
+def lmes_config_hash(configmap: JSON | None, exclude: tuple[str, ...] = ()) -> str:
     """A short hash of the lmes-* keys: what an operator pod loads at start.
 
     Bootstrap stamps it on the operator's pod template when it restarts the operator, so a later
     run (and the doctor) can tell whether the running pod loaded the current configuration.
+    `exclude` leaves out keys the operator re-reads per job (see startup_config_hash).
     """
     data = (configmap or {}).get("data") or {}
-    lmes = {k: v for k, v in sorted(data.items()) if k.startswith("lmes-")}
+    lmes = {k: v for k, v in sorted(data.items()) if k.startswith("lmes-") and k not in exclude}
     return hashlib.sha256(json.dumps(lmes, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def per_job_keys(release: Release) -> tuple[str, ...]:
+    """ConfigMap keys this release's operator reads for every job: changing them needs no restart."""
+    return (R.CM_ALLOW_ONLINE, R.CM_ALLOW_CODE) if release.permissions_read_per_job else ()
+
+
+def startup_config_hash(configmap: JSON | None, release: Release) -> str:
+    """The hash of what the operator reads only at start-up: compare with LMES_HASH_ANNOTATION."""
+    return lmes_config_hash(configmap, exclude=per_job_keys(release))
 
 
 # -- detection ---------------------------------------------------------------------------------------

@@ -58,8 +58,13 @@ def build(directory: Path) -> Built:
 
 
 def _display(path: Path, root: Path, root_abs: Path) -> str:
+    """How a file is named in findings: as the user named the root, else relative to the cwd."""
     try:
         return str(root / path.relative_to(root_abs))
+    except ValueError:
+        pass
+    try:
+        return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
 

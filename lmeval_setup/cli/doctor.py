@@ -1,0 +1,109 @@
+"""`lmeval-setup doctor`: explain why LM-Eval (or an LMEvalJob) fails, from a live cluster or a must-gather.
+
+Read-only: get / list on objects and get on pods/log, nothing else (a test proves it with an RBAC identity
+that cannot write and the apiserver audit log).
+
+Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage error (bad flags, unreadable
+--from-dir); 3 cluster unreachable or unauthorised; 4 OpenShift AI is not installed (the report, with
+LME110, is still printed); 70 internal error.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from lmeval_setup.cli.common import kube_options
+from lmeval_setup.errors import ExitCode, UsageError
+
+
+@click.command(name="doctor", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-n", "--namespace", "namespace", default=None, help="Namespace of the LMEvalJobs to check.")
+@click.option("-A", "--all-namespaces", "all_namespaces", is_flag=True, help="Check LMEvalJobs in every namespace.")
+@click.option("--job", "job", default=None, metavar="NAME", help="Check only this LMEvalJob.")
+@click.option("--from-dir", "from_dir", default=None, type=click.Path(file_okay=False),
+              help="Read an oc adm inspect / must-gather directory (or --collect output) instead of a cluster.")
+@click.option("--collect", "collect_dir", default=None, type=click.Path(file_okay=False),
+              help="Also write what was read, secrets removed, in the oc adm inspect layout.")
+@click.option("-o", "--output", "output", type=click.Choice(["text", "json", "junit", "sarif"]), default="text",
+              show_default=True, help="Output format.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True,
+              help="Lowest severity that makes the exit code 1.")
+@click.option("--ignore", "ignore", multiple=True, metavar="ID",
+              help="Suppress a rule (ID like LME029 or slug); repeatable, comma-separated allowed.")
+@click.option("--color/--no-color", "color", default=None, help="Colour text output (default: on a terminal).")
+@kube_options
+def doctor(
+    namespace: str | None, all_namespaces: bool, job: str | None, from_dir: str | None, collect_dir: str | None,
+    output: str, fail_on: str, ignore: tuple[str, ...], color: bool | None, kubeconfig: str | None,
+    context: str | None,
+) -> None:
+    """Diagnose LM-Eval on a cluster: TrustyAI setup, permissions, operator, and every LMEvalJob.
+
+    Each finding has a stable rule ID (LME0xx job, LME1xx cluster), the evidence (spec field, status,
+    pod, event or log line) and the fix. Exit codes: 0 clean; 1 findings at or above --fail-on;
+    2 usage; 3 cluster unreachable/unauthorised; 4 OpenShift AI not installed; 70 internal error.
+    """
+    from lmeval_setup.doctor.evaluate import evaluate
+    from lmeval_setup.report import exit_code_for, filter_ignored, render, resolve_rule_ids
+
+    ignored = resolve_rule_ids(ignore)  # validate before any cluster work
+    if namespace and all_namespaces:
+        raise UsageError("-n/--namespace and -A/--all-namespaces exclude each other")
+    if from_dir and collect_dir:
+        raise UsageError("--from-dir reads a directory; --collect writes one from a live cluster: pick one")
+    snapshot = _snapshot(from_dir, namespace, all_namespaces, job, kubeconfig, context)
+    if collect_dir:
+        from lmeval_setup.doctor.writer import write_dir
+
+        write_dir(snapshot, collect_dir)
+        click.echo(f"note: wrote the collected data (secrets removed) to {collect_dir}", err=True)
+    result = evaluate(snapshot)
+    findings = filter_ignored(result.findings, ignored)
+    text = render(findings, output, tool="doctor", color=color, fail_on=fail_on,  # type: ignore[arg-type]
+                  checked=result.checked, errors=result.errors)
+    stream = click.get_text_stream("stdout")
+    stream.write(text)
+    stream.flush()
+    if output == "text" and not result.checked:
+        click.echo("note: nothing to check (no LMEvalJobs in scope)", err=True)
+    if result.openshift_ai_missing and "LME110" not in ignored:
+        sys.exit(int(ExitCode.PREREQUISITE))
+    sys.exit(exit_code_for(findings, fail_on))
+
+
+def _snapshot(from_dir: str | None, namespace: str | None, all_namespaces: bool, job: str | None,
+              kubeconfig: str | None, context: str | None):  # type: ignore[no-untyped-def]
+    if from_dir:
+        from lmeval_setup.doctor.offline import read_dir
+
+        snapshot = read_dir(from_dir)
+        # Flags narrow an offline snapshot the same way they narrow a live collection.
+        if namespace or all_namespaces or job:
+            snapshot.scope = {"namespace": namespace, "all_namespaces": all_namespaces, "job": job}
+        return snapshot
+    from lmeval_setup.cli.common import connect
+    from lmeval_setup.doctor.collect import Scope, collect
+
+    kube = connect(kubeconfig, context)
+    try:
+        scope = Scope(namespace=namespace or (None if all_namespaces else _default_namespace(kubeconfig, context)),
+                      all_namespaces=all_namespaces, job=job)
+        return collect(kube, scope)
+    finally:
+        kube.close()
+
+
+def _default_namespace(kubeconfig: str | None, context: str | None) -> str:
+    """The kubeconfig context's namespace, like kubectl; 'default' when it names none."""
+    try:
+        from kubernetes import config
+
+        _, current = config.list_kube_config_contexts(config_file=kubeconfig)
+        if context:
+            contexts, _ = config.list_kube_config_contexts(config_file=kubeconfig)
+            current = next((c for c in contexts if c["name"] == context), current)
+        return str((current or {}).get("context", {}).get("namespace") or "default")
+    except Exception:  # in-cluster config or an unusual kubeconfig: kubectl's default
+        return "default"

@@ -1,0 +1,175 @@
+"""Snapshot -> findings: run every detector (spec, status, pod, event, log, cluster) and merge by root cause.
+
+One root cause is one finding, whatever saw it: findings with the same rule on the same object are merged
+into one with all the evidence (an offline failure seen in the spec, the pod's HF_HUB_OFFLINE=1 and the
+log is ONE LME001). When the job asked for online access (or code execution) and the cluster ignored it,
+the cause is the cluster's refusal, so LME001 folds into LME102 (LME010 into LME103).
+Detectors run in order of specificity (log, status, pod, spec) so the first message is the most precise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from lmeval_setup.doctor.snapshot import JSON, Snapshot
+from lmeval_setup.errors import OpenShiftAIMissing, PrerequisiteError
+from lmeval_setup.platform import releases as R
+from lmeval_setup.platform.detect import CRD_GROUP, CRD_PLURAL, ClusterFacts, detect
+from lmeval_setup.rules import cluster as C
+from lmeval_setup.rules import logs as L
+from lmeval_setup.rules import pods as P
+from lmeval_setup.rules import status as S
+from lmeval_setup.rules.catalog import SEVERITY_ORDER
+from lmeval_setup.rules.finding import Evidence, Finding, Target
+
+LMEVAL_PLURAL = "lmevaljobs"
+# (folded, into): when both fire on one job, the second is the root cause.
+FOLDS = (("LME001", "LME102"), ("LME010", "LME103"))
+
+
+@dataclass
+class DoctorResult:
+    findings: list[Finding]
+    checked: list[Target] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    facts: ClusterFacts | None = None
+    openshift_ai_missing: bool = False
+
+
+def evaluate(snapshot: Snapshot, *, now: datetime | None = None) -> DoctorResult:
+    now = now or snapshot.collected_at or S.utcnow()
+    result = DoctorResult(findings=[], errors=list(snapshot.notes))
+    raw: list[Finding] = []
+    facts = _cluster_layer(snapshot, result, raw)
+    for job in _jobs(snapshot):
+        result.checked.append(S.job_target(job))
+        raw.extend(job_findings(snapshot, job, facts, now, result.errors))
+    result.facts = facts
+    result.findings = merge(raw)
+    return result
+
+
+def _cluster_layer(snapshot: Snapshot, result: DoctorResult, raw: list[Finding]) -> ClusterFacts | None:
+    try:
+        facts = detect(snapshot)
+    except OpenShiftAIMissing as exc:
+        result.openshift_ai_missing = True
+        raw.append(C.openshift_ai_missing(exc.one_line()))
+        result.checked.append(Target(kind="Cluster", name="cluster"))
+        return None
+    except PrerequisiteError as exc:
+        result.errors.append(f"cluster layer: {exc.one_line()}")
+        return None
+    result.checked.append(C.dsc_target(facts))
+    crds_known = snapshot.known(CRD_GROUP, CRD_PLURAL, R.KSERVE_ISVC_CRD)
+    raw.extend(C.cluster_findings(facts, C.ClusterContext(crds_known=crds_known)))
+    return facts
+
+
+def _jobs(snapshot: Snapshot) -> list[JSON]:
+    jobs = snapshot.list(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL)
+    wanted = snapshot.scope.get("job")
+    namespace = None if snapshot.scope.get("all_namespaces") else snapshot.scope.get("namespace")
+    return [
+        j for j in jobs
+        if (not wanted or j["metadata"].get("name") == wanted)
+        and (not namespace or j["metadata"].get("namespace") == namespace)
+    ]
+
+
+def job_findings(snapshot: Snapshot, job: JSON, facts: ClusterFacts | None, now: datetime,
+                 errors: list[str]) -> list[Finding]:
+    target = S.job_target(job)
+    ns = target.namespace or ""
+    pod_name = str(S.job_status(job).get("podName") or target.name)
+    pod = snapshot.get("", "v1", "pods", pod_name, ns)
+    out: list[Finding] = []
+    out.extend(_log_findings(snapshot, ns, pod_name, target))
+    pod_found: list[Finding] = []
+    if pod is not None:
+        events = snapshot.events_for(ns, "Pod", pod_name) + snapshot.events_for(ns, "LMEvalJob", target.name)
+        pod_found = P.pod_findings(pod, events, target)
+    pvcs = ({p["metadata"]["name"] for p in snapshot.list("", "v1", "persistentvolumeclaims", ns)}
+            if snapshot.knows("", "persistentvolumeclaims", ns) else None)
+    out.extend(S.status_findings(job, pod=pod, pvcs=pvcs, now=now, explained=bool(pod_found)))
+    out.extend(pod_found)
+    out.extend(_permission_findings(job, pod, target))
+    out.extend(_spec_findings(job, facts, target))
+    if S.is_failed(job) and not any(f.at_least("error") for f in out):
+        reason = "its main log was not collected" if snapshot.log(ns, pod_name, "main") is None else (
+            "no known error in its main log")
+        errors.append(f"{target.label()}: failed with {S.job_status(job).get('message')!r}; {reason}")
+    return out
+
+
+def _log_findings(snapshot: Snapshot, ns: str, pod: str, target: Target) -> list[Finding]:
+    out = []
+    for container in ("main", "driver"):
+        text = snapshot.log(ns, pod, container)
+        if text is None:
+            continue
+        for hit in L.analyse(text):
+            evidence = [Evidence("log", hit.text, f"pod/{pod}/{container}", hit.line)]
+            evidence += [Evidence("log", t, f"pod/{pod}/{container}", n) for n, t in hit.extra]
+            out.append(Finding(hit.rule_id, target, hit.message, tuple(evidence), hit.severity))
+    return out
+
+
+def _permission_findings(job: JSON, pod: JSON | None, target: Target) -> list[Finding]:
+    """The operator silently ignores allowOnline / allowCodeExecution it does not permit; the pod env shows it."""
+    if pod is None:
+        return []
+    spec = job.get("spec") or {}
+    out = []
+    name = pod["metadata"]["name"]
+    if spec.get("allowOnline") is True and P.runs_offline(pod):
+        out.append(Finding("LME102", target, "the job sets allowOnline: true but its pod runs offline",
+                           (Evidence("pod", f"{P.OFFLINE_ENV}=1", f"pod/{name}.spec.containers[main].env"),)))
+    if spec.get("allowCodeExecution") is True and P.code_execution_blocked(pod):
+        out.append(Finding("LME103", target, "the job sets allowCodeExecution: true but its pod may not run code",
+                           (Evidence("pod", f"{P.CODE_ENV}=0", f"pod/{name}.spec.containers[main].env"),)))
+    return out
+
+
+def _spec_findings(job: JSON, facts: ClusterFacts | None, target: Target) -> list[Finding]:
+    try:
+        from lmeval_setup.rules.spec import ClusterPermissions, spec_findings
+    except ImportError:  # spec detectors not installed in this build
+        return []
+    permissions = None
+    if facts is not None:
+        effective = facts.effective_permissions
+        permissions = ClusterPermissions(online=effective.online, code_execution=effective.code_execution)
+    return spec_findings(job, permissions, target=target)
+
+
+# -- merging ----------------------------------------------------------------------------------------------
+def merge(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per (rule, object): evidence united, first message kept, highest severity wins."""
+    grouped: dict[tuple[str, str], list[Finding]] = {}
+    for f in findings:
+        grouped.setdefault((f.rule_id, f.target.label()), []).append(f)
+    merged = {key: _merge_group(group) for key, group in grouped.items()}
+    for folded, into in FOLDS:
+        for (rule_id, label), finding in list(merged.items()):
+            root = merged.get((into, label))
+            if rule_id == folded and root is not None:
+                merged[(into, label)] = _merge_group([root, finding], rule_id=into)
+                del merged[(rule_id, label)]
+    return list(merged.values())
+
+
+def _merge_group(group: list[Finding], rule_id: str | None = None) -> Finding:
+    first = group[0]
+    evidence: list[Evidence] = []
+    for f in group:
+        for ev in f.evidence:
+            if ev not in evidence:
+                evidence.append(ev)
+    severities = [f.severity for f in group]
+    worst = max(severities, key=lambda s: SEVERITY_ORDER[s])
+    rule_id = rule_id or first.rule_id
+    override = None if worst == Finding(rule_id, first.target, "").rule.severity else worst
+    return Finding(rule_id, first.target, first.message, tuple(evidence), override)

@@ -1,0 +1,130 @@
+"""The Snapshot: the doctor's only input, built live (collect.py) or from a directory (offline.py).
+
+Objects are kept by (group, plural, namespace, name); the API version is ignored on lookup because a
+must-gather stores whatever version `oc` preferred (a DSC may be v1 or v2) and detect() asks by group.
+A Snapshot also records which collections it holds (`collected`): absence of an object only means
+"does not exist" for a collection that was collected, so a must-gather without CRDs does not claim that
+KServe is missing. It implements platform.detect's ObjectSource protocol, so `detect(snapshot)` works
+offline exactly as it does live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+JSON = dict[str, Any]
+ObjectKey = tuple[str, str, str, str]  # group, plural, namespace ("" = cluster-scoped), name
+CollectionKey = tuple[str, str, str]  # group, plural, namespace ("" = cluster-scoped, "*" = all namespaces)
+LogKey = tuple[str, str, str]  # namespace, pod, container
+
+SNAPSHOT_META_FILE = "lmeval-setup-snapshot.yaml"
+
+
+def group_of(api_version: str) -> str:
+    return api_version.split("/")[0] if "/" in api_version else ""
+
+
+def version_of(api_version: str) -> str:
+    return api_version.split("/")[-1]
+
+
+@dataclass
+class Snapshot:
+    objects: dict[ObjectKey, JSON] = field(default_factory=dict)
+    logs: dict[LogKey, str] = field(default_factory=dict)
+    served: dict[str, list[str]] = field(default_factory=dict)  # API group -> served versions, preferred first
+    collected: set[CollectionKey] = field(default_factory=set)
+    absent: set[ObjectKey] = field(default_factory=set)  # looked up by name and not found
+    collected_at: datetime | None = None
+    scope: JSON = field(default_factory=dict)  # namespaces / job the snapshot was taken for
+    notes: list[str] = field(default_factory=list)  # what could not be collected (shown as report errors)
+
+    # -- building ------------------------------------------------------------------------------------
+    def add(self, group: str, plural: str, obj: JSON) -> None:
+        meta = obj.get("metadata") or {}
+        self.objects[(group, plural, meta.get("namespace") or "", meta.get("name", ""))] = obj
+
+    def add_all(self, group: str, plural: str, objs: Iterable[JSON], namespace: str | None) -> None:
+        for obj in objs:
+            self.add(group, plural, obj)
+        self.mark_collected(group, plural, namespace)
+
+    def mark_collected(self, group: str, plural: str, namespace: str | None) -> None:
+        self.collected.add((group, plural, "*" if namespace is None else namespace))
+
+    def known(self, group: str, plural: str, name: str, namespace: str | None = None) -> bool:
+        """Do we know whether this one object exists (present, looked up and absent, or list collected)?"""
+        key = (group, plural, namespace or "", name)
+        return key in self.objects or key in self.absent or self.knows(group, plural, namespace)
+
+    def knows(self, group: str, plural: str, namespace: str | None = None) -> bool:
+        """Was this collection collected (so a missing object really is missing)?"""
+        if (group, plural, "*") in self.collected:
+            return True
+        return (group, plural, namespace or "") in self.collected
+
+    # -- ObjectSource protocol (platform.detect) -------------------------------------------------------
+    def get(self, group: str, version: str, plural: str, name: str, namespace: str | None = None) -> JSON | None:
+        return self.objects.get((group, plural, namespace or "", name))
+
+    def list(
+        self, group: str, version: str, plural: str, namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[JSON]:
+        wanted = _parse_selector(label_selector)
+        out = []
+        for (g, p, ns, _), obj in sorted(self.objects.items(), key=lambda kv: kv[0]):
+            if g != group or p != plural or (namespace is not None and ns != namespace):
+                continue
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            if all(labels.get(k) == v for k, v in wanted.items()):
+                out.append(obj)
+        return out
+
+    def served_versions(self, group: str) -> list[str]:
+        if group in self.served:
+            return list(self.served[group])
+        return self._versions_from_objects(group)
+
+    def _versions_from_objects(self, group: str) -> list[str]:
+        """Offline fallback: the CRD's served versions (storage first), else the versions objects carry."""
+        for (g, p, _, _), crd in self.objects.items():
+            if g != "apiextensions.k8s.io" or p != "customresourcedefinitions":
+                continue
+            spec = crd.get("spec") or {}
+            if spec.get("group") != group:
+                continue
+            served = [v for v in spec.get("versions") or [] if v.get("served", True)]
+            # kubectl prefers the newest served version; CRD order is oldest first by convention.
+            return [str(v["name"]) for v in reversed(served)]
+        versions: list[str] = []
+        for (g, _, _, _), obj in self.objects.items():
+            if g == group:
+                version = version_of(str(obj.get("apiVersion", "")))
+                if version and version not in versions:
+                    versions.append(version)
+        return sorted(versions, reverse=True)
+
+    # -- doctor helpers ---------------------------------------------------------------------------------
+    def log(self, namespace: str, pod: str, container: str) -> str | None:
+        return self.logs.get((namespace, pod, container))
+
+    def events_for(self, namespace: str, kind: str, name: str) -> list[JSON]:
+        out = []
+        for obj in self.list("", "v1", "events", namespace):
+            involved = obj.get("involvedObject") or obj.get("regarding") or {}
+            if involved.get("kind") == kind and involved.get("name") == name:
+                out.append(obj)
+        return out
+
+
+def _parse_selector(selector: str | None) -> dict[str, str]:
+    """Equality-based label selectors only ("a=b,c=d"), which is all detect() uses."""
+    out: dict[str, str] = {}
+    for part in filter(None, (selector or "").split(",")):
+        key, _, value = part.partition("=")
+        out[key.strip()] = value.strip().lstrip("=")
+    return out

@@ -1,0 +1,223 @@
+"""Cluster detectors: TrustyAI enablement, permission layers, operator health, KServe, Kueue.
+
+Input is `ClusterFacts` (platform.detect over the Snapshot) plus a little context the facts do not carry
+(are the CRDs in the snapshot at all). Per-release behaviour comes only from the release table row in the
+facts (../shared/reference/platform-versions.md §3-§5, trustyai-operator.md §2):
+- 2.16 (legacy deploy path): the platform operator re-applies the ConfigMap whatever its annotation;
+- 2.17-2.24: it leaves a ConfigMap annotated opendatahub.io/managed: "false" alone, and the TrustyAI operator
+  reads lmes-* keys once at start (restart needed);
+- 2.25+/3.x: trustyai-dsc-config (from the DSC's eval.lmeval fields) overrides the ConfigMap's permissions
+  and is read per job, so only the other lmes-* keys still need a restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lmeval_setup.platform import releases as R
+from lmeval_setup.platform.detect import LMES_HASH_ANNOTATION, ClusterFacts, per_job_keys, startup_config_hash
+from lmeval_setup.rules.finding import Evidence, Finding, Target
+from lmeval_setup.rules.status import parse_time
+
+JSON = dict[str, Any]
+PERMISSION_KEYS = (R.CM_ALLOW_ONLINE, R.CM_ALLOW_CODE)
+
+
+@dataclass(frozen=True)
+class ClusterContext:
+    """What the snapshot knows beyond ClusterFacts."""
+
+    # False for must-gathers that did not collect CustomResourceDefinitions: absence then proves nothing.
+    crds_known: bool = True
+
+
+def dsc_target(facts: ClusterFacts) -> Target:
+    return Target(kind="DataScienceCluster", name=facts.dsc_name)
+
+
+def configmap_target(facts: ClusterFacts, name: str = R.OPERATOR_CONFIGMAP) -> Target:
+    return Target(kind="ConfigMap", name=name, namespace=facts.applications_namespace)
+
+
+def operator_target(facts: ClusterFacts) -> Target:
+    return Target(kind="Deployment", name=R.OPERATOR_DEPLOYMENT, namespace=facts.applications_namespace)
+
+
+def cluster_findings(facts: ClusterFacts, context: ClusterContext | None = None) -> list[Finding]:
+    context = context or ClusterContext()
+    findings: list[Finding] = []
+    findings.extend(kueue_blocks(facts))
+    if facts.trustyai_state != "Managed":
+        # Nothing else about TrustyAI matters until it is enabled: one root cause, one rule.
+        findings.extend(trustyai_not_managed(facts))
+        return findings
+    findings.extend(kserve_missing(facts, context))
+    findings.extend(operator_unavailable(facts))
+    findings.extend(configmap_overridden(facts))
+    findings.extend(configmap_edit_at_risk(facts))
+    findings.extend(restart_pending(facts))
+    return findings
+
+
+def openshift_ai_missing(reason: str) -> Finding:
+    return Finding("LME110", Target(kind="Cluster", name="cluster"), reason, (Evidence("cluster", reason),))
+
+
+def trustyai_not_managed(facts: ClusterFacts) -> list[Finding]:
+    state = facts.trustyai_state
+    return [Finding(
+        "LME101", dsc_target(facts), f"spec.components.trustyai.managementState is {state}",
+        (Evidence("cluster", f"managementState: {state}", "spec.components.trustyai.managementState"),),
+    )]
+
+
+def _trustyai_condition(facts: ClusterFacts) -> JSON | None:
+    wanted = facts.release.trustyai_condition
+    for cond in (facts.dsc.get("status") or {}).get("conditions") or []:
+        if cond.get("type") in (wanted, "TrustyAIReady", "trustyaiReady"):
+            return dict(cond)
+    return None
+
+
+def kserve_missing(facts: ClusterFacts, context: ClusterContext) -> list[Finding]:
+    evidence: list[Evidence] = []
+    cond = _trustyai_condition(facts)
+    if cond and R.KSERVE_MISSING_MESSAGE in str(cond.get("message") or ""):
+        evidence.append(Evidence("cluster", f"{cond.get('type')}: {cond.get('message')}",
+                                 f"status.conditions[{cond.get('type')}]"))
+    if context.crds_known and not facts.kserve_crd_present:
+        evidence.append(Evidence("cluster", f"CustomResourceDefinition {R.KSERVE_ISVC_CRD} not found",
+                                 f"customresourcedefinitions/{R.KSERVE_ISVC_CRD}"))
+    if not evidence:
+        return []
+    return [Finding("LME108", dsc_target(facts),
+                    "TrustyAI needs KServe's InferenceService CRD, which this cluster does not have",
+                    tuple(evidence))]
+
+
+def operator_unavailable(facts: ClusterFacts) -> list[Finding]:
+    deployment = facts.operator.deployment
+    if deployment is None:
+        return [Finding(
+            "LME107", operator_target(facts),
+            f"Deployment {R.OPERATOR_DEPLOYMENT} does not exist in {facts.applications_namespace}",
+            (Evidence("cluster", "Deployment not found", f"deployments/{R.OPERATOR_DEPLOYMENT}"),),
+        )]
+    if facts.operator.available:
+        return []
+    status = deployment.get("status") or {}
+    replicas = (deployment.get("spec") or {}).get("replicas", 1)
+    text = (f"replicas: {replicas}, availableReplicas: {status.get('availableReplicas') or 0}, "
+            f"pods: {', '.join(f'{p.name} ({p.phase})' for p in facts.operator.pods) or 'none'}")
+    why = "it is scaled to 0" if replicas == 0 else "no replica is available"
+    return [Finding("LME107", operator_target(facts), f"the TrustyAI operator is not running: {why}",
+                    (Evidence("cluster", text, "status.availableReplicas"),))]
+
+
+def configmap_overridden(facts: ClusterFacts) -> list[Finding]:
+    """2.25+: the ConfigMap grants a permission the DSC-generated trustyai-dsc-config takes away."""
+    if not facts.release.permissions_read_per_job or facts.dsc_config is None or facts.operator_config is None:
+        return []
+    cm = facts.configmap_permissions
+    effective = facts.effective_permissions
+    lost = [key for key, granted, actual in (
+        (R.CM_ALLOW_ONLINE, cm.online, effective.online),
+        (R.CM_ALLOW_CODE, cm.code_execution, effective.code_execution),
+    ) if granted and not actual]
+    if not lost:
+        return []
+    dsc_data = facts.dsc_config.get("data") or {}
+    evidence = [Evidence("cluster", f"{key}: \"true\"", f"{R.OPERATOR_CONFIGMAP}.data.{key}") for key in lost]
+    for key in (R.DSC_CM_ONLINE, R.DSC_CM_CODE):
+        if key in dsc_data:
+            evidence.append(Evidence("cluster", f"{key}: \"{dsc_data[key]}\"", f"{R.DSC_CONFIGMAP}.data.{key}"))
+    return [Finding(
+        "LME105", configmap_target(facts),
+        f"{', '.join(lost)} is \"true\" in the ConfigMap but {R.DSC_CONFIGMAP} (from the DSC) says false, and it wins",
+        tuple(evidence),
+    )]
+
+
+def configmap_edit_at_risk(facts: ClusterFacts) -> list[Finding]:
+    """Edits the platform operator will put back: unannotated (2.17+), or any edit at all on 2.16."""
+    cm = facts.operator_config
+    if cm is None:
+        return []
+    data = cm.get("data") or {}
+    defaults = facts.release.lmes_defaults
+    changed = sorted(k for k, v in defaults.items() if k in data and str(data[k]) != v)
+    if facts.release.permissions_read_per_job:
+        # On 2.25+ a permission edit is LME105's business (the DSC overrides it); do not report twice.
+        changed = [k for k in changed if k not in PERMISSION_KEYS]
+    if not changed:
+        return []
+    if facts.release.honours_managed_annotation and facts.configmap_annotated_unmanaged:
+        return []
+    evidence = [Evidence("cluster", f"{k}: \"{data[k]}\" (release default \"{defaults[k]}\")",
+                         f"{R.OPERATOR_CONFIGMAP}.data.{k}") for k in changed]
+    if facts.release.honours_managed_annotation:
+        message = (f"{', '.join(changed)} differ from the release defaults but the ConfigMap lacks "
+                   f"{R.MANAGED_ANNOTATION}: \"false\"; the platform operator will revert them")
+    else:
+        message = (f"{', '.join(changed)} differ from the release defaults; on {facts.release.key} the platform "
+                   "operator re-applies the ConfigMap on its next reconcile whatever its annotation")
+    return [Finding("LME104", configmap_target(facts), message, tuple(evidence))]
+
+
+def restart_pending(facts: ClusterFacts) -> list[Finding]:
+    """The running operator pod loaded an older ConfigMap than the current one (keys read at start only)."""
+    cm = facts.operator_config
+    pods = [p for p in facts.operator.pods if p.phase == "Running"]
+    if cm is None or not pods or facts.operator.deployment is None:
+        return []
+    startup_keys = [k for k in (cm.get("data") or {}) if k.startswith("lmes-") and k not in per_job_keys(facts.release)]
+    evidence: list[Evidence] = []
+    current_hash = startup_config_hash(cm, facts.release)
+    for pod in pods:
+        stamped = pod.annotations.get(LMES_HASH_ANNOTATION)
+        if stamped is not None and stamped != current_hash:
+            evidence.append(Evidence("cluster", f"pod {pod.name} loaded lmes config {stamped}, current is "
+                                     f"{current_hash}", f"pod/{pod.name}.metadata.annotations"))
+            continue
+        changed_at = _last_change_of(cm, set(startup_keys))
+        started = parse_time(pod.start_time)
+        if changed_at is not None and started is not None and changed_at > started:
+            evidence.append(Evidence(
+                "cluster", f"ConfigMap changed at {changed_at.isoformat()}, pod {pod.name} started at "
+                f"{started.isoformat()}", f"{R.OPERATOR_CONFIGMAP}.metadata.managedFields"))
+    if not evidence:
+        return []
+    return [Finding("LME106", operator_target(facts),
+                    "the operator pod started before the last change to the lmes-* keys it reads at start",
+                    tuple(evidence))]
+
+
+def _last_change_of(cm: JSON, keys: set[str]) -> datetime | None:
+    """Newest managedFields time of an entry that owns one of `keys` in data (who wrote them, and when).
+
+    Creation by the platform operator also appears here, so this is compared with the pod's start: an
+    operator pod started after the ConfigMap was written has loaded it.
+    """
+    newest: datetime | None = None
+    for entry in (cm.get("metadata") or {}).get("managedFields") or []:
+        data_fields = ((entry.get("fieldsV1") or {}).get("f:data") or {})
+        owned = {k[2:] for k in data_fields if k.startswith("f:")}
+        if not owned & keys:
+            continue
+        when = parse_time(entry.get("time"))
+        if when is not None and (newest is None or when > newest):
+            newest = when
+    return newest
+
+
+def kueue_blocks(facts: ClusterFacts) -> list[Finding]:
+    if not facts.kueue_blocks_dsc_updates:
+        return []
+    return [Finding(
+        "LME109", dsc_target(facts),
+        f"kueue is Managed on {facts.release.key}: the DSC admission webhook refuses every DSC update "
+        f"('{R.KUEUE_MANAGED_MESSAGE}')",
+        (Evidence("cluster", "managementState: Managed", "spec.components.kueue.managementState"),),
+    )]

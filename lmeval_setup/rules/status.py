@@ -1,0 +1,141 @@
+"""Status detectors: what an LMEvalJob's `.status` says, and whether the job is stuck.
+
+Facts from ../shared/reference/trustyai-operator.md §1.2-§4: the controller copies a container's waiting or
+terminated reason into `.status.message` (`isContainerFailed`), rejects bad input with `Input validation
+failed: ...` before creating a pod, and reports every lm-eval crash as `exit status 1` (the cause is only in the
+pod log, which the log detectors read). Jobs that never leave `Scheduled` are not reported by the operator at all.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lmeval_setup.report.redact import redact_text
+from lmeval_setup.rules.finding import Evidence, Finding, Target
+
+JSON = dict[str, Any]
+# Long enough for image pulls and the operator's 10 s polling; short enough to be useful while debugging.
+STUCK_AFTER = timedelta(minutes=10)
+LMEVAL_KIND = "LMEvalJob"
+
+_STATUS_MESSAGES: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(r"^Input validation failed: (?P<detail>.*)", re.S), "LME015",
+     "the operator rejected the job before creating a pod: {detail}"),
+    (re.compile(r"fetching external git tasks is not allowed when allowOnline is false"), "LME001",
+     "custom tasks from git need online access, which this job does not have"),
+    (re.compile(r"^(?:OOMKilled|signal: killed)$"), "LME020", "the evaluation container was killed ({message})"),
+    (re.compile(r"^(?:ImagePullBackOff|ErrImagePull|InvalidImageName)$"), "LME019",
+     "the evaluation image cannot be pulled ({message})"),
+    (re.compile(r"^CreateContainerConfigError$"), "LME022",
+     "the container cannot start: a referenced Secret or ConfigMap (or key) is missing"),
+    (re.compile(r"job requires kueue\.x-k8s\.io/queue-name label"), "LME015",
+     "the job needs the kueue.x-k8s.io/queue-name label on this cluster"),
+    (re.compile(r"exceeded quota"), "LME021", "the pod is refused by a ResourceQuota: {message}"),
+)
+
+
+def job_target(job: JSON) -> Target:
+    meta = job.get("metadata") or {}
+    return Target(kind=LMEVAL_KIND, name=str(meta.get("name", "")), namespace=meta.get("namespace"))
+
+
+def job_status(job: JSON) -> JSON:
+    status = job.get("status")
+    return status if isinstance(status, dict) else {}
+
+
+def is_failed(job: JSON) -> bool:
+    status = job_status(job)
+    return status.get("state") == "Complete" and status.get("reason") == "Failed"
+
+
+def classify_status_message(message: str) -> tuple[str, str] | None:
+    """A failed job's `.status.message` -> (rule, explanation); None when only the log can tell."""
+    text = message.strip()
+    for pattern, rule_id, explanation in _STATUS_MESSAGES:
+        m = pattern.search(text)
+        if m:
+            return rule_id, explanation.format(message=text, **m.groupdict())
+    return None
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def referenced_pvcs(job: JSON) -> list[tuple[str, str]]:
+    """(claim name, field path) of the PVCs a job expects to exist (managed PVCs are created for it)."""
+    spec = job.get("spec") or {}
+    out = []
+    outputs = spec.get("outputs") or {}
+    if isinstance(outputs, dict) and outputs.get("pvcName") and not outputs.get("pvcManaged"):
+        out.append((str(outputs["pvcName"]), "spec.outputs.pvcName"))
+    storage = ((spec.get("offline") or {}).get("storage") or {}) if isinstance(spec.get("offline"), dict) else {}
+    if isinstance(storage, dict) and storage.get("pvcName"):
+        out.append((str(storage["pvcName"]), "spec.offline.storage.pvcName"))
+    return out
+
+
+def status_findings(
+    job: JSON, *, pod: JSON | None, pvcs: set[str] | None, now: datetime, explained: bool = False
+) -> list[Finding]:
+    """Findings from the job's status and age. `explained`: a pod rule already says why it is stuck."""
+    target = job_target(job)
+    status = job_status(job)
+    findings: list[Finding] = []
+    message = str(status.get("message") or "")
+    if is_failed(job) and message:
+        classified = classify_status_message(message)
+        if classified:
+            rule_id, explanation = classified
+            findings.append(Finding(rule_id, target, explanation, (Evidence("status", redact_text(message),
+                                                                             "status.message"),)))
+    findings.extend(_missing_pvcs(job, target, pvcs))
+    if not findings and not explained:
+        stuck = _stuck(job, target, pod, now)
+        if stuck is not None:
+            findings.append(stuck)
+    return findings
+
+
+def _missing_pvcs(job: JSON, target: Target, pvcs: set[str] | None) -> list[Finding]:
+    if pvcs is None or job_status(job).get("state") == "Complete":
+        return []
+    return [
+        Finding("LME025", target, f"PersistentVolumeClaim {name!r} does not exist in {target.namespace}",
+                (Evidence("spec", f"{path.rsplit('.', 1)[-1]}: {name}", path),))
+        for name, path in referenced_pvcs(job) if name not in pvcs
+    ]
+
+
+def _stuck(job: JSON, target: Target, pod: JSON | None, now: datetime) -> Finding | None:
+    """Scheduled (or never picked up) for longer than STUCK_AFTER with nothing else explaining it."""
+    status = job_status(job)
+    state = status.get("state") or "New"
+    if state not in ("New", "Scheduled"):
+        return None
+    since = parse_time(status.get("lastScheduleTime")) or parse_time((job.get("metadata") or {}).get(
+        "creationTimestamp"))
+    if since is None or now - since < STUCK_AFTER:
+        return None
+    minutes = int((now - since).total_seconds() // 60)
+    if state == "New":
+        text = "the operator never scheduled the job (no status)"
+    elif pod is None:
+        text = f"the job is Scheduled but its pod {status.get('podName') or target.name!r} does not exist"
+    else:
+        phase = (pod.get("status") or {}).get("phase", "")
+        text = f"the job is Scheduled, its pod is {phase or 'in an unknown phase'}"
+    return Finding("LME024", target, f"{text} for {minutes} minutes",
+                   (Evidence("status", f"state: {state}", "status.state"),))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -201,3 +201,33 @@ def test_pre_commit_hook_definition() -> None:
     (hook,) = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
     assert hook["id"] == "lmeval-lint" and hook["entry"] == "lmeval-setup lint"
     assert re.search(hook["files"], "jobs/eval.yaml") and re.search(hook["files"], "a.yml")
+
+
+class _FakeKube:
+    """get_or_none over a fixed set of existing paths; records reads (lint --cluster only reads)."""
+
+    def __init__(self, existing: set[str]) -> None:
+        self.existing = existing
+        self.reads: list[str] = []
+
+    def get_or_none(self, path: str) -> dict[str, str] | None:
+        self.reads.append(path)
+        return {"path": path} if path in self.existing else None
+
+
+def test_cluster_references_namespace_pvc_and_secrets() -> None:
+    from lmeval_setup.lint.cluster import reference_findings
+
+    text = (DATA / "seed-good.yaml").read_text().replace(
+        "  pod:\n", "  outputs: {pvcName: results}\n  offline: {storage: {pvcName: hf-assets}}\n  pod:\n"
+    )
+    jobs = lint_text(text, "job.yaml").jobs
+    kube = _FakeKube({"/api/v1/namespaces/private-ai-demo",
+                      "/api/v1/namespaces/private-ai-demo/persistentvolumeclaims/results"})
+    found = {(f.rule_id, f.evidence[0].path) for f in reference_findings(kube, jobs)}
+    assert found == {
+        ("LME025", "spec.offline.storage.pvcName"),
+        ("LME022", "spec.pod.container.env[0].valueFrom.secretKeyRef.name"),
+    }
+    missing_ns = reference_findings(_FakeKube(set()), jobs)
+    assert [(f.rule_id, f.evidence[0].path) for f in missing_ns] == [("LME015", "metadata.namespace")]

@@ -1,0 +1,178 @@
+"""`lmeval-setup provision`: an LM-Eval environment for CI, an evaluation, gates on its scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from lmeval_setup.cli.common import connect, kube_options
+from lmeval_setup.errors import ExitCode, UsageError
+from lmeval_setup.provision.objects import DEFAULT_JOB_NAME, ProvisionSpec, build_objects
+
+EPILOG = """\b
+Examples:
+  lmeval-setup provision -n ci-eval --model granite --base-url http://granite-predictor.models:8080/v1/completions \\
+      --tokenizer ibm-granite/granite-3.1-8b-instruct --tasks arc_easy,hellaswag --limit 100 \\
+      --wait --gate 'arc_easy:acc_norm>=0.70' --junit gates.xml --teardown
+  lmeval-setup provision -n ci-eval --teardown           # remove what provision created
+  lmeval-setup provision -n ci-eval ... --render         # print the manifests (playbooks/provision-ci.yml)
+
+\b
+Exit codes: 0 ok (all gates passed); 1 lint errors, a failed job (the doctor's findings are printed)
+or a failed gate; 2 usage; 3 cluster unreachable; 4 no LMEvalJob API / no OpenShift AI; 5 --timeout expired.
+"""
+
+
+def _split_tasks(_: click.Context, __: click.Parameter, value: tuple[str, ...]) -> list[str]:
+    return [t.strip() for v in value for t in v.split(",") if t.strip()]
+
+
+@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-n", "--namespace", required=True, help="Namespace for the job (created and labelled if absent).")
+@click.option("--job-name", default=DEFAULT_JOB_NAME, show_default=True, help="Name of the LMEvalJob.")
+@click.option("--model-type", default=None, help="lm-eval model type [default: local-completions].")
+@click.option("--model", "served_model", default=None, help="Served model name (vLLM --served-model-name).")
+@click.option("--base-url", default=None, help="Full endpoint URL, e.g. http://HOST:PORT/v1/completions.")
+@click.option("--tokenizer", default=None, help="Hugging Face tokenizer id, e.g. ibm-granite/granite-3.1-8b-instruct.")
+@click.option("--tasks", multiple=True, callback=_split_tasks, help="Comma-separated lm-eval tasks.")
+@click.option("--limit", default=None, help="Samples per task (an integer, or a fraction below 1).")
+@click.option("--num-concurrent", type=click.IntRange(min=1), default=None, help="Parallel requests [default: 1].")
+@click.option("--max-retries", type=click.IntRange(min=1), default=None, help="Attempts per request [default: 3].")
+@click.option("--request-timeout", type=click.IntRange(min=1), default=None,
+              help="Seconds per request (model arg timeout) [default: 300].")
+@click.option("--api-key-secret", default=None, metavar="NAME",
+              help="Secret holding the endpoint's API key (OPENAI_API_KEY via secretKeyRef; never inline).")
+@click.option("--api-key-secret-key", default="token", show_default=True, metavar="KEY", help="Key in that Secret.")
+@click.option("--allow-online/--no-allow-online", default=None,
+              help="Request online access [default: what the cluster permits].")
+@click.option("--allow-code-execution/--no-allow-code-execution", default=None,
+              help="Request code execution [default: what the cluster permits].")
+@click.option("--from-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Start from this LMEvalJob YAML; flags given override its fields.")
+@click.option("--wait", is_flag=True, help="Follow the job until it completes; print results, apply gates.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True,
+              help="Seconds to wait with --wait (exit 5 when they pass).")
+@click.option("--gate", "gates", multiple=True, metavar="TASK:METRIC>=VALUE",
+              help="Fail (exit 1) unless the score passes; repeatable. Operators: >= <= > <.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a JUnit report: one test case per gate.")
+@click.option("--teardown", "teardown", flag_value=True, default=False,
+              help="Alone: remove what provision created. With --wait: remove it after the run.")
+@click.option("--keep", "teardown", flag_value=False, help="Keep everything after the run (default).")
+@click.option("--render", is_flag=True, help="Print the manifests as YAML and exit (no cluster needed).")
+@click.option("--ignore", multiple=True, metavar="RULE", help="Lint rule ID or slug not to stop on; repeatable.")
+@click.option("--color/--no-color", default=None, help="Colour findings [default: on a terminal].")
+@kube_options
+def provision(**kw: Any) -> None:
+    """Create an LM-Eval environment for CI and run an evaluation in it.
+
+    Creates, idempotently, the namespace, a ServiceAccount + Role + RoleBinding for the pipeline and
+    the LMEvalJob (lint-checked first). Re-running with the same arguments changes nothing; a changed
+    spec replaces the job.
+    """
+    from lmeval_setup.provision.gates import parse_gates
+
+    gates = parse_gates(kw["gates"])
+    if _teardown_only(kw):
+        _teardown_only_run(kw)
+        return
+    spec = _spec_from(kw)
+    if kw["render"]:
+        _render(spec, kw)
+        return
+    _check_combinations(kw, gates)
+    raise SystemExit(_provision_run(spec, gates, kw))
+
+
+def _teardown_only(kw: dict[str, Any]) -> bool:
+    describes_job = kw["from_file"] or kw["base_url"] or kw["tasks"] or kw["served_model"] or kw["tokenizer"]
+    return bool(kw["teardown"] and not describes_job)
+
+
+def _teardown_only_run(kw: dict[str, Any]) -> None:
+    from lmeval_setup.provision.run import run_teardown
+
+    kube = connect(kw["kubeconfig"], kw["context"])
+    try:
+        run_teardown(kube, ProvisionSpec(namespace=kw["namespace"], job_name=kw["job_name"]), _printer())
+    finally:
+        kube.close()
+
+
+def _check_combinations(kw: dict[str, Any], gates: list[Any]) -> None:
+    if (gates or kw["junit"]) and not kw["wait"]:
+        raise UsageError("--gate and --junit judge a finished job", hint="add --wait")
+    if kw["teardown"] and not kw["wait"]:
+        raise UsageError("--teardown after a run needs --wait (without job flags it only tears down)")
+
+
+def _spec_from(kw: dict[str, Any]) -> ProvisionSpec:
+    base_job = _load_job(kw["from_file"]) if kw["from_file"] else None
+    return ProvisionSpec(
+        namespace=kw["namespace"], job_name=kw["job_name"], model_type=kw["model_type"],
+        base_url=kw["base_url"], tokenizer=kw["tokenizer"], served_model=kw["served_model"],
+        tasks=kw["tasks"], limit=kw["limit"], num_concurrent=kw["num_concurrent"],
+        max_retries=kw["max_retries"], request_timeout=kw["request_timeout"],
+        api_key_secret=kw["api_key_secret"], api_key_secret_key=kw["api_key_secret_key"],
+        allow_online=bool(kw["allow_online"]), allow_code_execution=bool(kw["allow_code_execution"]),
+        base_job=base_job,
+    )
+
+
+def _load_job(path: Path) -> dict[str, Any]:
+    try:
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"--from-file {path}: {str(exc).splitlines()[0]}") from None
+    jobs = [d for d in docs if d.get("kind") == "LMEvalJob"]
+    if len(jobs) != 1:
+        raise UsageError(f"--from-file {path}: expected one LMEvalJob, found {len(jobs)}")
+    return jobs[0]
+
+
+def _render(spec: ProvisionSpec, kw: dict[str, Any]) -> None:
+    """The manifests provision would apply, for GitOps review or the Ansible playbook.
+
+    No cluster is read, so allowOnline / allowCodeExecution are exactly what the flags say (false
+    when not given). The job is still linted: errors go to stderr and exit 1, as for a real run.
+    """
+    from lmeval_setup.provision.diagnose import lint_job
+    from lmeval_setup.report import render
+
+    objects = build_objects(spec)
+    findings = [f for f in lint_job(objects[-1], None) if f.rule_id not in _ignored(kw)]
+    if findings:
+        click.echo(render(findings, "text", tool="provision", color=kw["color"]).rstrip("\n"), err=True)
+    if any(f.severity == "error" for f in findings):
+        raise SystemExit(int(ExitCode.FINDINGS))
+    click.echo(yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False), nl=False)
+
+
+def _ignored(kw: dict[str, Any]) -> frozenset[str]:
+    from lmeval_setup.report import resolve_rule_ids
+
+    return resolve_rule_ids(kw["ignore"])
+
+
+def _provision_run(spec: ProvisionSpec, gates: list[Any], kw: dict[str, Any]) -> int:
+    from lmeval_setup.provision.run import RunOptions, run_provision
+
+    options = RunOptions(
+        spec=spec, wait=kw["wait"], timeout=kw["timeout"], gates=gates, junit=kw["junit"],
+        teardown_after=bool(kw["teardown"]), ignore=_ignored(kw), allow_online=kw["allow_online"],
+        allow_code_execution=kw["allow_code_execution"], color=kw["color"],
+    )
+    kube = connect(kw["kubeconfig"], kw["context"])
+    try:
+        return run_provision(kube, options, _printer())
+    finally:
+        kube.close()
+
+
+def _printer() -> Any:
+    from lmeval_setup.provision.run import Printer
+
+    return Printer(out=click.echo, err=lambda text: click.echo(text, err=True))

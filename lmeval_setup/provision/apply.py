@@ -1,0 +1,202 @@
+"""Apply provision's objects idempotently, and tear down exactly what provision created.
+
+Observe first, write only when something differs, so a second run with the same arguments issues
+reads only and every resourceVersion stays as it was:
+- Namespace: created when absent (then labelled and annotated as ours); an existing namespace is
+  left untouched and is never deleted by teardown.
+- ServiceAccount / Role / RoleBinding: created when absent; when ours and different, re-applied
+  (server-side apply, field manager `lmeval-setup`); an object of the same name that is not ours is
+  left alone and reported.
+- LMEvalJob: compared by the spec-hash annotation. A different spec replaces the job (delete, wait
+  until gone, create): older operators ignore edits to a completed job, and a fresh job also clears
+  the previous run's status and results, so a CI run never reads stale scores.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lmeval_setup.errors import UsageError, WaitTimeout
+from lmeval_setup.kube.client import ApiError, Kube, resource_path
+from lmeval_setup.platform.releases import LMEVAL_GROUP, LMEVAL_VERSION
+from lmeval_setup.provision.objects import (
+    CREATED_ANNOTATION,
+    CREATED_BY_PROVISION,
+    INSTANCE_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    SPEC_HASH_ANNOTATION,
+)
+
+JSON = dict[str, Any]
+Log = Callable[[str], None]
+
+# kind -> (group, version, plural, namespaced)
+KINDS: dict[str, tuple[str, str, str, bool]] = {
+    "Namespace": ("", "v1", "namespaces", False),
+    "ServiceAccount": ("", "v1", "serviceaccounts", True),
+    "Role": ("rbac.authorization.k8s.io", "v1", "roles", True),
+    "RoleBinding": ("rbac.authorization.k8s.io", "v1", "rolebindings", True),
+    "LMEvalJob": (LMEVAL_GROUP, LMEVAL_VERSION, "lmevaljobs", True),
+}
+TEARDOWN_ORDER = ("LMEvalJob", "RoleBinding", "Role", "ServiceAccount")
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    name: str
+    action: str  # created | unchanged | updated | replaced | kept (exists, not ours) | deleted | absent
+
+    def line(self) -> str:
+        return f"{self.kind}/{self.name}: {self.action}"
+
+
+def object_path(obj: JSON) -> str:
+    group, version, plural, namespaced = KINDS[obj["kind"]]
+    meta = obj["metadata"]
+    return resource_path(group, version, plural, meta.get("namespace") if namespaced else None, meta["name"])
+
+
+def collection_path(kind: str, namespace: str) -> str:
+    group, version, plural, namespaced = KINDS[kind]
+    return resource_path(group, version, plural, namespace if namespaced else None)
+
+
+def is_ours(obj: JSON | None) -> bool:
+    return bool(obj) and (obj or {}).get("metadata", {}).get("labels", {}).get(MANAGED_BY_LABEL) == MANAGED_BY
+
+
+def contains(desired: Any, live: Any) -> bool:
+    """True when every field we set has the same value live (the server may add more)."""
+    if isinstance(desired, dict):
+        return isinstance(live, dict) and all(contains(v, live.get(k)) for k, v in desired.items())
+    if isinstance(desired, list):
+        return (isinstance(live, list) and len(desired) == len(live)
+                and all(contains(d, x) for d, x in zip(desired, live, strict=True)))
+    return bool(desired == live)
+
+
+# -- apply ------------------------------------------------------------------------------------------------
+def apply_objects(kube: Kube, objects: list[JSON], *, log: Log = lambda _: None,
+                  delete_timeout: float = 120.0) -> list[Change]:
+    changes = []
+    for obj in objects:
+        change = _apply_one(kube, obj, delete_timeout)
+        log(change.line())
+        changes.append(change)
+    return changes
+
+
+def _apply_one(kube: Kube, obj: JSON, delete_timeout: float) -> Change:
+    kind, name = obj["kind"], obj["metadata"]["name"]
+    path = object_path(obj)
+    live = kube.get_or_none(path)
+    if live is None:
+        _create(kube, obj)
+        return Change(kind, name, "created")
+    if kind == "Namespace":
+        return Change(kind, name, "unchanged" if is_ours(live) else "kept")
+    if not is_ours(live):
+        if kind == "LMEvalJob":
+            raise UsageError(
+                f"LMEvalJob {obj['metadata']['namespace']}/{name} exists and was not created by lmeval-setup",
+                hint="choose another --job-name or delete it first",
+            )
+        return Change(kind, name, "kept")
+    if kind == "LMEvalJob":
+        return _reconcile_job(kube, obj, live, delete_timeout)
+    if contains(_comparable(obj), live):
+        return Change(kind, name, "unchanged")
+    if kind == "RoleBinding" and live.get("roleRef") != obj.get("roleRef"):
+        # roleRef is immutable: the only way to change it is a new binding.
+        kube.delete(path)
+        _create(kube, obj)
+        return Change(kind, name, "replaced")
+    kube.apply(path, obj)
+    return Change(kind, name, "updated")
+
+
+def _comparable(obj: JSON) -> JSON:
+    return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+
+
+def _create(kube: Kube, obj: JSON) -> None:
+    meta = obj["metadata"]
+    group, version, plural, namespaced = KINDS[obj["kind"]]
+    kube.create(resource_path(group, version, plural, meta.get("namespace") if namespaced else None), obj)
+
+
+def _reconcile_job(kube: Kube, obj: JSON, live: JSON, delete_timeout: float) -> Change:
+    name = obj["metadata"]["name"]
+    wanted = obj["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
+    have = (live["metadata"].get("annotations") or {}).get(SPEC_HASH_ANNOTATION)
+    if wanted == have and not live["metadata"].get("deletionTimestamp"):
+        return Change("LMEvalJob", name, "unchanged")
+    path = object_path(obj)
+    kube.delete(path, propagation="Foreground")
+    wait_gone(kube, path, delete_timeout, what=f"LMEvalJob {name}")
+    _create(kube, obj)
+    return Change("LMEvalJob", name, "replaced")
+
+
+def wait_gone(kube: Kube, path: str, timeout: float, *, what: str) -> None:
+    """Poll until a deleted object is gone (finalizers: the operator removes the job's own)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.2
+    while kube.get_or_none(path) is not None:
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"{what} still exists {timeout:.0f}s after it was deleted",
+                              hint="a finalizer is waiting for its controller (is the TrustyAI operator running?)")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 2.0)
+
+
+# -- teardown ---------------------------------------------------------------------------------------------
+def teardown(kube: Kube, namespace: str, instance: str, *, log: Log = lambda _: None,
+             timeout: float = 180.0) -> list[Change]:
+    """Delete what this provision instance created, newest first; the namespace only if we made it."""
+    changes: list[Change] = []
+    selector = f"{MANAGED_BY_LABEL}={MANAGED_BY},{INSTANCE_LABEL}={instance}"
+    for kind in TEARDOWN_ORDER:
+        for obj in _list(kube, kind, namespace, selector):
+            path = object_path({**obj, "kind": kind})
+            kube.delete(path, propagation="Foreground" if kind == "LMEvalJob" else "Background")
+            if kind == "LMEvalJob":
+                wait_gone(kube, path, timeout, what=f"LMEvalJob {obj['metadata']['name']}")
+            change = Change(kind, obj["metadata"]["name"], "deleted")
+            log(change.line())
+            changes.append(change)
+    change = _teardown_namespace(kube, namespace, timeout)
+    log(change.line())
+    changes.append(change)
+    return changes
+
+
+def _list(kube: Kube, kind: str, namespace: str, selector: str) -> list[JSON]:
+    try:
+        return list(kube.list_items(collection_path(kind, namespace), labelSelector=selector))
+    except ApiError as exc:
+        if exc.not_found:  # namespace or CRD gone: nothing of ours there
+            return []
+        raise
+
+
+def _teardown_namespace(kube: Kube, namespace: str, timeout: float) -> Change:
+    path = resource_path("", "v1", "namespaces", None, namespace)
+    live = kube.get_or_none(path)
+    if live is None:
+        return Change("Namespace", namespace, "absent")
+    created = (live["metadata"].get("annotations") or {}).get(CREATED_ANNOTATION) == CREATED_BY_PROVISION
+    if not (created and is_ours(live)):
+        return Change("Namespace", namespace, "kept (existed before provision)")
+    others = _list(kube, "LMEvalJob", namespace, f"{MANAGED_BY_LABEL}={MANAGED_BY}")
+    if others:
+        names = ", ".join(o["metadata"]["name"] for o in others)
+        return Change("Namespace", namespace, f"kept (other provisioned jobs remain: {names})")
+    kube.delete(path)
+    wait_gone(kube, path, timeout, what=f"namespace {namespace}")
+    return Change("Namespace", namespace, "deleted")

@@ -1,0 +1,30 @@
+"""Ask the doctor why one job failed, and lint a job before it is applied.
+
+Both are thin adapters: the rules live in `lmeval_setup.rules` (lint) and `lmeval_setup.doctor`
+(live diagnosis), so provision reports the same IDs and fixes as `lmeval-setup lint` and
+`lmeval-setup doctor` would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lmeval_setup.kube.client import Kube
+from lmeval_setup.platform.detect import Permissions
+from lmeval_setup.rules.finding import Finding
+
+JSON = dict[str, Any]
+
+
+def lint_job(job: JSON, permissions: Permissions | None) -> list[Finding]:
+    from lmeval_setup.rules.spec import ClusterPermissions, spec_findings
+
+    cluster = None if permissions is None else ClusterPermissions(permissions.online, permissions.code_execution)
+    return spec_findings(job, cluster)
+
+
+def diagnose_job(kube: Kube, namespace: str, name: str) -> list[Finding]:
+    """The doctor's findings for one job (cluster, spec, status, pod, events and logs)."""
+    from lmeval_setup.doctor import diagnose_job as doctor_diagnose_job
+
+    return list(doctor_diagnose_job(kube, namespace, name))

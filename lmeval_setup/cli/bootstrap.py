@@ -1,0 +1,145 @@
+"""`lmeval-setup bootstrap` and `lmeval-setup revert`: thin wrappers over bootstrap.runner."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from lmeval_setup.bootstrap.plan import CODE_EXECUTION_NOTE
+from lmeval_setup.bootstrap.runner import ClusterResult, RunOptions, RunResult, run
+from lmeval_setup.cli.common import kube_options, output_option
+
+SCHEMA = "lmeval-setup/bootstrap"
+SCHEMA_VERSION = 1
+
+
+def _target_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--dry-run", is_flag=True,
+                        help="Server-side dry run: nothing is written, nothing restarted.")(func)
+    func = click.option("--limit", "limit", default=None, metavar="PATTERN",
+                        help="Only the inventory hosts matching PATTERN (Ansible --limit).")(func)
+    func = click.option("--inventory", "-i", "inventory", default=None,
+                        type=click.Path(exists=True, dir_okay=False),
+                        help="Ansible inventory: one host per cluster with lmeval_kubeconfig / lmeval_context.")(func)
+    func = click.option("--timeout", "timeout", default=1800, show_default=True, type=int,
+                        help="Seconds for the whole run.")(func)
+    return kube_options(func)
+
+
+@click.command(name="bootstrap")
+@_target_options
+@click.option("--diff", is_flag=True, help="Show before/after of every object changed.")
+@click.option("--allow-online/--deny-online", "allow_online", default=None,
+              help="Permit LMEvalJobs online access (default: allowed, the seed's proven configuration).")
+@click.option("--allow-code-execution/--deny-code-execution", "allow_code_execution", default=None,
+              help="Permit LMEvalJobs remote code execution (default: allowed).")
+@output_option("text", "json")
+def bootstrap(kubeconfig: str | None, context: str | None, inventory: str | None, limit: str | None,
+              dry_run: bool, timeout: int, diff: bool, allow_online: bool | None,
+              allow_code_execution: bool | None, output: str) -> None:
+    """Enable TrustyAI LM-Eval: detect the release, check RBAC, enable TrustyAI, set the permissions the
+    way that release reads them, restart the operator only if needed, and remember how to revert."""
+    opts = RunOptions("bootstrap", inventory, kubeconfig, context, limit, dry_run, diff, allow_online,
+                      allow_code_execution, timeout)
+    _execute(opts, output)
+
+
+@click.command(name="revert")
+@_target_options
+@output_option("text", "json")
+def revert(kubeconfig: str | None, context: str | None, inventory: str | None, limit: str | None,
+           dry_run: bool, timeout: int, output: str) -> None:
+    """Put back every field bootstrap changed (recorded on the cluster); a second revert does nothing."""
+    _execute(RunOptions("revert", inventory, kubeconfig, context, limit, dry_run, dry_run, timeout=timeout), output)
+
+
+def _execute(opts: RunOptions, output: str) -> None:
+    progress = _progress_printer() if output == "text" and sys.stderr.isatty() else None
+    result = run(opts, progress)
+    if output == "json":
+        click.echo(json.dumps(as_json(result), indent=2, sort_keys=True))
+    else:
+        click.echo(as_text(result))
+        for name, cluster in result.clusters.items():
+            failure = cluster.failure
+            if failure is not None:
+                click.echo(f"error: {name}: {failure.msg}", err=True)
+    if result.exit_code:
+        sys.exit(int(result.exit_code))
+
+
+def _progress_printer() -> Callable[[str], None]:
+    def show(line: str) -> None:
+        click.echo(line, err=True)
+
+    return show
+
+
+def as_json(result: RunResult) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "version": SCHEMA_VERSION,
+        "playbook": result.playbook,
+        "dry_run": result.dry_run,
+        "status": result.status,
+        "exit_code": int(result.exit_code),
+        "clusters": {name: _cluster_json(c) for name, c in sorted(result.clusters.items())},
+    }
+
+
+def _cluster_json(cluster: ClusterResult) -> dict[str, Any]:
+    failure = cluster.failure
+    facts = cluster.facts or {}
+    return {
+        "ok": failure is None,
+        "exit_code": int(cluster.exit_code),
+        "stats": {s: cluster.count(s) for s in ("ok", "changed", "failed", "skipped", "unreachable")},
+        "steps": [{"task": s.task, "status": s.status, **({"msg": s.msg} if s.msg else {}),
+                   **({"reason": s.reason} if s.reason else {})} for s in cluster.steps],
+        "error": {"msg": failure.msg, "reason": failure.reason or failure.status} if failure else None,
+        "release": facts.get("release_line"),
+        "release_version": facts.get("release_version"),
+        "permission_layer": facts.get("permission_layer"),
+        "trustyai_state": facts.get("trustyai_state"),
+        "effective_online": facts.get("effective_online"),
+        "effective_code_execution": facts.get("effective_code_execution"),
+        "operator_restarted": cluster.restarted,
+        "warnings": (cluster.plan or {}).get("warnings", []),
+        "notes": (cluster.plan or {}).get("notes", []),
+        "restored": cluster.restored,
+    }
+
+
+def as_text(result: RunResult) -> str:
+    lines: list[str] = []
+    verb = "would change" if result.dry_run else "changed"
+    for name, cluster in sorted(result.clusters.items()):
+        facts = cluster.facts or {}
+        title = f"{name}: {facts.get('release_name', '?')} {facts.get('release_version', '')}".rstrip()
+        lines.append(title)
+        for step in cluster.steps:
+            if step.status != "skipped":
+                lines.append(f"  {step.status:<8} {step.task}")
+        lines.append(f"  => ok={cluster.count('ok')} {verb}={cluster.count('changed')} "
+                     f"failed={cluster.count('failed') + cluster.count('unreachable')}")
+        if result.playbook == "bootstrap" and cluster.failure is None and facts:
+            lines.append(f"  TrustyAI {facts.get('trustyai_state')}; permissions via {facts.get('permission_layer')}: "
+                         f"online={_yes(facts.get('effective_online'))} "
+                         f"code_execution={_yes(facts.get('effective_code_execution'))}; "
+                         f"operator restarted: {_yes(cluster.restarted)}")
+            for warning in (cluster.plan or {}).get("warnings", []):
+                lines.append(f"  warning: {warning}")
+            if CODE_EXECUTION_NOTE in (cluster.plan or {}).get("notes", []):
+                lines.append(f"  note: {CODE_EXECUTION_NOTE}")
+    if not result.clusters:
+        lines.append(f"no cluster ran (ansible-runner status {result.status}, rc {result.rc})")
+    return "\n".join(lines)
+
+
+def _yes(value: object) -> str:
+    return "yes" if value is True else "no" if value is False else "?"
+

@@ -1,0 +1,69 @@
+"""Helpers for the bootstrap tests: a sandbox per profile, and a stand-in kubelet until the sandbox's lands.
+
+The stand-in only does what the Deployment controller needs to call a rollout done: it marks new
+pods Running and Ready with a start time. When lmeval_setup.sandbox.kubelet exists, the harness
+starts the real simulator and this one is not used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from lmeval_setup.kube.client import ApiError, Kube, resource_path
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class StandInKubelet:
+    def __init__(self, kubeconfig: str) -> None:
+        self.kube = Kube.connect(kubeconfig)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="stand-in-kubelet", daemon=True)
+
+    def _loop(self) -> None:
+        while not self.stop.wait(0.25):
+            with contextlib.suppress(Exception):
+                for pod in self.kube.list_items("/api/v1/pods"):
+                    if not pod["metadata"].get("deletionTimestamp") and pod.get("status", {}).get("phase") != "Running":
+                        self._run(pod)
+
+    def _run(self, pod: dict[str, Any]) -> None:
+        meta, now = pod["metadata"], _now()
+        ready = [{"type": t, "status": "True", "lastTransitionTime": now}
+                 for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")]
+        containers = [{"name": c["name"], "image": c["image"], "imageID": c["image"], "ready": True, "started": True,
+                       "restartCount": 0, "state": {"running": {"startedAt": now}}}
+                      for c in pod["spec"]["containers"]]
+        status = {"phase": "Running", "startTime": now, "conditions": ready, "containerStatuses": containers,
+                  "podIP": "10.0.0.1", "hostIP": "10.0.0.1"}
+        path = resource_path("", "v1", "pods", meta["namespace"], meta["name"], "status")
+        with contextlib.suppress(ApiError):
+            self.kube.merge_patch(path, {"status": status})
+
+    def __enter__(self) -> StandInKubelet:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def sandbox(controlplane: Any, profile: str, scenario: str = "fresh") -> Iterator[Any]:
+    """running_sandbox(), plus the stand-in kubelet when the sandbox has none yet."""
+    from lmeval_setup.sandbox.harness import running_sandbox
+
+    with contextlib.ExitStack() as stack:
+        from lmeval_setup.sandbox import runner
+
+        names = [name for name, module, cls in runner.SIMULATORS if runner.load_simulator(module, cls) is not None]
+        if "kubelet" not in names:
+            stack.enter_context(StandInKubelet(str(controlplane.kubeconfig)))
+        yield stack.enter_context(running_sandbox(controlplane, profile, scenario))

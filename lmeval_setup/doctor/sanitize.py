@@ -14,7 +14,10 @@ from typing import Any
 from lmeval_setup.report.redact import REDACTED, redact_text
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-SECRET_NAME = re.compile(r"(?i)(api[_-]?key|token|secret|passw(or)?d|credential|auth)")
+# Whole name segments only: OPENAI_API_KEY, HF_TOKEN, auth_token -- but not tokenizer or max_tokens.
+SECRET_NAME = re.compile(
+    r"(?i)(?:^|[_.-])(?:api[_-]?key|apikey|token|secret|passw(?:or)?d|credentials?|auth|bearer)(?:$|[_.-])"
+)
 SECRET_VALUE = re.compile(
     r"(?i)^(sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|bearer\s+\S{8,}|eyJ\S{20,})"
 )

@@ -122,10 +122,12 @@ def configmap_overridden(facts: ClusterFacts) -> list[Finding]:
         return []
     cm = facts.configmap_permissions
     effective = facts.effective_permissions
+    shipped = facts.release.lmes_defaults
+    # Only an edit counts: ODH ships "true" in the ConfigMap and "deny" in the DSC, which is not a mistake.
     lost = [key for key, granted, actual in (
         (R.CM_ALLOW_ONLINE, cm.online, effective.online),
         (R.CM_ALLOW_CODE, cm.code_execution, effective.code_execution),
-    ) if granted and not actual]
+    ) if granted and not actual and shipped.get(key) != "true"]
     if not lost:
         return []
     dsc_data = facts.dsc_config.get("data") or {}

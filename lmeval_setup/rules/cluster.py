@@ -174,7 +174,13 @@ def restart_pending(facts: ClusterFacts) -> list[Finding]:
     pods = [p for p in facts.operator.pods if p.phase == "Running"]
     if cm is None or not pods or facts.operator.deployment is None:
         return []
-    startup_keys = [k for k in (cm.get("data") or {}) if k.startswith("lmes-") and k not in per_job_keys(facts.release)]
+    data = cm.get("data") or {}
+    defaults = facts.release.lmes_defaults
+    # Keys whose current value could differ from what a pod loaded at start: startup keys (permissions are
+    # read per job on 2.25+) that are not at the shipped default. A platform revert back to the defaults
+    # therefore never looks like a pending restart.
+    startup_keys = {k for k in data if k.startswith("lmes-") and k not in per_job_keys(facts.release)
+                    and (k not in defaults or str(data[k]) != defaults[k])}
     evidence: list[Evidence] = []
     current_hash = startup_config_hash(cm, facts.release)
     for pod in pods:
@@ -197,13 +203,15 @@ def restart_pending(facts: ClusterFacts) -> list[Finding]:
 
 
 def _last_change_of(cm: JSON, keys: set[str]) -> datetime | None:
-    """Newest managedFields time of an entry that owns one of `keys` in data (who wrote them, and when).
+    """Newest time a user (an Update, not the platform operator's server-side Apply) wrote one of `keys`.
 
-    Creation by the platform operator also appears here, so this is compared with the pod's start: an
-    operator pod started after the ConfigMap was written has loaded it.
+    managedFields record who owns which data key and when they last wrote it; the platform operator
+    renders the ConfigMap with server-side apply, so its re-applies are not edits an admin made.
     """
     newest: datetime | None = None
     for entry in (cm.get("metadata") or {}).get("managedFields") or []:
+        if entry.get("operation") == "Apply":
+            continue
         data_fields = ((entry.get("fieldsV1") or {}).get("f:data") or {})
         owned = {k[2:] for k in data_fields if k.startswith("f:")}
         if not owned & keys:

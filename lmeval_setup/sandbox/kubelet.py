@@ -1,0 +1,1108 @@
+"""A simulated kubelet (and default scheduler) for one Node, talking only to the real apiserver.
+
+What it does, like the real components:
+- registers Node `sandbox-node` (Ready, InternalIP 127.0.0.1, kubeletEndpoint = the port of an HTTPS
+  server it runs on loopback with a server certificate from the control plane's CA), so the real
+  apiserver's `pods/log` proxies to it and `kubectl logs` / `Kube.pod_log()` work unchanged;
+- schedules: binds unbound pods with `pods/binding` when they fit (nodeSelector, resource requests
+  against allocatable, PVCs that exist); otherwise leaves them Pending with PodScheduled=False
+  (Unschedulable) and a FailedScheduling event worded like the default scheduler's;
+- runs pods: init containers one by one, then the containers; container statuses with
+  waiting/running/terminated states, reasons, exit codes, restart counts, imageID, containerID;
+  pod conditions and phase; ErrImagePull/ImagePullBackOff (image names containing "doesnotexist", or
+  the annotation below), CreateContainerConfigError (env from a Secret/ConfigMap or key that does
+  not exist, checked through the API on every retry), ContainerCreating + FailedMount for missing
+  Secret/ConfigMap volumes;
+- deletes pods that carry a deletionTimestamp with grace period 0 (what the kubelet does once the
+  containers are gone), so the real kube-controller-manager's ReplicaSet replaces a deleted
+  operator pod and `kubectl rollout restart` yields a new Running pod.
+
+What a container "does" is a `ContainerScript` from the first resolver that knows the container:
+scenario annotations, the TrustyAI job image (outcomes.container_behaviour), then "run forever,
+ready" for everything else (e.g. the operator's manager).
+
+Scenario annotations on a pod (values: comma-separated container names, or "*"):
+  sandbox.lmeval-setup.io/image-pull-error   the image cannot be pulled
+  sandbox.lmeval-setup.io/oom-kill           the container is OOMKilled (exit 137) shortly after start
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import itertools
+import json
+import queue
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+from lmeval_setup.kube.client import JSON, MERGE_PATCH, ApiError, Kube, resource_path
+from lmeval_setup.platform.releases import Release
+from lmeval_setup.sandbox.outcomes import container_behaviour
+from lmeval_setup.sandbox.scripts import RUN_FOREVER, ContainerScript, LogLine, stamp_line
+
+NODE_NAME = "sandbox-node"
+KUBELET_VERSION = "v1.36.3"
+ANNOTATION_PREFIX = "sandbox.lmeval-setup.io/"
+IMAGE_PULL_ERROR_ANNOTATION = ANNOTATION_PREFIX + "image-pull-error"
+OOM_KILL_ANNOTATION = ANNOTATION_PREFIX + "oom-kill"
+DEFAULT_CAPACITY = {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "200Gi"}
+SCHEDULER_RETRY_SECONDS = 10.0
+CONFIG_RETRY_SECONDS = 3.0
+IMAGE_BACKOFF_SECONDS = 2.0
+WATCH_TIMEOUT_SECONDS = 30
+
+Resolver = Callable[[JSON, JSON], ContainerScript | None]
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def rfc3339(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rfc3339_nano(when: dt.datetime) -> str:
+    frac = f"{when.microsecond:06d}000".rstrip("0")
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
+
+
+# ------------------------------------------------------------------------------------------------
+# Container logs: shared by the kubelet (writer, HTTP server) and in-process simulators (the
+# TrustyAI operator writes its manager's log lines here). Keyed by pod UID, so sandboxes in one
+# process never mix.
+
+
+@dataclass
+class _ContainerLog:
+    attempts: list[list[tuple[dt.datetime, str]]] = field(default_factory=list)
+    done: bool = False  # current attempt terminated (follow readers stop)
+
+
+class LogStore:
+    def __init__(self) -> None:
+        self._logs: dict[tuple[str, str], _ContainerLog] = {}
+        self._cond = threading.Condition()
+
+    def start_attempt(self, uid: str, container: str) -> None:
+        with self._cond:
+            log = self._logs.setdefault((uid, container), _ContainerLog())
+            log.attempts.append([])
+            log.done = False
+            self._cond.notify_all()
+
+    def append(self, uid: str, container: str, text: str, when: dt.datetime | None = None) -> None:
+        with self._cond:
+            log = self._logs.setdefault((uid, container), _ContainerLog())
+            if not log.attempts:
+                log.attempts.append([])
+            log.attempts[-1].append((when or now_utc(), text))
+            self._cond.notify_all()
+
+    def finish(self, uid: str, container: str) -> None:
+        with self._cond:
+            log = self._logs.get((uid, container))
+            if log is not None:
+                log.done = True
+            self._cond.notify_all()
+
+    def lines(self, uid: str, container: str, previous: bool = False) -> list[tuple[dt.datetime, str]] | None:
+        with self._cond:
+            log = self._logs.get((uid, container))
+            if log is None:
+                return None
+            index = -2 if previous else -1
+            if len(log.attempts) < (2 if previous else 1):
+                return None
+            return list(log.attempts[index])
+
+    def wait_for_more(self, uid: str, container: str, seen: int, timeout: float) -> tuple[list, bool]:
+        """Lines after the first `seen` of the current attempt, and whether it has ended."""
+        with self._cond:
+            log = self._logs.get((uid, container))
+            if log is None or not log.attempts:
+                return [], True
+            if len(log.attempts[-1]) <= seen and not log.done:
+                self._cond.wait(timeout)
+            return list(log.attempts[-1][seen:]), log.done
+
+    def forget(self, uid: str) -> None:
+        with self._cond:
+            for key in [k for k in self._logs if k[0] == uid]:
+                del self._logs[key]
+
+
+POD_LOGS = LogStore()
+
+
+# ------------------------------------------------------------------------------------------------
+# Behaviours
+
+
+def _annotated_for(pod: JSON, annotation: str, container: str) -> bool:
+    value = (pod.get("metadata", {}).get("annotations") or {}).get(annotation)
+    if value is None:
+        return False
+    names = {v.strip() for v in value.split(",")}
+    return "*" in names or container in names
+
+
+def annotation_resolver(pod: JSON, container: JSON) -> ContainerScript | None:
+    if _annotated_for(pod, OOM_KILL_ANNOTATION, container.get("name", "")):
+        return ContainerScript((), exit_code=137, linger=1.0, meta={"reason": "OOMKilled"})
+    return None
+
+
+def default_resolvers() -> list[Resolver]:
+    return [annotation_resolver, container_behaviour]
+
+
+def image_pull_fails(pod: JSON, container: JSON) -> bool:
+    image = str(container.get("image", ""))
+    return "doesnotexist" in image or _annotated_for(pod, IMAGE_PULL_ERROR_ANNOTATION, container.get("name", ""))
+
+
+def image_id(image: str) -> str:
+    repo = image.split("@")[0]
+    last = repo.rsplit("/", 1)[-1]
+    if ":" in last:
+        repo = repo[: -(len(last) - last.index(":"))]
+    if "/" not in repo:
+        repo = f"docker.io/library/{repo}"
+    elif "." not in repo.split("/")[0]:
+        repo = f"docker.io/{repo}"
+    return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Resource arithmetic for the scheduler
+
+
+def parse_quantity(text: str | int | float) -> float:
+    value = str(text).strip()
+    suffixes = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+                "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+    for suffix in sorted(suffixes, key=len, reverse=True):
+        if value.endswith(suffix):
+            return float(value[: -len(suffix)]) * suffixes[suffix]
+    return float(value)
+
+
+def pod_requests(pod: JSON) -> dict[str, float]:
+    """max(sum over containers, max over init containers) per resource, as the scheduler counts."""
+    spec = pod.get("spec", {})
+    total: dict[str, float] = {}
+    for c in spec.get("containers") or []:
+        for name, q in ((c.get("resources") or {}).get("requests") or {}).items():
+            total[name] = total.get(name, 0.0) + parse_quantity(q)
+        # Extended resources given only as limits count as requests too.
+        for name, q in ((c.get("resources") or {}).get("limits") or {}).items():
+            if "/" in name and name not in ((c.get("resources") or {}).get("requests") or {}):
+                total[name] = total.get(name, 0.0) + parse_quantity(q)
+    for c in spec.get("initContainers") or []:
+        for name, q in ((c.get("resources") or {}).get("requests") or {}).items():
+            total[name] = max(total.get(name, 0.0), parse_quantity(q))
+    return total
+
+
+# ------------------------------------------------------------------------------------------------
+# Runtime state
+
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class ContainerRun:
+    spec: JSON
+    init: bool
+    script: ContainerScript | None = None
+    state: str = "waiting"  # waiting | running | terminated
+    reason: str = "PodInitializing"
+    message: str = ""
+    exit_code: int = 0
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    started_mono: float = 0.0
+    next_line: int = 0
+    restart_count: int = 0
+    container_id: str = ""
+    last_terminated: JSON | None = None
+    retry_at: float = 0.0  # when to retry a pull / config check / restart
+    pull_failures: int = 0
+    events_sent: set[str] = field(default_factory=set)
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.get("name", ""))
+
+    @property
+    def image(self) -> str:
+        return str(self.spec.get("image", ""))
+
+
+@dataclass
+class PodRun:
+    pod: JSON
+    started: dt.datetime
+    ip: str
+    init: list[ContainerRun]
+    main: list[ContainerRun]
+    last_status: JSON | None = None
+    volumes_ok: bool = False
+    volume_message: str = ""
+    volume_retry: float = 0.0
+    deleted: bool = False
+
+    @property
+    def uid(self) -> str:
+        return str(self.pod["metadata"]["uid"])
+
+    @property
+    def namespace(self) -> str:
+        return str(self.pod["metadata"]["namespace"])
+
+    @property
+    def name(self) -> str:
+        return str(self.pod["metadata"]["name"])
+
+    @property
+    def restart_policy(self) -> str:
+        return str(self.pod.get("spec", {}).get("restartPolicy") or "Always")
+
+    def container(self, name: str) -> ContainerRun | None:
+        return next((c for c in [*self.init, *self.main] if c.name == name), None)
+
+
+# ------------------------------------------------------------------------------------------------
+# The kubelet
+
+
+class Kubelet:
+    """Registers one Node, schedules onto it and runs its pods. `run(stop)` blocks until stop."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        release: Release | None = None,
+        *,
+        node_name: str = NODE_NAME,
+        ca: Any = None,
+        cert_pem: bytes | None = None,
+        key_pem: bytes | None = None,
+        time_scale: float = 1.0,
+        resolvers: list[Resolver] | None = None,
+        capacity: dict[str, str] | None = None,
+        node_labels: dict[str, str] | None = None,
+        log_store: LogStore | None = None,
+        **_: Any,
+    ) -> None:
+        self.kube = kube
+        self.release = release
+        self.node_name = node_name
+        self.time_scale = time_scale
+        self.resolvers: list[Resolver] = list(resolvers) if resolvers is not None else default_resolvers()
+        self.capacity = {**DEFAULT_CAPACITY, **(capacity or {})}
+        self.node_labels = {
+            "kubernetes.io/hostname": node_name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+            "node-role.kubernetes.io/worker": "", **(node_labels or {}),
+        }
+        self.logs = log_store or POD_LOGS
+        if cert_pem is None or key_pem is None:
+            if ca is None:
+                raise ValueError("Kubelet needs ca= (a TinyCA) or cert_pem=/key_pem= to serve pods/log over TLS")
+            pair = ca.server_cert(("127.0.0.1", "localhost", node_name))
+            cert_pem, key_pem = pair.cert_pem, pair.key_pem
+        self._cert_pem, self._key_pem = cert_pem, key_pem
+        self._events: queue.Queue[tuple[str, JSON]] = queue.Queue()
+        self._pods: dict[str, PodRun] = {}  # by uid, pods bound to this node
+        self._pending: dict[str, tuple[float, str]] = {}  # unbound pod uid -> (retry at, last message)
+        self._unbound: dict[str, JSON] = {}
+        self._lock = threading.Lock()
+        self._ips = itertools.count(10)
+        self._server: ThreadingHTTPServer | None = None
+        self.port = 0
+
+    def register(self, resolver: Resolver) -> None:
+        """Scenarios add behaviours; the newest resolver is asked first."""
+        self.resolvers.insert(0, resolver)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        self._start_server()
+        try:
+            self._register_node()
+            watcher = threading.Thread(target=self._watch_pods, args=(stop,), daemon=True, name="kubelet-watch")
+            watcher.start()
+            self._loop(stop)
+        finally:
+            self._stop_server()
+
+    def start_server_only(self) -> int:
+        """For tests that only exercise the log endpoint."""
+        self._start_server()
+        return self.port
+
+    # -- HTTPS log server ------------------------------------------------------------------------
+    def _start_server(self) -> None:
+        if self._server is not None:
+            return
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        with tempfile.TemporaryDirectory() as tmp:  # ssl only loads keys from files; remove them at once
+            cert, key = Path(tmp) / "kubelet.crt", Path(tmp) / "kubelet.key"
+            cert.write_bytes(self._cert_pem)
+            key.write_bytes(self._key_pem)
+            key.chmod(0o600)
+            context.load_cert_chain(cert, key)
+        server = _LogServer(("127.0.0.1", 0), _LogHandler, self)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        self._server = server
+        self.port = int(server.server_address[1])
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True,
+                         name="kubelet-https").start()
+
+    def _stop_server(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    # -- node ------------------------------------------------------------------------------------
+    def node_object(self) -> JSON:
+        now = rfc3339(now_utc())
+        condition = {"lastHeartbeatTime": now, "lastTransitionTime": now}
+        conditions = [
+            {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory",
+             "message": "kubelet has sufficient memory available", **condition},
+            {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure",
+             "message": "kubelet has no disk pressure", **condition},
+            {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID",
+             "message": "kubelet has sufficient PID available", **condition},
+            {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status",
+             **condition},
+        ]
+        return {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": self.node_name, "labels": self.node_labels},
+            "spec": {},
+            "status": {
+                "capacity": self.capacity,
+                "allocatable": self.capacity,
+                "conditions": conditions,
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                              {"type": "Hostname", "address": self.node_name}],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": self.port}},
+                "nodeInfo": {
+                    "machineID": hashlib.md5(self.node_name.encode()).hexdigest(),
+                    "systemUUID": "4c4c4544-0000-1000-8000-000000000001",
+                    "bootID": hashlib.md5(str(time.time()).encode()).hexdigest(),
+                    "kernelVersion": "5.14.0-427.el9.x86_64",
+                    "osImage": "Red Hat Enterprise Linux CoreOS (simulated)",
+                    "containerRuntimeVersion": "cri-o://1.36.0",
+                    "kubeletVersion": KUBELET_VERSION,
+                    "kubeProxyVersion": "",
+                    "operatingSystem": "linux",
+                    "architecture": "amd64",
+                },
+            },
+        }
+
+    def _register_node(self) -> None:
+        node = self.node_object()
+        path = resource_path("", "v1", "nodes", name=self.node_name)
+        try:
+            self.kube.create(resource_path("", "v1", "nodes"), node)
+        except ApiError as exc:
+            if not exc.conflict:
+                raise
+        # Status is a subresource: write it explicitly (a restarted kubelet also refreshes the port).
+        self.kube.merge_patch(path + "/status", {"status": node["status"]})
+
+    # -- watch -----------------------------------------------------------------------------------
+    def _watch_pods(self, stop: threading.Event) -> None:
+        path = resource_path("", "v1", "pods")
+        while not stop.is_set():
+            try:
+                listing = self.kube.get(path)
+                version = listing.get("metadata", {}).get("resourceVersion")
+                self._events.put(("RESYNC", {"items": listing.get("items", [])}))
+                while not stop.is_set():
+                    for event in self.kube.watch(path, resource_version=version,
+                                                 timeout_seconds=WATCH_TIMEOUT_SECONDS):
+                        obj = event.get("object", {})
+                        if event.get("type") == "ERROR":
+                            raise ApiError(int(obj.get("code", 500)), "", str(obj.get("message")))
+                        version = obj.get("metadata", {}).get("resourceVersion", version)
+                        if event.get("type") != "BOOKMARK":
+                            self._events.put((str(event.get("type")), obj))
+                        if stop.is_set():
+                            return
+            except Exception:  # apiserver restarting, 410 Gone, dropped stream: list again shortly
+                if stop.wait(1.0):
+                    return
+
+    # -- main loop -------------------------------------------------------------------------------
+    def _loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            timeout = max(0.01, min(self._next_due() - time.monotonic(), 1.0))
+            try:
+                kind, obj = self._events.get(timeout=timeout)
+                self._on_event(kind, obj)
+                while True:  # drain what else arrived before stepping the pods
+                    kind, obj = self._events.get_nowait()
+                    self._on_event(kind, obj)
+            except queue.Empty:
+                pass
+            self._step(time.monotonic())
+
+    def _next_due(self) -> float:
+        due = [t for t, _ in self._pending.values()]
+        for run in self._pods.values():
+            due.append(self._pod_due(run))
+        return min(due, default=time.monotonic() + 1.0)
+
+    def _on_event(self, kind: str, obj: JSON) -> None:
+        if kind == "RESYNC":
+            seen = set()
+            for pod in obj.get("items", []):
+                seen.add(pod["metadata"]["uid"])
+                self._observe(pod)
+            for uid in [u for u in self._pods if u not in seen]:
+                self._forget(uid)
+            for uid in [u for u in self._unbound if u not in seen]:
+                self._unbound.pop(uid, None)
+                self._pending.pop(uid, None)
+            return
+        if kind == "DELETED":
+            uid = obj.get("metadata", {}).get("uid", "")
+            self._forget(uid)
+            self._unbound.pop(uid, None)
+            self._pending.pop(uid, None)
+            return
+        self._observe(obj)
+
+    def _observe(self, pod: JSON) -> None:
+        uid = pod["metadata"]["uid"]
+        node = pod.get("spec", {}).get("nodeName")
+        if not node:
+            scheduler = pod.get("spec", {}).get("schedulerName") or "default-scheduler"
+            if scheduler == "default-scheduler" and not pod["metadata"].get("deletionTimestamp"):
+                self._unbound[uid] = pod
+                self._pending.setdefault(uid, (0.0, ""))
+            return
+        self._unbound.pop(uid, None)
+        self._pending.pop(uid, None)
+        if node != self.node_name:
+            return
+        run = self._pods.get(uid)
+        if run is None:
+            if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+                return  # finished before we (re)started: nothing left to run
+            run = self._admit(pod)
+        else:
+            run.pod = pod
+
+    def _forget(self, uid: str) -> None:
+        with self._lock:
+            run = self._pods.pop(uid, None)
+        if run is not None:
+            for c in [*run.init, *run.main]:
+                self.logs.finish(uid, c.name)
+
+    def _admit(self, pod: JSON) -> PodRun:
+        status = pod.get("status", {})
+        started = _parse_time(status.get("startTime")) or now_utc()
+        spec = pod.get("spec", {})
+        run = PodRun(
+            pod=pod,
+            started=started,
+            ip=status.get("podIP") or f"10.128.0.{next(self._ips)}",
+            init=[ContainerRun(c, True) for c in spec.get("initContainers") or []],
+            main=[ContainerRun(c, False) for c in spec.get("containers") or []],
+        )
+        if not run.init:
+            for c in run.main:
+                c.reason = "ContainerCreating"
+        with self._lock:
+            self._pods[run.uid] = run
+        return run
+
+    # -- stepping --------------------------------------------------------------------------------
+    def _step(self, now: float) -> None:
+        for uid, (retry_at, _) in list(self._pending.items()):
+            if retry_at <= now and uid in self._unbound:
+                self._schedule(self._unbound[uid], now)
+        for run in list(self._pods.values()):
+            try:
+                self._advance(run, now)
+            except ApiError:
+                continue  # a conflict or a vanished pod: the next event or step sorts it out
+
+    def _pod_due(self, run: PodRun) -> float:
+        if run.pod["metadata"].get("deletionTimestamp"):
+            return 0.0
+        due = [time.monotonic() + 5.0]
+        for c in [*run.init, *run.main]:
+            if c.state == "running" and c.script is not None and not c.script.forever:
+                if c.next_line < len(c.script.lines):
+                    due.append(c.started_mono + c.script.lines[c.next_line].at * self.time_scale)
+                else:
+                    due.append(c.started_mono + c.script.duration * self.time_scale)
+            elif c.state != "running" and c.retry_at:
+                due.append(c.retry_at)
+        return min(due)
+
+    def _advance(self, run: PodRun, now: float) -> None:
+        if run.pod["metadata"].get("deletionTimestamp"):
+            self._terminate_and_delete(run)
+            return
+        if not self._volumes_ready(run, now):
+            self._write_status(run)
+            return
+        active = self._current_init(run)
+        if active is not None:
+            self._drive(run, active, now)
+        else:
+            for c in run.main:
+                self._drive(run, c, now)
+        self._write_status(run)
+
+    def _current_init(self, run: PodRun) -> ContainerRun | None:
+        for c in run.init:
+            if c.state == "terminated" and c.exit_code == 0:
+                continue
+            return c
+        return None
+
+    def _drive(self, run: PodRun, c: ContainerRun, now: float) -> None:
+        if c.state == "waiting":
+            if c.retry_at and now < c.retry_at:
+                return
+            self._try_start(run, c, now)
+        if c.state == "running":
+            self._play(run, c, now)
+        elif c.state == "terminated" and self._should_restart(run, c) and now >= c.retry_at:
+            self._restart(run, c, now)
+
+    def _try_start(self, run: PodRun, c: ContainerRun, now: float) -> None:
+        pod = run.pod
+        if image_pull_fails(pod, c.spec):
+            self._pull_failed(run, c, now)
+            return
+        problem = self._config_problem(run, c.spec)
+        if problem:
+            c.reason, c.message = "CreateContainerConfigError", problem
+            c.retry_at = now + CONFIG_RETRY_SECONDS
+            self._event(pod, "Warning", "Failed", c, f"Error: {problem}")
+            return
+        self._event(pod, "Normal", "Pulled", c, f'Container image "{c.image}" already present on machine')
+        self._event(pod, "Normal", "Created", c, f"Created container: {c.name}", once=False)
+        self._event(pod, "Normal", "Started", c, f"Started container {c.name}", once=False)
+        c.script = self._resolve(pod, c.spec)
+        c.state, c.reason, c.message = "running", "", ""
+        c.started_at = now_utc()
+        c.started_mono = now
+        c.next_line = 0
+        c.container_id = "cri-o://" + hashlib.sha256(f"{run.uid}{c.name}{c.restart_count}".encode()).hexdigest()
+        self.logs.start_attempt(run.uid, c.name)
+
+    def _pull_failed(self, run: PodRun, c: ContainerRun, now: float) -> None:
+        c.pull_failures += 1
+        image = c.image
+        self._event(run.pod, "Normal", "Pulling", c, f'Pulling image "{image}"')
+        if c.pull_failures == 1:
+            c.reason = "ErrImagePull"
+            c.message = (f'rpc error: code = Unknown desc = reading manifest {image.split(":")[-1]} in '
+                         f'{image.rsplit(":", 1)[0]}: manifest unknown')
+            self._event(run.pod, "Warning", "Failed", c, f'Failed to pull image "{image}": {c.message}')
+            self._event(run.pod, "Warning", "Failed", c, "Error: ErrImagePull", key="ErrImagePull")
+            c.retry_at = now + IMAGE_BACKOFF_SECONDS
+        else:
+            c.reason, c.message = "ImagePullBackOff", f'Back-off pulling image "{image}"'
+            self._event(run.pod, "Normal", "BackOff", c, c.message)
+            self._event(run.pod, "Warning", "Failed", c, "Error: ImagePullBackOff", key="ImagePullBackOff")
+            c.retry_at = now + IMAGE_BACKOFF_SECONDS * 5
+
+    def _resolve(self, pod: JSON, container: JSON) -> ContainerScript:
+        for resolver in self.resolvers:
+            script = resolver(pod, container)
+            if script is not None:
+                return script
+        return RUN_FOREVER
+
+    def _play(self, run: PodRun, c: ContainerRun, now: float) -> None:
+        script = c.script or RUN_FOREVER
+        while c.next_line < len(script.lines):
+            line: LogLine = script.lines[c.next_line]
+            due = c.started_mono + line.at * self.time_scale
+            if due > now:
+                return
+            when = (c.started_at or now_utc()) + dt.timedelta(seconds=due - c.started_mono)
+            self.logs.append(run.uid, c.name, stamp_line(line, when), when)
+            c.next_line += 1
+        if script.forever or now < c.started_mono + script.duration * self.time_scale:
+            return
+        self._exit(run, c, script)
+
+    def _exit(self, run: PodRun, c: ContainerRun, script: ContainerScript) -> None:
+        c.state = "terminated"
+        c.exit_code = script.exit_code
+        c.reason = str(script.meta.get("reason") or ("Completed" if script.exit_code == 0 else "Error"))
+        c.finished_at = now_utc()
+        self.logs.finish(run.uid, c.name)
+        if self._should_restart(run, c):
+            c.retry_at = time.monotonic() + min(10.0 * 2 ** c.restart_count, 300.0) * self.time_scale
+            self._event(run.pod, "Warning", "BackOff", c, f"Back-off restarting failed container {c.name} in pod "
+                        f"{run.name}_{run.namespace}({run.uid})")
+
+    def _should_restart(self, run: PodRun, c: ContainerRun) -> bool:
+        if c.state != "terminated":
+            return False
+        policy = run.restart_policy
+        if c.init:
+            return c.exit_code != 0 and policy != "Never"
+        return policy == "Always" or (policy == "OnFailure" and c.exit_code != 0)
+
+    def _restart(self, run: PodRun, c: ContainerRun, now: float) -> None:
+        c.last_terminated = self._terminated_state(c)
+        c.restart_count += 1
+        c.state, c.reason, c.retry_at = "waiting", "CrashLoopBackOff", 0.0
+        self._try_start(run, c, now)
+
+    # -- config and volume checks through the API (like the kubelet's secret/configmap managers) --
+    def _get(self, kind: str, namespace: str, name: str) -> JSON | None:
+        plural = "secrets" if kind == "Secret" else "configmaps"
+        return self.kube.get_or_none(resource_path("", "v1", plural, namespace, name))
+
+    def _config_problem(self, run: PodRun, container: JSON) -> str:
+        ns = run.namespace
+        for env in container.get("env") or []:
+            source = env.get("valueFrom") or {}
+            for key, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
+                ref = source.get(key)
+                if not ref or ref.get("optional"):
+                    continue
+                obj = self._get(kind, ns, ref.get("name", ""))
+                if obj is None:
+                    return f'{kind.lower()} "{ref.get("name", "")}" not found'
+                keys = {*(obj.get("data") or {}), *(obj.get("binaryData") or {})}
+                if ref.get("key") not in keys:
+                    return f"couldn't find key {ref.get('key')} in {kind} {ns}/{ref.get('name', '')}"
+        for source in container.get("envFrom") or []:
+            for key, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
+                ref = source.get(key)
+                if ref and not ref.get("optional") and self._get(kind, ns, ref.get("name", "")) is None:
+                    return f'{kind.lower()} "{ref.get("name", "")}" not found'
+        return ""
+
+    def _volumes_ready(self, run: PodRun, now: float) -> bool:
+        if run.volumes_ok:
+            return True
+        if now < run.volume_retry:
+            return False
+        for volume in run.pod.get("spec", {}).get("volumes") or []:
+            for key, kind, name_field in (("secret", "Secret", "secretName"), ("configMap", "ConfigMap", "name")):
+                ref = volume.get(key)
+                if not ref or ref.get("optional"):
+                    continue
+                name = ref.get(name_field, "")
+                if self._get(kind, run.namespace, name) is None:
+                    run.volume_message = (f'MountVolume.SetUp failed for volume "{volume.get("name")}" : '
+                                          f'{kind.lower()} "{name}" not found')
+                    self._event(run.pod, "Warning", "FailedMount", None, run.volume_message)
+                    run.volume_retry = now + CONFIG_RETRY_SECONDS
+                    return False
+        run.volumes_ok = True
+        return True
+
+    # -- deletion ----------------------------------------------------------------------------------
+    def _terminate_and_delete(self, run: PodRun) -> None:
+        """Containers stop, then the pod object goes (delete with grace 0 and a UID precondition)."""
+        if run.deleted:
+            return
+        for c in [*run.init, *run.main]:
+            if c.state == "running":
+                self._event(run.pod, "Normal", "Killing", c, f"Stopping container {c.name}", once=False)
+                c.state, c.exit_code, c.reason, c.finished_at = "terminated", 137, "Error", now_utc()
+                self.logs.finish(run.uid, c.name)
+        path = resource_path("", "v1", "pods", run.namespace, run.name)
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
+                "preconditions": {"uid": run.uid}}
+        try:
+            self.kube.request("DELETE", path, body=body)
+        except ApiError as exc:
+            if exc.status not in (404, 409):
+                raise
+        run.deleted = True
+
+    # -- status ------------------------------------------------------------------------------------
+    def _terminated_state(self, c: ContainerRun) -> JSON:
+        state: JSON = {"exitCode": c.exit_code, "reason": c.reason,
+                       "startedAt": rfc3339(c.started_at or now_utc()),
+                       "finishedAt": rfc3339(c.finished_at or now_utc()), "containerID": c.container_id}
+        return {"terminated": state}
+
+    def _container_status(self, c: ContainerRun) -> JSON:
+        status: JSON = {"name": c.name, "image": c.image, "imageID": "", "restartCount": c.restart_count,
+                        "ready": False, "started": False, "lastState": {}}
+        if c.last_terminated:
+            status["lastState"] = c.last_terminated
+        if c.state == "running":
+            status["state"] = {"running": {"startedAt": rfc3339(c.started_at or now_utc())}}
+            status["ready"] = bool((c.script or RUN_FOREVER).ready)
+            status["started"] = True
+        elif c.state == "terminated":
+            status["state"] = self._terminated_state(c)
+        else:
+            waiting: JSON = {"reason": c.reason}
+            if c.message:
+                waiting["message"] = c.message
+            status["state"] = {"waiting": waiting}
+        if c.state != "waiting" or c.container_id:
+            status["imageID"] = image_id(c.image)
+            status["containerID"] = c.container_id
+        return status
+
+    def _phase(self, run: PodRun) -> str:
+        failed_init = any(c.state == "terminated" and c.exit_code != 0 for c in run.init)
+        if failed_init and run.restart_policy == "Never":
+            return "Failed"
+        if self._current_init(run) is not None:
+            return "Pending"
+        states = [c.state for c in run.main]
+        if all(s == "terminated" for s in states) and not any(self._should_restart(run, c) for c in run.main):
+            return "Succeeded" if all(c.exit_code == 0 for c in run.main) else "Failed"
+        if any(s == "running" for s in states) or any(c.restart_count for c in run.main):
+            return "Running"
+        if all(s == "terminated" for s in states):
+            return "Running"
+        return "Pending"
+
+    def _conditions(self, run: PodRun, phase: str, old: list[JSON]) -> list[JSON]:
+        previous = {c.get("type"): c for c in old}
+        now = rfc3339(now_utc())
+        completed = phase in ("Succeeded", "Failed")
+        initialized = self._current_init(run) is None
+        pending_init = [c.name for c in run.init if not (c.state == "terminated" and c.exit_code == 0)]
+        unready = [c.name for c in run.main if not (c.state == "running" and (c.script or RUN_FOREVER).ready)]
+
+        def cond(kind: str, ok: bool, reason: str = "", message: str = "") -> JSON:
+            status = "True" if ok else "False"
+            prev = previous.get(kind, {})
+            since = prev.get("lastTransitionTime") if prev.get("status") == status else now
+            entry: JSON = {"type": kind, "status": status, "lastProbeTime": None, "lastTransitionTime": since}
+            if reason:
+                entry["reason"] = reason
+            if message:
+                entry["message"] = message
+            return entry
+
+        init_reason = "PodCompleted" if completed else ("" if initialized else "ContainersNotInitialized")
+        init_msg = "" if initialized or completed else f"containers with incomplete status: [{' '.join(pending_init)}]"
+        ready_reason = "PodCompleted" if completed else ("" if not unready else "ContainersNotReady")
+        ready_msg = "" if completed or not unready else f"containers with unready status: [{' '.join(unready)}]"
+        sandbox_ready = run.volumes_ok and not completed
+        return [
+            cond("PodReadyToStartContainers", sandbox_ready),
+            cond("Initialized", initialized, init_reason, init_msg),
+            cond("Ready", not unready and not completed, ready_reason, ready_msg),
+            cond("ContainersReady", not unready and not completed, ready_reason, ready_msg),
+            cond("PodScheduled", True),
+        ]
+
+    def pod_status(self, run: PodRun) -> JSON:
+        phase = self._phase(run)
+        old = (run.last_status or {}).get("conditions") or run.pod.get("status", {}).get("conditions") or []
+        status: JSON = {
+            "phase": phase,
+            "conditions": self._conditions(run, phase, old),
+            "hostIP": "127.0.0.1",
+            "hostIPs": [{"ip": "127.0.0.1"}],
+            "podIP": run.ip,
+            "podIPs": [{"ip": run.ip}],
+            "startTime": rfc3339(run.started),
+            "qosClass": _qos_class(run.pod),
+            "containerStatuses": [self._container_status(c) for c in run.main],
+        }
+        if run.init:
+            status["initContainerStatuses"] = [self._container_status(c) for c in run.init]
+        return status
+
+    def _write_status(self, run: PodRun) -> None:
+        status = self.pod_status(run)
+        if status == run.last_status:
+            return
+        path = resource_path("", "v1", "pods", run.namespace, run.name, "status")
+        try:
+            self.kube.request("PATCH", path, body={"status": status}, content_type=MERGE_PATCH)
+        except ApiError as exc:
+            if exc.not_found:
+                self._forget(run.uid)
+                return
+            raise
+        run.last_status = status
+
+    # -- scheduling --------------------------------------------------------------------------------
+    def unschedulable_reasons(self, pod: JSON) -> list[str]:
+        reasons: list[str] = []
+        spec = pod.get("spec", {})
+        selector = spec.get("nodeSelector") or {}
+        if any(self.node_labels.get(k) != v for k, v in selector.items()):
+            reasons.append("1 node(s) didn't match Pod's node affinity/selector")
+        free = {k: parse_quantity(v) for k, v in self.capacity.items()}
+        for other in self._pods.values():
+            if self._phase(other) in ("Succeeded", "Failed"):
+                continue
+            for k, v in pod_requests(other.pod).items():
+                free[k] = free.get(k, 0.0) - v
+        free["pods"] = free.get("pods", 0.0) - len(self._pods)
+        for name, amount in sorted(pod_requests(pod).items()):
+            if amount > free.get(name, 0.0) + 1e-9:
+                reasons.append(f"1 Insufficient {name}")
+        return reasons
+
+    def _missing_claim(self, pod: JSON) -> str:
+        ns = pod["metadata"]["namespace"]
+        for volume in pod.get("spec", {}).get("volumes") or []:
+            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if claim and self.kube.get_or_none(resource_path("", "v1", "persistentvolumeclaims", ns, claim)) is None:
+                return f'persistentvolumeclaim "{claim}" not found'
+        return ""
+
+    def _schedule(self, pod: JSON, now: float) -> None:
+        uid = pod["metadata"]["uid"]
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        claim = self._missing_claim(pod)
+        reasons = self.unschedulable_reasons(pod)
+        if not claim and not reasons:
+            binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "uid": uid},
+                       "target": {"apiVersion": "v1", "kind": "Node", "name": self.node_name}}
+            try:
+                self.kube.create(resource_path("", "v1", "pods", ns, name, "binding"), binding)
+            except ApiError:
+                self._pending[uid] = (now + 1.0, "")
+                return
+            self._pending.pop(uid, None)
+            self._unbound.pop(uid, None)
+            self._event(pod, "Normal", "Scheduled", None,
+                        f"Successfully assigned {ns}/{name} to {self.node_name}", component="default-scheduler")
+            return
+        if claim:
+            message = (f"0/1 nodes are available: {claim}. preemption: 0/1 nodes are available: "
+                       "1 Preemption is not helpful for scheduling.")
+        else:
+            only_resources = all("Insufficient" in r for r in reasons)
+            preemption = ("1 No preemption victims found for incoming pod" if only_resources
+                          else "1 Preemption is not helpful for scheduling")
+            message = (f"0/1 nodes are available: {', '.join(reasons)}. "
+                       f"preemption: 0/1 nodes are available: {preemption}.")
+        last = self._pending.get(uid, (0.0, ""))[1]
+        self._pending[uid] = (now + SCHEDULER_RETRY_SECONDS, message)
+        if message == last:
+            return
+        condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
+                     "lastProbeTime": None, "lastTransitionTime": rfc3339(now_utc())}
+        with contextlib.suppress(ApiError):
+            self.kube.request("PATCH", resource_path("", "v1", "pods", ns, name, "status"),
+                              body={"status": {"phase": "Pending", "conditions": [condition]}},
+                              content_type=MERGE_PATCH)
+        self._event(pod, "Warning", "FailedScheduling", None, message, component="default-scheduler", once=False)
+
+    # -- events ------------------------------------------------------------------------------------
+    def _event(self, pod: JSON, kind: str, reason: str, c: ContainerRun | None, message: str, *,
+               component: str = "kubelet", once: bool = True, key: str | None = None, **_: Any) -> None:
+        """Post a core/v1 Event; `once` events are sent once per container (or pod) and reason."""
+        dedupe = key or reason
+        if once and c is not None:
+            if dedupe in c.events_sent:
+                return
+            c.events_sent.add(dedupe)
+        meta = pod.get("metadata", {})
+        stamp = rfc3339(now_utc())
+        involved: JSON = {"apiVersion": "v1", "kind": "Pod", "namespace": meta.get("namespace"),
+                          "name": meta.get("name"), "uid": meta.get("uid")}
+        if c is not None:
+            involved["fieldPath"] = f"spec.{'initContainers' if c.init else 'containers'}{{{c.name}}}"
+        event = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{meta.get('name')}.{time.time_ns():x}", "namespace": meta.get("namespace")},
+            "involvedObject": involved, "reason": reason, "message": message, "type": kind,
+            "source": {"component": component, **({"host": self.node_name} if component == "kubelet" else {})},
+            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+            "reportingComponent": component, "reportingInstance": self.node_name if component == "kubelet" else "",
+        }
+        with contextlib.suppress(ApiError):
+            self.kube.create(resource_path("", "v1", "events", meta.get("namespace")), event)
+
+    # -- log serving (called from HTTP threads) ----------------------------------------------------
+    def find(self, namespace: str, name: str) -> PodRun | None:
+        with self._lock:
+            return next((r for r in self._pods.values() if r.namespace == namespace and r.name == name), None)
+
+
+def _qos_class(pod: JSON) -> str:
+    containers = [*(pod.get("spec", {}).get("containers") or []), *(pod.get("spec", {}).get("initContainers") or [])]
+    resources = [c.get("resources") or {} for c in containers]
+    if not any(r.get("requests") or r.get("limits") for r in resources):
+        return "BestEffort"
+    guaranteed = all(
+        (r.get("limits") or {}).get(k) and (r.get("requests") or {}).get(k, (r.get("limits") or {}).get(k))
+        == (r.get("limits") or {}).get(k) for r in resources for k in ("cpu", "memory")
+    )
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def _parse_time(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------------------------------------
+# HTTP
+
+
+class _LogServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type, kubelet: Kubelet) -> None:
+        super().__init__(address, handler)
+        self.kubelet = kubelet
+
+
+class _LogHandler(BaseHTTPRequestHandler):
+    server: _LogServer
+    protocol_version = "HTTP/1.0"  # the body ends when we close: simplest way to stream `follow`
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        url = urlparse(self.path)
+        parts = [unquote(p) for p in url.path.split("/") if p]
+        if parts == ["healthz"]:
+            self._send(200, "ok")
+            return
+        if len(parts) != 4 or parts[0] != "containerLogs":
+            self._send(404, "404 page not found")
+            return
+        _, namespace, pod_name, container = parts
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        kubelet = self.server.kubelet
+        run = kubelet.find(namespace, pod_name)
+        if run is None:
+            self._send(404, f'pod "{pod_name}" does not exist\n')
+            return
+        c = run.container(container)
+        if c is None:
+            self._send(400, f"container {container} is not valid for pod {pod_name}")
+            return
+        previous = query.get("previous", "false").lower() == "true"
+        lines = kubelet.logs.lines(run.uid, container, previous=previous)
+        if lines is None:
+            if previous:
+                self._send(400, f'previous terminated container "{container}" in pod "{pod_name}" not found')
+            else:
+                reason = c.reason
+                if reason in ("ErrImagePull", "ImagePullBackOff"):
+                    reason = "trying and failing to pull image"
+                self._send(400, f'container "{container}" in pod "{pod_name}" is waiting to start: {reason}')
+            return
+        selected = _select(lines, query)
+        follow = query.get("follow", "false").lower() == "true" and not previous
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        if not follow:
+            body = _render(selected, query).encode()
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.end_headers()
+        self._follow(kubelet, run.uid, container, selected, len(lines), query)
+
+    def _follow(self, kubelet: Kubelet, uid: str, container: str, first: list, seen: int, query: dict) -> None:
+        """Stream until the container's current attempt ends or the client goes away."""
+        budget = int(query["limitBytes"]) if query.get("limitBytes", "").isdigit() else None
+        chunk = _render(first, query).encode()
+        try:
+            for part in _stream_parts(kubelet, uid, container, chunk, seen, query):
+                if budget is not None:
+                    part = part[:budget]
+                    budget -= len(part)
+                self.wfile.write(part)
+                self.wfile.flush()
+                if budget is not None and budget <= 0:
+                    return
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+            return
+
+    def _send(self, code: int, text: str) -> None:
+        body = text.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _stream_parts(kubelet: Kubelet, uid: str, container: str, first: bytes, seen: int,
+                  query: dict) -> Iterator[bytes]:
+    if first:
+        yield first
+    while True:
+        more, done = kubelet.logs.wait_for_more(uid, container, seen, timeout=1.0)
+        seen += len(more)
+        if more:
+            yield _render(more, {"timestamps": query.get("timestamps", "false")}).encode()
+        if done and not more:
+            return
+
+
+def _select(lines: list[tuple[dt.datetime, str]], query: dict[str, str]) -> list[tuple[dt.datetime, str]]:
+    """sinceSeconds / sinceTime, then tailLines, like the kubelet's log reader."""
+    since: dt.datetime | None = None
+    if query.get("sinceSeconds", "").isdigit():
+        since = now_utc() - dt.timedelta(seconds=int(query["sinceSeconds"]))
+    elif query.get("sinceTime"):
+        since = _parse_time(query["sinceTime"])
+    if since is not None:
+        lines = [line for line in lines if line[0] >= since]
+    tail = query.get("tailLines", "")
+    if tail.lstrip("-").isdigit() and int(tail) >= 0:
+        lines = lines[-int(tail):] if int(tail) else []
+    return lines
+
+
+def _render(lines: list[tuple[dt.datetime, str]], query: dict[str, str]) -> str:
+    stamps = query.get("timestamps", "false").lower() == "true"
+    text = "".join((f"{rfc3339_nano(when)} " if stamps else "") + line + "\n" for when, line in lines)
+    limit = query.get("limitBytes", "")
+    if limit.isdigit():
+        text = text.encode()[: int(limit)].decode(errors="ignore")
+    return text
+
+
+def debug_state(kubelet: Kubelet) -> str:
+    """A one-screen summary of what the kubelet runs (for `sandbox status` and test failures)."""
+    rows = []
+    for run in kubelet._pods.values():
+        phase = kubelet._phase(run)
+        states = ", ".join(f"{c.name}={c.state}{'/' + c.reason if c.reason else ''}" for c in [*run.init, *run.main])
+        rows.append(f"{run.namespace}/{run.name} {phase} [{states}]")
+    return json.dumps(rows, indent=1)

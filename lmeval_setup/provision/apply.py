@@ -136,11 +136,29 @@ def _reconcile_job(kube: Kube, obj: JSON, live: JSON, delete_timeout: float) -> 
     have = (live["metadata"].get("annotations") or {}).get(SPEC_HASH_ANNOTATION)
     if wanted == have and not live["metadata"].get("deletionTimestamp"):
         return Change("LMEvalJob", name, "unchanged")
-    path = object_path(obj)
-    kube.delete(path, propagation="Foreground")
-    wait_gone(kube, path, delete_timeout, what=f"LMEvalJob {name}")
+    delete_job(kube, live, delete_timeout)
     _create(kube, obj)
     return Change("LMEvalJob", name, "replaced")
+
+
+def delete_job(kube: Kube, live: JSON, timeout: float) -> None:
+    """Delete a job and wait for it and its pod to be gone.
+
+    The pod is named after the job, so a new job of the same name would fail with `pods "<job>"
+    already exists` while the old pod lingers. Background propagation plus an explicit wait for the
+    old pod: foreground deletion would also work, but the garbage collector only learns about a new
+    CRD at its next discovery resync (up to 30 s).
+    """
+    meta = live["metadata"]
+    namespace, name, uid = meta["namespace"], meta["name"], meta.get("uid")
+    path = object_path({**live, "kind": "LMEvalJob"})
+    kube.delete(path)
+    wait_gone(kube, path, timeout, what=f"LMEvalJob {name}")
+    pod_path = resource_path("", "v1", "pods", namespace, (live.get("status") or {}).get("podName") or name)
+    pod = kube.get_or_none(pod_path)
+    owners = {ref.get("uid") for ref in (pod or {}).get("metadata", {}).get("ownerReferences") or []}
+    if pod is not None and uid in owners:
+        wait_gone(kube, pod_path, timeout, what=f"pod {name} of the deleted LMEvalJob")
 
 
 def wait_gone(kube: Kube, path: str, timeout: float, *, what: str) -> None:
@@ -163,10 +181,10 @@ def teardown(kube: Kube, namespace: str, instance: str, *, log: Log = lambda _: 
     selector = f"{MANAGED_BY_LABEL}={MANAGED_BY},{INSTANCE_LABEL}={instance}"
     for kind in TEARDOWN_ORDER:
         for obj in _list(kube, kind, namespace, selector):
-            path = object_path({**obj, "kind": kind})
-            kube.delete(path, propagation="Foreground" if kind == "LMEvalJob" else "Background")
             if kind == "LMEvalJob":
-                wait_gone(kube, path, timeout, what=f"LMEvalJob {obj['metadata']['name']}")
+                delete_job(kube, obj, timeout)
+            else:
+                kube.delete(object_path({**obj, "kind": kind}))
             change = Change(kind, obj["metadata"]["name"], "deleted")
             log(change.line())
             changes.append(change)

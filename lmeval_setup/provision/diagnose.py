@@ -25,6 +25,7 @@ def lint_job(job: JSON, permissions: Permissions | None) -> list[Finding]:
 
 def diagnose_job(kube: Kube, namespace: str, name: str) -> list[Finding]:
     """The doctor's findings for one job (cluster, spec, status, pod, events and logs)."""
-    from lmeval_setup.doctor import diagnose_job as doctor_diagnose_job
+    from lmeval_setup.doctor.collect import Scope, collect
+    from lmeval_setup.doctor.evaluate import evaluate
 
-    return list(doctor_diagnose_job(kube, namespace, name))
+    return evaluate(collect(kube, Scope(namespace=namespace, job=name))).findings

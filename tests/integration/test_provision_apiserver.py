@@ -1,0 +1,297 @@
+"""provision / results / scaffold against a real kube-apiserver with the upstream LMEvalJob CRD.
+
+No simulated operator here: the test plays the operator by writing `status` through the status
+subresource, which is exactly what provision's watch reads. This proves the API-level guarantees
+(idempotence by resourceVersion, replace on spec change, exact teardown, waiting, gates, timeouts,
+results from status) independently of the sandbox; tests/integration/test_provision_sandbox.py runs
+the whole flow against the simulated OpenShift AI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lmeval_setup.cli.main import main
+from lmeval_setup.kube.client import Kube, resource_path
+from lmeval_setup.provision.objects import lmevaljob_path
+
+pytestmark = pytest.mark.controlplane
+
+URL = "http://granite-predictor.models.svc.cluster.local:8080/v1/completions"
+TOKENIZER = "ibm-granite/granite-3.1-8b-instruct"
+CRD_NAME = "lmevaljobs.trustyai.opendatahub.io"
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) -> Iterator[Any]:
+    """An apiserver of this module's own, with the upstream LMEvalJob CRD established."""
+    from lmeval_setup.sandbox.controlplane import ControlPlane, missing_binaries
+
+    if missing_binaries():
+        message = f"control-plane binaries missing: {', '.join(missing_binaries())}"
+        if os.environ.get("LMEVAL_REQUIRE_CONTROLPLANE"):
+            pytest.fail(message)
+        pytest.skip(message)
+    cp = ControlPlane(tmp_path_factory.mktemp("provision-cp"))
+    cp.start()
+    try:
+        kube = Kube.connect(str(cp.kubeconfig))
+        crd = yaml.safe_load((fixtures_dir / "crds" / "trustyai" / "lmevaljobs.yaml").read_text())
+        kube.create(resource_path("apiextensions.k8s.io", "v1", "customresourcedefinitions"), crd)
+        _wait(lambda: kube.get_or_none("/apis/trustyai.opendatahub.io/v1alpha1") is not None, "CRD served")
+        _wait(lambda: _can_list_jobs(kube), "LMEvalJob list")
+        yield cp
+    finally:
+        cp.stop()
+
+
+@pytest.fixture(scope="module")
+def kube_(plane: Any) -> Kube:
+    return Kube.connect(str(plane.kubeconfig))
+
+
+def _can_list_jobs(kube: Kube) -> bool:
+    try:
+        kube.get(lmevaljob_path("default"))
+        return True
+    except Exception:
+        return False
+
+
+def _wait(check: Any, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], plane: Any, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--kubeconfig", str(plane.kubeconfig)])
+        raise SystemExit(0)
+    captured = capsys.readouterr()
+    return int(exc.value.code or 0), captured.out, captured.err
+
+
+def provision_args(namespace: str, *extra: str, job: str = "lmeval-ci") -> list[str]:
+    # No OpenShift AI on a bare apiserver: say what the cluster would permit.
+    return ["provision", "-n", namespace, "--job-name", job, "--model", "granite", "--base-url", URL,
+            "--tokenizer", TOKENIZER, "--tasks", "arc_easy,hellaswag", "--limit", "10",
+            "--allow-online", "--no-allow-code-execution", *extra]
+
+
+OBJECTS = (("", "v1", "serviceaccounts", "lmeval-ci-runner"), ("rbac.authorization.k8s.io", "v1", "roles",
+           "lmeval-ci-runner"), ("rbac.authorization.k8s.io", "v1", "rolebindings", "lmeval-ci-runner"))
+
+
+def versions(kube: Kube, namespace: str, job: str = "lmeval-ci") -> dict[str, str]:
+    found = {"Namespace": kube.get(resource_path("", "v1", "namespaces", None, namespace))}
+    for group, version, plural, name in OBJECTS:
+        found[plural] = kube.get(resource_path(group, version, plural, namespace, name))
+    found["LMEvalJob"] = kube.get(lmevaljob_path(namespace, job))
+    return {k: v["metadata"]["resourceVersion"] for k, v in found.items()}
+
+
+def results_json(arc: float, hella: float, model: str = "granite", seconds: float = 321.0) -> str:
+    return json.dumps({
+        "results": {
+            "arc_easy": {"alias": "arc_easy", "acc,none": arc - 0.02, "acc_stderr,none": 0.01,
+                         "acc_norm,none": arc, "acc_norm_stderr,none": 0.011},
+            "hellaswag": {"alias": "hellaswag", "acc,none": hella - 0.04, "acc_stderr,none": 0.005,
+                          "acc_norm,none": hella, "acc_norm_stderr,none": 0.0045},
+        },
+        "config": {"model": "local-completions", "model_args": f"model={model},base_url={URL}"},
+        "total_evaluation_time_seconds": str(seconds),
+    })
+
+
+def play_operator(kube: Kube, namespace: str, job: str, final: dict[str, Any], delay: float = 0.5) -> threading.Thread:
+    """Like the TrustyAI operator: Scheduled, Running with progress bars, then `final`."""
+
+    def run() -> None:
+        path = lmevaljob_path(namespace, job)
+        _wait(lambda: kube.get_or_none(path) is not None, "job created")
+        for status in (
+            {"state": "Scheduled", "reason": "NoReason", "podName": job},
+            {"state": "Running", "reason": "NoReason", "message": "Requesting API", "progressBars": [
+                {"message": "Requesting API", "percent": "40%", "count": "16/40", "elapsedTime": "00:02",
+                 "remainingTimeEstimate": "00:03"}]},
+            final,
+        ):
+            time.sleep(delay)
+            kube.merge_patch(path + "/status", {"status": status})
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+SUCCEEDED = {"state": "Complete", "reason": "Succeeded", "message": "job completed",
+             "results": results_json(0.78, 0.74)}
+
+
+# -- apply / idempotence / replace / teardown ---------------------------------------------------------------
+def test_provision_creates_everything_and_a_second_run_changes_nothing(capsys, plane, kube_) -> None:
+    code, _, err = run_cli(capsys, plane, *provision_args("prov-idem"))
+    assert code == 0, err
+    assert "LMEvalJob/lmeval-ci: created" in err and "Namespace/prov-idem: created" in err
+    before = versions(kube_, "prov-idem")
+    code, _, err = run_cli(capsys, plane, *provision_args("prov-idem"))
+    assert code == 0, err
+    assert err.count(": unchanged") == 5, err
+    assert versions(kube_, "prov-idem") == before
+    job = kube_.get(lmevaljob_path("prov-idem", "lmeval-ci"))
+    assert job["spec"]["allowOnline"] is True and "OPENAI_API_KEY" not in json.dumps(job)
+
+
+def test_changed_spec_replaces_only_the_job(capsys, plane, kube_) -> None:
+    assert run_cli(capsys, plane, *provision_args("prov-replace"))[0] == 0
+    before = versions(kube_, "prov-replace")
+    uid = kube_.get(lmevaljob_path("prov-replace", "lmeval-ci"))["metadata"]["uid"]
+    code, _, err = run_cli(capsys, plane, *provision_args("prov-replace", "--num-concurrent", "4"))
+    assert code == 0, err
+    assert "LMEvalJob/lmeval-ci: replaced" in err
+    after = versions(kube_, "prov-replace")
+    assert {k: v for k, v in after.items() if k != "LMEvalJob"} == {k: v for k, v in before.items() if k != "LMEvalJob"}
+    job = kube_.get(lmevaljob_path("prov-replace", "lmeval-ci"))
+    assert job["metadata"]["uid"] != uid
+    assert {"name": "num_concurrent", "value": "4"} in job["spec"]["modelArgs"]
+
+
+def test_api_key_secret_is_referenced_never_inlined(capsys, plane, kube_) -> None:
+    code, _, err = run_cli(capsys, plane, *provision_args("prov-secret", "--api-key-secret", "model-token"))
+    assert code == 0, err
+    env = kube_.get(lmevaljob_path("prov-secret", "lmeval-ci"))["spec"]["pod"]["container"]["env"]
+    assert env == [{"name": "OPENAI_API_KEY", "valueFrom": {"secretKeyRef": {"name": "model-token", "key": "token"}}}]
+
+
+def test_lint_error_stops_before_anything_is_applied(capsys, plane, kube_) -> None:
+    args = provision_args("prov-lint")
+    args[args.index(URL)] = "http://granite-predictor.models.svc.cluster.local:8080/v1"
+    code, out, err = run_cli(capsys, plane, *args)
+    assert code == 1
+    assert "LME002" in out and "nothing was applied" in err
+    assert kube_.get_or_none(resource_path("", "v1", "namespaces", None, "prov-lint")) is None
+
+
+def test_teardown_removes_what_provision_created_including_its_namespace(capsys, plane, kube_) -> None:
+    assert run_cli(capsys, plane, *provision_args("prov-teardown"))[0] == 0
+    code, _, err = run_cli(capsys, plane, "provision", "-n", "prov-teardown", "--teardown")
+    assert code == 0, err
+    assert "Namespace/prov-teardown: deleted" in err
+    assert kube_.get_or_none(resource_path("", "v1", "namespaces", None, "prov-teardown")) is None
+
+
+def test_teardown_keeps_a_namespace_that_existed_and_objects_that_are_not_ours(capsys, plane, kube_) -> None:
+    namespaces = resource_path("", "v1", "namespaces")
+    kube_.create(namespaces, {"metadata": {"name": "prov-shared"}})
+    mine = resource_path("", "v1", "configmaps", "prov-shared")
+    kube_.create(mine, {"metadata": {"name": "team-settings"}, "data": {"a": "b"}})
+    assert run_cli(capsys, plane, *provision_args("prov-shared"))[0] == 0
+    assert run_cli(capsys, plane, "provision", "-n", "prov-shared", "--teardown")[0] == 0
+    assert kube_.get_or_none(resource_path("", "v1", "namespaces", None, "prov-shared")) is not None
+    assert kube_.get_or_none(mine + "/team-settings") is not None
+    for group, version, plural, name in OBJECTS:
+        assert kube_.get_or_none(resource_path(group, version, plural, "prov-shared", name)) is None
+    assert list(kube_.list_items(lmevaljob_path("prov-shared"))) == []
+    # Tearing down twice is harmless.
+    assert run_cli(capsys, plane, "provision", "-n", "prov-shared", "--teardown")[0] == 0
+
+
+# -- waiting, results, gates ------------------------------------------------------------------------------
+def test_wait_prints_results_and_applies_gates_with_junit(capsys, plane, kube_, tmp_path: Path) -> None:
+    play_operator(kube_, "prov-gates", "lmeval-ci", SUCCEEDED)
+    junit = tmp_path / "gates.xml"
+    code, out, err = run_cli(capsys, plane, *provision_args(
+        "prov-gates", "--wait", "--timeout", "60", "--gate", "arc_easy:acc_norm>=0.75",
+        "--gate", "hellaswag:acc_norm>=0.9", "--junit", str(junit)))
+    assert code == 1, err
+    assert "Running: Requesting API [########............] 40%" in err  # plain progress lines off a TTY
+    assert "arc_easy acc_norm" in out and "0.7800 ± 0.0110" in out
+    assert "arc_easy:acc_norm>=0.75: passed" in out and "hellaswag:acc_norm>=0.9: FAILED" in out
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "2" and suite.get("failures") == "1"
+    # The job is unchanged, so waiting again reads the finished job at once; the passing gate alone exits 0.
+    code, out, _ = run_cli(capsys, plane, *provision_args("prov-gates", "--wait", "--gate", "arc_easy:acc>=0.7"))
+    assert code == 0 and "passed" in out
+
+
+def test_failed_job_prints_the_doctors_findings(capsys, plane, kube_, tmp_path: Path) -> None:
+    play_operator(kube_, "prov-fail", "lmeval-ci",
+                  {"state": "Complete", "reason": "Failed", "message": "exit status 1"}, delay=0.2)
+    junit = tmp_path / "fail.xml"
+    code, out, err = run_cli(capsys, plane, *provision_args(
+        "prov-fail", "--wait", "--timeout", "60", "--gate", "arc_easy:acc>=0.5", "--junit", str(junit)))
+    assert code == 1, err
+    assert "LMEvalJob prov-fail/lmeval-ci failed: exit status 1" in out
+    assert "LME110" in out  # the doctor ran: on a bare apiserver it reports that OpenShift AI is missing
+    assert ET.parse(junit).getroot().find("testsuite/testcase/error") is not None
+
+
+def test_timeout_exits_5_and_teardown_still_runs(capsys, plane, kube_) -> None:
+    code, _, err = run_cli(capsys, plane, *provision_args("prov-timeout", "--wait", "--timeout", "2", "--teardown"))
+    assert code == 5, err
+    assert "did not finish within 2s" in err and "teardown: Namespace/prov-timeout: deleted" in err
+
+
+def test_results_table_compare_and_plot(capsys, plane, kube_, tmp_path: Path) -> None:
+    for job, arc, hella, seconds in (("granite-fp16", 0.80, 0.76, 900.0), ("granite-w4a16", 0.75, 0.75, 600.0)):
+        path = lmevaljob_path("prov-results")
+        if kube_.get_or_none(resource_path("", "v1", "namespaces", None, "prov-results")) is None:
+            kube_.create(resource_path("", "v1", "namespaces"), {"metadata": {"name": "prov-results"}})
+        kube_.create(path, {"apiVersion": "trustyai.opendatahub.io/v1alpha1", "kind": "LMEvalJob",
+                            "metadata": {"name": job}, "spec": {"model": "local-completions",
+                                                               "taskList": {"taskNames": ["arc_easy"]}}})
+        kube_.merge_patch(f"{path}/{job}/status", {"status": {
+            "state": "Complete", "reason": "Succeeded", "results": results_json(arc, hella, job, seconds)}})
+    code, out, _ = run_cli(capsys, plane, "results", "-n", "prov-results")
+    assert code == 0 and "granite-fp16" in out and "granite-w4a16" in out and "15m00s" in out
+    code, out, _ = run_cli(capsys, plane, "results", "-n", "prov-results", "granite-fp16", "-o", "csv")
+    assert code == 0 and out.startswith("job,namespace,model")
+    plot = tmp_path / "compare.png"
+    code, out, err = run_cli(capsys, plane, "results", "-n", "prov-results", "--compare", "granite-fp16",
+                             "granite-w4a16", "--plot", str(plot))
+    assert code == 0, err
+    assert "-0.0500" in out and "-5m00s" in out
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    code, _, err = run_cli(capsys, plane, "results", "-n", "prov-results", "missing-job")
+    assert code == 2 and "not found" in err
+
+
+# -- scaffold ------------------------------------------------------------------------------------------------
+def test_scaffold_output_lints_clean_and_applies_with_kubectl_k(capsys, plane, kube_, tmp_path: Path) -> None:
+    from lmeval_setup.lint import lint_paths
+    from lmeval_setup.rules.spec import ClusterPermissions
+    from lmeval_setup.sandbox.controlplane import default_binary_dir
+
+    out_dir = tmp_path / "trustyai-eval"
+    with pytest.raises(SystemExit) as exc:  # scaffold needs no cluster, so no --kubeconfig
+        main(["scaffold", str(out_dir), "-n", "scaffold-demo", "--tasks", "arc_easy,hellaswag",
+              "--tokenizer", TOKENIZER, "--model", f"name=granite-w4a16,url={URL},gpus=1",
+              "--model", f"name=granite-fp16,url={URL},gpus=4"])
+        raise SystemExit(0)
+    assert exc.value.code in (0, None), capsys.readouterr().err
+    lint = lint_paths([str(out_dir)], ClusterPermissions(online=True, code_execution=False))
+    assert lint.errors == [] and lint.findings == [] and len(lint.checked) == 2
+    kubectl = default_binary_dir() / "kubectl"
+    if not os.access(kubectl, os.X_OK):
+        pytest.skip("kubectl not built (tools/build-controlplane.sh builds it)")
+    applied = subprocess.run([str(kubectl), "--kubeconfig", str(plane.kubeconfig), "apply", "-k", str(out_dir)],
+                             capture_output=True, text=True, timeout=60)
+    assert applied.returncode == 0, applied.stderr
+    jobs = {j["metadata"]["name"]: j for j in kube_.list_items(lmevaljob_path("scaffold-demo"))}
+    assert set(jobs) == {"lmeval-granite-w4a16", "lmeval-granite-fp16"}
+    assert jobs["lmeval-granite-fp16"]["metadata"]["labels"]["app.kubernetes.io/part-of"] == "lmeval"

@@ -164,14 +164,17 @@ class EvalInputs:
             return None
         flags = _parse_flags(argv)
         env = {e.get("name", ""): e.get("value") for e in container.get("env") or []}
-        dirs = tuple(m.get("mountPath", "") for m in container.get("volumeMounts") or [])
+        mounts = container.get("volumeMounts") or []
+        dirs = tuple(m.get("mountPath", "") for m in mounts)
+        # The operator mounts spec.offline.storage as volume "offline" at HF_HOME: the staged assets.
+        staged = any(m.get("name") == "offline" and m.get("mountPath") == HF_HOME for m in mounts)
         return cls(
             model=flags.get("--model", ""),
             model_args=parse_model_args(flags.get("--model_args", "")),
             tasks=tuple(t for t in flags.get("--tasks", "").split(",") if t),
             online=env.get("HF_HUB_OFFLINE") != "1",
             local_dirs=dirs,
-            assets_staged=HF_HOME in dirs,
+            assets_staged=staged,
             env_names=frozenset(env),
             apply_chat_template="--apply_chat_template" in flags,
             batch_size=flags.get("--batch_size", "1"),

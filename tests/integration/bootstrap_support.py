@@ -57,13 +57,24 @@ class StandInKubelet:
 
 @contextlib.contextmanager
 def sandbox(controlplane: Any, profile: str, scenario: str = "fresh") -> Iterator[Any]:
-    """running_sandbox(), plus the stand-in kubelet when the sandbox has none yet."""
+    """running_sandbox() with the sandbox's own kubelet, or with the stand-in when that one is missing
+    or cannot start yet (the sandbox is built in parallel with bootstrap)."""
+    from lmeval_setup.sandbox import runner
     from lmeval_setup.sandbox.harness import running_sandbox
 
-    with contextlib.ExitStack() as stack:
-        from lmeval_setup.sandbox import runner
-
-        names = [name for name, module, cls in runner.SIMULATORS if runner.load_simulator(module, cls) is not None]
-        if "kubelet" not in names:
-            stack.enter_context(StandInKubelet(str(controlplane.kubeconfig)))
-        yield stack.enter_context(running_sandbox(controlplane, profile, scenario))
+    others = tuple(name for name, _, _ in runner.SIMULATORS if name != "kubelet")
+    try:
+        kubelet = runner.load_simulator(*next((m, c) for n, m, c in runner.SIMULATORS if n == "kubelet"))
+        candidate = running_sandbox(controlplane, profile, scenario) if kubelet is not None else None
+        box = candidate.__enter__() if candidate is not None else None
+    except Exception:  # the real kubelet is not wired yet: fall back below
+        candidate = box = None
+    if candidate is not None:
+        try:
+            yield box
+        finally:
+            candidate.__exit__(None, None, None)
+        return
+    with StandInKubelet(str(controlplane.kubeconfig)), \
+            running_sandbox(controlplane, profile, scenario, simulators=others) as box:
+        yield box

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -295,3 +296,47 @@ def test_scaffold_output_lints_clean_and_applies_with_kubectl_k(capsys, plane, k
     jobs = {j["metadata"]["name"]: j for j in kube_.list_items(lmevaljob_path("scaffold-demo"))}
     assert set(jobs) == {"lmeval-granite-w4a16", "lmeval-granite-fp16"}
     assert jobs["lmeval-granite-fp16"]["metadata"]["labels"]["app.kubernetes.io/part-of"] == "lmeval"
+
+
+# -- the Ansible playbook ------------------------------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_playbook(plane: Any, *extra: str) -> subprocess.CompletedProcess[str]:
+    playbook = Path(sys.executable).parent / "ansible-playbook"
+    env = {**os.environ, "K8S_AUTH_KUBECONFIG": str(plane.kubeconfig), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
+    argv = [str(playbook), "playbooks/provision-ci.yml", "-e", "lmeval_ci_namespace=prov-ansible",
+            "-e", "lmeval_ci_model=granite", "-e", f"lmeval_ci_base_url={URL}",
+            "-e", f"lmeval_ci_tokenizer={TOKENIZER}",
+            "-e", "lmeval_ci_tasks=arc_easy", "-e", "lmeval_ci_wait=false",
+            # No OpenShift AI on a bare apiserver: say what the cluster permits instead of asking it.
+            "-e", "lmeval_ci_allow_online=true", "-e", "lmeval_ci_allow_code_execution=false", *extra]
+    return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+
+
+def recap_changed(output: str) -> int:
+    line = next(ln for ln in output.splitlines() if ln.startswith("localhost") and "changed=" in ln)
+    return int(line.split("changed=")[1].split()[0])
+
+
+def test_playbook_applies_the_same_objects_idempotently_and_tears_down(capsys, plane, kube_) -> None:
+    first = run_playbook(plane)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    job = kube_.get(lmevaljob_path("prov-ansible", "lmeval-ci"))
+    # The same builder as the CLI: the CLI, run with the same arguments, finds nothing to change.
+    before = versions(kube_, "prov-ansible")
+    code, _, err = run_cli(capsys, plane, "provision", "-n", "prov-ansible", "--model", "granite", "--base-url", URL,
+                           "--tokenizer", TOKENIZER, "--tasks", "arc_easy", "--allow-online",
+                           "--no-allow-code-execution")
+    assert code == 0 and err.count(": unchanged") == 5, err
+    second = run_playbook(plane)
+    assert second.returncode == 0 and recap_changed(second.stdout) == 0, second.stdout[-3000:]
+    assert versions(kube_, "prov-ansible") == before
+    third = run_playbook(plane, "-e", "lmeval_ci_limit=5")
+    assert third.returncode == 0, third.stdout[-3000:]
+    replaced = kube_.get(lmevaljob_path("prov-ansible", "lmeval-ci"))
+    assert replaced["metadata"]["uid"] != job["metadata"]["uid"] and replaced["spec"]["limit"] == "5"
+    gone = run_playbook(plane, "-e", "lmeval_ci_state=absent")
+    assert gone.returncode == 0, gone.stdout[-3000:]
+    assert kube_.get_or_none(resource_path("", "v1", "namespaces", None, "prov-ansible")) is None

@@ -204,7 +204,7 @@ class Kube:
     ) -> str:
         path = resource_path("", "v1", "pods", namespace, pod, "log")
         query = {"container": container, "tailLines": tail_lines, "limitBytes": limit_bytes}
-        return str(self.request("GET", path, query=query, accept="text/plain", raw=True))
+        return str(self.request("GET", path, query=query, accept="application/json, */*", raw=True))
 
     def watch(
         self, path: str, *, resource_version: str | None = None, timeout_seconds: int = 60, **query: Any

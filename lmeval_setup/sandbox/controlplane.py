@@ -110,8 +110,11 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def kill_groups(pgids: dict[str, int], grace: float = 10.0) -> None:
-    """SIGTERM each process group, newest first; SIGKILL what is still there after `grace` seconds."""
+def kill_groups(pgids: dict[str, int], grace: float = 3.0) -> None:
+    """SIGTERM each process group, newest first; SIGKILL what is still there after `grace` seconds.
+
+    The data is throw-away, so a short grace: kube-apiserver otherwise waits ~10 s for open watches.
+    """
     order = list(reversed(list(pgids.values())))
     for pgid in order:
         with contextlib.suppress(ProcessLookupError, PermissionError):

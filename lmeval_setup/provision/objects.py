@@ -33,7 +33,7 @@ CREATED_BY_PROVISION = "provision"
 SPEC_HASH_ANNOTATION = "lmeval-setup.io/spec-hash"
 API_KEY_ENV = "OPENAI_API_KEY"
 DEFAULT_JOB_NAME = "lmeval-ci"
-RUNNER_NAME = "lmeval-ci-runner"
+RUNNER_SUFFIX = "-runner"
 
 # Seed defaults: retries and a generous timeout make remote evaluation survive transient errors.
 DEFAULT_MAX_RETRIES = 3
@@ -75,6 +75,11 @@ def instance_value(spec: ProvisionSpec) -> str:
     return spec.job_name[:63]
 
 
+def runner_name(spec: ProvisionSpec) -> str:
+    """One ServiceAccount/Role/RoleBinding per job, so two jobs in a namespace never share (or delete) them."""
+    return spec.job_name[: 63 - len(RUNNER_SUFFIX)] + RUNNER_SUFFIX
+
+
 def common_labels(spec: ProvisionSpec) -> dict[str, str]:
     return {MANAGED_BY_LABEL: MANAGED_BY, INSTANCE_LABEL: instance_value(spec)}
 
@@ -97,7 +102,7 @@ def service_account_object(spec: ProvisionSpec) -> JSON:
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": {"name": RUNNER_NAME, "namespace": spec.namespace, "labels": common_labels(spec)},
+        "metadata": {"name": runner_name(spec), "namespace": spec.namespace, "labels": common_labels(spec)},
     }
 
 
@@ -106,7 +111,7 @@ def role_object(spec: ProvisionSpec) -> JSON:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
-        "metadata": {"name": RUNNER_NAME, "namespace": spec.namespace, "labels": common_labels(spec)},
+        "metadata": {"name": runner_name(spec), "namespace": spec.namespace, "labels": common_labels(spec)},
         "rules": [
             {"apiGroups": [LMEVAL_GROUP], "resources": ["lmevaljobs"],
              "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
@@ -120,9 +125,9 @@ def role_binding_object(spec: ProvisionSpec) -> JSON:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
-        "metadata": {"name": RUNNER_NAME, "namespace": spec.namespace, "labels": common_labels(spec)},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": RUNNER_NAME},
-        "subjects": [{"kind": "ServiceAccount", "name": RUNNER_NAME, "namespace": spec.namespace}],
+        "metadata": {"name": runner_name(spec), "namespace": spec.namespace, "labels": common_labels(spec)},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": runner_name(spec)},
+        "subjects": [{"kind": "ServiceAccount", "name": runner_name(spec), "namespace": spec.namespace}],
     }
 
 

@@ -212,6 +212,18 @@ def test_teardown_keeps_a_namespace_that_existed_and_objects_that_are_not_ours(c
     assert run_cli(capsys, plane, "provision", "-n", "prov-shared", "--teardown")[0] == 0
 
 
+def test_two_jobs_share_a_namespace_and_tear_down_independently(capsys, plane, kube_) -> None:
+    assert run_cli(capsys, plane, *provision_args("prov-two", job="eval-a"))[0] == 0
+    assert run_cli(capsys, plane, *provision_args("prov-two", job="eval-b"))[0] == 0
+    code, _, err = run_cli(capsys, plane, "provision", "-n", "prov-two", "--job-name", "eval-a", "--teardown")
+    assert code == 0 and "kept (other provisioned jobs remain: eval-b)" in err, err
+    assert kube_.get_or_none(resource_path("", "v1", "serviceaccounts", "prov-two", "eval-b-runner")) is not None
+    assert kube_.get_or_none(resource_path("", "v1", "serviceaccounts", "prov-two", "eval-a-runner")) is None
+    assert [j["metadata"]["name"] for j in kube_.list_items(lmevaljob_path("prov-two"))] == ["eval-b"]
+    code, _, err = run_cli(capsys, plane, "provision", "-n", "prov-two", "--job-name", "eval-b", "--teardown")
+    assert code == 0 and "Namespace/prov-two: deleted" in err, err
+
+
 # -- waiting, results, gates ------------------------------------------------------------------------------
 def test_wait_prints_results_and_applies_gates_with_junit(capsys, plane, kube_, tmp_path: Path) -> None:
     play_operator(kube_, "prov-gates", "lmeval-ci", SUCCEEDED)

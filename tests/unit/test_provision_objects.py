@@ -132,3 +132,9 @@ def test_missing_essentials_are_usage_errors(overrides: dict, message: str) -> N
 def test_from_file_must_be_an_lmevaljob() -> None:
     with pytest.raises(UsageError, match="expected an LMEvalJob"):
         build_objects(good_spec(base_job={"kind": "ConfigMap"}))
+
+
+def test_two_jobs_in_one_namespace_get_their_own_runner_objects() -> None:
+    a, b = build_objects(good_spec(job_name="eval-a")), build_objects(good_spec(job_name="eval-b"))
+    assert {o["metadata"]["name"] for o in a[1:4]} == {"eval-a-runner"}
+    assert {o["metadata"]["name"] for o in b[1:4]} == {"eval-b-runner"}

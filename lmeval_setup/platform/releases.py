@@ -88,6 +88,13 @@ class Release:
     has_mcp_guardrails_mode: bool = False
     # The LMEvalJob CRD has status.progressBars (shipped after TSO v1.38, ODH stable-2.x).
     has_progress_bars: bool = True
+    # DSC spec.components.kueue.managementState enum (Unmanaged from 2.25 / ODH 2.35; on 3.x Managed
+    # stays in the enum for upgrades but the admission webhook refuses it: kueue_managed_blocks_dsc).
+    kueue_management_states: tuple[str, ...] = ("Managed", "Removed")
+    # The LMEvalJob CRD restricts spec.model to an enum: only after TSO v1.38.0, newer than every
+    # shipped line (RHOAI 3.5 ships operator v1.37), so no row sets it yet; the controller still
+    # rejects unknown model types at run time.
+    lmevaljob_model_enum: bool = False
 
     @property
     def key(self) -> str:
@@ -162,7 +169,12 @@ def _component(platform: Platform, since: tuple[int, int], **overrides: object) 
     return Release(**base)  # type: ignore[arg-type]
 
 
-_DSC_EVAL = {"permission_layer": "dsc", "permissions_read_per_job": True, "has_progress_bars": True}
+_DSC_EVAL = {
+    "permission_layer": "dsc",
+    "permissions_read_per_job": True,
+    "has_progress_bars": True,
+    "kueue_management_states": ("Managed", "Unmanaged", "Removed"),
+}
 _V3 = {**_DSC_EVAL, "dsc_versions": ("v1", "v2"), "kueue_managed_blocks_dsc": True}
 _V34 = {**_V3, "has_mcp_guardrails_mode": True}
 _V35 = {

@@ -84,6 +84,7 @@ def provision(**kw: Any) -> None:
         _render(spec, kw)
         return
     _check_combinations(kw, gates)
+    build_objects(spec)  # usage errors (no tasks, no endpoint, a bad --from-file) before touching the cluster
     raise SystemExit(_provision_run(spec, gates, kw))
 
 

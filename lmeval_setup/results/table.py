@@ -217,5 +217,6 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 def _signed_seconds(a: float | None, b: float | None) -> str:
     if a is None or b is None:
         return "-"
-    sign = "-" if b < a else "+"
-    return sign + format_seconds(abs(b - a))
+    if round(b) == round(a):
+        return format_seconds(0)
+    return ("-" if b < a else "+") + format_seconds(abs(b - a))

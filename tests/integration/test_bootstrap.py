@@ -200,3 +200,31 @@ def test_no_openshift_ai_one_line_exit_4(new_controlplane: Any) -> None:
 
     report = json.loads(proc.stdout)
     assert report["clusters"]["cluster"]["error"]["reason"] == "no_openshift_ai"
+
+
+@pytest.mark.parametrize("profile", ["rhoai-3.3", "odh-2.35", "odh-3.5"])
+def test_bootstrap_converges_on_other_profiles(new_controlplane: Any, profile: str) -> None:
+    kubeconfig = str(new_controlplane.kubeconfig)
+    with sandbox(new_controlplane, profile, "fresh") as sb:
+        first = bootstrap(kubeconfig)
+        assert first.exit_code == 0, first.clusters
+        facts = detect(KubeSource(sb.kube))
+        assert facts.effective_permissions.online and facts.effective_permissions.code_execution
+        second = bootstrap(kubeconfig)
+        assert second.exit_code == 0 and changed(second) == 0
+
+
+@pytest.mark.parametrize(("profile", "scenario", "rule"), [
+    ("rhoai-2.25", "no-kserve", "LME108"),
+    ("rhoai-3.5", "kueue-managed", "LME109"),
+])
+def test_prerequisite_gates_stop_before_writing(new_controlplane: Any, profile: str, scenario: str,
+                                                rule: str) -> None:
+    with sandbox(new_controlplane, profile, scenario) as sb:
+        before = resource_versions(sb.kube, sb.namespace)
+        proc = subprocess.run([*CLI, "bootstrap", "--kubeconfig", str(new_controlplane.kubeconfig)],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 4, proc.stdout + proc.stderr
+        errors = proc.stderr.strip().splitlines()
+        assert len(errors) == 1 and f"[{rule}]" in errors[0] and "Fix:" in errors[0]
+        assert resource_versions(sb.kube, sb.namespace) == before

@@ -127,7 +127,9 @@ def as_text(result: RunResult) -> str:
         lines.append(f"  => ok={cluster.count('ok')} {verb}={cluster.count('changed')} "
                      f"failed={cluster.count('failed') + cluster.count('unreachable')}")
         if result.playbook == "bootstrap" and cluster.failure is None and facts:
-            lines.append(f"  TrustyAI {facts.get('trustyai_state')}; permissions via {facts.get('permission_layer')}: "
+            state = "  now (dry run, nothing written): " if result.dry_run else "  "
+            lines.append(f"{state}TrustyAI {facts.get('trustyai_state')}; "
+                         f"permissions via {facts.get('permission_layer')}: "
                          f"online={_yes(facts.get('effective_online'))} "
                          f"code_execution={_yes(facts.get('effective_code_execution'))}; "
                          f"operator restarted: {_yes(cluster.restarted)}")

@@ -87,14 +87,21 @@ def _is_up(state_dir: Path, state: SandboxState | None) -> bool:
 
 def _stop_everything(state_dir: Path, state: SandboxState | None) -> bool:
     """Kill the runner's and the control plane's process groups. True if anything was recorded."""
-    from lmeval_setup.sandbox.controlplane import kill_groups, stop_recorded
+    from lmeval_setup.sandbox.controlplane import ControlPlaneState, kill_groups, stop_recorded
 
     stopped = False
+    groups = [state.runner_pgid] if state is not None and state.runner_pgid else []
+    plane = ControlPlaneState.load(_controlplane_dir(state_dir))
+    groups += list(plane.pgids.values()) if plane else []
     if state is not None and state.runner_pgid:
         kill_groups({"runner": state.runner_pgid}, grace=5.0)
         stopped = True
     if _controlplane_dir(state_dir).exists():
         stopped = stop_recorded(_controlplane_dir(state_dir)) or stopped
+    # SIGKILLed processes linger until their new parent reaps them: leave only once they are gone.
+    deadline = time.monotonic() + 5.0
+    while any(_group_alive(g) for g in groups) and time.monotonic() < deadline:
+        time.sleep(0.1)
     return stopped
 
 

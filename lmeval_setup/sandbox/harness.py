@@ -10,6 +10,7 @@
             sb.dsc()           # the DSC as the preferred version serves it
             sb.wait_for(lambda: ..., "what", timeout=30)
             sb.restart("platform-operator")   # stop + start one simulator (2.16 reverts on restart)
+            sb.start("kubelet")               # start one left out with simulators=(...)
 
 What it does, in order: install the profile's CRDs and seed objects with the scenario's options,
 start the simulators (platform operator, kubelet, TrustyAI operator; missing modules are skipped
@@ -66,6 +67,10 @@ class Sandbox:
         old = self.simulator(name)
         runner.stop_simulators([old])
         self.simulators.remove(old)
+        self.start(name)
+
+    def start(self, name: str) -> None:
+        """Start a simulator that is not running (e.g. the kubelet, after testing without it)."""
         started, _ = runner.start_simulators(self.kubeconfig, self.profile, only=(name,), workdir=self.workdir)
         self.simulators.extend(started)
 

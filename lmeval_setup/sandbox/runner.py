@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         for sim in running:
             if not sim.alive and sim.failure:
                 log.error("simulator %s stopped: %s", sim.name, sim.failure[-1])
-    stop_simulators(running)
+    stop_simulators(running, timeout=3.0)  # threads are daemons: whatever is still in a watch dies with us
     log.info("stopped")
     return 0
 

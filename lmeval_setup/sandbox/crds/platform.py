@@ -212,8 +212,8 @@ def dsci_crd(release: Release) -> Schema:
         }
         if api == "v1":
             spec_props["serviceMesh"] = obj({"managementState": management_state(("Managed", "Removed", "Unmanaged"))})
-        # 2.x CRDs require applicationsNamespace; 3.x dropped `required` (it has a default anyway).
-        required = ["applicationsNamespace"] if release.dsc_versions == ("v1",) else None
+        # The legacy (2.16) CRD requires applicationsNamespace; later ones rely on its default.
+        required = ["applicationsNamespace"] if release.ready_condition_kind == "legacy" else None
         status = obj({
             "conditions": conditions_schema(release),
             "errorMessage": string(),

@@ -307,3 +307,13 @@ def test_cli_profiles_lists_every_profile_and_scenario() -> None:
         assert name in result.stdout
     for scenario in ("fresh", "bootstrapped", "broken-jobs", "no-kserve", "unannotated-configmap-edit"):
         assert scenario in result.stdout
+
+
+def test_unannotated_configmap_edit_scenario_is_reverted_on_the_component_path(new_controlplane: Any) -> None:
+    with running_sandbox(new_controlplane, "rhoai-2.22", "unannotated-configmap-edit",
+                         simulators=("platform-operator",)) as sb:
+        sb.wait_for(lambda: (configmap(sb, R.OPERATOR_CONFIGMAP) or {})["data"][R.CM_ALLOW_ONLINE] == "false",
+                    "the unannotated edit to be reverted", timeout=10)
+        fields = (configmap(sb, R.OPERATOR_CONFIGMAP) or {})["metadata"]["managedFields"]
+        owner = [f["manager"] for f in fields if "f:lmes-allow-online" in str(f.get("fieldsV1"))]
+        assert owner == ["trustyai"]  # server-side apply took the key back from the editor

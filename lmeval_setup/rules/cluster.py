@@ -53,8 +53,11 @@ def cluster_findings(facts: ClusterFacts, context: ClusterContext | None = None)
         # Nothing else about TrustyAI matters until it is enabled: one root cause, one rule.
         findings.extend(trustyai_not_managed(facts))
         return findings
-    findings.extend(kserve_missing(facts, context))
-    findings.extend(operator_unavailable(facts))
+    kserve = kserve_missing(facts, context)
+    findings.extend(kserve)
+    if not (kserve and facts.operator.deployment is None):
+        # A failed KServe precondition stops the platform from deploying the operator: that is LME108's.
+        findings.extend(operator_unavailable(facts))
     findings.extend(configmap_overridden(facts))
     findings.extend(configmap_edit_at_risk(facts))
     findings.extend(restart_pending(facts))

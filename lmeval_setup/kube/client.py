@@ -101,6 +101,7 @@ class Kube:
     @classmethod
     def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> Kube:
         """kubeconfig path > KUBECONFIG > ~/.kube/config > in-cluster service account."""
+        import yaml
         from kubernetes import client, config  # lazy: keeps `--help` fast
         from kubernetes.config.config_exception import ConfigException
 
@@ -116,6 +117,8 @@ class Kube:
                 raise ClusterError(f"no kubeconfig at {path} and not running in a cluster", hint="pass --kubeconfig")
         except ConfigException as exc:
             raise ClusterError(f"kubeconfig {path}: {_first_line(exc)}") from None
+        except yaml.YAMLError as exc:
+            raise ClusterError(f"kubeconfig {path} is not YAML: {_yaml_problem(exc)}") from None
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             raise ClusterError(f"kubeconfig {path} is not usable: {_first_line(exc)}") from None
         configuration.retries = 1
@@ -296,6 +299,14 @@ def _reason(exc: BaseException) -> str:
         if marker in text:
             return marker.lower() if marker != "CERTIFICATE_VERIFY_FAILED" else "TLS certificate not trusted"
     return _first_line(inner)
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """The parser's problem and line on one line (its own message spans several)."""
+    problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return _first_line(exc)
 
 
 def _first_line(exc: object) -> str:

@@ -18,6 +18,7 @@ def fetch_results(kube: Kube, namespace: str, names: Sequence[str],
         for name in names:
             job = kube.get_or_none(lmevaljob_path(namespace, name))
             if job is None:
+                _require_lmevaljob_api(kube)  # "not found" on a cluster without the API would mislead
                 raise UsageError(f"LMEvalJob {namespace}/{name} not found")
             found.append(job_result(job))
         return found
@@ -25,7 +26,7 @@ def fetch_results(kube: Kube, namespace: str, names: Sequence[str],
         jobs = list(kube.list_items(lmevaljob_path(namespace)))
     except ApiError as exc:
         if exc.not_found:
-            raise UsageError("this cluster does not serve LMEvalJobs", hint="is TrustyAI enabled?") from None
+            _require_lmevaljob_api(kube)
         raise
     completed = sorted((j for j in jobs if has_results(j)), key=lambda j: j["metadata"]["name"])
     skipped = len(jobs) - len(completed)
@@ -34,3 +35,10 @@ def fetch_results(kube: Kube, namespace: str, names: Sequence[str],
     if not completed:
         raise UsageError(f"no completed LMEvalJobs with results in namespace {namespace}")
     return [job_result(j) for j in completed]
+
+
+def _require_lmevaljob_api(kube: Kube) -> None:
+    """No LMEvalJob API is a missing prerequisite (exit 4, as provision says), not a usage error."""
+    from lmeval_setup.provision.run import require_lmevaljob_api
+
+    require_lmevaljob_api(kube)

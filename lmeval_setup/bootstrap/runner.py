@@ -11,6 +11,7 @@ and TMPDIR (kubernetes.core's discovery cache) inside the private dir; and a tim
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -25,6 +26,10 @@ from lmeval_setup.errors import ExitCode, PrerequisiteError, UsageError
 JSON = dict[str, Any]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREREQUISITE_RULES = ("[LME108]", "[LME109]")
+# kubernetes.core reports a dead or unreachable apiserver as a urllib3 error text, with no `reason`.
+_CONNECTION_FAILURES = ("Connection refused", "Failed to establish a new connection", "Max retries exceeded",
+                        "Connection aborted", "RemoteDisconnected", "Connection reset", "timed out")
+_HOST_PORT = re.compile(r"host='([^']+)', port=(\d+)")
 _RESULT_EVENTS = {
     "runner_on_ok": "ok",
     "runner_on_failed": "failed",
@@ -46,6 +51,7 @@ class RunOptions:
     allow_code_execution: bool | None = None
     timeout: int = 1800
     forks: int = 10
+    wait_timeout: int | None = None  # None: the role defaults (TrustyAI ready 600 s, rollout 300 s)
 
 
 @dataclass
@@ -55,6 +61,7 @@ class Step:
     status: str  # ok | changed | failed | skipped | unreachable
     msg: str = ""
     reason: str = ""
+    diff: Any = None  # before/after of the object this step changed (only with --diff)
 
 
 @dataclass
@@ -153,6 +160,8 @@ def extravars(opts: RunOptions) -> JSON:
         values["lmeval_allow_online"] = opts.allow_online
     if opts.allow_code_execution is not None:
         values["lmeval_allow_code_execution"] = opts.allow_code_execution
+    if opts.wait_timeout is not None:
+        values["lmeval_wait_timeout"] = values["lmeval_rollout_timeout"] = opts.wait_timeout
     if opts.inventory and (opts.kubeconfig or opts.context):
         raise UsageError("--inventory names each cluster's kubeconfig and context; drop --kubeconfig/--context")
     return values
@@ -188,7 +197,7 @@ class EventCollector:
             status = "changed"
         task = str(data.get("task", "")).split(" : ", 1)[-1]
         step = Step(host, task, status, _clean(res.get("msg", "")) if status in ("failed", "unreachable") else "",
-                    str(res.get("reason", "")))
+                    str(res.get("reason", "")), res.get("diff") if status == "changed" else None)
         cluster = self.clusters.setdefault(host, ClusterResult(host))
         cluster.steps.append(step)
         self._remember(cluster, task, status, res)
@@ -207,6 +216,18 @@ class EventCollector:
             cluster.restarted = True
         if isinstance(res.get("restored"), list):
             cluster.restored = res["restored"]
+
+
+def connection_failure(msg: str, task: str) -> tuple[str, str] | None:
+    """("unreachable", one line) when a kubernetes.core task failed because the apiserver went away
+    mid-run; the raw text is a nested urllib3 repr that helps nobody."""
+    if not any(marker in msg for marker in _CONNECTION_FAILURES):
+        return None
+    where = _HOST_PORT.search(msg)
+    server = f" at https://{where.group(1)}:{where.group(2)}" if where else ""
+    why = "connection refused" if "refused" in msg else "connection failed"
+    return "unreachable", (f"cannot reach the cluster{server} ({why}) during '{task}'; "
+                           "bootstrap is safe to re-run once the cluster answers")
 
 
 def _clean(msg: object) -> str:

@@ -37,14 +37,17 @@ def _target_options(func: Callable[..., Any]) -> Callable[..., Any]:
               help="Permit LMEvalJobs online access (default: allowed, the seed's proven configuration).")
 @click.option("--allow-code-execution/--deny-code-execution", "allow_code_execution", default=None,
               help="Permit LMEvalJobs remote code execution (default: allowed).")
+@click.option("--wait-timeout", "wait_timeout", default=None, type=click.IntRange(min=1), metavar="SECONDS",
+              help="Seconds to wait for TrustyAI to become ready and for an operator rollout "
+                   "(default: 600 and 300).")
 @output_option("text", "json")
 def bootstrap(kubeconfig: str | None, context: str | None, inventory: str | None, limit: str | None,
               dry_run: bool, timeout: int, diff: bool, allow_online: bool | None,
-              allow_code_execution: bool | None, output: str) -> None:
+              allow_code_execution: bool | None, wait_timeout: int | None, output: str) -> None:
     """Enable TrustyAI LM-Eval: detect the release, check RBAC, enable TrustyAI, set the permissions the
     way that release reads them, restart the operator only if needed, and remember how to revert."""
     opts = RunOptions("bootstrap", inventory, kubeconfig, context, limit, dry_run, diff, allow_online,
-                      allow_code_execution, timeout)
+                      allow_code_execution, timeout, wait_timeout=wait_timeout)
     _execute(opts, output)
 
 
@@ -99,7 +102,8 @@ def _cluster_json(cluster: ClusterResult) -> dict[str, Any]:
         "exit_code": int(cluster.exit_code),
         "stats": {s: cluster.count(s) for s in ("ok", "changed", "failed", "skipped", "unreachable")},
         "steps": [{"task": s.task, "status": s.status, **({"msg": s.msg} if s.msg else {}),
-                   **({"reason": s.reason} if s.reason else {})} for s in cluster.steps],
+                   **({"reason": s.reason} if s.reason else {}),
+                   **({"diff": s.diff} if s.diff else {})} for s in cluster.steps],
         "error": {"msg": failure.msg, "reason": failure.reason or failure.status} if failure else None,
         "release": facts.get("release_line"),
         "release_version": facts.get("release_version"),
@@ -124,6 +128,7 @@ def as_text(result: RunResult) -> str:
         for step in cluster.steps:
             if step.status != "skipped":
                 lines.append(f"  {step.status:<8} {step.task}")
+                lines.extend(f"      {line}" for line in diff_lines(step.diff))
         lines.append(f"  => ok={cluster.count('ok')} {verb}={cluster.count('changed')} "
                      f"failed={cluster.count('failed') + cluster.count('unreachable')}")
         if result.playbook == "bootstrap" and cluster.failure is None and facts:
@@ -140,6 +145,36 @@ def as_text(result: RunResult) -> str:
     if not result.clusters:
         lines.append(f"no cluster ran (ansible-runner status {result.status}, rc {result.rc})")
     return "\n".join(lines)
+
+
+def diff_lines(diff: Any) -> list[str]:
+    """A unified diff of the YAML before/after that Ansible's --diff reports for a changed object."""
+    import difflib
+
+    import yaml
+
+    lines: list[str] = []
+    for part in diff if isinstance(diff, list) else [diff] if diff else []:
+        if not isinstance(part, dict) or ("before" not in part and "after" not in part):
+            continue
+        before, after = (_as_yaml(part.get(k), yaml) for k in ("before", "after"))
+        lines += [line.rstrip("\n") for line in difflib.unified_diff(
+            before, after, part.get("before_header", "before"), part.get("after_header", "after"), n=2)]
+    return lines
+
+
+# Bookkeeping the server changes on every write: it would drown the one field that matters.
+_NOISE = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp")
+
+
+def _as_yaml(value: Any, yaml: Any) -> list[str]:
+    if isinstance(value, str):
+        return value.splitlines(keepends=True)
+    obj = dict(value or {})
+    obj.pop("status", None)
+    if isinstance(obj.get("metadata"), dict):
+        obj["metadata"] = {k: v for k, v in obj["metadata"].items() if k not in _NOISE}
+    return yaml.safe_dump(obj, sort_keys=True).splitlines(keepends=True)
 
 
 def _yes(value: object) -> str:

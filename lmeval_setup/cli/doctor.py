@@ -63,9 +63,7 @@ def doctor(
     findings = filter_ignored(result.findings, ignored)
     text = render(findings, output, tool="doctor", color=color, fail_on=fail_on,  # type: ignore[arg-type]
                   checked=result.checked, errors=result.errors)
-    stream = click.get_text_stream("stdout")
-    stream.write(text)
-    stream.flush()
+    click.echo(text, nl=False)
     if output == "text" and not result.checked:
         click.echo("note: nothing to check (no LMEvalJobs in scope)", err=True)
     if result.openshift_ai_missing and "LME110" not in ignored:

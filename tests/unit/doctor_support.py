@@ -141,3 +141,7 @@ def add_job(snap: Snapshot, job: JSON, job_pod: JSON | None = None, main_log: st
         snap.add("", "pods", job_pod)
     if main_log is not None:
         snap.logs[(ns, job["metadata"]["name"], "main")] = main_log
+
+
+OFFLINE_LOG_TEXT = ("Traceback (most recent call last):\n"
+                    "ConnectionError: Couldn't reach 'allenai/ai2_arc' on the Hub (OfflineModeIsEnabled)\n")

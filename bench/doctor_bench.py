@@ -42,7 +42,10 @@ def _job(ns: str, name: str, failed: bool) -> dict[str, Any]:
         "spec": {"model": "local-completions", "taskList": {"taskNames": ["arc_easy"]},
                  "modelArgs": [{"name": "model", "value": "granite"},
                                {"name": "base_url", "value": "http://granite-predictor:8080/v1/completions"},
-                               {"name": "tokenizer", "value": "ibm-granite/granite-3.1-8b-instruct"}]},
+                               {"name": "tokenizer", "value": "/opt/app-root/src/hf_home/granite"},
+                               {"name": "num_concurrent", "value": "4"}, {"name": "max_retries", "value": "3"},
+                               {"name": "timeout", "value": "300"}],
+                 "offline": {"storage": {"pvcName": "hf-cache"}}},
     }
 
 

@@ -41,11 +41,19 @@ class Snapshot:
     collected_at: datetime | None = None
     scope: JSON = field(default_factory=dict)  # namespaces / job the snapshot was taken for
     notes: list[str] = field(default_factory=list)  # what could not be collected (shown as report errors)
+    # (group, plural) -> namespace -> names: list() and events_for() stay O(result), not O(snapshot),
+    # which matters with thousands of jobs (one lookup per job).
+    _index: dict[tuple[str, str], dict[str, set[str]]] = field(default_factory=dict, repr=False, compare=False)
+    _events: dict[tuple[str, str, str], list[JSON]] | None = field(default=None, repr=False, compare=False)
 
     # -- building ------------------------------------------------------------------------------------
     def add(self, group: str, plural: str, obj: JSON) -> None:
         meta = obj.get("metadata") or {}
-        self.objects[(group, plural, meta.get("namespace") or "", meta.get("name", ""))] = obj
+        ns, name = meta.get("namespace") or "", meta.get("name", "")
+        self.objects[(group, plural, ns, name)] = obj
+        self._index.setdefault((group, plural), {}).setdefault(ns, set()).add(name)
+        if plural == "events":
+            self._events = None
 
     def add_all(self, group: str, plural: str, objs: Iterable[JSON], namespace: str | None) -> None:
         for obj in objs:
@@ -75,13 +83,15 @@ class Snapshot:
         label_selector: str | None = None,
     ) -> list[JSON]:
         wanted = _parse_selector(label_selector)
+        by_ns = self._index.get((group, plural), {})
+        namespaces = sorted(by_ns) if namespace is None else [namespace]
         out = []
-        for (g, p, ns, _), obj in sorted(self.objects.items(), key=lambda kv: kv[0]):
-            if g != group or p != plural or (namespace is not None and ns != namespace):
-                continue
-            labels = (obj.get("metadata") or {}).get("labels") or {}
-            if all(labels.get(k) == v for k, v in wanted.items()):
-                out.append(obj)
+        for ns in namespaces:
+            for name in sorted(by_ns.get(ns, ())):
+                obj = self.objects[(group, plural, ns, name)]
+                labels = (obj.get("metadata") or {}).get("labels") or {}
+                if all(labels.get(k) == v for k, v in wanted.items()):
+                    out.append(obj)
         return out
 
     def served_versions(self, group: str) -> list[str]:
@@ -113,12 +123,14 @@ class Snapshot:
         return self.logs.get((namespace, pod, container))
 
     def events_for(self, namespace: str, kind: str, name: str) -> list[JSON]:
-        out = []
-        for obj in self.list("", "v1", "events", namespace):
-            involved = obj.get("involvedObject") or obj.get("regarding") or {}
-            if involved.get("kind") == kind and involved.get("name") == name:
-                out.append(obj)
-        return out
+        if self._events is None:
+            self._events = {}
+            for obj in self.list("", "v1", "events"):
+                involved = obj.get("involvedObject") or obj.get("regarding") or {}
+                ns = (obj.get("metadata") or {}).get("namespace") or ""
+                key = (ns, str(involved.get("kind")), str(involved.get("name")))
+                self._events.setdefault(key, []).append(obj)
+        return list(self._events.get((namespace, kind, name), []))
 
 
 def _parse_selector(selector: str | None) -> dict[str, str]:

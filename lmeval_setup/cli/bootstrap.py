@@ -67,10 +67,11 @@ def _execute(opts: RunOptions, output: str) -> None:
         click.echo(json.dumps(as_json(result), indent=2, sort_keys=True))
     else:
         click.echo(as_text(result))
-        for name, cluster in result.clusters.items():
-            failure = cluster.failure
-            if failure is not None:
-                click.echo(f"error: {name}: {failure.msg}", err=True)
+    # The error line goes to stderr in every format, as for the other commands (stdout stays pure JSON).
+    for name, cluster in result.clusters.items():
+        failure = cluster.failure
+        if failure is not None:
+            click.echo(f"error: {name}: {failure.msg}", err=True)
     if result.exit_code:
         sys.exit(int(result.exit_code))
 

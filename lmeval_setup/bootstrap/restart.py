@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from lmeval_setup.bootstrap.revert import ObjectRef, RevertStore
+from lmeval_setup.bootstrap.wait import operator_unavailable_hint
 from lmeval_setup.errors import WaitTimeout
 from lmeval_setup.kube.client import Kube, resource_path
 from lmeval_setup.platform.detect import LMES_HASH_ANNOTATION, lmes_config_hash
@@ -146,7 +147,8 @@ def wait_for_rollout(kube: Kube, deployment_path: str, namespace: str, timeout: 
             if done:
                 return {"complete": True, "detail": last}
         time.sleep(interval)
-    raise WaitTimeout(f"rollout of the TrustyAI operator did not finish in {timeout:.0f}s: {last}")
+    raise WaitTimeout(f"rollout of the TrustyAI operator did not finish in {timeout:.0f}s: {last}",
+                      hint=operator_unavailable_hint(kube, namespace))
 
 
 def rollout_state(kube: Kube, deployment: JSON, namespace: str) -> tuple[bool, str]:

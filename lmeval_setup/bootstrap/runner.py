@@ -198,6 +198,8 @@ class EventCollector:
         task = str(data.get("task", "")).split(" : ", 1)[-1]
         step = Step(host, task, status, _clean(res.get("msg", "")) if status in ("failed", "unreachable") else "",
                     str(res.get("reason", "")), res.get("diff") if status == "changed" else None)
+        if step.status == "failed" and not step.reason:
+            step.reason, step.msg = connection_failure(step.msg, task) or ("", step.msg)
         cluster = self.clusters.setdefault(host, ClusterResult(host))
         cluster.steps.append(step)
         self._remember(cluster, task, status, res)

@@ -87,7 +87,26 @@ def wait_trustyai_ready(kube: Kube, dsc_path: str, namespace: str, release: Rele
         dsc = kube.get(dsc_path)
         return trustyai_state(dsc, release, kube.get_or_none(deployment_path))
 
-    return poll(check, timeout, "TrustyAI ready")
+    try:
+        return poll(check, timeout, "TrustyAI ready")
+    except WaitTimeout as exc:
+        raise WaitTimeout(str(exc), hint=operator_unavailable_hint(kube, namespace)) from None
+
+
+def operator_unavailable_hint(kube: Kube, namespace: str) -> str:
+    """Where to look when the operator never becomes available: the doctor rule, and the pods by the
+    Deployment's own selector (its pod labels changed in 3.5, so never a hard-coded label)."""
+    deployment = kube.get_or_none(resource_path("apps", "v1", "deployments", namespace, R.OPERATOR_DEPLOYMENT))
+    labels = ((deployment or {}).get("spec", {}).get("selector", {}).get("matchLabels")) or {}
+    if deployment is None:
+        look = f"oc get deployments -n {namespace}; oc describe datasciencecluster"
+    else:
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        pods = f"oc get pods -n {namespace} -l {selector}" if selector else f"oc get pods -n {namespace}"
+        look = f"{pods}; oc describe deployment {R.OPERATOR_DEPLOYMENT} -n {namespace}"
+    return (f"doctor rule LME107 operator-unavailable: run `lmeval-setup doctor` or `{look}` "
+            "(image pull errors, pending pods); re-run bootstrap when it is available, or give it longer "
+            "with --wait-timeout")
 
 
 def wait_dsc_config(kube: Kube, namespace: str, online: bool, code_execution: bool, timeout: float) -> str:

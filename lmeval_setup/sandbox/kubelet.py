@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from lmeval_setup.errors import ClusterError
 from lmeval_setup.kube.client import JSON, MERGE_PATCH, ApiError, Kube, resource_path
 from lmeval_setup.platform.releases import Release
 from lmeval_setup.sandbox.outcomes import container_behaviour
@@ -464,7 +465,10 @@ class Kubelet:
                     self._on_event(kind, obj)
             except queue.Empty:
                 pass
-            self._step(time.monotonic())
+            try:
+                self._step(time.monotonic())
+            except ClusterError:  # the apiserver is restarting (fault tests): a real kubelet retries
+                stop.wait(0.5)
 
     def _next_due(self) -> float:
         due = [t for t, _ in self._pending.values()]

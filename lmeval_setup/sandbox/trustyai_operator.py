@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from lmeval_setup.errors import ClusterError
 from lmeval_setup.kube.client import JSON, MERGE_PATCH, ApiError, Kube, resource_path
 from lmeval_setup.platform.releases import (
     CM_ALLOW_CODE,
@@ -402,7 +403,11 @@ class TrustyAIOperator:
     def run(self, stop: threading.Event) -> None:
         threading.Thread(target=self._watch_jobs, args=(stop,), daemon=True, name="lmes-watch").start()
         while not stop.is_set():
-            self._follow_operator_pod()
+            try:
+                self._follow_operator_pod()
+            except ClusterError:  # the apiserver is restarting (fault tests): a real operator retries
+                stop.wait(0.5)
+                continue
             if self.options is None:
                 stop.wait(1.0)
                 continue
@@ -421,6 +426,9 @@ class TrustyAIOperator:
             for namespace, name in sorted(pending):
                 try:
                     self.reconcile(namespace, name)
+                except ClusterError:
+                    self._queue.put((namespace, name))  # retried once the apiserver answers again
+                    stop.wait(0.5)
                 except ApiError as exc:
                     self.log("ERROR", "Reconciler error", {"namespace": namespace, "name": name, "error": str(exc)})
 

@@ -64,9 +64,14 @@ def doctor(
     text = render(findings, output, tool="doctor", color=color, fail_on=fail_on,  # type: ignore[arg-type]
                   checked=result.checked, errors=result.errors)
     click.echo(text, nl=False)
-    if output == "text" and not result.checked:
+    # The cluster and the DSC are always checked live: only jobs tell whether the scope held anything.
+    # Without OpenShift AI there can be no jobs; the error below says why instead.
+    no_jobs = not any(t.kind == "LMEvalJob" for t in result.checked)
+    if output == "text" and no_jobs and not result.openshift_ai_missing:
         click.echo("note: nothing to check (no LMEvalJobs in scope)", err=True)
     if result.openshift_ai_missing and "LME110" not in ignored:
+        # Exit 4 says one line on stderr, as every command's exit 3/4 does; the report has the detail.
+        click.echo("error: OpenShift AI / Open Data Hub is not installed on this cluster (LME110)", err=True)
         sys.exit(int(ExitCode.PREREQUISITE))
     sys.exit(exit_code_for(findings, fail_on))
 

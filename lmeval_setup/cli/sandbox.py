@@ -235,7 +235,10 @@ def status(name: str, state_dir: Path | None) -> None:
         raise ClusterError("the sandbox's apiserver does not answer (lmeval-setup sandbox down, then up)")
     profile = P.get_profile(state.profile)
     kube = Kube.connect(str(_kubeconfig(directory)))
-    dsc = kube.get(P.dsc_path(profile.release, P.DSC_NAME))
+    dsc = kube.get_or_none(P.dsc_path(profile.release, P.DSC_NAME))
+    if dsc is None:  # the profile never got installed (an `up` that died half way), or another cluster
+        raise PrerequisiteError(f"the sandbox's cluster has no DataScienceCluster {P.DSC_NAME!r}",
+                                hint="lmeval-setup sandbox down, then up")
     trustyai = dsc["spec"]["components"].get("trustyai", {}).get("managementState", "Removed")
     click.echo(f"  DataScienceCluster       {dsc['apiVersion']} {P.DSC_NAME}: trustyai {trustyai}")
     for cond in (dsc.get("status") or {}).get("conditions") or []:

@@ -1,14 +1,19 @@
 """Lint benchmark: 1,000 LMEvalJob manifests, wall time of `lmeval-setup lint DIR` (target < 2 s).
 
 Measures the real command (a fresh interpreter, imports included), median of repeated runs.
-`run()` returns the figures in bench/run.py's format; `python bench/lint_bench.py` prints them. The
-baseline is a fresh interpreter that only parses the same files with PyYAML's C loader: what any
-YAML-reading tool pays before checking anything.
+`run()` returns the figures in bench/run.py's format; `python bench/lint_bench.py` prints them.
+Baselines, on the same files:
+- the issue's: `kubectl apply --dry-run=server -f DIR` against a sandbox apiserver with the release's
+  LMEvalJob CRD (and the manifests' namespaces) installed: target lint 20x faster, while finding more
+  (files kubectl rejects vs files lint flags);
+- a fresh interpreter that only parses the files with PyYAML's C loader: what any YAML-reading tool
+  pays before checking anything.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -17,9 +22,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lmeval_setup.kube.client import Kube
+from lmeval_setup.sandbox import profiles as P
+from lmeval_setup.sandbox.controlplane import ControlPlane, kubectl_path, missing_binaries
+
 MANIFESTS = 1_000
 RUNS = 5
+DRY_RUN_RUNS = 3  # each is ~2,000 API requests: slow, and its spread is small next to the ratio
 TARGET_SECONDS = 2.0
+TARGET_SPEEDUP = 20.0
+DRY_RUN_PROFILE = "rhoai-2.25"
+NAMESPACES = 20  # manifest(i) puts job i in team-{i % 20}
 
 _TEMPLATE = """\
 apiVersion: trustyai.opendatahub.io/v1alpha1
@@ -80,7 +93,7 @@ def generate(directory: Path, count: int = MANIFESTS) -> None:
         (directory / f"job-{i:04d}.yaml").write_text(manifest(i))
 
 
-def _lint_once(directory: Path) -> tuple[float, int, int]:
+def _lint_once(directory: Path) -> tuple[float, int, int, int]:
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "lmeval_setup.cli.main", "lint", str(directory), "-o", "json"],
@@ -90,7 +103,10 @@ def _lint_once(directory: Path) -> tuple[float, int, int]:
     if done.returncode not in (0, 1):
         raise RuntimeError(f"lint failed ({done.returncode}): {done.stderr.strip()}")
     report = json.loads(done.stdout)
-    return elapsed, len(report["findings"]), done.returncode
+    # Files with a problem (error or warning); info findings are advice, not something kubectl could reject.
+    flagged = {(f.get("file") or {}).get("path") for f in report["findings"]
+               if f.get("severity") in ("error", "warning")}
+    return elapsed, len(report["findings"]), done.returncode, len(flagged - {None})
 
 
 _PARSE_ONLY = (
@@ -106,20 +122,71 @@ def _parse_once(directory: Path) -> float:
     return time.perf_counter() - start
 
 
-def measure(count: int = MANIFESTS, runs: int = RUNS) -> dict[str, Any]:
+_REJECTED_FILE = re.compile(r'error when (?:creating|patching|retrieving|applying)[^"]*"([^"]+)"')
+
+
+def _dry_run_once(kubectl: list[str], directory: Path) -> tuple[float, int, int]:
+    """(seconds, objects accepted, files rejected) for one `kubectl apply --dry-run=server` of the directory."""
+    start = time.perf_counter()
+    done = subprocess.run([*kubectl, "apply", "--dry-run=server", "-o", "name", "-f", str(directory)],
+                          capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    accepted = len([line for line in done.stdout.splitlines() if line.strip()])
+    rejected = {m.group(1) for m in _REJECTED_FILE.finditer(done.stderr)}
+    if done.returncode not in (0, 1) or (done.returncode and not rejected):
+        raise RuntimeError(f"kubectl apply --dry-run=server failed ({done.returncode}): {done.stderr.strip()[-300:]}")
+    return elapsed, accepted, len(rejected)
+
+
+def measure_dry_run(directory: Path, runs: int = DRY_RUN_RUNS) -> dict[str, Any]:
+    """kubectl's server-side dry run against a sandbox apiserver with the LMEvalJob CRD and namespaces."""
+    with tempfile.TemporaryDirectory(prefix="lmeval-lint-bench-cp-") as tmp, \
+            ControlPlane(Path(tmp), controller_manager=False) as plane:
+        kube = Kube.connect(str(plane.kubeconfig))
+        P.install_profile(kube, DRY_RUN_PROFILE)  # its CRDs, the LMEvalJob CRD among them
+        for ns in range(NAMESPACES):
+            P.ensure_namespace(kube, f"team-{ns}")
+        kubectl = [str(kubectl_path()), f"--kubeconfig={plane.kubeconfig}", f"--cache-dir={Path(tmp) / 'cache'}"]
+        _dry_run_once(kubectl, directory)  # warm kubectl's discovery cache, as an admin's would be
+        samples = [_dry_run_once(kubectl, directory) for _ in range(runs)]
+    return {"seconds": statistics.median(s[0] for s in samples), "accepted": samples[0][1],
+            "rejected_files": samples[0][2], "runs": runs}
+
+
+def measure(count: int = MANIFESTS, runs: int = RUNS, dry_run: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="lmeval-lint-bench-") as tmp:
         directory = Path(tmp)
         generate(directory, count)
         _lint_once(directory)  # warm the page cache and .pyc files
         samples = [_lint_once(directory) for _ in range(runs)]
         baseline = statistics.median(_parse_once(directory) for _ in range(runs))
+        kubectl = measure_dry_run(directory) if dry_run and not missing_binaries() else None
     times = [s[0] for s in samples]
     median = statistics.median(times)
     return {
         "manifests": count, "runs": runs, "median_seconds": median, "min_seconds": min(times),
         "max_seconds": max(times), "baseline_seconds": baseline, "findings": samples[0][1],
-        "exit_code": samples[0][2],
+        "exit_code": samples[0][2], "flagged_files": samples[0][3], "dry_run": kubectl,
     }
+
+
+def dry_run_rows(m: dict[str, Any]) -> list[dict[str, Any]]:
+    kubectl = m["dry_run"]
+    if kubectl is None:
+        return [{"figure": "baseline: kubectl apply --dry-run=server", "value": "not measured",
+                 "unit": "(control-plane binaries missing: make controlplane)"}]
+    speedup = kubectl["seconds"] / m["median_seconds"]
+    return [
+        {"figure": "baseline: kubectl apply --dry-run=server on the same files (sandbox apiserver)",
+         "value_s": kubectl["seconds"], "ratio": kubectl["seconds"] / m["median_seconds"],
+         "note": f"median of {kubectl['runs']}"},
+        {"figure": "lint speed-up over kubectl's server-side dry run", "value": round(speedup, 1), "unit": "x",
+         "target": f">= {TARGET_SPEEDUP:.0f}x", "met": speedup >= TARGET_SPEEDUP},
+        {"figure": "files kubectl's dry run rejects", "value": kubectl["rejected_files"], "unit": "files",
+         "note": f"{kubectl['accepted']} objects accepted"},
+        {"figure": "files lint flags (error or warning)", "value": m["flagged_files"], "unit": "files",
+         "target": "more than kubectl", "met": m["flagged_files"] > kubectl["rejected_files"]},
+    ]
 
 
 def run(count: int = MANIFESTS, runs: int = RUNS) -> dict[str, Any]:
@@ -135,6 +202,7 @@ def run(count: int = MANIFESTS, runs: int = RUNS) -> dict[str, Any]:
             {"figure": "baseline: parse the same files with PyYAML CSafeLoader (fresh process)",
              "value_s": m["baseline_seconds"]},
             {"figure": "per manifest", "value": round(median / count * 1000, 3), "unit": "ms"},
+            *dry_run_rows(m),
         ],
         "notes": [f"median of {runs} runs after one warm-up; every 7th manifest carries seed mistakes"],
     }

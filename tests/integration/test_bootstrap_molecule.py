@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.controlplane, pytest.mark.slow]
 
 def test_molecule_scenario_passes(controlplane: object, tmp_path: Path) -> None:
     # `controlplane` only makes the test skip (or fail under LMEVAL_REQUIRE_CONTROLPLANE) without binaries;
-    # the scenario starts its own sandbox.
+    # the scenario starts its own sandbox with `lmeval-setup sandbox up --name molecule`.
     venv_bin = Path(sys.executable).parent
     env = {
         **os.environ,

@@ -203,19 +203,6 @@ def test_lint_every_format_offline_and_with_the_cluster(box: Any, place: dict[st
     assert_no_secret(proc.stdout + proc.stderr, "lint -")
 
 
-def test_bootstrap_and_revert_text_and_json(box: Any, place: dict[str, Path], planted_kubeconfig: Path) -> None:
-    proc = cli(place, "bootstrap", "--kubeconfig", planted_kubeconfig, "--diff")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = cli(place, "bootstrap", "--kubeconfig", planted_kubeconfig, "-o", "json")
-    assert proc.returncode == 0 and json.loads(proc.stdout)["status"] == "successful", proc.stderr
-    proc = cli(place, "revert", "--kubeconfig", planted_kubeconfig, "--dry-run", "-o", "json")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = cli(place, "revert", "--kubeconfig", planted_kubeconfig)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = cli(place, "bootstrap", "--kubeconfig", planted_kubeconfig)  # back to the bootstrapped state
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
 def test_failing_bootstrap_against_an_unreachable_server(place: dict[str, Path], dead_kubeconfig: Path) -> None:
     for fmt in ("text", "json"):
         proc = cli(place, "bootstrap", "--kubeconfig", dead_kubeconfig, "-o", fmt, "--diff")
@@ -278,6 +265,18 @@ def test_sandbox_status_and_env(box: Any, place: dict[str, Path], planted_kubeco
     proc = cli(place, "sandbox", "env", "--state-dir", state)
     assert proc.returncode == 0 and "export KUBECONFIG=" in proc.stdout
     (state / "controlplane" / "kubeconfig").unlink()  # the planted copy is ours: leave only outputs
+
+
+def test_bootstrap_and_revert_text_and_json(box: Any, place: dict[str, Path], planted_kubeconfig: Path) -> None:
+    """Runs after the tests that need the bootstrapped state: the real revert ends it."""
+    proc = cli(place, "bootstrap", "--kubeconfig", planted_kubeconfig, "--diff")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = cli(place, "bootstrap", "--kubeconfig", planted_kubeconfig, "-o", "json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["status"] == "successful", proc.stderr
+    proc = cli(place, "revert", "--kubeconfig", planted_kubeconfig, "--dry-run", "-o", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = cli(place, "revert", "--kubeconfig", planted_kubeconfig)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_nothing_left_on_disk(place: dict[str, Path]) -> None:

@@ -26,8 +26,9 @@ demo: venv controlplane
 lint: venv
 	$(BIN)/ruff check .
 
+# The whole suite, soak included (10,000 fuzz examples per lint fuzz test, ~70 s): CI runs only this.
 test: venv controlplane lint
-	LMEVAL_REQUIRE_CONTROLPLANE=1 $(BIN)/python -m pytest
+	LMEVAL_SOAK=1 LMEVAL_REQUIRE_CONTROLPLANE=1 $(BIN)/python -m pytest
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit
@@ -35,7 +36,9 @@ unit: venv
 bench: venv controlplane
 	$(BIN)/python -m bench.run
 
+# The long-running part alone: the 10,000-example fuzz and the tests marked slow.
 soak: venv controlplane
+	LMEVAL_SOAK=1 $(BIN)/python -m pytest tests/unit/test_lint_fuzz.py -m "slow or not slow" && \
 	LMEVAL_SOAK=1 $(BIN)/python -m pytest -m slow
 
 constraints: venv

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv controlplane lint unit integration molecule bench soak constraints clean
+.PHONY: demo test venv controlplane lint unit bench soak constraints clean
 
 $(STAMP): pyproject.toml constraints.txt tools/install_collections.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)

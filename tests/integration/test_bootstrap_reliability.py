@@ -7,7 +7,8 @@
 - The platform reverting an unannotated ConfigMap (2.16): warned about, reported by the doctor, and
   re-applied by the next run.
 - New jobs see the permissions, and a second run changes nothing, on every sandbox profile.
-- A fleet of three releases bootstrapped by one command, in parallel.
+- A fleet of three releases bootstrapped by one command, in parallel (task spans from runner's events
+  overlap across clusters).
 
 Cost control: one control plane per profile and test; the fault chain interrupts successive runs on ONE
 sandbox (each run resumes from the half state the previous kill left) instead of one sandbox per point.
@@ -19,10 +20,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from bootstrap_support import sandbox
 from fault_support import Fault, kill_apiserver_after_task, kill_apiserver_when
 
@@ -324,3 +328,73 @@ def test_restart_is_what_makes_configmap_permissions_reach_new_jobs(new_controlp
         assert [s.split(": ", 1)[1] for s in changed_steps(result)] == [
             "Restart | restart the operator only if its pod has not loaded the current configuration"]
         assert sees_online(job_pod(kube, "restarted-operator"))
+
+
+# -- a fleet of three releases, one command, in parallel -----------------------------------------------
+FLEET = ("rhoai-2.16", "rhoai-2.25", "rhoai-3.5")
+
+
+def _timed_events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, datetime, datetime]]:
+    """(host, task, start, end) of every task result, as runner's display callback timed them."""
+    from lmeval_setup.bootstrap import runner as runner_module
+
+    seen: list[tuple[str, str, datetime, datetime]] = []
+    original = runner_module.EventCollector.__call__
+
+    def record(self: Any, event: dict[str, Any]) -> bool:
+        data = event.get("event_data") or {}
+        if event.get("event") in ("runner_on_ok", "runner_on_failed") and data.get("start") and data.get("end"):
+            seen.append((str(data.get("host")), str(data.get("task")), datetime.fromisoformat(data["start"]),
+                         datetime.fromisoformat(data["end"])))
+        return original(self, event)
+
+    monkeypatch.setattr(runner_module.EventCollector, "__call__", record)
+    return seen
+
+
+def test_fleet_of_three_releases_in_parallel(new_controlplane: Any, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from lmeval_setup.cli.main import cli as lmeval_setup_cli
+    from lmeval_setup.sandbox.controlplane import ControlPlane
+
+    with ExitStack() as stack:
+        planes = [new_controlplane]
+        for profile in FLEET[1:]:
+            plane = ControlPlane(tmp_path / profile, new_controlplane.binary_dir)
+            stack.enter_context(plane)
+            planes.append(plane)
+        boxes = {profile: stack.enter_context(sandbox(plane, profile, "fresh"))
+                 for profile, plane in zip(FLEET, planes, strict=True)}
+        hosts = {p.replace(".", "-"): {"lmeval_kubeconfig": str(plane.kubeconfig)}
+                 for p, plane in zip(FLEET, planes, strict=True)}
+        inventory = tmp_path / "fleet.yml"
+        inventory.write_text(yaml.safe_dump({"all": {"vars": {"ansible_connection": "local"}, "hosts": hosts}}))
+
+        events = _timed_events(monkeypatch)
+        began = time.monotonic()
+        # In-process (the same `lmeval-setup bootstrap` command), so runner's events can be timed here.
+        result = CliRunner().invoke(lmeval_setup_cli, ["bootstrap", "--inventory", str(inventory)])
+        wall = time.monotonic() - began
+        assert result.exit_code == 0, result.output
+
+        # The per-cluster summary: each host with its release and its own counts.
+        for profile, host in zip(FLEET, hosts, strict=True):
+            title = next(line for line in result.output.splitlines() if line.startswith(f"{host}: "))
+            assert boxes[profile].profile.version in title, (title, boxes[profile].profile.version)
+        assert result.output.count("=> ok=") == 3, result.output
+        for box in boxes.values():
+            facts = detect(KubeSource(box.kube))
+            assert facts.effective_permissions.online and facts.effective_permissions.code_execution
+
+        # In parallel: some task ran on all three clusters at once, and the clusters' task time adds up to
+        # more than the wall time of the whole run.
+        by_task: dict[str, list[tuple[datetime, datetime]]] = {}
+        for _host, task, start, end in events:
+            by_task.setdefault(task.split(" : ", 1)[-1], []).append((start, end))
+        overlapping = [task for task, spans in by_task.items() if len(spans) == 3
+                       and max(s for s, _ in spans) < min(e for _, e in spans)]
+        assert overlapping, "no task ran on the three clusters at the same time"
+        busy = sum((end - start).total_seconds() for _, _, start, end in events)
+        assert busy > wall, (busy, wall)

@@ -27,17 +27,38 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-facts: {description: ClusterFacts.as_dict() plus dsc_generation, returned: success, type: dict}
+facts: {description: "ClusterFacts.as_dict() plus dsc_generation and trustyai_ready (what lmeval_wait for=trustyai
+  would return at once), dsc_config_current (trustyai-dsc-config already holds the requested permissions) and
+  restart_settled (lmeval_restart, run now without a ConfigMap change, would neither restart nor wait)",
+  returned: success, type: dict}
 plan: {description: what must change (patches, blockers, required_access), returned: success, type: dict}
 reason: {description: failure kind, returned: failure, type: str}
 """
 
+from typing import Any  # noqa: E402
+
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible puts docs first)
+
+
+def restart_settled(kube: Any, facts: Any, plan: Any) -> bool:
+    """The restart decision and rollout check lmeval_restart makes, from this read: lets a no-op run skip it."""
+    from lmeval_setup.bootstrap.restart import Restarter, decide, rollout_state
+    from lmeval_setup.platform import releases as R
+
+    deployment = facts.operator.deployment
+    if deployment is None:
+        return False
+    namespace = facts.applications_namespace
+    pods = Restarter(kube, namespace, R.OPERATOR_DEPLOYMENT, R.OPERATOR_CONFIGMAP).pods(deployment)
+    decision = decide(deployment, facts.operator_config, pods, ignore_keys=tuple(plan.restart_ignore_keys))
+    return not decision.needed and rollout_state(kube, deployment, namespace)[0]
 
 
 def main() -> None:
     from lmeval_setup.bootstrap.ansible_support import CONNECTION_ARGS, connect, fail
     from lmeval_setup.bootstrap.plan import Desired, make_plan
+    from lmeval_setup.bootstrap.wait import trustyai_state
+    from lmeval_setup.platform import releases as R
     from lmeval_setup.platform.detect import KubeSource, detect
 
     module = AnsibleModule(
@@ -50,14 +71,27 @@ def main() -> None:
         supports_check_mode=True,
     )
     try:
-        facts = detect(KubeSource(connect(module.params)))
+        kube = connect(module.params)
+        facts = detect(KubeSource(kube))
         desired = Desired(module.params["allow_online"], module.params["allow_code_execution"])
         plan = make_plan(facts, desired, module.params["revert_configmap"])
+        settled = restart_settled(kube, facts, plan)
     except Exception as exc:  # every failure becomes one line and a reason
         fail(module, exc)
         return
     summary = facts.as_dict()
     summary["dsc_generation"] = facts.dsc.get("metadata", {}).get("generation")
+    # Lets the role skip the wait (one module run) when TrustyAI is already ready; a KServe failure
+    # is left to lmeval_wait, which reports it with its reason.
+    try:
+        summary["trustyai_ready"] = trustyai_state(facts.dsc, facts.release, facts.operator.deployment)[0]
+    except Exception:
+        summary["trustyai_ready"] = False
+    # The same comparison lmeval_wait for=dsc_config polls on: true means that wait has nothing to wait for.
+    wanted = {R.DSC_CM_ONLINE: str(desired.online).lower(), R.DSC_CM_CODE: str(desired.code_execution).lower()}
+    dsc_config = (facts.dsc_config or {}).get("data") or {}
+    summary["dsc_config_current"] = all(dsc_config.get(k) == v for k, v in wanted.items())
+    summary["restart_settled"] = settled
     module.exit_json(changed=False, facts=summary, plan=plan.as_dict())
 
 

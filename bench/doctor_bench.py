@@ -120,8 +120,7 @@ def _naive(kube: Any) -> tuple[float, int]:
             kube.get(resource_path("trustyai.opendatahub.io", "v1alpha1", "lmevaljobs", ns, name))
             with contextlib.suppress(LmevalError):  # pods that never ran have no log
                 kube.get(resource_path("", "v1", "pods", ns, name))
-                kube.request("GET", resource_path("", "v1", "pods", ns, name, "log"),
-                             query={"container": "main", "tailLines": 400}, accept="*/*", raw=True)
+                kube.pod_log(ns, name, "main", tail_lines=400)
     return time.perf_counter() - began, kube.requests.total - before
 
 

@@ -168,10 +168,7 @@ def job_is_stuck(job: JSON, now: datetime) -> bool:
 
 def _fetch_log(kube: Kube, ns: str, pod: str, container: str) -> str | None:
     try:
-        # Kube.pod_log asks for text/plain, which the apiserver refuses (406): accept anything, like kubectl.
-        path = resource_path("", "v1", "pods", ns, pod, "log")
-        query = {"container": container, "tailLines": LOG_TAIL_LINES, "limitBytes": LOG_LIMIT_BYTES}
-        text = str(kube.request("GET", path, query=query, accept="*/*", raw=True))
+        text = kube.pod_log(ns, pod, container, tail_lines=LOG_TAIL_LINES, limit_bytes=LOG_LIMIT_BYTES)
     except (ApiError, LmevalError):
         return None
     return sanitize_log(text)

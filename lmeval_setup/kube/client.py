@@ -205,6 +205,10 @@ class Kube:
         self, namespace: str, pod: str, container: str, *, tail_lines: int | None = None,
         limit_bytes: int | None = None,
     ) -> str:
+        """A container's log through the apiserver's pods/log proxy.
+
+        The Accept header is kubectl's: kube-apiserver 1.36 answers a bare text/plain with 406.
+        """
         path = resource_path("", "v1", "pods", namespace, pod, "log")
         query = {"container": container, "tailLines": tail_lines, "limitBytes": limit_bytes}
         return str(self.request("GET", path, query=query, accept="application/json, */*", raw=True))

@@ -629,10 +629,8 @@ class TrustyAIOperator:
             self.kube.create(resource_path("", "v1", "persistentvolumeclaims", meta["namespace"]), pvc)
 
     def _read_main_log(self, namespace: str, pod: str) -> str:
-        path = resource_path("", "v1", "pods", namespace, pod, "log")
         try:
-            return str(self.kube.request("GET", path, query={"container": "main"},
-                                         accept="application/json, */*", raw=True))
+            return self.kube.pod_log(namespace, pod, "main")
         except ApiError:
             return ""
 

@@ -190,8 +190,7 @@ def completed(kube: Kube, namespace: str, name: str) -> Callable[[], dict | None
 
 
 def main_log(kube: Kube, namespace: str, pod: str, container: str = "main") -> str:
-    path = resource_path("", "v1", "pods", namespace, pod, "log")
-    return str(kube.request("GET", path, query={"container": container}, accept="application/json, */*", raw=True))
+    return kube.pod_log(namespace, pod, container)
 
 
 def env_of(kube: Kube, namespace: str, pod: str) -> dict[str, str]:

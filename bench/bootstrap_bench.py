@@ -217,6 +217,14 @@ def run(runs: int = RUNS, manual_runs: int = MANUAL_RUNS) -> dict[str, Any]:
         f"runner + CLI overhead (CLI minus bare role): {boot - role:.2f} s; role tasks beyond the floor's one "
         f"(bare role minus floor): {role - floor:.2f} s",
     ]
+    if boot_ratio > TARGET_RATIO:
+        notes.append(
+            f"target missed by {boot_ratio - TARGET_RATIO:.2f}x ({(boot_ratio / TARGET_RATIO - 1) * 100:.0f}% over "
+            "1.3x): the no-op path now runs one module (lmeval_facts) like the floor's one k8s_info, so what is left "
+            "is ansible-runner and the CLI (its process, artifacts dir, event stream) and the controller-side tasks "
+            "(argument-spec validation, set_fact, assert, summary, and the ~17 skipped tasks' when evaluations)")
+    notes.append("the manual procedure is fast here because the simulated kubelet starts the new operator pod at "
+                 "once; on a cluster its rollout takes as long as the operator image needs to start")
     return {"name": "No-op bootstrap", "rows": rows, "notes": notes}
 
 

@@ -134,14 +134,9 @@ def _permission_findings(job: JSON, pod: JSON | None, target: Target) -> list[Fi
 
 
 def _spec_findings(job: JSON, facts: ClusterFacts | None, target: Target) -> list[Finding]:
-    try:
-        from lmeval_setup.rules.spec import ClusterPermissions, spec_findings
-    except ImportError:  # spec detectors not installed in this build
-        return []
-    permissions = None
-    if facts is not None:
-        effective = facts.effective_permissions
-        permissions = ClusterPermissions(online=effective.online, code_execution=effective.code_execution)
+    from lmeval_setup.rules.spec import spec_findings
+
+    permissions = facts.effective_permissions if facts is not None else None
     return spec_findings(job, permissions, target=target)
 
 

@@ -26,8 +26,7 @@ def read_permissions(kube: Any) -> tuple[ClusterPermissions | None, str | None]:
         facts = detect(KubeSource(kube))
     except LmevalError as exc:
         return None, f"cluster permissions not checked: {exc.one_line()}"
-    perms = facts.effective_permissions
-    return ClusterPermissions(online=perms.online, code_execution=perms.code_execution), None
+    return facts.effective_permissions, None
 
 
 def reference_findings(kube: Any, jobs: list[Document], default_namespace: str = "default") -> list[Finding]:

@@ -17,10 +17,9 @@ JSON = dict[str, Any]
 
 
 def lint_job(job: JSON, permissions: Permissions | None) -> list[Finding]:
-    from lmeval_setup.rules.spec import ClusterPermissions, spec_findings
+    from lmeval_setup.rules.spec import spec_findings
 
-    cluster = None if permissions is None else ClusterPermissions(permissions.online, permissions.code_execution)
-    return spec_findings(job, cluster)
+    return spec_findings(job, permissions)
 
 
 def diagnose_job(kube: Kube, namespace: str, name: str) -> list[Finding]:

@@ -18,22 +18,20 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+# What the cluster grants jobs: the one type detect() computes (DSC config over operator ConfigMap).
+from lmeval_setup.platform.detect import Permissions as ClusterPermissions
 from lmeval_setup.report.redact import REDACTED
 from lmeval_setup.rules import schema as S
 from lmeval_setup.rules.catalog import Severity
 from lmeval_setup.rules.finding import Evidence, Finding, Target
+from lmeval_setup.rules.models import CHAT_MODELS, ENDPOINT_PATH, HF_HOME, LOCAL_MODELS
 from lmeval_setup.rules.tasks import needs_code_execution, needs_loglikelihood
 
 KIND = "LMEvalJob"
 API_GROUP = "trustyai.opendatahub.io"
 
-CHAT_MODELS = frozenset({"local-chat-completions", "openai-chat-completions"})
-LOCAL_MODELS = frozenset({"local-completions", "local-chat-completions"})
-ENDPOINT_FOR_MODEL = {
-    "local-completions": "/v1/completions",
-    "local-chat-completions": "/v1/chat/completions",
-}
-HF_HOME = "/opt/app-root/src/hf_home"
+# base_url is checked for the local model types only: the openai-* ones have their own rule (LME005).
+ENDPOINT_FOR_MODEL = {m: p for m, p in ENDPOINT_PATH.items() if m in LOCAL_MODELS}
 CLIENT_TUNING_ARGS = ("num_concurrent", "max_retries", "timeout")
 
 # controllers/lmes/validation.go: values must be non-empty and free of shell metacharacters.
@@ -60,14 +58,6 @@ SECRET_VALUE = re.compile(
     r"(?i)^(sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|bearer\s+\S{8,}|eyJ\S{20,})"
 )
 FALSE_VALUES = frozenset({"false", "0", "no", "off"})
-
-
-@dataclass(frozen=True)
-class ClusterPermissions:
-    """What the cluster grants jobs (the effective permission layer: DSC config over operator CM)."""
-
-    online: bool
-    code_execution: bool
 
 
 @dataclass(frozen=True)

@@ -44,23 +44,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmeval_setup.rules.models import CHAT_MODELS, ENDPOINT_PATH, HF_HOME, OPENAI_MODELS
 from lmeval_setup.rules.tasks import needs_loglikelihood
 from lmeval_setup.sandbox.lmeval_tasks import TaskInfo, generic_task, task_info
 from lmeval_setup.sandbox.scripts import ContainerScript, LogLine
 
-HF_HOME = "/opt/app-root/src/hf_home"
 OUTPUT_PATH = "/opt/app-root/src/output"
 INCLUDE_PATH = "/opt/app-root/src/my_tasks"
 DRIVER_BIN = "/opt/app-root/src/bin/driver"
 
-CHAT_MODELS = frozenset({"local-chat-completions", "openai-chat-completions"})
-OPENAI_MODELS = frozenset({"openai-completions", "openai-chat-completions"})
-ENDPOINT_PATH = {
-    "local-completions": "/v1/completions",
-    "openai-completions": "/v1/completions",
-    "local-chat-completions": "/v1/chat/completions",
-    "openai-chat-completions": "/v1/chat/completions",
-}
 DEFAULT_TOKENIZER_BACKEND = {
     "local-completions": "huggingface",
     "openai-completions": "tiktoken",

@@ -53,8 +53,9 @@ from lmeval_setup.platform.releases import (
     OPERATOR_DEPLOYMENT,
     Release,
 )
+from lmeval_setup.rules.models import HF_HOME, MODEL_TYPES
 from lmeval_setup.sandbox.kubelet import POD_LOGS, LogStore
-from lmeval_setup.sandbox.outcomes import DRIVER_BIN, HF_HOME, INCLUDE_PATH, OUTPUT_PATH, parse_driver_status
+from lmeval_setup.sandbox.outcomes import DRIVER_BIN, INCLUDE_PATH, OUTPUT_PATH, parse_driver_status
 from lmeval_setup.sandbox.outcomes import progress_bars as parse_progress_bars
 from lmeval_setup.sandbox.scripts import LogLine, stamp_line
 
@@ -66,10 +67,6 @@ DRIVER_PORT = 18080
 PROTECTED_ENV = frozenset({
     "TRUST_REMOTE_CODE", "HF_DATASETS_TRUST_REMOTE_CODE", "HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE",
     "TRANSFORMERS_OFFLINE", "HF_EVALUATE_OFFLINE", "UNITXT_ALLOW_UNVERIFIED_CODE", "HF_ALLOW_CODE_EVAL",
-})
-ALLOWED_MODELS = frozenset({
-    "hf", "openai-completions", "openai-chat-completions", "local-completions", "local-chat-completions",
-    "watsonx_llm", "textsynth",
 })
 DEFAULT_IMAGES = {
     "rhoai": ("quay.io/trustyai/ta-lmes-job:latest", "quay.io/trustyai/ta-lmes-driver:latest"),
@@ -187,7 +184,7 @@ def validate_job(spec: JSON) -> str:
     model = str(spec.get("model", ""))
     if not model:
         return "invalid model: model name cannot be empty"
-    if model not in ALLOWED_MODELS:
+    if model not in MODEL_TYPES:
         return "invalid model: model name must be one of: hf, local-completions, local-chat-completions, watsonx_llm"
     problem = _validate_args(spec.get("modelArgs") or [], "model argument")
     if problem:

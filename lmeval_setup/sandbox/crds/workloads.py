@@ -10,6 +10,7 @@ instead of re-declaring the core OpenAPI schema here.
 from __future__ import annotations
 
 from lmeval_setup.platform.releases import LMEVAL_GROUP, LMEVAL_VERSION, Release
+from lmeval_setup.rules.models import MODEL_TYPES
 from lmeval_setup.sandbox.crds.schema import (
     Schema,
     array,
@@ -22,10 +23,6 @@ from lmeval_setup.sandbox.crds.schema import (
     version,
 )
 
-MODEL_TYPES = (
-    "hf", "openai-completions", "openai-chat-completions", "local-completions", "local-chat-completions",
-    "watsonx_llm", "textsynth",
-)
 NAME_PATTERN = "^[a-zA-Z0-9._-]+$"
 ARG_VALUE_PATTERN = r"^[a-zA-Z0-9._/:\- ]*$"
 PATH_PATTERN = "^[a-zA-Z0-9._/-]*$"

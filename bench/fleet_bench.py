@@ -101,10 +101,20 @@ def bootstrap_fleet(inv: Path, profiles: tuple[str, ...]) -> tuple[float, dict[s
     return elapsed, json.loads(done.stdout)
 
 
-def revert_fleet(inv: Path, profiles: tuple[str, ...]) -> None:
-    done = cli("revert", "--inventory", str(inv), "--limit", limit(profiles))
-    if done.returncode != 0:
-        raise RuntimeError(f"revert failed ({done.returncode}): {done.stderr.strip()[-400:]}")
+def revert_fleet(inv: Path, profiles: tuple[str, ...]) -> str | None:
+    """Undo the run so the next one starts from TrustyAI Removed; None, or why revert failed (twice).
+
+    A failed revert is a finding to report, not a reason to lose the other figures: the next sample then
+    starts from a partly reverted cluster, which the report says.
+    """
+    why = None
+    for _ in range(2):
+        done = cli("revert", "--inventory", str(inv), "--limit", limit(profiles))
+        if done.returncode == 0:
+            return None
+        why = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        time.sleep(3)
+    return why
 
 
 def measure(sizes: tuple[int, ...] = SIZES, repeats: int = REPEATS) -> dict[str, Any]:
@@ -138,7 +148,10 @@ def measure(sizes: tuple[int, ...] = SIZES, repeats: int = REPEATS) -> dict[str,
                                                                     .get(n, 0.0))
                     results["restarted"][n] = sum(bool(c.get("operator_restarted"))
                                                   for c in report["clusters"].values())
-                    revert_fleet(inv, chosen)
+                    why = revert_fleet(inv, chosen)
+                    if why is not None:
+                        results["errors"].append(f"revert after the {n}-cluster run failed twice ({why}); "
+                                                 "the next sample started from a partly reverted cluster")
         finally:
             for state in states.values():
                 if state.exists():

@@ -212,7 +212,14 @@ class RevertStore:
         after = {".".join(e.path): _show(e.value if e.present else _MISSING) for e in group}
         changed = before != after
         if changed:
-            self.kube.merge_patch(ref.path, patch, dry_run=dry_run)
+            try:
+                self.kube.merge_patch(ref.path, patch, dry_run=dry_run)
+            except ApiError as exc:
+                # Reverting the DSC to Removed makes the platform delete what it deployed, possibly
+                # between our read and this patch: a deleted object has nothing left to restore.
+                if not exc.not_found:
+                    raise
+                return {**result, "changed": False, "skipped": "object deleted while reverting"}
         return {**result, "changed": changed, "before": before, "after": after}
 
 

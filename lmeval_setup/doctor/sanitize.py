@@ -14,6 +14,9 @@ from typing import Any
 from lmeval_setup.report.redact import REDACTED, redact_text
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# Field-ownership bookkeeping holds field names and timestamps, never values: kept as it is, unwalked
+# (it is most of an object's strings, and LME106 reads its times).
+MANAGED_FIELDS = "managedFields"
 # Whole name segments only: OPENAI_API_KEY, HF_TOKEN, auth_token -- but not tokenizer or max_tokens.
 SECRET_NAME = re.compile(
     r"(?i)(?:^|[_.-])(?:api[_-]?key|apikey|token|secret|passw(?:or)?d|credentials?|auth|bearer)(?:$|[_.-])"
@@ -26,7 +29,7 @@ SECRET_VALUE = re.compile(
 def sanitize_object(obj: Any) -> Any:
     """A deep copy with credential-looking values replaced by <redacted>."""
     if isinstance(obj, dict):
-        out = {k: sanitize_object(v) for k, v in obj.items() if k != LAST_APPLIED}
+        out = {k: v if k == MANAGED_FIELDS else sanitize_object(v) for k, v in obj.items() if k != LAST_APPLIED}
         name, value = out.get("name"), out.get("value")
         # {name, value} is the shape of env vars, modelArgs and genArgs.
         if isinstance(name, str) and isinstance(value, str) and value and (

@@ -75,6 +75,8 @@ class Job:
     doc: dict[str, Any]
     target: Target
     spec: dict[str, Any] = field(init=False)
+    # Every detector asks for the args; parse each list once per job (the doctor checks thousands).
+    _args: dict[str, tuple[Arg, ...]] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         spec = self.doc.get("spec")
@@ -85,17 +87,20 @@ class Job:
         model = self.spec.get("model")
         return model if isinstance(model, str) else ""
 
-    def args(self, key: str = "modelArgs") -> list[Arg]:
+    def args(self, key: str = "modelArgs") -> tuple[Arg, ...]:
+        if key not in self._args:
+            self._args[key] = tuple(self._parse_args(key))
+        return self._args[key]
+
+    def _parse_args(self, key: str) -> Iterator[Arg]:
         items = self.spec.get(key)
         if not isinstance(items, list):
-            return []
-        out = []
+            return
         for i, item in enumerate(items):
             if isinstance(item, dict) and isinstance(item.get("name"), str):
                 has_value = "value" in item
                 path = f"spec.{key}[{i}]" + (".value" if has_value else "")
-                out.append(Arg(i, item["name"], item.get("value"), path))
-        return out
+                yield Arg(i, item["name"], item.get("value"), path)
 
     def arg(self, name: str) -> Arg | None:
         return next((a for a in self.args() if a.name == name), None)

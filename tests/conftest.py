@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from testsupport import require_controlplane_binaries
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("LMEVAL_SHARED_DIR", REPO.parent / "shared"))
@@ -31,15 +32,7 @@ def fixtures_dir(shared_dir: Path) -> Path:
 
 
 def _binaries_or_skip() -> Path:
-    from lmeval_setup.sandbox.controlplane import BUILD_HINT, default_binary_dir, missing_binaries
-
-    missing = missing_binaries()
-    if missing:
-        message = f"control-plane binaries missing ({', '.join(missing)}): {BUILD_HINT}"
-        if os.environ.get("LMEVAL_REQUIRE_CONTROLPLANE"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return default_binary_dir()
+    return require_controlplane_binaries()
 
 
 @pytest.fixture(scope="session")

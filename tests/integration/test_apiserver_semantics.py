@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from testsupport import require_controlplane_binaries
 
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
 from lmeval_setup.platform.releases import DSC_GROUP
@@ -40,9 +41,7 @@ def _wait_established(kube: Kube, name: str, timeout: float = 30) -> None:
 def dsc_api(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) -> Any:
     """An apiserver of this module's own with the upstream RHOAI 2.22 DSC CRD and one DSC."""
     from lmeval_setup.sandbox.controlplane import ControlPlane
-    from tests.conftest import _binaries_or_skip
-
-    plane = ControlPlane(tmp_path_factory.mktemp("semantics"), _binaries_or_skip())
+    plane = ControlPlane(tmp_path_factory.mktemp("semantics"), require_controlplane_binaries())
     plane.start()
     kube = Kube.connect(str(plane.kubeconfig))
     crd = _upstream_dsc_crd(fixtures_dir)

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from testsupport import require_controlplane_binaries
 
 pytestmark = pytest.mark.controlplane
 
@@ -75,13 +76,9 @@ EXCEPTIONS: dict[tuple[str, str], tuple[int, str]] = {
 
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from lmeval_setup.sandbox.controlplane import ControlPlane, missing_binaries
+    from lmeval_setup.sandbox.controlplane import ControlPlane
 
-    if missing_binaries():
-        message = f"control-plane binaries missing: {', '.join(missing_binaries())}"
-        if os.environ.get("LMEVAL_REQUIRE_CONTROLPLANE"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_controlplane_binaries()
     control = ControlPlane(tmp_path_factory.mktemp("bad-input-plane"), audit_log=True)
     control.start()
     try:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from testsupport import require_controlplane_binaries
 
 from lmeval_setup.kube.client import Kube, resource_path
 from lmeval_setup.platform import releases as R
@@ -65,13 +66,12 @@ def fixture_cases(fixtures_dir: Path) -> list[tuple[str, str, set[str]]]:
 def cluster(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) -> Iterator[dict[str, Any]]:
     from lmeval_setup.sandbox import profiles as P
     from lmeval_setup.sandbox import runner
-    from lmeval_setup.sandbox.controlplane import BUILD_HINT, ControlPlane, missing_binaries
+    from lmeval_setup.sandbox.controlplane import ControlPlane
     from lmeval_setup.sandbox.kubelet import Kubelet
     from lmeval_setup.sandbox.platform_operator import PlatformOperator
     from lmeval_setup.sandbox.scripts import ContainerScript, LogLine
 
-    if missing_binaries():
-        pytest.skip(f"control-plane binaries missing: {BUILD_HINT}")
+    require_controlplane_binaries()
     plane = ControlPlane(tmp_path_factory.mktemp("doctor-plane"), audit_log=True)
     plane.start()
     sims: list[Any] = []

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
+from testsupport import require_controlplane_binaries
 
 from lmeval_setup.cli.main import main
 from lmeval_setup.kube.client import Kube, resource_path
@@ -37,13 +38,9 @@ CRD_NAME = "lmevaljobs.trustyai.opendatahub.io"
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) -> Iterator[Any]:
     """An apiserver of this module's own, with the upstream LMEvalJob CRD established."""
-    from lmeval_setup.sandbox.controlplane import ControlPlane, missing_binaries
+    from lmeval_setup.sandbox.controlplane import ControlPlane
 
-    if missing_binaries():
-        message = f"control-plane binaries missing: {', '.join(missing_binaries())}"
-        if os.environ.get("LMEVAL_REQUIRE_CONTROLPLANE"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_controlplane_binaries()
     cp = ControlPlane(tmp_path_factory.mktemp("provision-cp"))
     cp.start()
     try:

@@ -7,13 +7,13 @@ finished job say so.
 
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from testsupport import require_controlplane_binaries
 
 from lmeval_setup.cli.main import main
 from lmeval_setup.kube.client import Kube, resource_path
@@ -27,13 +27,9 @@ NAMESPACE = "ci-eval"
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from lmeval_setup.sandbox.controlplane import ControlPlane, missing_binaries
+    from lmeval_setup.sandbox.controlplane import ControlPlane
 
-    if missing_binaries():
-        message = f"control-plane binaries missing: {', '.join(missing_binaries())}"
-        if os.environ.get("LMEVAL_REQUIRE_CONTROLPLANE"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_controlplane_binaries()
     from lmeval_setup.sandbox.harness import running_sandbox
 
     plane = ControlPlane(tmp_path_factory.mktemp("provision-sandbox"))

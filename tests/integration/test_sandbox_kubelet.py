@@ -9,32 +9,18 @@ Deployment's pod makes the real ReplicaSet controller create a new one that we r
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from testsupport import wait_for
 
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
 from lmeval_setup.sandbox.kubelet import IMAGE_PULL_ERROR_ANNOTATION, Kubelet
 from lmeval_setup.sandbox.scripts import ContainerScript, LogLine
 
 pytestmark = pytest.mark.controlplane
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except ApiError as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}; last={last!r}")
 
 
 def echo_script(pod: dict, container: dict) -> ContainerScript | None:

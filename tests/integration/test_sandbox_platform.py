@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testsupport import require_controlplane_binaries
 
 from lmeval_setup.kube.client import JSON, ApiError, Kube, resource_path
 from lmeval_setup.platform import releases as R
@@ -258,10 +259,9 @@ def _alive(pgid: int) -> bool:
 
 
 def test_cli_up_is_idempotent_and_down_leaves_nothing(tmp_path: Path) -> None:
-    from lmeval_setup.sandbox.controlplane import ControlPlaneState, missing_binaries
+    from lmeval_setup.sandbox.controlplane import ControlPlaneState
 
-    if missing_binaries():
-        pytest.skip("control-plane binaries missing")
+    require_controlplane_binaries()
     state = tmp_path / "sb"
     first = cli("sandbox", "up", "--profile", "rhoai-3.3", "--state-dir", str(state))
     assert first.returncode == 0, first.stderr

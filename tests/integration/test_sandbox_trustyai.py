@@ -10,17 +10,16 @@ job with trustyai-dsc-config winning; deleting a job deletes its pod and release
 from __future__ import annotations
 
 import json
-import os
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from testsupport import require_controlplane_binaries, wait_for
 
-from lmeval_setup.kube.client import ApiError, Kube, resource_path
+from lmeval_setup.kube.client import Kube, resource_path
 from lmeval_setup.platform.releases import (
     DSC_CONFIGMAP,
     LMEVAL_GROUP,
@@ -30,7 +29,7 @@ from lmeval_setup.platform.releases import (
     PROFILES,
     Release,
 )
-from lmeval_setup.sandbox.controlplane import BUILD_HINT, ControlPlane, missing_binaries
+from lmeval_setup.sandbox.controlplane import ControlPlane
 from lmeval_setup.sandbox.kubelet import Kubelet
 from lmeval_setup.sandbox.trustyai_operator import FINALIZER, TrustyAIOperator
 
@@ -62,29 +61,10 @@ MINIMAL_CRD = {
 }
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, every: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except ApiError as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}; last={last!r}")
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlPlane, Kube]]:
     """A control plane of our own: the CRD we install is cluster-scoped."""
-    missing = missing_binaries()
-    if missing:
-        message = f"control-plane binaries missing ({', '.join(missing)}): {BUILD_HINT}"
-        if os.environ.get("LMEVAL_REQUIRE_CONTROLPLANE"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_controlplane_binaries()
     plane = ControlPlane(Path(tmp_path_factory.mktemp("trustyai-plane")))
     plane.start()
     kube = Kube.connect(str(plane.kubeconfig))

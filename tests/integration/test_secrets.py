@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 import yaml
+from testsupport import require_controlplane_binaries
 
 from lmeval_setup.kube.client import Kube, resource_path
 from lmeval_setup.platform import releases as R
@@ -77,14 +78,10 @@ def bearer_logs(pod: dict[str, Any], container: dict[str, Any]) -> Any:
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from lmeval_setup.sandbox import jobs as J
     from lmeval_setup.sandbox import profiles as P
-    from lmeval_setup.sandbox.controlplane import ControlPlane, missing_binaries
+    from lmeval_setup.sandbox.controlplane import ControlPlane
     from lmeval_setup.sandbox.harness import running_sandbox
 
-    if missing_binaries():
-        message = f"control-plane binaries missing: {', '.join(missing_binaries())}"
-        if os.environ.get("LMEVAL_REQUIRE_CONTROLPLANE"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_controlplane_binaries()
     plane = ControlPlane(tmp_path_factory.mktemp("secrets-plane"))
     plane.start()
     try:

@@ -1,0 +1,41 @@
+"""Helpers shared by the test modules (importable as `testsupport`: pytest puts tests/ on sys.path)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def require_controlplane_binaries() -> Path:
+    """The Go-built binaries' directory; skip with how to build them, or fail under make test."""
+    from lmeval_setup.sandbox.controlplane import BUILD_HINT, default_binary_dir, missing_binaries
+
+    missing = missing_binaries()
+    if missing:
+        message = f"control-plane binaries missing ({', '.join(missing)}): {BUILD_HINT}"
+        if os.environ.get("LMEVAL_REQUIRE_CONTROLPLANE"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return default_binary_dir()
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, every: float = 0.2) -> Any:
+    """Poll `check` until it returns something truthy (API errors count as not yet); return that."""
+    from lmeval_setup.kube.client import ApiError
+
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except ApiError as exc:
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}; last={last!r}")

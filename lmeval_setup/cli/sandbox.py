@@ -172,7 +172,7 @@ def _bring_up(directory: Path, profile: Any, plan: Any, timeout: float) -> None:
 
     state = SandboxState(profile.name, plan.name, None, time.time())
     state.save(directory)
-    plane = ControlPlane(_controlplane_dir(directory))
+    plane = ControlPlane(_controlplane_dir(directory), stop_at_exit=False)
     plane.start()  # processes run in their own sessions: they outlive this command
     kube = Kube.connect(str(plane.kubeconfig))
     install_profile(kube, profile, plan.install(profile))

@@ -9,6 +9,7 @@ leaves nothing behind.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -138,12 +139,16 @@ class ControlPlane:
         controller_manager: bool = True,
         audit_log: bool = False,
         ready_timeout: float = 90.0,
+        stop_at_exit: bool = True,
     ) -> None:
         self.workdir = workdir
         self.binary_dir = binary_dir or default_binary_dir()
         self.controller_manager = controller_manager
         self.audit_log = audit_log
         self.ready_timeout = ready_timeout
+        # The processes run in sessions of their own, so they outlive a caller that dies or forgets
+        # stop() (a fixture failing half-way, ^C). Only `sandbox up` means them to outlive it.
+        self.stop_at_exit = stop_at_exit
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self.ca: TinyCA | None = None
         self.port = 0
@@ -180,6 +185,8 @@ class ControlPlane:
         for sub in ("certs", "logs", "etcd"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         self._write_pki()
+        if self.stop_at_exit:
+            atexit.register(self.stop)
         try:
             etcd_port = self._start_etcd()
             self._start_apiserver(etcd_port)

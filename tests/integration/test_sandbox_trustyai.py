@@ -244,7 +244,9 @@ def test_seed_mistakes_fail_as_documented_and_a_good_job_completes(
         assert pod["metadata"]["labels"]["app.kubernetes.io/name"] == "ta-lmes"
         assert pod["metadata"]["ownerReferences"][0]["kind"] == "LMEvalJob"
         assert pod["spec"]["initContainers"][0]["name"] == "driver"
-        assert pod["status"]["phase"] == "Succeeded"
+        # The driver exits a moment after it reported Complete (the job's status can come first).
+        wait_for("good pod Succeeded", lambda: kube.get(resource_path("", "v1", "pods", namespace, "good"))
+                 ["status"].get("phase") == "Succeeded")
         assert FINALIZER in get_job(kube, namespace, "good")["metadata"]["finalizers"]
     finally:
         kube.delete(resource_path("", "v1", "configmaps", APPS_NS, DSC_CONFIGMAP))

@@ -324,10 +324,30 @@ def test_restart_is_what_makes_configmap_permissions_reach_new_jobs(new_controlp
 
         result = bootstrap(kubeconfig)
         assert result.exit_code == 0, result.clusters
-        assert result.clusters["cluster"].restarted
-        assert [s.split(": ", 1)[1] for s in changed_steps(result)] == [
-            "Restart | restart the operator only if its pod has not loaded the current configuration"]
-        assert sees_online(job_pod(kube, "restarted-operator"))
+        restart_step = "Restart | restart the operator only if its pod has not loaded the current configuration"
+        changed = [s.split(": ", 1)[1] for s in changed_steps(result)]
+        if not result.clusters["cluster"].restarted:
+            # Seen once in a loaded CI run: no restart. That is right only if the operator pod running now
+            # started after the edit (something restarted it meanwhile); the job below proves it either way.
+            assert changed == [], changed
+            assert _operator_started_after_configmap_change(kube, path), "bootstrap skipped a needed restart"
+        else:
+            assert changed == [restart_step], changed
+        assert sees_online(job_pod(kube, "restarted-operator")), "new jobs still get the old values"
+
+
+def _operator_started_after_configmap_change(kube: Kube, configmap_path: str) -> bool:
+    from lmeval_setup.bootstrap.restart import configmap_changed_at, live_pods, pod_started_at
+
+    deployment = kube.get(resource_path("apps", "v1", "deployments", JOBS_APPS_NS, R.OPERATOR_DEPLOYMENT))
+    selector = ",".join(f"{k}={v}" for k, v in sorted(deployment["spec"]["selector"]["matchLabels"].items()))
+    pods = live_pods(list(kube.list_items(resource_path("", "v1", "pods", JOBS_APPS_NS), labelSelector=selector)))
+    changed_at = configmap_changed_at(kube.get(configmap_path))
+    starts = [pod_started_at(p) for p in pods]
+    return bool(starts) and changed_at is not None and all(s is not None and s >= changed_at for s in starts)
+
+
+JOBS_APPS_NS = "redhat-ods-applications"  # rhoai-2.22's applications namespace
 
 
 # -- a fleet of three releases, one command, in parallel -----------------------------------------------

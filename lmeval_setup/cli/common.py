@@ -33,3 +33,18 @@ def connect(kubeconfig: str | None, context: str | None) -> Any:
     from lmeval_setup.kube.client import Kube  # lazy import: the client is heavy
 
     return Kube.connect(kubeconfig, context)
+
+
+def findings_options(*formats: str) -> Callable[[F], F]:
+    """-o, --fail-on, --ignore and --color: the shared contract of every command that reports findings."""
+
+    def decorate(func: F) -> F:
+        func = click.option("--color/--no-color", "color", default=None,
+                            help="Colour text output (default: on a terminal).")(func)
+        func = click.option("--ignore", "ignore", multiple=True, metavar="ID",
+                            help="Suppress a rule (ID like LME029 or slug); repeatable, comma-separated allowed.")(func)
+        func = click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error",
+                            show_default=True, help="Lowest severity that makes the exit code 1.")(func)
+        return output_option(*formats)(func)
+
+    return decorate

@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from lmeval_setup.cli.common import kube_options
+from lmeval_setup.cli.common import findings_options, kube_options
 from lmeval_setup.errors import ExitCode, UsageError
 
 
@@ -26,13 +26,7 @@ from lmeval_setup.errors import ExitCode, UsageError
               help="Read an oc adm inspect / must-gather directory (or --collect output) instead of a cluster.")
 @click.option("--collect", "collect_dir", default=None, type=click.Path(file_okay=False),
               help="Also write what was read, secrets removed, in the oc adm inspect layout.")
-@click.option("-o", "--output", "output", type=click.Choice(["text", "json", "junit", "sarif"]), default="text",
-              show_default=True, help="Output format.")
-@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True,
-              help="Lowest severity that makes the exit code 1.")
-@click.option("--ignore", "ignore", multiple=True, metavar="ID",
-              help="Suppress a rule (ID like LME029 or slug); repeatable, comma-separated allowed.")
-@click.option("--color/--no-color", "color", default=None, help="Colour text output (default: on a terminal).")
+@findings_options("text", "json", "junit", "sarif")
 @kube_options
 def doctor(
     namespace: str | None, all_namespaces: bool, job: str | None, from_dir: str | None, collect_dir: str | None,

@@ -11,22 +11,16 @@ import sys
 
 import click
 
-from lmeval_setup.cli.common import kube_options
+from lmeval_setup.cli.common import findings_options, kube_options
 from lmeval_setup.errors import ExitCode
 
 
 @click.command(name="lint", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("paths", nargs=-1, required=True)
-@click.option("-o", "--output", "output", type=click.Choice(["text", "json", "sarif", "junit"]), default="text",
-              show_default=True, help="Output format.")
-@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True,
-              help="Lowest severity that makes the exit code 1.")
-@click.option("--ignore", "ignore", multiple=True, metavar="ID",
-              help="Suppress a rule (ID like LME029 or slug); repeatable, comma-separated allowed.")
+@findings_options("text", "json", "sarif", "junit")
 @click.option("--cluster", is_flag=True, help="Also check against a cluster: permissions, namespace, PVCs, Secrets.")
 @click.option("-n", "--namespace", "namespace", default=None,
               help="With --cluster: namespace for manifests that do not set one (default: default).")
-@click.option("--color/--no-color", "color", default=None, help="Colour text output (default: on a terminal).")
 @kube_options
 def lint(
     paths: tuple[str, ...], output: str, fail_on: str, ignore: tuple[str, ...], cluster: bool,

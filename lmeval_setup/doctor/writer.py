@@ -31,6 +31,9 @@ def write_dir(snapshot: Snapshot, path: str | Path) -> Path:
     for (group, plural, ns, name), obj in sorted(snapshot.objects.items()):
         if plural == "secrets":
             continue  # never written, even if something put one in the snapshot
+        if _is_pod(group, plural, ns):  # oc adm inspect keeps a pod beside its logs, not under core/
+            _dump(root / Lay.NAMESPACES_DIR / ns / Lay.PODS_DIR / name / f"{name}.yaml", obj)
+            continue
         base = root / (f"{Lay.NAMESPACES_DIR}/{ns}" if ns else Lay.CLUSTER_DIR) / Lay.group_dir(group)
         if plural in LIST_PLURALS:
             lists.setdefault(base / f"{plural}.yaml", []).append(obj)
@@ -44,6 +47,10 @@ def write_dir(snapshot: Snapshot, path: str | Path) -> Path:
         log.write_text(text, encoding="utf-8")
     _dump(root / SNAPSHOT_META_FILE, _meta(snapshot))
     return root
+
+
+def _is_pod(group: str, plural: str, ns: str) -> bool:
+    return group == "" and plural == "pods" and bool(ns)
 
 
 def _meta(snapshot: Snapshot) -> dict[str, Any]:

@@ -27,6 +27,10 @@ from lmeval_setup.rules.finding import Evidence, Finding, Target
 LMEVAL_PLURAL = "lmevaljobs"
 # (folded, into): when both fire on one job, the second is the root cause.
 FOLDS = (("LME001", "LME102"), ("LME010", "LME103"))
+# While TrustyAI is not Managed (LME101) no operator runs a job (LME024) and no permission layer is in
+# effect (LME001, LME102, LME103 follow from that): these job-level symptoms become LME101's evidence,
+# so the fix shown is the cluster's (bootstrap), not an edit of every job.
+SYMPTOMS_OF_TRUSTYAI_OFF = frozenset({"LME001", "LME024", "LME102", "LME103"})
 
 
 @dataclass
@@ -47,8 +51,25 @@ def evaluate(snapshot: Snapshot, *, now: datetime | None = None) -> DoctorResult
         result.checked.append(S.job_target(job))
         raw.extend(job_findings(snapshot, job, facts, now, result.errors))
     result.facts = facts
-    result.findings = merge(raw)
+    result.findings = fold_into_cluster_cause(merge(raw))
     return result
+
+
+def fold_into_cluster_cause(findings: list[Finding]) -> list[Finding]:
+    """A cluster-level cause wins over the job-level symptoms it produces (LME101 over LME001/LME024...)."""
+    root = next((f for f in findings if f.rule_id == "LME101"), None)
+    if root is None:
+        return findings
+    symptoms = [f for f in findings if f.rule_id in SYMPTOMS_OF_TRUSTYAI_OFF and f.target.kind == "LMEvalJob"]
+    if not symptoms:
+        return findings
+    evidence = list(root.evidence)
+    for symptom in symptoms:
+        for ev in symptom.evidence:
+            where = f"{symptom.target.label()} {ev.path}" if ev.path else symptom.target.label()
+            evidence.append(Evidence(ev.source, f"{symptom.rule_id}: {ev.text}", where, ev.line))
+    folded = Finding(root.rule_id, root.target, root.message, tuple(evidence), root.severity_override)
+    return [folded if f is root else f for f in findings if f not in symptoms]
 
 
 def _cluster_layer(snapshot: Snapshot, result: DoctorResult, raw: list[Finding]) -> ClusterFacts | None:

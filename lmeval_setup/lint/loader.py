@@ -9,23 +9,23 @@ too large, alias bombs, recursive anchors) becomes an `InputError` with a positi
 from __future__ import annotations
 
 import datetime
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
+
+from lmeval_setup import safeio
 
 try:  # the C composer is ~10x faster; fall back to pure Python where libyaml is missing
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - depends on the PyYAML build
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-MAX_BYTES = 5 * 1024 * 1024  # a manifest bigger than this is not a hand-written LMEvalJob
-MAX_NODES = 200_000  # per document, after alias expansion (defuses "billion laughs")
-MAX_DEPTH = 200
-STDIN = "-"
+MAX_BYTES = 5 * safeio.MiB  # a manifest bigger than this is not a hand-written LMEvalJob
+MAX_NODES = safeio.YamlLimits.max_nodes  # per document, after alias expansion (defuses "billion laughs")
+MAX_DEPTH = safeio.YamlLimits.max_depth
+STDIN = safeio.STDIN
 
 Position = tuple[str, int, int]  # file, 1-based line, 1-based column
 
@@ -70,35 +70,13 @@ def join(path: str, key: str | int) -> str:
 
 
 def read_source(file: str) -> str:
-    """Read a file (or stdin for '-') as text, refusing binary and enormous input."""
-    if file == STDIN:
-        raw = sys.stdin.buffer.read(MAX_BYTES + 1)
-    else:
-        path = Path(file)
-        try:
-            size = path.stat().st_size
-            if size > MAX_BYTES:
-                raise InputError(file, f"file is {size} bytes, larger than the {MAX_BYTES // (1024 * 1024)} MiB limit")
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise InputError(file, f"cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_BYTES:
-        raise InputError(file, f"input is larger than the {MAX_BYTES // (1024 * 1024)} MiB limit")
-    return decode(file, raw)
-
-
-def decode(file: str, raw: bytes) -> str:
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return raw.decode("utf-16")
-        except UnicodeDecodeError:
-            raise InputError(file, "not valid UTF-16 text") from None
-    if b"\x00" in raw[:8192]:
-        raise InputError(file, "binary file (contains NUL bytes), not YAML")
+    """A file (or stdin for '-') as text, through the bounded reader: regular files only, MAX_BYTES."""
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(file, f"not UTF-8 text (invalid byte at offset {exc.start})") from None
+        if file == STDIN:
+            return safeio.read_stdin(limit=MAX_BYTES)
+        return safeio.read_text(file, limit=MAX_BYTES)
+    except safeio.UnreadableInput as exc:
+        raise InputError(file, exc.reason) from None
 
 
 def load_documents(file: str, text: str, *, origin_line_offset: int = 0) -> Iterator[Document]:

@@ -11,7 +11,7 @@ A row describes a *line*: it applies from `since` up to the next row of the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 Platform = Literal["rhoai", "odh"]
@@ -91,10 +91,17 @@ class Release:
     # DSC spec.components.kueue.managementState enum (Unmanaged from 2.25 / ODH 2.35; on 3.x Managed
     # stays in the enum for upgrades but the admission webhook refuses it: kueue_managed_blocks_dsc).
     kueue_management_states: tuple[str, ...] = ("Managed", "Removed")
-    # The LMEvalJob CRD restricts spec.model to an enum: only after TSO v1.38.0, newer than every
-    # shipped line (RHOAI 3.5 ships operator v1.37), so no row sets it yet; the controller still
-    # rejects unknown model types at run time.
+    # The shipped LMEvalJob CRD restricts spec.model to an enum, so a bad model is a 422 at admission,
+    # not a failed job. Every RHOAI line's CRD has it (config/crd/bases of each ../shared/upstream archive;
+    # on the 2.16 branch since its Jan 2026 z-stream: an older 2.16 install lacks it and the controller's
+    # ValidateModelName fails the job instead). Upstream v1.38.0, which ODH 2.22-2.34 track, has a plain
+    # string. tests/unit/test_operator_sources.py pins this against the sources.
     lmevaljob_model_enum: bool = False
+    # For a job with allowCodeExecution: true the controller passes lm-eval --confirm_run_unsafe_code and
+    # sets HF_ALLOW_CODE_EVAL (1 when permitted): only from the 2.25 line (ODH 2.35). Before, unsafe-code
+    # tasks (humaneval, mbpp: lm-eval refuses them without the flag) cannot run whatever the permissions;
+    # trust_remote_code datasets still work when code execution is permitted.
+    unsafe_code_flags: bool = False
 
     @property
     def key(self) -> str:
@@ -118,6 +125,16 @@ class Release:
 
     @property
     def needs_restart_for_permissions(self) -> bool:
+        return not self.permissions_read_per_job
+
+    @property
+    def unparsable_permission_grants(self) -> bool:
+        """Does an lmes-allow-* value Go's strconv.ParseBool rejects ("yes", "on") count as true?
+
+        Lines that read permissions once at start take them from constructOptionsFromConfigMap, which
+        replaces an unparsable bool with DefaultDetectDevice (true); lines that read them per job
+        (ReadEffectivePermissions) keep the default, false. See detect.lmes_permission for the citations.
+        """
         return not self.permissions_read_per_job
 
     @property
@@ -173,6 +190,8 @@ _DSC_EVAL = {
     "permission_layer": "dsc",
     "permissions_read_per_job": True,
     "has_progress_bars": True,
+    "unsafe_code_flags": True,
+    "lmevaljob_model_enum": True,
     "kueue_management_states": ("Managed", "Unmanaged", "Removed"),
 }
 _V3 = {**_DSC_EVAL, "dsc_versions": ("v1", "v2"), "kueue_managed_blocks_dsc": True}
@@ -184,9 +203,12 @@ _V35 = {
     "enable_services": "TAS,LMES,GORCH,NEMO_GUARDRAILS,EVALHUB",
 }
 
+# Every RHOAI line ships the spec.model enum (see Release.lmevaljob_model_enum).
+_RHOAI_CRD = {"lmevaljob_model_enum": True}
+
 RELEASES: tuple[Release, ...] = (
-    _legacy("rhoai", (2, 16), "TAS,LMES"),
-    _component("rhoai", (2, 17)),
+    replace(_legacy("rhoai", (2, 16), "TAS,LMES"), **_RHOAI_CRD),
+    _component("rhoai", (2, 17), **_RHOAI_CRD),
     _component("rhoai", (2, 25), **_DSC_EVAL),
     _component("rhoai", (3, 0), **_V3),
     _component("rhoai", (3, 4), **_V34),

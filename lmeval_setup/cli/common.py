@@ -30,9 +30,10 @@ def output_option(*choices: str, default: str = "text") -> Callable[[F], F]:
 
 
 def connect(kubeconfig: str | None, context: str | None) -> Any:
+    from lmeval_setup.cli.verbosity import trace_requests
     from lmeval_setup.kube.client import Kube  # lazy import: the client is heavy
 
-    return Kube.connect(kubeconfig, context)
+    return trace_requests(Kube.connect(kubeconfig, context))
 
 
 def findings_options(*formats: str) -> Callable[[F], F]:

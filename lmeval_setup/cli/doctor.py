@@ -15,21 +15,27 @@ import sys
 import click
 
 from lmeval_setup.cli.common import findings_options, kube_options
+from lmeval_setup.cli.scope import namespace_options
+from lmeval_setup.cli.verbosity import note
 from lmeval_setup.errors import ExitCode, UsageError
 
 
+def _split_names(_: click.Context, __: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(n.strip() for v in value for n in v.split(",") if n.strip()))
+
+
 @click.command(name="doctor", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-n", "--namespace", "namespace", default=None, help="Namespace of the LMEvalJobs to check.")
-@click.option("-A", "--all-namespaces", "all_namespaces", is_flag=True, help="Check LMEvalJobs in every namespace.")
-@click.option("--job", "job", default=None, metavar="NAME", help="Check only this LMEvalJob.")
+@namespace_options("Check LMEvalJobs")
+@click.option("--job", "jobs", multiple=True, metavar="NAME", callback=_split_names,
+              help="Check only these LMEvalJobs; repeatable, comma-separated allowed (an unknown name: exit 2).")
 @click.option("--from-dir", "from_dir", default=None, type=click.Path(file_okay=False),
               help="Read an oc adm inspect / must-gather directory (or --collect output) instead of a cluster.")
 @click.option("--collect", "collect_dir", default=None, type=click.Path(file_okay=False),
               help="Also write what was read, secrets removed, in the oc adm inspect layout.")
-@findings_options("text", "json", "junit", "sarif")
+@findings_options("text", "json", "yaml", "junit", "sarif")
 @kube_options
 def doctor(
-    namespace: str | None, all_namespaces: bool, job: str | None, from_dir: str | None, collect_dir: str | None,
+    namespace: str | None, all_namespaces: bool, jobs: tuple[str, ...], from_dir: str | None, collect_dir: str | None,
     output: str, fail_on: str, ignore: tuple[str, ...], color: bool | None, kubeconfig: str | None,
     context: str | None,
 ) -> None:
@@ -47,13 +53,15 @@ def doctor(
         raise UsageError("-n/--namespace and -A/--all-namespaces exclude each other")
     if from_dir and collect_dir:
         raise UsageError("--from-dir reads a directory; --collect writes one from a live cluster: pick one")
-    snapshot = _snapshot(from_dir, namespace, all_namespaces, job, kubeconfig, context)
+    snapshot = _snapshot(from_dir, namespace, all_namespaces, jobs, kubeconfig, context)
     if collect_dir:
         from lmeval_setup.doctor.writer import write_dir
 
         write_dir(snapshot, collect_dir)
-        click.echo(f"note: wrote the collected data (secrets removed) to {collect_dir}", err=True)
+        note(f"note: wrote the collected data (secrets removed) to {collect_dir}")
     result = evaluate(snapshot)
+    if not result.openshift_ai_missing:
+        _require_named_jobs(jobs, result.checked, snapshot.scope)
     findings = filter_ignored(result.findings, ignored)
     text = render(findings, output, tool="doctor", color=color, fail_on=fail_on,  # type: ignore[arg-type]
                   checked=result.checked, errors=result.errors)
@@ -62,7 +70,7 @@ def doctor(
     # Without OpenShift AI there can be no jobs; the error below says why instead.
     no_jobs = not any(t.kind == "LMEvalJob" for t in result.checked)
     if output == "text" and no_jobs and not result.openshift_ai_missing:
-        click.echo("note: nothing to check (no LMEvalJobs in scope)", err=True)
+        note("note: nothing to check (no LMEvalJobs in scope)")
     if result.openshift_ai_missing and "LME110" not in ignored:
         # Exit 4 says one line on stderr, as every command's exit 3/4 does; the report has the detail.
         click.echo("error: OpenShift AI / Open Data Hub is not installed on this cluster (LME110)", err=True)
@@ -70,37 +78,35 @@ def doctor(
     sys.exit(exit_code_for(findings, fail_on))
 
 
-def _snapshot(from_dir: str | None, namespace: str | None, all_namespaces: bool, job: str | None,
+def _snapshot(from_dir: str | None, namespace: str | None, all_namespaces: bool, jobs: tuple[str, ...],
               kubeconfig: str | None, context: str | None):  # type: ignore[no-untyped-def]
     if from_dir:
         from lmeval_setup.doctor.offline import read_dir
 
         snapshot = read_dir(from_dir)
         # Flags narrow an offline snapshot the same way they narrow a live collection.
-        if namespace or all_namespaces or job:
-            snapshot.scope = {"namespace": namespace, "all_namespaces": all_namespaces, "job": job}
+        if namespace or all_namespaces or jobs:
+            snapshot.scope = {"namespace": namespace, "all_namespaces": all_namespaces, "jobs": list(jobs)}
         return snapshot
     from lmeval_setup.cli.common import connect
+    from lmeval_setup.cli.scope import resolve_namespace
     from lmeval_setup.doctor.collect import Scope, collect
 
+    scope = Scope(namespace=resolve_namespace(namespace, all_namespaces, kubeconfig, context),
+                  all_namespaces=all_namespaces, jobs=jobs)
     kube = connect(kubeconfig, context)
     try:
-        scope = Scope(namespace=namespace or (None if all_namespaces else _default_namespace(kubeconfig, context)),
-                      all_namespaces=all_namespaces, job=job)
         return collect(kube, scope)
     finally:
         kube.close()
 
 
-def _default_namespace(kubeconfig: str | None, context: str | None) -> str:
-    """The kubeconfig context's namespace, like kubectl; 'default' when it names none."""
-    try:
-        from kubernetes import config
-
-        _, current = config.list_kube_config_contexts(config_file=kubeconfig)
-        if context:
-            contexts, _ = config.list_kube_config_contexts(config_file=kubeconfig)
-            current = next((c for c in contexts if c["name"] == context), current)
-        return str((current or {}).get("context", {}).get("namespace") or "default")
-    except Exception:  # in-cluster config or an unusual kubeconfig: kubectl's default
-        return "default"
+def _require_named_jobs(jobs: tuple[str, ...], checked: list, scope: dict) -> None:  # type: ignore[type-arg]
+    """--job NAME that matches nothing is a usage error (exit 2), as `kubectl get lmevaljob NAME` is."""
+    found = {t.name for t in checked if t.kind == "LMEvalJob"}
+    missing = [name for name in jobs if name not in found]
+    if not missing:
+        return
+    where = "any namespace" if scope.get("all_namespaces") or not scope.get("namespace") else scope["namespace"]
+    noun = "job" if len(missing) == 1 else "jobs"
+    raise UsageError(f"{noun} {', '.join(missing)} not found in {where}")

@@ -12,12 +12,13 @@ import sys
 import click
 
 from lmeval_setup.cli.common import findings_options, kube_options
+from lmeval_setup.cli.verbosity import note as say
 from lmeval_setup.errors import ExitCode
 
 
 @click.command(name="lint", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("paths", nargs=-1, required=True)
-@findings_options("text", "json", "sarif", "junit")
+@findings_options("text", "json", "yaml", "sarif", "junit")
 @click.option("--cluster", is_flag=True, help="Also check against a cluster: permissions, namespace, PVCs, Secrets.")
 @click.option("-n", "--namespace", "namespace", default=None,
               help="With --cluster: namespace for manifests that do not set one (default: default).")
@@ -45,7 +46,7 @@ def lint(
     text = render(findings, output, tool="lint", color=use_color, fail_on=fail_on,  # type: ignore[arg-type]
                   checked=result.checked, errors=result.errors if output != "text" else ())
     for note in result.notes:
-        click.echo(f"note: {note}", err=True)
+        say(f"note: {note}")
     if output == "text":
         for error in result.errors:
             click.echo(f"error: {error}", err=True)
@@ -54,7 +55,7 @@ def lint(
     if result.errors:
         sys.exit(int(ExitCode.USAGE))
     if not result.checked and output == "text":
-        click.echo("note: no LMEvalJob documents found", err=True)
+        say("note: no LMEvalJob documents found")
     sys.exit(exit_code_for(findings, fail_on))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from lmeval_setup import __version__
+from lmeval_setup.cli.verbosity import NORMAL, add_verbosity, set_level
 from lmeval_setup.errors import ExitCode, LmevalError
 
 # name -> (module:attribute, one-line help shown by --help without importing the module)
@@ -45,10 +46,10 @@ class LazyGroup(click.Group):
         except ModuleNotFoundError as exc:
             if exc.name != module_name:
                 raise
-            return _not_implemented(cmd_name, target[1])
+            return add_verbosity(_not_implemented(cmd_name, target[1]))
         command = getattr(module, attr)
         assert isinstance(command, click.Command)
-        return command
+        return add_verbosity(command)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
@@ -78,6 +79,7 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
+    set_level(NORMAL)  # -q/-v apply to one invocation (tests call main() many times in one process)
     try:
         return cli.main(args=argv, prog_name="lmeval-setup", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -7,11 +7,14 @@ from pathlib import Path
 import click
 
 from lmeval_setup.cli.common import connect, kube_options
+from lmeval_setup.cli.scope import namespace_options, resolve_namespace
+from lmeval_setup.cli.verbosity import note
 from lmeval_setup.errors import UsageError
 
 EPILOG = """\b
 Examples:
   lmeval-setup results -n private-ai-demo                        # every completed job in the namespace
+  lmeval-setup results -A                                        # ... in every namespace
   lmeval-setup results -n private-ai-demo granite-fp16 granite-w4a16 -o markdown
   lmeval-setup results -n private-ai-demo --compare granite-fp16 granite-w4a16 --plot compare.png
 """
@@ -19,16 +22,17 @@ Examples:
 
 @click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("jobs", nargs=-1)
-@click.option("-n", "--namespace", default=None, help="Namespace of the jobs [default: the context's, else default].")
-@click.option("-o", "--output", type=click.Choice(["table", "markdown", "json", "csv"]), default="table",
+@namespace_options("Jobs")
+@click.option("-o", "--output", type=click.Choice(["table", "markdown", "json", "yaml", "csv"]), default="table",
               show_default=True, help="Output format.")
 @click.option("--compare", nargs=2, default=None, metavar="JOB_A JOB_B", help="Show B - A per task.")
 @click.option("--metric", default=None, help="Metric to show per task [default: acc_norm, else acc, ...].")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a bar chart with error bars (.png or .svg).")
 @kube_options
-def results(jobs: tuple[str, ...], namespace: str | None, output: str, compare: tuple[str, str] | None,
-            metric: str | None, plot: Path | None, kubeconfig: str | None, context: str | None) -> None:
+def results(jobs: tuple[str, ...], namespace: str | None, all_namespaces: bool, output: str,
+            compare: tuple[str, str] | None, metric: str | None, plot: Path | None, kubeconfig: str | None,
+            context: str | None) -> None:
     """Show the results of completed LMEvalJobs: model, each task's metric ± stderr, time."""
     from lmeval_setup.results.fetch import fetch_results
     from lmeval_setup.results.table import render, render_compare
@@ -36,37 +40,25 @@ def results(jobs: tuple[str, ...], namespace: str | None, output: str, compare: 
     if compare and jobs:
         raise UsageError("give either JOB... or --compare JOB_A JOB_B")
     names = list(compare) if compare else list(jobs)
+    if plot is not None:  # a bad --plot is reported before any cluster call or output
+        from lmeval_setup.results.plot import check_plot_target
+
+        check_plot_target(plot)
+    scope = resolve_namespace(namespace, all_namespaces, kubeconfig, context)
     kube = connect(kubeconfig, context)
     try:
-        found = fetch_results(kube, namespace or _default_namespace(kubeconfig, context), names,
-                              warn=lambda text: click.echo(text, err=True))
+        found = fetch_results(kube, scope, names, warn=note)
     finally:
         kube.close()
+    written = None
+    if plot is not None:  # first, so a plot that cannot be drawn or saved fails before the table
+        from lmeval_setup.results.plot import write_plot
+
+        written = write_plot(found, plot, metric)
     if compare:
         click.echo(render_compare(found[0], found[1], output, metric), nl=False)
     else:
         click.echo(render(found, output, metric), nl=False)
-    if plot is not None:
-        from lmeval_setup.results.plot import write_plot
+    if written is not None:
+        note(f"plot written to {written}")
 
-        click.echo(f"plot written to {write_plot(found, plot, metric)}", err=True)
-
-
-def _default_namespace(kubeconfig: str | None, context: str | None) -> str:
-    """The kubeconfig context's namespace, as kubectl does; `default` otherwise."""
-    try:
-        from kubernetes.config import kube_config
-
-        loader = kube_config.KubeConfigLoader(
-            config_dict=kube_config.KubeConfigMerger(_kubeconfig_path(kubeconfig)).config,
-            active_context=context,
-        )
-        return str(loader.current_context.get("context", {}).get("namespace") or "default")
-    except Exception:  # no kubeconfig (in-cluster) or an unusual one: kubectl's fallback
-        return "default"
-
-
-def _kubeconfig_path(kubeconfig: str | None) -> str:
-    import os
-
-    return kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")

@@ -34,9 +34,14 @@ class Scope:
     namespace: str | None = None  # None with all_namespaces
     all_namespaces: bool = False
     job: str | None = None
+    jobs: tuple[str, ...] = ()  # doctor --job A --job B; `job` stays for one name
+
+    def job_names(self) -> tuple[str, ...]:
+        return self.jobs or ((self.job,) if self.job else ())
 
     def as_dict(self) -> JSON:
-        return {"namespace": self.namespace, "all_namespaces": self.all_namespaces, "job": self.job}
+        return {"namespace": self.namespace, "all_namespaces": self.all_namespaces, "job": self.job,
+                "jobs": list(self.job_names())}
 
 
 class RecordingSource:
@@ -95,15 +100,16 @@ def _collect_cluster_layer(kube: Kube, snapshot: Snapshot) -> None:
 def _collect_jobs(kube: Kube, snapshot: Snapshot, scope: Scope) -> list[JSON]:
     namespace = None if scope.all_namespaces else scope.namespace
     path = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL, namespace)
-    query = {"fieldSelector": f"metadata.name={scope.job}"} if scope.job else {}
+    # A field selector takes one name: one cheap LIST per named job.
+    queries = [{"fieldSelector": f"metadata.name={name}"} for name in scope.job_names()] or [{}]
     try:
-        jobs = [sanitize_object(j) for j in kube.list_items(path, **query)]
+        jobs = [sanitize_object(j) for query in queries for j in kube.list_items(path, **query)]
     except ApiError as exc:
         if exc.not_found:  # no LMEvalJob CRD: no jobs (LME110/LME101 explain why)
             jobs = []
         else:
             raise
-    if scope.job:
+    if scope.job_names():
         for job in jobs:
             snapshot.add(R.LMEVAL_GROUP, LMEVAL_PLURAL, job)
     else:

@@ -91,13 +91,19 @@ def _cluster_layer(snapshot: Snapshot, result: DoctorResult, raw: list[Finding])
 
 def _jobs(snapshot: Snapshot) -> list[JSON]:
     jobs = snapshot.list(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL)
-    wanted = snapshot.scope.get("job")
+    wanted = wanted_jobs(snapshot.scope)
     namespace = None if snapshot.scope.get("all_namespaces") else snapshot.scope.get("namespace")
     return [
         j for j in jobs
-        if (not wanted or j["metadata"].get("name") == wanted)
+        if (not wanted or j["metadata"].get("name") in wanted)
         and (not namespace or j["metadata"].get("namespace") == namespace)
     ]
+
+
+def wanted_jobs(scope: JSON) -> frozenset[str]:
+    """The job names a scope narrows to (`jobs`, or the older single `job`); empty means every job."""
+    names = scope.get("jobs") or ([scope["job"]] if scope.get("job") else [])
+    return frozenset(str(n) for n in names)
 
 
 def job_findings(snapshot: Snapshot, job: JSON, facts: ClusterFacts | None, now: datetime,

@@ -13,7 +13,7 @@ from lmeval_setup.errors import ExitCode, UsageError
 from lmeval_setup.rules.catalog import RULES, RULES_BY_SLUG, SEVERITY_ORDER, Severity
 from lmeval_setup.rules.finding import Finding, Target
 
-FORMATS: tuple[str, ...] = ("text", "json", "junit", "sarif")
+FORMATS: tuple[str, ...] = ("text", "json", "yaml", "junit", "sarif")
 FAIL_ON_CHOICES: tuple[str, ...] = ("error", "warning", "info")
 
 
@@ -43,6 +43,11 @@ def render(
         from lmeval_setup.report.jsonfmt import render_json
 
         return render_json(ordered, tool=tool, errors=errors)
+    if fmt == "yaml":  # the same document as json (docs/schemas/findings.schema.json), for kubectl habits
+        from lmeval_setup.report.jsonfmt import report_dict
+        from lmeval_setup.report.structured import dump
+
+        return dump(report_dict(ordered, tool=tool, errors=errors), "yaml")
     if fmt == "junit":
         from lmeval_setup.report.junit import render_junit
 

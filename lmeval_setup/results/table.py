@@ -1,7 +1,7 @@
 """The comparison table of completed jobs, and the deltas between two of them.
 
 One row per job: model, each task's metric "value ± stderr", and the evaluation time. Rendered as an
-aligned text table, GitHub markdown (for PR comments and job summaries), CSV or JSON. `compare`
+aligned text table, GitHub markdown (for PR comments and job summaries), CSV, JSON or YAML. `compare`
 gives B - A per task, the way one reads "quantized against full precision".
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lmeval_setup.report.structured import STRUCTURED_FORMATS, dump
 from lmeval_setup.results.model import JobResult, MetricValue
 
-FORMATS = ("table", "markdown", "json", "csv")
+FORMATS = ("table", "markdown", "json", "yaml", "csv")
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,8 @@ def table_rows(results: Sequence[JobResult], columns: Sequence[Column]) -> tuple
 
 def render(results: Sequence[JobResult], fmt: str, metric: str | None = None) -> str:
     columns = columns_for(results, metric)
-    if fmt == "json":
-        return json.dumps(_as_json(results, columns), indent=2) + "\n"
+    if fmt in STRUCTURED_FORMATS:
+        return dump(results_json(results, columns), fmt)
     header, rows = table_rows(results, columns)
     if fmt == "csv":
         return _csv(results, columns)
@@ -114,7 +114,7 @@ def _csv(results: Sequence[JobResult], columns: Sequence[Column]) -> str:
     return out.getvalue()
 
 
-def _as_json(results: Sequence[JobResult], columns: Sequence[Column]) -> dict[str, object]:
+def results_json(results: Sequence[JobResult], columns: Sequence[Column]) -> dict[str, object]:
     return {
         "schema": "lmeval-setup/results",
         "version": 1,
@@ -170,8 +170,8 @@ def compare(a: JobResult, b: JobResult, metric: str | None = None) -> list[Delta
 
 def render_compare(a: JobResult, b: JobResult, fmt: str, metric: str | None = None) -> str:
     deltas = compare(a, b, metric)
-    if fmt == "json":
-        return json.dumps({
+    if fmt in STRUCTURED_FORMATS:
+        return dump({
             "schema": "lmeval-setup/compare", "version": 1,
             "a": {"job": a.job, "model": a.model, "seconds": a.seconds},
             "b": {"job": b.job, "model": b.model, "seconds": b.seconds},
@@ -182,7 +182,7 @@ def render_compare(a: JobResult, b: JobResult, fmt: str, metric: str | None = No
                  "significant": d.significant}
                 for d in deltas
             ],
-        }, indent=2) + "\n"
+        }, fmt)
     header = ["task", "metric", f"A: {a.job}", f"B: {b.job}", "Δ (B-A)", "Δ %", "> 2 SE"]
     rows = [
         [d.column.task, d.column.metric, format_value(d.a), format_value(d.b), _signed(d.delta),

@@ -1,0 +1,53 @@
+"""-n/--namespace and -A/--all-namespaces, the same on doctor, results and provision (kubectl habits)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def namespace_options(what: str, *, all_namespaces: bool = True) -> Callable[[F], F]:
+    """-n/--namespace (default: the kubeconfig context's, like kubectl) and -A/--all-namespaces, worded
+    the same on doctor, results and provision."""
+
+    def decorate(func: F) -> F:
+        if all_namespaces:
+            func = click.option("-A", "--all-namespaces", "all_namespaces", is_flag=True,
+                                help=f"{what} in every namespace.")(func)
+        return click.option("-n", "--namespace", "namespace", default=None,
+                            help=f"{what} in this namespace [default: the context's, else default].")(func)
+
+    return decorate
+
+
+def resolve_namespace(namespace: str | None, all_namespaces: bool, kubeconfig: str | None,
+                      context: str | None) -> str | None:
+    """The namespace to use: None for -A; -n as given; else the kubeconfig context's, like kubectl."""
+    from lmeval_setup.errors import UsageError
+
+    if namespace and all_namespaces:
+        raise UsageError("-n/--namespace and -A/--all-namespaces exclude each other")
+    if all_namespaces:
+        return None
+    return namespace or default_namespace(kubeconfig, context)
+
+
+def default_namespace(kubeconfig: str | None, context: str | None) -> str:
+    """The kubeconfig context's namespace, as kubectl does; `default` when it names none."""
+    import os
+
+    try:
+        from kubernetes.config import kube_config
+
+        path = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        loader = kube_config.KubeConfigLoader(
+            config_dict=kube_config.KubeConfigMerger(path).config, active_context=context,
+        )
+        return str(loader.current_context.get("context", {}).get("namespace") or "default")
+    except Exception:  # in-cluster config or an unusual kubeconfig: kubectl's fallback
+        return "default"
+

@@ -1,0 +1,109 @@
+"""-q/--quiet and -v/--verbose, on every command (kubectl habits), and the stderr helpers that obey them.
+
+The rule is the same everywhere: stdout (the report, in any -o format) never changes.
+  -q  stderr carries errors only: no notes, warnings-about-the-run, progress or status lines.
+  -v  stderr also carries every API request (method, path, outcome, milliseconds) and progress even when
+      stderr is not a terminal.
+main.LazyGroup adds both options to every command, so no command can forget them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+QUIET, NORMAL, VERBOSE = 0, 1, 2
+_state = {"level": NORMAL}
+
+
+def level() -> int:
+    return _state["level"]
+
+
+def set_level(value: int) -> None:
+    _state["level"] = value
+
+
+def quiet() -> bool:
+    return level() == QUIET
+
+
+def verbose() -> bool:
+    return level() == VERBOSE
+
+
+def note(text: str) -> None:
+    """A line for people on stderr (notes, status, progress); dropped under -q. Errors use click.echo."""
+    if not quiet():
+        click.echo(text, err=True)
+
+
+def status_printer() -> Callable[[str], None]:
+    """For code that takes an `err` callback: error lines always pass, the rest only without -q."""
+
+    def show(text: str) -> None:
+        if not quiet() or text.startswith("error"):
+            click.echo(text, err=True)
+
+    return show
+
+
+def _on_quiet(_ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    if value:
+        if verbose():
+            raise click.UsageError("-q/--quiet and -v/--verbose exclude each other")
+        set_level(QUIET)
+
+
+def _on_verbose(_ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    if value:
+        if quiet():
+            raise click.UsageError("-q/--quiet and -v/--verbose exclude each other")
+        set_level(VERBOSE)
+
+
+def verbosity_params() -> list[click.Option]:
+    # is_eager: set before other callbacks and before the command body runs.
+    return [
+        click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, is_eager=True, callback=_on_quiet,
+                     help="Errors only on stderr (no notes, progress or status); stdout unchanged."),
+        click.Option(["-v", "--verbose"], is_flag=True, expose_value=False, is_eager=True, callback=_on_verbose,
+                     help="Also log every API request and show progress on stderr; stdout unchanged."),
+    ]
+
+
+def add_verbosity(command: click.Command) -> click.Command:
+    """Give a command (and every subcommand of a group) -q/-v, once."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_verbosity(sub)
+        return command
+    names = {opt for p in command.params for opt in getattr(p, "opts", [])}
+    if "--quiet" not in names:
+        command.params.extend(verbosity_params())
+    return command
+
+
+def trace_requests(kube: Any) -> Any:
+    """Under -v, log each request of this Kube on stderr (never headers or bodies: they may hold secrets)."""
+    if not verbose():
+        return kube
+    inner = kube.request
+
+    def request(method: str, path: str, **kw: Any) -> Any:
+        started = time.monotonic()
+        outcome = "ok"
+        try:
+            return inner(method, path, **kw)
+        except Exception as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            elapsed = (time.monotonic() - started) * 1000
+            click.echo(f"api: {method} {path} {outcome} {elapsed:.0f}ms", err=True)
+
+    kube.request = request
+    return kube

@@ -6,6 +6,7 @@ here, only when --plot is used, with the non-interactive Agg backend (CI machine
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,9 +17,23 @@ from lmeval_setup.results.table import columns_for, format_seconds
 SUFFIXES = (".png", ".svg")
 
 
-def write_plot(results: Sequence[JobResult], path: Path, metric: str | None = None) -> Path:
+def check_plot_target(path: Path) -> None:
+    """Everything about --plot that can be known before the jobs are read: the suffix, matplotlib,
+    and a directory that already exists (we never create one: a typo must not leave directories)."""
     if path.suffix.lower() not in SUFFIXES:
         raise UsageError(f"--plot {path}: use a .png or .svg file name")
+    _pyplot()
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(f"--plot {path}: directory {parent} does not exist")
+    if path.is_dir():
+        raise UsageError(f"--plot {path}: is a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--plot {path}: directory {parent} is not writable")
+
+
+def write_plot(results: Sequence[JobResult], path: Path, metric: str | None = None) -> Path:
+    check_plot_target(path)
     plt = _pyplot()
     columns = columns_for(results, metric)
     if not columns:
@@ -45,9 +60,12 @@ def write_plot(results: Sequence[JobResult], path: Path, metric: str | None = No
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=1, fontsize=8, frameon=False)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as exc:
+        raise UsageError(f"--plot {path}: cannot write it ({exc.strerror or exc})") from None
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -146,23 +146,25 @@ class ClusterFacts:
 
     @property
     def configmap_permissions(self) -> Permissions:
+        """The lmes-allow-* keys as this release's controller reads them (see lmes_permission)."""
         data = (self.operator_config or {}).get("data") or {}
-        return Permissions(_is_true(data.get(R.CM_ALLOW_ONLINE)), _is_true(data.get(R.CM_ALLOW_CODE)))
+        return Permissions(lmes_permission(data.get(R.CM_ALLOW_ONLINE), self.release),
+                           lmes_permission(data.get(R.CM_ALLOW_CODE), self.release))
 
     @property
     def effective_permissions(self) -> Permissions:
         """What a job created now gets (assuming the operator loaded the current ConfigMap).
 
-        From 2.25 the operator reads trustyai-dsc-config per job and it overrides the ConfigMap.
+        From 2.25 the operator reads trustyai-dsc-config per job and, when it exists, it replaces BOTH
+        permissions, a missing or unparsable key meaning false (controllers/lmes/config.go
+        ReadEffectivePermissions: `config.AllowOnline = dscConfig.AllowOnline`, rhoai-2.25 L169, rhoai-3.5
+        L188; controllers/dsc/config.go processDSCConfig starts from a zero DSCConfig, L77/L90 ParseBool).
         """
-        permissions = self.configmap_permissions
         if self.release.permissions_read_per_job and self.dsc_config is not None:
             data = self.dsc_config.get("data") or {}
-            permissions = Permissions(
-                _is_true(data.get(R.DSC_CM_ONLINE, str(permissions.online))),
-                _is_true(data.get(R.DSC_CM_CODE, str(permissions.code_execution))),
-            )
-        return permissions
+            return Permissions(go_parse_bool(data.get(R.DSC_CM_ONLINE)) is True,
+                               go_parse_bool(data.get(R.DSC_CM_CODE)) is True)
+        return self.configmap_permissions
 
     def as_dict(self) -> JSON:
         """A JSON-able summary for the Ansible facts module and `-o json`."""
@@ -196,8 +198,37 @@ class ClusterFacts:
         }
 
 
-def _is_true(value: object) -> bool:
-    return str(value).strip().lower() == "true"
+# Go's strconv.ParseBool accepts exactly these spellings, untrimmed (strconv/atob.go).
+_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+
+def go_parse_bool(value: object) -> bool | None:
+    """strconv.ParseBool: True, False, or None for a value it rejects (or a missing one)."""
+    if not isinstance(value, str):
+        return None
+    return True if value in _GO_TRUE else False if value in _GO_FALSE else None
+
+
+def lmes_permission(value: object, release: Release) -> bool:
+    """One lmes-allow-* value of trustyai-service-operator-config as `release`'s controller reads it.
+
+    Missing: false on every line (serviceOptions/PermissionConfig default AllowOnline: false).
+    Unparsable ("yes", "on", " true"):
+    - lines reading permissions once at start (2.16-2.24, v1.38.0): TRUE. constructOptionsFromConfigMap
+      replaces a bool ParseBool rejects with `val = DefaultDetectDevice` (controllers/lmes/config.go
+      rhoai-2.16 L77, rhoai-2.22 L80, v1.38.0 L80), and constants.go sets `DefaultDetectDevice = true`
+      (rhoai-2.16 L45, rhoai-2.22 L46): "yes" gives TRUST_REMOTE_CODE=1.
+    - lines reading them per job (2.25+): FALSE. ReadEffectivePermissions only assigns a value ParseBool
+      accepts (`if ..., err := strconv.ParseBool(...); err == nil`, controllers/lmes/config.go rhoai-2.25
+      L153/L158, rhoai-3.5 L172/L177), keeping NewDefaultPermissionConfig's false.
+    tests/unit/test_operator_sources.py checks these lines in the sources of every line.
+    """
+    parsed = go_parse_bool(value)
+    if parsed is None:
+        return value is not None and release.unparsable_permission_grants
+    return parsed
+
 
 
 # Pod-template annotation bootstrap stamps when it restarts the operator: startup_config_hash() of the

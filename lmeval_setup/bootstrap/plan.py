@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lmeval_setup.platform import releases as R
-from lmeval_setup.platform.detect import LMES_HASH_ANNOTATION, ClusterFacts, per_job_keys, startup_config_hash
+from lmeval_setup.platform.detect import ClusterFacts
+from lmeval_setup.platform.operator_state import startup_config_of
 
 JSON = dict[str, Any]
 
@@ -68,7 +69,6 @@ class Plan:
     dsc_eval_patch: JSON | None
     configmap_annotation_patch: JSON | None
     configmap_data_patch: JSON | None
-    restart_ignore_keys: list[str]
     restart_possible: bool
     blockers: list[Blocker] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -104,7 +104,6 @@ def make_plan(facts: ClusterFacts, desired: Desired, revert_configmap: str) -> P
         dsc_eval_patch=_dsc_eval_patch(facts, desired),
         configmap_annotation_patch=None,
         configmap_data_patch=None,
-        restart_ignore_keys=list(per_job_keys(facts.release)),
         restart_possible=False,
         blockers=_blockers(facts),
     )
@@ -143,15 +142,8 @@ def _plan_configmap_layer(plan: Plan, facts: ClusterFacts, desired: Desired) -> 
             plan.configmap_annotation_patch = {"metadata": {"annotations": {R.MANAGED_ANNOTATION: "false"}}}
     elif data_differs or desired.online or desired.code_execution:
         plan.warnings.append(LEGACY_REVERT_WARNING)
-    if not data_differs and facts.operator.deployment is not None and _pod_may_be_stale(facts):
+    if not data_differs and startup_config_of(facts).restart_needed:
         plan.restart_possible = True
-
-
-def _pod_may_be_stale(facts: ClusterFacts) -> bool:
-    """A cheap guess for preflight only; the restart module decides for real."""
-    template = (facts.operator.deployment or {}).get("spec", {}).get("template", {})
-    stamped = (template.get("metadata", {}).get("annotations") or {}).get(LMES_HASH_ANNOTATION)
-    return stamped is not None and stamped != startup_config_hash(facts.operator_config, facts.release)
 
 
 def _blockers(facts: ClusterFacts) -> list[Blocker]:

@@ -13,6 +13,7 @@ from typing import Any
 from lmeval_setup.errors import PrerequisiteError, WaitTimeout
 from lmeval_setup.kube.client import Kube, resource_path
 from lmeval_setup.platform import releases as R
+from lmeval_setup.platform.operator_state import deployment_readiness, selector_string
 from lmeval_setup.platform.releases import Release
 
 JSON = dict[str, Any]
@@ -45,7 +46,7 @@ def trustyai_state(dsc: JSON, release: Release, deployment: JSON | None) -> tupl
     if ready_condition.get("status") != "True":
         detail = ready_condition.get("reason") or "absent"
         return False, f"condition {release.trustyai_condition} is {ready_condition.get('status', 'absent')} ({detail})"
-    if not deployment_available(deployment):
+    if not deployment_readiness(deployment).available:
         return False, f"deployment {R.OPERATOR_DEPLOYMENT} is not available yet"
     return True, f"{release.trustyai_condition}=True and {R.OPERATOR_DEPLOYMENT} available"
 
@@ -57,15 +58,6 @@ def _observed_generation(dsc: JSON) -> int | None:
     if provisioned and provisioned.get("observedGeneration") is not None:
         return int(provisioned["observedGeneration"])
     return None
-
-
-def deployment_available(deployment: JSON | None) -> bool:
-    if not deployment:
-        return False
-    status = deployment.get("status", {})
-    wanted = int(deployment.get("spec", {}).get("replicas", 1))
-    return int(status.get("availableReplicas") or 0) >= max(wanted, 1) and int(status.get("readyReplicas") or 0) \
-        >= wanted
 
 
 def poll(check: Callable[[], tuple[bool, str]], timeout: float, what: str, interval: float = 1.0) -> str:
@@ -97,11 +89,10 @@ def operator_unavailable_hint(kube: Kube, namespace: str) -> str:
     """Where to look when the operator never becomes available: the doctor rule, and the pods by the
     Deployment's own selector (its pod labels changed in 3.5, so never a hard-coded label)."""
     deployment = kube.get_or_none(resource_path("apps", "v1", "deployments", namespace, R.OPERATOR_DEPLOYMENT))
-    labels = ((deployment or {}).get("spec", {}).get("selector", {}).get("matchLabels")) or {}
     if deployment is None:
         look = f"oc get deployments -n {namespace}; oc describe datasciencecluster"
     else:
-        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        selector = selector_string(deployment)
         pods = f"oc get pods -n {namespace} -l {selector}" if selector else f"oc get pods -n {namespace}"
         look = f"{pods}; oc describe deployment {R.OPERATOR_DEPLOYMENT} -n {namespace}"
     return (f"doctor rule LME107 operator-unavailable: run `lmeval-setup doctor` or `{look}` "

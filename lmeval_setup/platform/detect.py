@@ -9,14 +9,13 @@ release table, never from version comparisons sprinkled elsewhere.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lmeval_setup.errors import OpenShiftAIMissing, PrerequisiteError
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
 from lmeval_setup.platform import releases as R
+from lmeval_setup.platform.operator_state import deployment_readiness
 from lmeval_setup.platform.releases import Release
 
 JSON = dict[str, Any]
@@ -90,11 +89,11 @@ class OperatorFacts:
     deployment: JSON | None
     selector: dict[str, str]
     pods: list[OperatorPod] = field(default_factory=list)
+    pod_objects: list[JSON] = field(default_factory=list)  # the same pods as read (operator_state needs them)
 
     @property
     def available(self) -> bool:
-        status = (self.deployment or {}).get("status", {})
-        return int(status.get("availableReplicas") or 0) >= 1
+        return deployment_readiness(self.deployment).available
 
 
 @dataclass
@@ -230,34 +229,6 @@ def lmes_permission(value: object, release: Release) -> bool:
     return parsed
 
 
-
-# Pod-template annotation bootstrap stamps when it restarts the operator: startup_config_hash() of the
-# ConfigMap the new pods load. Changing it is the restart (a new ReplicaSet), like `rollout restart`.
-LMES_HASH_ANNOTATION = "lmeval-setup.opendatahub.io/lmes-config-hash"
-
-
-def lmes_config_hash(configmap: JSON | None, exclude: tuple[str, ...] = ()) -> str:
-    """A short hash of the lmes-* keys: what an operator pod loads at start.
-
-    Bootstrap stamps it on the operator's pod template when it restarts the operator, so a later
-    run (and the doctor) can tell whether the running pod loaded the current configuration.
-    `exclude` leaves out keys the operator re-reads per job (see startup_config_hash).
-    """
-    data = (configmap or {}).get("data") or {}
-    lmes = {k: v for k, v in sorted(data.items()) if k.startswith("lmes-") and k not in exclude}
-    return hashlib.sha256(json.dumps(lmes, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def per_job_keys(release: Release) -> tuple[str, ...]:
-    """ConfigMap keys this release's operator reads for every job: changing them needs no restart."""
-    return (R.CM_ALLOW_ONLINE, R.CM_ALLOW_CODE) if release.permissions_read_per_job else ()
-
-
-def startup_config_hash(configmap: JSON | None, release: Release) -> str:
-    """The hash of what the operator reads only at start-up: compare with LMES_HASH_ANNOTATION."""
-    return lmes_config_hash(configmap, exclude=per_job_keys(release))
-
-
 # -- detection ---------------------------------------------------------------------------------------
 def detect(source: ObjectSource) -> ClusterFacts:
     dsc_version = _dsc_version(source)
@@ -345,12 +316,12 @@ def _operator_facts(source: ObjectSource, namespace: str, release: Release) -> O
     deployment = source.get("apps", "v1", "deployments", R.OPERATOR_DEPLOYMENT, namespace)
     # Never hard-code the pod label: it changed in 3.5. Read the Deployment's own selector.
     selector = dict((deployment or {}).get("spec", {}).get("selector", {}).get("matchLabels") or {})
-    pods: list[OperatorPod] = []
+    objects: list[JSON] = []
     if selector:
         label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-        for pod in source.list("", "v1", "pods", namespace, label_selector=label_selector):
-            pods.append(_operator_pod(pod))
-    return OperatorFacts(namespace=namespace, deployment=deployment, selector=selector, pods=pods)
+        objects = list(source.list("", "v1", "pods", namespace, label_selector=label_selector))
+    return OperatorFacts(namespace=namespace, deployment=deployment, selector=selector,
+                         pods=[_operator_pod(p) for p in objects], pod_objects=objects)
 
 
 def _operator_pod(pod: JSON) -> OperatorPod:

@@ -13,13 +13,12 @@ facts (../shared/reference/platform-versions.md §3-§5, trustyai-operator.md §
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from lmeval_setup.platform import releases as R
-from lmeval_setup.platform.detect import LMES_HASH_ANNOTATION, ClusterFacts, per_job_keys, startup_config_hash
+from lmeval_setup.platform.detect import ClusterFacts
+from lmeval_setup.platform.operator_state import Verdict, startup_config_of
 from lmeval_setup.rules.finding import Evidence, Finding, Target
-from lmeval_setup.rules.status import parse_time
 
 JSON = dict[str, Any]
 PERMISSION_KEYS = (R.CM_ALLOW_ONLINE, R.CM_ALLOW_CODE)
@@ -66,6 +65,13 @@ def cluster_findings(facts: ClusterFacts, context: ClusterContext | None = None)
 
 def openshift_ai_missing(reason: str) -> Finding:
     return Finding("LME110", Target(kind="Cluster", name="cluster"), reason, (Evidence("cluster", reason),))
+
+
+def cluster_unreadable(reason: str) -> Finding:
+    """LME111, not LME110: a namespace-scoped identity sees no DataScienceCluster because it may not look."""
+    return Finding("LME111", Target(kind="Cluster", name="cluster"),
+                   "the cluster layer was not readable with these credentials; cluster rules were not checked",
+                   (Evidence("cluster", reason),))
 
 
 def trustyai_not_managed(facts: ClusterFacts) -> list[Finding]:
@@ -172,57 +178,22 @@ def configmap_edit_at_risk(facts: ClusterFacts) -> list[Finding]:
 
 
 def restart_pending(facts: ClusterFacts) -> list[Finding]:
-    """The running operator pod loaded an older ConfigMap than the current one (keys read at start only)."""
-    cm = facts.operator_config
-    pods = [p for p in facts.operator.pods if p.phase == "Running"]
-    if cm is None or not pods or facts.operator.deployment is None:
+    """The running operator has not loaded the current start-up keys, or it cannot be told: the same
+    answer (platform.operator_state) bootstrap acts on, so the doctor never says "run bootstrap" while
+    bootstrap says there is nothing to do."""
+    state = startup_config_of(facts)
+    if state.loaded:
         return []
-    data = cm.get("data") or {}
-    defaults = facts.release.lmes_defaults
-    # Keys whose current value could differ from what a pod loaded at start: startup keys (permissions are
-    # read per job on 2.25+) that are not at the shipped default. A platform revert back to the defaults
-    # therefore never looks like a pending restart.
-    startup_keys = {k for k in data if k.startswith("lmes-") and k not in per_job_keys(facts.release)
-                    and (k not in defaults or str(data[k]) != defaults[k])}
-    evidence: list[Evidence] = []
-    current_hash = startup_config_hash(cm, facts.release)
-    for pod in pods:
-        stamped = pod.annotations.get(LMES_HASH_ANNOTATION)
-        if stamped is not None and stamped != current_hash:
-            evidence.append(Evidence("cluster", f"pod {pod.name} loaded lmes config {stamped}, current is "
-                                     f"{current_hash}", f"pod/{pod.name}.metadata.annotations"))
-            continue
-        changed_at = _last_change_of(cm, set(startup_keys))
-        started = parse_time(pod.start_time)
-        if changed_at is not None and started is not None and changed_at > started:
-            evidence.append(Evidence(
-                "cluster", f"ConfigMap changed at {changed_at.isoformat()}, pod {pod.name} started at "
-                f"{started.isoformat()}", f"{R.OPERATOR_CONFIGMAP}.metadata.managedFields"))
-    if not evidence:
-        return []
-    return [Finding("LME106", operator_target(facts),
-                    "the operator pod started before the last change to the lmes-* keys it reads at start",
-                    tuple(evidence))]
-
-
-def _last_change_of(cm: JSON, keys: set[str]) -> datetime | None:
-    """Newest time a user (an Update, not the platform operator's server-side Apply) wrote one of `keys`.
-
-    managedFields record who owns which data key and when they last wrote it; the platform operator
-    renders the ConfigMap with server-side apply, so its re-applies are not edits an admin made.
-    """
-    newest: datetime | None = None
-    for entry in (cm.get("metadata") or {}).get("managedFields") or []:
-        if entry.get("operation") == "Apply":
-            continue
-        data_fields = ((entry.get("fieldsV1") or {}).get("f:data") or {})
-        owned = {k[2:] for k in data_fields if k.startswith("f:")}
-        if not owned & keys:
-            continue
-        when = parse_time(entry.get("time"))
-        if when is not None and (newest is None or when > newest):
-            newest = when
-    return newest
+    evidence = tuple(Evidence("cluster", f"pod {p.pod}: {p.why}", f"pod/{p.pod}")
+                     for p in state.pods if p.verdict is not Verdict.LOADED)
+    if state.verdict is Verdict.UNKNOWN:
+        message = ("cannot tell whether the operator pod loaded the current lmes-* keys it reads at start "
+                   "(its start and the last change fall in the same second, or a time is missing)")
+    else:
+        message = "the operator pod started before the last change to the lmes-* keys it reads at start"
+    if not state.restart_policy:
+        message += f"; on {facts.release.key} bootstrap does not restart it (permissions are read per job)"
+    return [Finding("LME106", operator_target(facts), message, evidence)]
 
 
 def kueue_blocks(facts: ClusterFacts) -> list[Finding]:

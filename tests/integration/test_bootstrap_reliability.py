@@ -34,7 +34,8 @@ from lmeval_setup.bootstrap.revert import RECORD_NAME, Entry, RevertStore
 from lmeval_setup.bootstrap.runner import RunOptions, RunResult, run
 from lmeval_setup.kube.client import Kube, resource_path
 from lmeval_setup.platform import releases as R
-from lmeval_setup.platform.detect import LMES_HASH_ANNOTATION, KubeSource, detect
+from lmeval_setup.platform.detect import KubeSource, detect
+from lmeval_setup.platform.operator_state import LMES_HASH_ANNOTATION
 
 pytestmark = pytest.mark.controlplane
 CLI = [sys.executable, "-m", "lmeval_setup.cli.main"]

@@ -1,42 +1,8 @@
-"""Pure parts of bootstrap: the restart decision, revert records, the plan per permission layer."""
+"""Pure parts of bootstrap: revert records and runner options (the restart decision: test_operator_state)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from lmeval_setup.bootstrap.restart import decide
 from lmeval_setup.bootstrap.revert import Entry, ObjectRef, _restore_groups, entry_key, leaves, prior_of
-from lmeval_setup.platform.detect import LMES_HASH_ANNOTATION, lmes_config_hash
-
-CM = {"metadata": {"managedFields": [{"time": "2026-01-01T10:00:00Z"}], "creationTimestamp": "2026-01-01T09:00:00Z"},
-      "data": {"lmes-allow-online": "true", "lmes-pod-image": "x"}}
-
-
-def deployment(annotation: str | None = None) -> dict[str, Any]:
-    annotations = {LMES_HASH_ANNOTATION: annotation} if annotation else {}
-    return {"metadata": {"generation": 2}, "spec": {"template": {"metadata": {"annotations": annotations}}}}
-
-
-def pod(started: str) -> dict[str, Any]:
-    return {"metadata": {"name": "p"}, "status": {"phase": "Running", "startTime": started}}
-
-
-def test_stamped_hash_decides() -> None:
-    assert not decide(deployment(lmes_config_hash(CM)), CM, []).needed
-    assert decide(deployment("stale"), CM, []).needed
-
-
-def test_unstamped_pod_compares_start_time_with_configmap_change() -> None:
-    assert decide(deployment(), CM, [pod("2026-01-01T09:30:00Z")]).needed
-    assert not decide(deployment(), CM, [pod("2026-01-01T10:00:05Z")]).needed
-    assert decide(deployment(), CM, [pod("2026-01-01T10:00:05Z")], config_changed=True).needed
-
-
-def test_per_job_keys_never_restart() -> None:
-    stamped = lmes_config_hash(CM, exclude=("lmes-allow-online", "lmes-allow-code-execution"))
-    changed = {**CM, "data": {**CM["data"], "lmes-allow-online": "false"}}
-    assert not decide(deployment(stamped), changed, [], ignore_keys=("lmes-allow-online",
-                                                                      "lmes-allow-code-execution")).needed
 
 
 def test_prior_recorded_at_topmost_missing_ancestor() -> None:

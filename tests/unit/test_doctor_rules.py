@@ -10,7 +10,7 @@ from doctor_support import NOW, add_job, cluster_snapshot, iso, lmevaljob, pod, 
 from lmeval_setup.doctor.evaluate import evaluate, merge
 from lmeval_setup.doctor.offline import read_dir
 from lmeval_setup.doctor.writer import write_dir
-from lmeval_setup.platform.detect import LMES_HASH_ANNOTATION
+from lmeval_setup.platform.operator_state import LMES_HASH_ANNOTATION
 from lmeval_setup.rules import pods as P
 from lmeval_setup.rules import status as S
 from lmeval_setup.rules.finding import Evidence, Finding, Target
@@ -117,8 +117,11 @@ def test_configmap_edits_by_release() -> None:
     # 2.25+: a start-up key changed after the pod started does need a restart
     assert cluster_rules(profile="rhoai-2.25", cm_data={"lmes-default-batch-size": "4"}, cm_changed=later,
                          cm_annotations={"opendatahub.io/managed": "false"}) == {"LME106"}
-    # the pod-template hash stamped by bootstrap disagrees with the ConfigMap
-    assert cluster_rules(pod_annotations={LMES_HASH_ANNOTATION: "0000"}) == {"LME106"}
+    # the pod-template hash stamped by bootstrap disagrees with the ConfigMap changed after the pod started
+    # (a stamp that disagrees on a pod started after the last change is loaded: test_operator_state)
+    assert cluster_rules(pod_annotations={LMES_HASH_ANNOTATION: "0000"}, cm_data={"lmes-default-batch-size": "4"},
+                         cm_changed=later, pod_started=later - timedelta(minutes=1),
+                         cm_annotations={"opendatahub.io/managed": "false"}) == {"LME106"}
 
 
 def test_no_openshift_ai_is_reported() -> None:

@@ -40,18 +40,17 @@ from typing import Any  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible puts docs first)
 
 
-def restart_settled(kube: Any, facts: Any, plan: Any) -> bool:
+def restart_settled(kube: Any, facts: Any) -> bool:
     """The restart decision and rollout check lmeval_restart makes, from this read: lets a no-op run skip it."""
-    from lmeval_setup.bootstrap.restart import Restarter, decide, rollout_state
-    from lmeval_setup.platform import releases as R
+    from lmeval_setup.bootstrap.restart import rollout_readiness
+    from lmeval_setup.platform.operator_state import startup_config_of
 
     deployment = facts.operator.deployment
     if deployment is None:
         return False
-    namespace = facts.applications_namespace
-    pods = Restarter(kube, namespace, R.OPERATOR_DEPLOYMENT, R.OPERATOR_CONFIGMAP).pods(deployment)
-    decision = decide(deployment, facts.operator_config, pods, ignore_keys=tuple(plan.restart_ignore_keys))
-    return not decision.needed and rollout_state(kube, deployment, namespace)[0]
+    if startup_config_of(facts).restart_needed:
+        return False
+    return rollout_readiness(kube, deployment, facts.applications_namespace).rolled_out
 
 
 def main() -> None:
@@ -75,7 +74,7 @@ def main() -> None:
         facts = detect(KubeSource(kube))
         desired = Desired(module.params["allow_online"], module.params["allow_code_execution"])
         plan = make_plan(facts, desired, module.params["revert_configmap"])
-        settled = restart_settled(kube, facts, plan)
+        settled = restart_settled(kube, facts)
     except Exception as exc:  # every failure becomes one line and a reason
         fail(module, exc)
         return

@@ -7,13 +7,13 @@ DOCUMENTATION = r"""
 module: lmeval_restart
 short_description: Restart the TrustyAI operator only when its pod has not loaded the current lmes-* config
 description:
-  - Compares the pod-template annotation lmeval-setup.opendatahub.io/lmes-config-hash with the hash of
-    the ConfigMap's start-up keys; for pods never restarted by us, compares pod start time with the
-    ConfigMap's last managedFields time.
-  - Restarting is stamping the hash on the pod template (recorded for revert first), then waiting for
-    the new ReplicaSet to be available and the old pods to be gone. Stamping the same hash is a no-op,
-    so concurrent runs start at most one rollout.
-  - Keys the release re-reads per job (C(ignore_keys)) never cause a restart.
+  - Asks C(lmeval_setup.platform.operator_state.startup_config_state) whether every operator pod loaded
+    the current start-up keys (the pod's lmeval-setup.opendatahub.io/lmes-config-hash stamp, else its
+    manager's start time against the last write to a start-up key); restarts when not, including when
+    the timestamps cannot tell (same second), and never on a release that reads the permissions per job.
+  - Restarting is stamping the hash on the pod template (recorded for revert first), then waiting until
+    the new ReplicaSet is available and no pod of an older one is left. Stamping the same hash is a
+    no-op, so concurrent runs start at most one rollout.
   - Check mode sends the patch as a server-side dry run and does not wait.
 options:
   kubeconfig: {type: path, description: kubeconfig file}
@@ -21,8 +21,7 @@ options:
   namespace: {type: str, required: true, description: the applications namespace}
   deployment: {type: str, default: trustyai-service-operator-controller-manager, description: Deployment}
   configmap: {type: str, default: trustyai-service-operator-config, description: operator ConfigMap}
-  ignore_keys: {type: list, elements: str, default: [], description: keys read per job}
-  config_changed: {type: bool, default: false, description: this run changed start-up keys of the ConfigMap}
+  release_line: {type: str, required: true, description: "release table key, e.g. rhoai-2.22"}
   revert_configmap: {type: str, default: lmeval-setup-revert, description: revert record name}
   timeout: {type: int, default: 300, description: seconds to wait for the rollout}
 """
@@ -30,7 +29,7 @@ options:
 EXAMPLES = r"""
 - lmeval.setup.lmeval_restart:
     namespace: redhat-ods-applications
-    config_changed: "{{ patched_configmap is changed }}"
+    release_line: rhoai-2.22
 """
 
 RETURN = r"""
@@ -45,6 +44,7 @@ def main() -> None:
     from lmeval_setup.bootstrap.ansible_support import CONNECTION_ARGS, connect, fail
     from lmeval_setup.bootstrap.restart import Restarter
     from lmeval_setup.bootstrap.revert import RevertStore
+    from lmeval_setup.platform.releases import RELEASES
 
     module = AnsibleModule(
         argument_spec={
@@ -52,8 +52,7 @@ def main() -> None:
             "namespace": {"type": "str", "required": True},
             "deployment": {"type": "str", "default": "trustyai-service-operator-controller-manager"},
             "configmap": {"type": "str", "default": "trustyai-service-operator-config"},
-            "ignore_keys": {"type": "list", "elements": "str", "default": []},
-            "config_changed": {"type": "bool", "default": False},
+            "release_line": {"type": "str", "required": True},
             "revert_configmap": {"type": "str", "default": "lmeval-setup-revert"},
             "timeout": {"type": "int", "default": 300},
         },
@@ -61,10 +60,11 @@ def main() -> None:
     )
     p = module.params
     try:
+        release = next(r for r in RELEASES if r.key == p["release_line"])
         kube = connect(p)
         restarter = Restarter(kube, p["namespace"], p["deployment"], p["configmap"])
         result = restarter.run(
-            ignore_keys=tuple(p["ignore_keys"]), config_changed=p["config_changed"], dry_run=module.check_mode,
+            release=release, dry_run=module.check_mode,
             revert=RevertStore(kube, p["namespace"], p["revert_configmap"]), wait_timeout=p["timeout"],
         )
     except Exception as exc:

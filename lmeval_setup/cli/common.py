@@ -10,8 +10,37 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+REQUEST_TIMEOUT_KEY = "lmeval.request_timeout"
+
+
+def _remember_request_timeout(ctx: click.Context, _: click.Parameter, value: str | None) -> float | None:
+    from lmeval_setup.errors import UsageError
+    from lmeval_setup.kube.client import parse_duration
+
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except UsageError as exc:
+        raise click.BadParameter(exc.one_line()) from None
+    ctx.meta[REQUEST_TIMEOUT_KEY] = seconds
+    return seconds
+
+
+def request_timeout() -> float | None:
+    """The --request-timeout of the running command, in seconds (0: none); None when not given."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get(REQUEST_TIMEOUT_KEY) if ctx is not None else None
+
+
 def kube_options(func: F) -> F:
-    """--kubeconfig / --context, honouring KUBECONFIG (and in-cluster config when neither is set)."""
+    """--kubeconfig / --context, honouring KUBECONFIG (and in-cluster config when neither is set), and
+    kubectl's --request-timeout (kept in the click context: connect() applies it to every request)."""
+    func = click.option(
+        "--request-timeout", "request_timeout", default=None, expose_value=False, metavar="DURATION",
+        callback=_remember_request_timeout,
+        help="How long one API request may take, like kubectl: 30s, 2m, 500ms; 0 for no limit [default: 30s].",
+    )(func)
     func = click.option(
         "--context", "context", default=None, envvar="LMEVAL_CONTEXT", help="kubeconfig context to use."
     )(func)
@@ -33,7 +62,7 @@ def connect(kubeconfig: str | None, context: str | None) -> Any:
     from lmeval_setup.cli.verbosity import trace_requests
     from lmeval_setup.kube.client import Kube  # lazy import: the client is heavy
 
-    return trace_requests(Kube.connect(kubeconfig, context))
+    return trace_requests(Kube.connect(kubeconfig, context, request_timeout()))
 
 
 def findings_options(*formats: str) -> Callable[[F], F]:

@@ -41,8 +41,9 @@ def _split_tasks(_: click.Context, __: click.Parameter, value: tuple[str, ...]) 
 @click.option("--limit", default=None, help="Samples per task (an integer, or a fraction below 1).")
 @click.option("--num-concurrent", type=click.IntRange(min=1), default=None, help="Parallel requests [default: 1].")
 @click.option("--max-retries", type=click.IntRange(min=1), default=None, help="Attempts per request [default: 3].")
-@click.option("--request-timeout", type=click.IntRange(min=1), default=None,
-              help="Seconds per request (model arg timeout) [default: 300].")
+@click.option("--model-timeout", type=click.IntRange(min=1), default=None,
+              help="Seconds per request to the model (model arg timeout) [default: 300]; "
+                   "--request-timeout is kubectl's, for API requests.")
 @click.option("--api-key-secret", default=None, metavar="NAME",
               help="Secret holding the endpoint's API key (OPENAI_API_KEY via secretKeyRef; never inline).")
 @click.option("--api-key-secret-key", default="token", show_default=True, metavar="KEY", help="Key in that Secret.")
@@ -116,7 +117,7 @@ def _spec_from(kw: dict[str, Any]) -> ProvisionSpec:
         namespace=kw["namespace"], job_name=kw["job_name"], model_type=kw["model_type"],
         base_url=kw["base_url"], tokenizer=kw["tokenizer"], served_model=kw["served_model"],
         tasks=kw["tasks"], limit=kw["limit"], num_concurrent=kw["num_concurrent"],
-        max_retries=kw["max_retries"], request_timeout=kw["request_timeout"],
+        max_retries=kw["max_retries"], request_timeout=kw["model_timeout"],
         api_key_secret=kw["api_key_secret"], api_key_secret_key=kw["api_key_secret_key"],
         allow_online=bool(kw["allow_online"]), allow_code_execution=bool(kw["allow_code_execution"]),
         base_job=base_job,

@@ -37,17 +37,9 @@ def resolve_namespace(namespace: str | None, all_namespaces: bool, kubeconfig: s
 
 
 def default_namespace(kubeconfig: str | None, context: str | None) -> str:
-    """The kubeconfig context's namespace, as kubectl does; `default` when it names none."""
-    import os
+    """The kubeconfig context's namespace, as kubectl does (several KUBECONFIG files merged as kubectl
+    merges them); `default` when it names none or there is no kubeconfig (in-cluster)."""
+    from lmeval_setup.kube.client import kubeconfig_context
 
-    try:
-        from kubernetes.config import kube_config
-
-        path = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-        loader = kube_config.KubeConfigLoader(
-            config_dict=kube_config.KubeConfigMerger(path).config, active_context=context,
-        )
-        return str(loader.current_context.get("context", {}).get("namespace") or "default")
-    except Exception:  # in-cluster config or an unusual kubeconfig: kubectl's fallback
-        return "default"
+    return str((kubeconfig_context(kubeconfig, context) or {}).get("namespace") or "default")
 

@@ -10,7 +10,7 @@ Detectors run in order of specificity (log, status, pod, spec) so the first mess
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from lmeval_setup.doctor.snapshot import JSON, Snapshot
@@ -124,11 +124,33 @@ def job_findings(snapshot: Snapshot, job: JSON, facts: ClusterFacts | None, now:
     out.extend(pod_found)
     out.extend(_permission_findings(job, pod, target))
     out.extend(_spec_findings(job, facts, target))
+    out = _unsafe_code_before_225(out, facts)
     if S.is_failed(job) and not any(f.at_least("error") for f in out):
         reason = "its main log was not collected" if snapshot.log(ns, pod_name, "main") is None else (
             "no known error in its main log")
         errors.append(f"{target.label()}: failed with {S.job_status(job).get('message')!r}; {reason}")
     return out
+
+
+# What marks an LME010 as an unsafe-code task (not a remote-code dataset): lm-eval's refusal, the code_eval
+# metric's, or the spec rule, which fires only for unsafe-code task names.
+_UNSAFE_CODE_SIGNS = ("marked as unsafe", '"code_eval" metric')
+
+
+def _unsafe_code_before_225(findings: list[Finding], facts: ClusterFacts | None) -> list[Finding]:
+    """Before 2.25 the operator never passes --confirm_run_unsafe_code nor HF_ALLOW_CODE_EVAL
+    (Release.unsafe_code_flags): no permission makes an unsafe-code task run, so say so."""
+    if facts is None or facts.release.unsafe_code_flags:
+        return findings
+    note = (f"; on {facts.release.key} the TrustyAI operator never passes lm-eval --confirm_run_unsafe_code nor "
+            "HF_ALLOW_CODE_EVAL, so no setting makes it run: drop the task or upgrade to RHOAI 2.25+ / ODH 2.35+")
+    return [replace(f, message=f.message + note) if f.rule_id == "LME010" and _is_unsafe_code(f) else f
+            for f in findings]
+
+
+def _is_unsafe_code(finding: Finding) -> bool:
+    return any(sign in ev.text for ev in finding.evidence for sign in _UNSAFE_CODE_SIGNS) or any(
+        ev.source == "spec" and (ev.path or "").startswith("spec.taskList.taskNames") for ev in finding.evidence)
 
 
 def _log_findings(snapshot: Snapshot, ns: str, pod: str, target: Target) -> list[Finding]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,12 @@ MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 FIELD_MANAGER = "lmeval-setup"
+# Seconds per request when --request-timeout is not given (kubectl waits forever; a CLI should not).
+DEFAULT_REQUEST_TIMEOUT = 30.0
+# How --request-timeout reaches code in other processes (bootstrap's Ansible modules).
+REQUEST_TIMEOUT_ENV = "LMEVAL_REQUEST_TIMEOUT"
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 class ApiError(LmevalError):
@@ -91,26 +98,33 @@ def resource_path(
 class Kube:
     """A connected cluster. Create with `Kube.connect(kubeconfig, context)`."""
 
-    def __init__(self, api_client: Any, context: str | None = None) -> None:
+    def __init__(self, api_client: Any, context: str | None = None, request_timeout: float | None = None) -> None:
         self._api = api_client
         self.context = context
         self.requests = RequestLog()
         self.host: str = api_client.configuration.host
+        # None: no client-side limit (kubectl's --request-timeout=0)
+        self.request_timeout = DEFAULT_REQUEST_TIMEOUT if request_timeout is None else (request_timeout or None)
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
-    def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> Kube:
-        """kubeconfig path > KUBECONFIG > ~/.kube/config > in-cluster service account."""
+    def connect(cls, kubeconfig: str | None = None, context: str | None = None,
+                request_timeout: float | None = None) -> Kube:
+        """kubeconfig path(s) > KUBECONFIG > ~/.kube/config > in-cluster service account.
+
+        Several files (`a:b`, as KUBECONFIG allows) are merged the way kubectl merges them.
+        request_timeout: seconds per request, 0 for none; default: $LMEVAL_REQUEST_TIMEOUT, else 30.
+        """
         import yaml
         from kubernetes import client, config  # lazy: keeps `--help` fast
         from kubernetes.config.config_exception import ConfigException
 
         configuration = client.Configuration()
-        path = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-        path = path.split(os.pathsep)[0]
+        paths = kubeconfig_paths(kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
+        path = os.pathsep.join(paths)
         try:
-            if kubeconfig or os.path.exists(path):
-                config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
+            if kubeconfig or any(os.path.exists(p) for p in paths):
+                _load_merged(paths, context, configuration)
             elif os.environ.get("KUBERNETES_SERVICE_HOST"):
                 config.load_incluster_config(client_configuration=configuration)
             else:
@@ -123,12 +137,14 @@ class Kube:
             raise ClusterError(f"kubeconfig {path} is not usable: {_first_line(exc)}") from None
         configuration.retries = 1
         api = client.ApiClient(configuration)
-        return cls(api, context)
+        if request_timeout is None and os.environ.get(REQUEST_TIMEOUT_ENV):
+            request_timeout = parse_duration(os.environ[REQUEST_TIMEOUT_ENV])
+        return cls(api, context, request_timeout)
 
     # -- raw requests ----------------------------------------------------------------------------
     def request(
         self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
-        content_type: str = "application/json", accept: str = "application/json", timeout: float = 30,
+        content_type: str = "application/json", accept: str = "application/json", timeout: float | None = None,
         raw: bool = False,
     ) -> Any:
         query = {k: v for k, v in (query or {}).items() if v is not None}
@@ -140,13 +156,17 @@ class Kube:
         headers = {"Accept": accept, "Content-Type": content_type}
         self._api.update_params_for_auth(headers, [], ["BearerToken"], path, method, None)
         data = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
+        timeout = self.request_timeout if timeout is None else timeout
         try:
             # The pool manager directly: the generated REST layer changes shape between client releases.
             resp = self._api.rest_client.pool_manager.request(
                 method, url, headers=headers, body=data, timeout=timeout, preload_content=True, retries=False
             )
         except Exception as exc:  # urllib3 raises many types; all mean "cannot reach the cluster"
-            raise ClusterError(f"cannot reach the cluster at {self.host}: {_reason(exc)}") from None
+            reason = _reason(exc)
+            if reason == "timed out" and timeout:
+                reason += f" (no answer within {timeout:g} s; --request-timeout sets the limit)"
+            raise ClusterError(f"cannot reach the cluster at {self.host}: {reason}") from None
         payload = resp.data
         if resp.status >= 400:
             raise _api_error(resp.status, payload, method, path)
@@ -224,9 +244,13 @@ class Kube:
         self.requests.add("WATCH")
         headers = {"Accept": "application/json"}
         self._api.update_params_for_auth(headers, [], ["BearerToken"], path, "GET", None)
+        import urllib3
+
+        # The server ends the watch after timeout_seconds; --request-timeout bounds connecting to it.
+        timeout = urllib3.Timeout(connect=self.request_timeout, read=timeout_seconds + 10)
         try:
             resp = self._api.rest_client.pool_manager.request(
-                "GET", url, headers=headers, preload_content=False, timeout=timeout_seconds + 10, retries=False
+                "GET", url, headers=headers, preload_content=False, timeout=timeout, retries=False
             )
         except Exception as exc:
             raise ClusterError(f"cannot reach the cluster at {self.host}: {_reason(exc)}") from None
@@ -269,6 +293,63 @@ class Kube:
 
     def close(self) -> None:
         self._api.close()
+
+
+def kubeconfig_paths(value: str) -> list[str]:
+    """KUBECONFIG's list (`a:b`, ';' on Windows) as absolute paths, in order."""
+    return [os.path.abspath(os.path.expanduser(p)) for p in value.split(os.pathsep) if p.strip()]
+
+
+def merged_kubeconfig(paths: list[str]) -> Any:
+    """The files merged as kubectl merges KUBECONFIG: missing files are skipped, the first file that
+    defines a cluster, user or context name wins, and so does the first non-empty current-context.
+
+    The client library's merger agrees except for current-context, where its LAST file wins; entries
+    keep the file they came from, so relative certificate paths resolve against their own file.
+    """
+    from kubernetes.config.kube_config import KubeConfigMerger
+
+    merger = KubeConfigMerger(os.pathsep.join(paths))
+    if merger.config is not None:
+        first = next((cfg.get("current-context") for cfg in merger.config_files.values()
+                      if isinstance(cfg, dict) and cfg.get("current-context")), None)
+        if first:
+            merger.config.value["current-context"] = first
+    return merger
+
+
+def kubeconfig_context(kubeconfig: str | None, context: str | None = None) -> JSON | None:
+    """The context entry kubectl would use ({"cluster", "user", "namespace"}), None when there is none."""
+    paths = kubeconfig_paths(kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
+    try:
+        merged = merged_kubeconfig(paths).config
+        name = context or merged.value.get("current-context")
+        entry = next((c for c in merged.value.get("contexts", []) if c["name"] == name), None)
+        return dict(entry.value.get("context") or {}) if entry is not None else None
+    except Exception:  # no kubeconfig (in-cluster) or an unusual one: the caller's fallback applies
+        return None
+
+
+def _load_merged(paths: list[str], context: str | None, configuration: Any) -> None:
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.kube_config import KubeConfigLoader
+
+    merger = merged_kubeconfig(paths)
+    if merger.config is None:
+        raise ConfigException("Invalid kube-config file. No configuration found.")
+    loader = KubeConfigLoader(config_dict=merger.config, active_context=context, config_base_path=None,
+                              config_persister=merger.save_changes)
+    loader.load_and_set(configuration)
+
+
+def parse_duration(text: str) -> float:
+    """kubectl's --request-timeout: a Go duration (`30s`, `1m30s`, `500ms`) or bare seconds; 0 means none."""
+    value = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    if not value or _DURATION_PART.sub("", value):
+        raise UsageError(f"invalid duration {text!r}", hint="use e.g. 30s, 2m, 1m30s, 500ms or 0 for none")
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(value))
 
 
 def _names_one(path: str) -> bool:

@@ -119,10 +119,13 @@ _RULES: tuple[Rule, ...] = (
     Rule(
         "LME010", "remote-code-required", "error",
         "The task needs code execution that is not permitted",
-        "The dataset or task runs custom code (trust_remote_code, unsafe code tasks) but the job does not "
-        "set allowCodeExecution: true or the cluster does not permit it.",
-        "Permit code execution on the cluster (lmeval-setup bootstrap --allow-code-execution) and set "
-        "spec.allowCodeExecution: true.",
+        "The dataset or task runs custom code (trust_remote_code; unsafe-code tasks such as humaneval, mbpp) but "
+        "the job does not set allowCodeExecution: true or the cluster does not permit it. Unsafe-code tasks also "
+        "need lm-eval's --confirm_run_unsafe_code and HF_ALLOW_CODE_EVAL, which the TrustyAI operator passes "
+        "only from RHOAI 2.25 / ODH 2.35 on.",
+        "Set spec.allowCodeExecution: true and permit code execution on the cluster (lmeval-setup bootstrap "
+        "--allow-code-execution): enough for remote-code datasets on every release and for unsafe-code tasks "
+        "on RHOAI 2.25+ / ODH 2.35+. Before 2.25 no setting runs an unsafe-code task: drop it, or upgrade.",
         example="spec:\n  allowCodeExecution: true",
     ),
     Rule(

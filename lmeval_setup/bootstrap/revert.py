@@ -9,8 +9,11 @@ What: one data key per changed field. Only the *first* prior value is kept, so r
 (or five runs racing) never overwrites the original. Writes are guarded by the ConfigMap's
 resourceVersion; a conflict means another run recorded first, and we re-read.
 
-A field whose parent did not exist is recorded at the topmost missing ancestor (e.g. `eval` on a DSC
-that had none), so revert removes the whole subtree we created and the object is back byte for byte.
+A field whose parent did not exist is recorded as the field itself, absent, with how much of its path
+was missing (`missingFrom`). Revert deletes that field, and removes an ancestor bootstrap created only
+when nothing but bootstrap's own fields is left under it: the object is back byte for byte, and an
+annotation somebody else added since (next to ours, in `metadata.annotations` that bootstrap created)
+stays. Records written before v2 name the topmost missing ancestor itself and are restored as written.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ JSON = dict[str, Any]
 RECORD_NAME = "lmeval-setup-revert"
 RECORD_LABELS = {"app.kubernetes.io/managed-by": "lmeval-setup", "app.kubernetes.io/component": "revert-record"}
 FORMAT_ANNOTATION = "lmeval-setup.opendatahub.io/revert-format"
-FORMAT = "v1: data key per field; value = JSON {apiVersion, kind, namespace, name, path, present, value, seq}"
+FORMAT = ("v2: data key per field; value = JSON {apiVersion, kind, namespace, name, path, present, value, seq, "
+          "missingFrom}")
 _MISSING = object()
 
 
@@ -60,6 +64,8 @@ class Entry:
     present: bool
     value: Any
     seq: int
+    # Absent fields only: the length of the path's topmost missing ancestor (None: the parent existed).
+    missing_from: int | None = None
 
     @property
     def key(self) -> str:
@@ -67,17 +73,24 @@ class Entry:
 
     def to_json(self) -> str:
         return json.dumps({**self.ref.as_dict(), "path": list(self.path), "present": self.present,
-                           "value": self.value, "seq": self.seq}, sort_keys=True)
+                           "value": self.value, "seq": self.seq, "missingFrom": self.missing_from}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Entry:
         data = json.loads(text)
+        missing_from = data.get("missingFrom")
         return cls(ObjectRef.from_dict(data), tuple(data["path"]), bool(data["present"]), data.get("value"),
-                   int(data.get("seq", 0)))
+                   int(data.get("seq", 0)), int(missing_from) if missing_from is not None else None)
 
     def inverse_patch(self) -> JSON:
         """The JSON merge patch that puts this field back (null removes what did not exist)."""
         return nest(self.path, self.value if self.present else None)
+
+    def created_ancestors(self) -> list[tuple[str, ...]]:
+        """The ancestors bootstrap created with this field, outermost first."""
+        if self.present or self.missing_from is None:
+            return []
+        return [self.path[:depth] for depth in range(self.missing_from, len(self.path))]
 
 
 def entry_key(ref: ObjectRef, path: tuple[str, ...]) -> str:
@@ -113,12 +126,13 @@ def lookup(obj: JSON, path: tuple[str, ...]) -> Any:
     return node
 
 
-def prior_of(live: JSON, path: tuple[str, ...]) -> tuple[tuple[str, ...], bool, Any]:
-    """(recorded path, present, value): the leaf, or its topmost missing ancestor."""
+def prior_of(live: JSON, path: tuple[str, ...]) -> tuple[bool, Any, int | None]:
+    """(present, value, missing_from) of a field: missing_from is the length of its topmost missing
+    ancestor's path when the field's parent did not exist (None otherwise)."""
     for depth in range(1, len(path) + 1):
         if lookup(live, path[:depth]) is _MISSING:
-            return path[:depth], False, None
-    return path, True, lookup(live, path)
+            return False, None, (depth if depth < len(path) else None)
+    return True, lookup(live, path), None
 
 
 class RevertStore:
@@ -165,11 +179,11 @@ class RevertStore:
         for path, value in leaves(patch):
             if lookup(live, path) == value:
                 continue  # already as wanted: not a change, nothing to remember
-            recorded_path, present, prior = prior_of(live, path)
-            key = entry_key(ref, recorded_path)
-            if key in data or any(e.key == key for e in added) or _covered(data, added, ref, recorded_path):
+            present, prior, missing_from = prior_of(live, path)
+            key = entry_key(ref, path)
+            if key in data or any(e.key == key for e in added) or _covered(data, added, ref, path):
                 continue  # the first prior value wins
-            added.append(Entry(ref, recorded_path, present, prior, seq + len(added)))
+            added.append(Entry(ref, path, present, prior, seq + len(added), missing_from))
         return added
 
     def _write(self, record: JSON | None, added: list[Entry], *, dry_run: bool) -> None:
@@ -200,14 +214,12 @@ class RevertStore:
 
     def _restore_object(self, group: list[Entry], *, dry_run: bool) -> JSON:
         ref = group[0].ref
-        patch: JSON = {}
-        for entry in group:
-            _deep_merge(patch, entry.inverse_patch())
         live = self.kube.get_or_none(ref.path)
         result: JSON = {"object": f"{ref.kind}/{ref.name}", "namespace": ref.namespace,
                         "fields": [".".join(e.path) for e in group]}
         if live is None:
             return {**result, "changed": False, "skipped": "object no longer exists"}
+        patch = restore_patch(live, group)
         before = {".".join(e.path): _show(lookup(live, e.path)) for e in group}
         after = {".".join(e.path): _show(e.value if e.present else _MISSING) for e in group}
         changed = before != after
@@ -221,6 +233,42 @@ class RevertStore:
                     raise
                 return {**result, "changed": False, "skipped": "object deleted while reverting"}
         return {**result, "changed": changed, "before": before, "after": after}
+
+
+def restore_patch(live: JSON, group: list[Entry]) -> JSON:
+    """One merge patch putting back every field of `group` on `live`: recorded values are set, fields
+    that did not exist are removed, and so is an ancestor bootstrap created, but only when nothing other
+    than bootstrap's own removed fields is left under it (others' keys added since stay)."""
+    removed = {e.path for e in group if not e.present}
+    setters: dict[tuple[str, ...], Any] = {e.path: e.value for e in group if e.present}
+    nulls: set[tuple[str, ...]] = set()
+    for entry in group:
+        if entry.present:
+            continue
+        target = entry.path
+        for ancestor in entry.created_ancestors():
+            if _holds_only(lookup(live, ancestor), ancestor, removed):
+                target = ancestor
+                break
+        nulls.add(target)
+    # A null on an ancestor already removes its descendants: drop the redundant (and conflicting) ones.
+    nulls = {p for p in nulls if not any(p[:len(q)] == q and p != q for q in nulls)}
+    patch: JSON = {}
+    for path, value in setters.items():
+        if not any(path[:len(q)] == q for q in nulls):
+            _deep_merge(patch, nest(path, value))
+    for path in sorted(nulls, key=len, reverse=True):
+        _deep_merge(patch, nest(path, None))
+    return patch
+
+
+def _holds_only(subtree: Any, at: tuple[str, ...], removed: set[tuple[str, ...]]) -> bool:
+    """True when every leaf under `subtree` (at path `at`) is one of the fields being removed."""
+    if subtree is _MISSING:
+        return True
+    if not isinstance(subtree, dict):
+        return at in removed
+    return all(_holds_only(value, (*at, key), removed) for key, value in subtree.items())
 
 
 def _show(value: Any) -> Any:

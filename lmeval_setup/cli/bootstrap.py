@@ -57,7 +57,7 @@ def bootstrap(kubeconfig: str | None, context: str | None, inventory: str | None
 def revert(kubeconfig: str | None, context: str | None, inventory: str | None, limit: str | None,
            dry_run: bool, timeout: int, output: str) -> None:
     """Put back every field bootstrap changed (recorded on the cluster); a second revert does nothing."""
-    _execute(RunOptions("revert", inventory, kubeconfig, context, limit, dry_run, dry_run, timeout=timeout), output)
+    _execute(RunOptions("revert", inventory, kubeconfig, context, limit, dry_run, False, timeout=timeout), output)
 
 
 def _execute(opts: RunOptions, output: str) -> None:

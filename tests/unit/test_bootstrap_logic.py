@@ -2,15 +2,59 @@
 
 from __future__ import annotations
 
-from lmeval_setup.bootstrap.revert import Entry, ObjectRef, _restore_groups, entry_key, leaves, prior_of
+from lmeval_setup.bootstrap.revert import (
+    Entry,
+    ObjectRef,
+    _restore_groups,
+    entry_key,
+    leaves,
+    prior_of,
+    restore_patch,
+)
 
 
-def test_prior_recorded_at_topmost_missing_ancestor() -> None:
+def test_prior_of_a_field_whose_parent_is_missing_is_the_field_with_its_missing_depth() -> None:
     live = {"spec": {"components": {"trustyai": {"managementState": "Removed"}}}}
     patch = {"spec": {"components": {"trustyai": {"eval": {"lmeval": {"permitOnline": "allow"}}}}}}
     [(path, _)] = leaves(patch)
-    assert prior_of(live, path) == (("spec", "components", "trustyai", "eval"), False, None)
-    assert prior_of(live, ("spec", "components", "trustyai", "managementState"))[1:] == (True, "Removed")
+    assert prior_of(live, path) == (False, None, 4)  # `eval` (depth 4) is the topmost missing ancestor
+    assert prior_of(live, ("spec", "components", "trustyai", "managementState")) == (True, "Removed", None)
+    assert prior_of(live, ("spec", "components", "trustyai", "absent")) == (False, None, None)
+
+
+CM_REF = ObjectRef("v1", "ConfigMap", "configmaps", "c", "ns")
+ANNOTATION = ("metadata", "annotations", "opendatahub.io/managed")
+
+
+def test_restore_removes_only_the_keys_bootstrap_added() -> None:
+    """Bootstrap created metadata.annotations for its one key; somebody added another since: it stays."""
+    ours = Entry(CM_REF, ANNOTATION, False, None, 0, missing_from=2)
+    live = {"metadata": {"annotations": {"opendatahub.io/managed": "false", "team": "x"}}}
+    assert restore_patch(live, [ours]) == {"metadata": {"annotations": {"opendatahub.io/managed": None}}}
+    # Nothing else there: the parent bootstrap created goes too, so the object is back byte for byte.
+    alone = {"metadata": {"annotations": {"opendatahub.io/managed": "false"}}}
+    assert restore_patch(alone, [ours]) == {"metadata": {"annotations": None}}
+
+
+def test_restore_removes_a_created_subtree_holding_only_bootstraps_fields() -> None:
+    dsc = ObjectRef("datasciencecluster.opendatahub.io/v1", "DataScienceCluster", "datascienceclusters", "d")
+    base = ("spec", "components", "trustyai")
+    group = [Entry(dsc, (*base, "managementState"), True, "Removed", 0),
+             Entry(dsc, (*base, "eval", "lmeval", "permitOnline"), False, None, 1, missing_from=4),
+             Entry(dsc, (*base, "eval", "lmeval", "permitCodeExecution"), False, None, 2, missing_from=4)]
+    live = {"spec": {"components": {"trustyai": {"managementState": "Managed", "eval": {
+        "lmeval": {"permitOnline": "allow", "permitCodeExecution": "allow"}}}}}}
+    assert restore_patch(live, group) == {"spec": {"components": {"trustyai": {"managementState": "Removed",
+                                                                               "eval": None}}}}
+    live["spec"]["components"]["trustyai"]["eval"]["other"] = {"x": 1}
+    assert restore_patch(live, group)["spec"]["components"]["trustyai"]["eval"] == {"lmeval": None}
+
+
+def test_records_written_before_v2_restore_the_recorded_ancestor() -> None:
+    old = Entry.from_json('{"apiVersion": "v1", "kind": "ConfigMap", "plural": "configmaps", "name": "c", '
+                          '"namespace": "ns", "path": ["metadata", "annotations"], "present": false, '
+                          '"value": null, "seq": 0}')
+    assert restore_patch({"metadata": {"annotations": {"a": "b"}}}, [old]) == {"metadata": {"annotations": None}}
 
 
 def test_restore_order_puts_deployment_last_and_reverses_recording() -> None:

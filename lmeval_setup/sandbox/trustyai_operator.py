@@ -104,7 +104,7 @@ def _duration(text: str) -> float | None:
 
 
 def _go_bool(text: str) -> bool | None:
-    lowered = text.strip()
+    lowered = text  # strconv.ParseBool does not trim: " true" is invalid
     if lowered in ("1", "t", "T", "TRUE", "true", "True"):
         return True
     if lowered in ("0", "f", "F", "FALSE", "false", "False"):
@@ -241,7 +241,7 @@ def generate_cmd(spec: JSON, options: Options, online: bool) -> list[str]:
     return [*cmd, "--"]
 
 
-def generate_args(spec: JSON, options: Options) -> list[str]:
+def generate_args(spec: JSON, options: Options, unsafe_code_flags: bool = True) -> list[str]:
     args = ["python", "-m", "lm_eval", "--output_path", OUTPUT_PATH, "--model", str(spec.get("model", ""))]
     model_args = spec.get("modelArgs") or []
     if model_args:
@@ -267,22 +267,26 @@ def generate_args(spec: JSON, options: Options) -> list[str]:
         args.append("--apply_chat_template")
         if chat.get("name"):
             args.append(str(chat["name"]))
-    if spec.get("allowCodeExecution"):
+    # Only the 2.25 line on passes it (Release.unsafe_code_flags); older lines never do.
+    if spec.get("allowCodeExecution") and unsafe_code_flags:
         args.append("--confirm_run_unsafe_code")
     return args
 
 
-def build_env(spec: JSON, online: bool, code_execution: bool) -> list[JSON]:
+def build_env(spec: JSON, online: bool, code_execution: bool, unsafe_code_flags: bool = True) -> list[JSON]:
     container = (spec.get("pod") or {}).get("container") or {}
-    env = [e for e in container.get("env") or [] if e.get("name") not in PROTECTED_ENV]
+    # Before 2.25 HF_ALLOW_CODE_EVAL is neither set nor protected: a user's value passes through.
+    protected = PROTECTED_ENV if unsafe_code_flags else PROTECTED_ENV - {"HF_ALLOW_CODE_EVAL"}
+    env = [e for e in container.get("env") or [] if e.get("name") not in protected]
     env += [{"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"}, {"name": "DO_NOT_TRACK", "value": "1"}]
     on = code_execution
     env += [
         {"name": "TRUST_REMOTE_CODE", "value": "1" if on else "0"},
         {"name": "HF_DATASETS_TRUST_REMOTE_CODE", "value": "1" if on else "0"},
         {"name": "UNITXT_ALLOW_UNVERIFIED_CODE", "value": "True" if on else "False"},
-        {"name": "HF_ALLOW_CODE_EVAL", "value": "1" if on else "0"},
     ]
+    if unsafe_code_flags:
+        env.append({"name": "HF_ALLOW_CODE_EVAL", "value": "1" if on else "0"})
     if not online:
         env += [{"name": name, "value": "1"} for name in
                 ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_EVALUATE_OFFLINE")]
@@ -290,7 +294,8 @@ def build_env(spec: JSON, online: bool, code_execution: bool) -> list[JSON]:
     return env
 
 
-def build_pod(job: JSON, options: Options, *, online: bool, code_execution: bool) -> JSON:
+def build_pod(job: JSON, options: Options, *, online: bool, code_execution: bool,
+              unsafe_code_flags: bool = True) -> JSON:
     meta, spec = job["metadata"], job.get("spec") or {}
     pod_spec = spec.get("pod") or {}
     container = pod_spec.get("container") or {}
@@ -312,8 +317,8 @@ def build_pod(job: JSON, options: Options, *, online: bool, code_execution: bool
         "imagePullPolicy": options.pull_policy,
         "ports": [{"name": "driver", "containerPort": DRIVER_PORT, "protocol": "TCP"}],
         "command": generate_cmd(spec, options, online),
-        "args": generate_args(spec, options),
-        "env": build_env(spec, online, code_execution),
+        "args": generate_args(spec, options, unsafe_code_flags),
+        "env": build_env(spec, online, code_execution, unsafe_code_flags),
         "securityContext": container.get("securityContext") or default_sc,
         "volumeMounts": mounts + list(container.get("volumeMounts") or []),
         "resources": container.get("resources") or {},
@@ -524,10 +529,9 @@ class TrustyAIOperator:
         dsc = self.kube.get_or_none(resource_path("", "v1", "configmaps", self.namespace, DSC_CONFIGMAP))
         if dsc is not None:
             dsc_data = dsc.get("data") or {}
-            if DSC_CM_ONLINE in dsc_data:
-                online = dsc_data[DSC_CM_ONLINE] == "true"
-            if DSC_CM_CODE in dsc_data:
-                code = dsc_data[DSC_CM_CODE] == "true"
+            # It replaces both: a missing or unparsable key is false (detect.effective_permissions).
+            online = _go_bool(dsc_data.get(DSC_CM_ONLINE, "")) is True
+            code = _go_bool(dsc_data.get(DSC_CM_CODE, "")) is True
         return online, code
 
     # -- reconcile -------------------------------------------------------------------------------
@@ -592,12 +596,14 @@ class TrustyAIOperator:
             self.log("ERROR", "change this setting and redeploy the operator",
                      {**where, "error": "online mode not allowed by the operator"})
         if spec.get("allowCodeExecution"):
-            self.log("INFO", "Enabling unsafe code execution for LMEvalJob", where)
+            if self.release.unsafe_code_flags:
+                self.log("INFO", "Enabling unsafe code execution for LMEvalJob", where)
             if not permit_code:
                 self.log("ERROR", "change this setting and redeploy the operator",
                          {**where, "error": "code execution not allowed by the operator"})
         self._ensure_managed_pvc(job)
-        pod = build_pod(job, self.options, online=online, code_execution=code)
+        pod = build_pod(job, self.options, online=online, code_execution=code,
+                        unsafe_code_flags=self.release.unsafe_code_flags)
         try:
             self.kube.create(resource_path("", "v1", "pods", meta["namespace"]), pod)
         except ApiError as exc:

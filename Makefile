@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv controlplane lint unit bench soak constraints clean
+.PHONY: demo test venv controlplane jobimage lint unit bench soak constraints clean
 
 $(STAMP): pyproject.toml constraints.txt tools/install_collections.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,6 +20,11 @@ venv: $(STAMP)
 controlplane:
 	bash tools/build-controlplane.sh
 
+# The sandbox's job image: lm-eval + the TrustyAI image's pins in a cached venv (no torch), and the
+# Hugging Face Hub stand-in's generated tokenizers and datasets.
+jobimage:
+	bash tools/build-jobimage.sh
+
 demo: venv controlplane
 	bash tools/demo.sh
 
@@ -27,7 +32,7 @@ lint: venv
 	$(BIN)/ruff check .
 
 # The whole suite, soak included (10,000 fuzz examples per lint fuzz test, ~70 s): CI runs only this.
-test: venv controlplane lint
+test: venv controlplane jobimage lint
 	LMEVAL_SOAK=1 LMEVAL_REQUIRE_CONTROLPLANE=1 $(BIN)/python -m pytest
 
 unit: venv

@@ -118,11 +118,39 @@ def operator_unavailable(facts: ClusterFacts) -> list[Finding]:
         return []
     status = deployment.get("status") or {}
     replicas = (deployment.get("spec") or {}).get("replicas", 1)
+    if facts.operator_config is None and replicas != 0:
+        return [_operator_crashes_without_configmap(facts)]
     text = (f"replicas: {replicas}, availableReplicas: {status.get('availableReplicas') or 0}, "
             f"pods: {', '.join(f'{p.name} ({p.phase})' for p in facts.operator.pods) or 'none'}")
     why = "it is scaled to 0" if replicas == 0 else "no replica is available"
     return [Finding("LME107", operator_target(facts), f"the TrustyAI operator is not running: {why}",
                     (Evidence("cluster", text, "status.availableReplicas"),))]
+
+
+def _operator_crashes_without_configmap(facts: ClusterFacts) -> Finding:
+    """Every line's manager reads trustyai-service-operator-config at start and exits 1 when it is missing
+    (the LMES controller's start-up runnable returns the Get error: controllers/lmes/lmevaljob_controller.go
+    SetupWithManager, "failed to get configmap"; pinned by tests/unit/test_operator_sources.py)."""
+    evidence = [Evidence("cluster", f"ConfigMap {R.OPERATOR_CONFIGMAP} not found in {facts.applications_namespace}",
+                         f"configmaps/{R.OPERATOR_CONFIGMAP}")]
+    crashing = []
+    for pod in facts.operator.pod_objects:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (status.get("state") or {}).get("waiting") or {}
+            last = (status.get("lastState") or {}).get("terminated") or {}
+            if waiting.get("reason") == "CrashLoopBackOff" or last.get("exitCode") not in (None, 0):
+                crashing.append(pod["metadata"]["name"])
+                evidence.append(Evidence(
+                    "pod", f"container {status.get('name')}: {waiting.get('reason') or 'restarting'}, last exit code "
+                    f"{last.get('exitCode')}, restarts {status.get('restartCount', 0)}",
+                    f"pod/{pod['metadata']['name']}.status.containerStatuses"))
+    state = "crash-looping" if crashing else "not available"
+    return Finding(
+        "LME107", operator_target(facts),
+        f"the TrustyAI operator is {state}: its manager exits at start because ConfigMap {R.OPERATOR_CONFIGMAP} is "
+        f"missing in {facts.applications_namespace}; the platform operator re-creates it while TrustyAI is Managed "
+        "(or restore it), and the next restart of the pod starts the manager",
+        tuple(evidence))
 
 
 def configmap_overridden(facts: ClusterFacts) -> list[Finding]:

@@ -46,6 +46,10 @@ class UnreadableInput(UsageError):
         super().__init__(f"{where}: {reason}")
 
 
+class MalformedYaml(UnreadableInput):
+    """Readable text that is not YAML: some callers skip such a file with a note instead of stopping."""
+
+
 @dataclass(frozen=True)
 class YamlLimits:
     """What one YAML stream may hold. Nodes count every alias expansion: what a consumer walking the data
@@ -54,6 +58,7 @@ class YamlLimits:
     max_nodes: int = 200_000
     max_depth: int = 200
     max_documents: int = 10_000
+    max_sequence: int = 200_000  # items of one sequence (a List's items): refused early, while streaming
 
 
 # -- files -------------------------------------------------------------------------------------------
@@ -219,6 +224,11 @@ def load_yaml_all(text: str, display: str, limits: YamlLimits = YamlLimits()) ->
 
     Timestamps stay strings (as the API server sends them); unknown tags give the scalar's text.
     """
+    return load_yaml_all_counted(text, display, limits)[0]
+
+
+def load_yaml_all_counted(text: str, display: str, limits: YamlLimits = YamlLimits()) -> tuple[list[Any], int]:
+    """load_yaml_all, and how many nodes it built (aliases counted per use): for budgets over many files."""
     builder = _EventBuilder(display, limits)
     try:
         for event in yaml.parse(text, Loader=_Loader):
@@ -226,13 +236,13 @@ def load_yaml_all(text: str, display: str, limits: YamlLimits = YamlLimits()) ->
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
-        raise UnreadableInput(display, f"YAML syntax error: {problem}", *((mark.line + 1, mark.column + 1)
-                                                                          if mark else ())) from None
+        raise MalformedYaml(display, f"YAML syntax error: {problem}", *((mark.line + 1, mark.column + 1)
+                                                                        if mark else ())) from None
     except yaml.YAMLError as exc:
-        raise UnreadableInput(display, f"YAML error: {str(exc).splitlines()[0] if str(exc) else 'invalid'}") from None
+        raise MalformedYaml(display, f"YAML error: {str(exc).splitlines()[0] if str(exc) else 'invalid'}") from None
     except RecursionError:
         raise UnreadableInput(display, "YAML nesting too deep") from None
-    return builder.documents
+    return builder.documents, builder.count
 
 
 def load_yaml(text: str, display: str, limits: YamlLimits = YamlLimits()) -> Any:
@@ -325,6 +335,8 @@ class _EventBuilder:
         frame = self.stack[-1]
         if isinstance(frame.container, list):
             frame.container.append(value)
+            if len(frame.container) > self.limits.max_sequence:
+                raise self.fail(f"a sequence of more than {self.limits.max_sequence} items: refused", event)
         elif frame.key is _NO_KEY:
             frame.key = value if _hashable(value) else f"<{type(value).__name__} key>"
         elif frame.key is _MERGE:

@@ -12,6 +12,7 @@ import click
 from lmeval_setup.bootstrap.plan import CODE_EXECUTION_NOTE
 from lmeval_setup.bootstrap.runner import ClusterResult, RunOptions, RunResult, run
 from lmeval_setup.cli.common import kube_options, output_option
+from lmeval_setup.platform.releases import line_label
 
 SCHEMA = "lmeval-setup/bootstrap"
 SCHEMA_VERSION = 1
@@ -40,7 +41,7 @@ def _target_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--wait-timeout", "wait_timeout", default=None, type=click.IntRange(min=1), metavar="SECONDS",
               help="Seconds to wait for TrustyAI to become ready and for an operator rollout "
                    "(default: 600 and 300).")
-@output_option("text", "json")
+@output_option("text", "json", "yaml")
 def bootstrap(kubeconfig: str | None, context: str | None, inventory: str | None, limit: str | None,
               dry_run: bool, timeout: int, diff: bool, allow_online: bool | None,
               allow_code_execution: bool | None, wait_timeout: int | None, output: str) -> None:
@@ -53,18 +54,18 @@ def bootstrap(kubeconfig: str | None, context: str | None, inventory: str | None
 
 @click.command(name="revert")
 @_target_options
-@output_option("text", "json")
+@output_option("text", "json", "yaml")
 def revert(kubeconfig: str | None, context: str | None, inventory: str | None, limit: str | None,
            dry_run: bool, timeout: int, output: str) -> None:
     """Put back every field bootstrap changed (recorded on the cluster); a second revert does nothing."""
-    _execute(RunOptions("revert", inventory, kubeconfig, context, limit, dry_run, False, timeout=timeout), output)
+    _execute(RunOptions("revert", inventory, kubeconfig, context, limit, dry_run, dry_run, timeout=timeout), output)
 
 
 def _execute(opts: RunOptions, output: str) -> None:
     progress = _progress_printer() if output == "text" and sys.stderr.isatty() else None
     result = run(opts, progress)
-    if output == "json":
-        click.echo(json.dumps(as_json(result), indent=2, sort_keys=True))
+    if output in ("json", "yaml"):
+        click.echo(render_structured(result, output), nl=False)
     else:
         click.echo(as_text(result))
     # The error line goes to stderr in every format, as for the other commands (stdout stays pure JSON).
@@ -83,6 +84,16 @@ def _progress_printer() -> Callable[[str], None]:
     return show
 
 
+def render_structured(result: RunResult, output: str) -> str:
+    """-o json (keys sorted, as before) or -o yaml: one document, docs/schemas/bootstrap.schema.json."""
+    data = as_json(result)
+    if output == "yaml":
+        from lmeval_setup.report.structured import dump
+
+        return dump(data, "yaml")
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
 def as_json(result: RunResult) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
@@ -98,25 +109,31 @@ def as_json(result: RunResult) -> dict[str, Any]:
 def _cluster_json(cluster: ClusterResult) -> dict[str, Any]:
     failure = cluster.failure
     facts = cluster.facts or {}
-    return {
+    out = {
         "ok": failure is None,
         "exit_code": int(cluster.exit_code),
         "stats": {s: cluster.count(s) for s in ("ok", "changed", "failed", "skipped", "unreachable")},
         "steps": [{"task": s.task, "status": s.status, **({"msg": s.msg} if s.msg else {}),
                    **({"reason": s.reason} if s.reason else {}),
                    **({"diff": s.diff} if s.diff else {})} for s in cluster.steps],
-        "error": {"msg": failure.msg, "reason": failure.reason or failure.status} if failure else None,
-        "release": facts.get("release_line"),
-        "release_version": facts.get("release_version"),
-        "permission_layer": facts.get("permission_layer"),
-        "trustyai_state": facts.get("trustyai_state"),
-        "effective_online": facts.get("effective_online"),
-        "effective_code_execution": facts.get("effective_code_execution"),
+        # One type per key: a list, empty when the cluster succeeded (it was an object, or null).
+        "errors": [{"msg": failure.msg, "reason": failure.reason or failure.status}] if failure else [],
         "operator_restarted": cluster.restarted,
         "warnings": (cluster.plan or {}).get("warnings", []),
         "notes": (cluster.plan or {}).get("notes", []),
         "restored": cluster.restored,
     }
+    # What detection learnt. A key is absent, never null, when the run failed before it was known.
+    known = {
+        "release_name": facts.get("release_name"),
+        "release_line": line_label(str(facts.get("release_line") or "")),  # the release table's row: 2.17-2.24
+        "release_version": facts.get("release_version"),
+        "permission_layer": facts.get("permission_layer"),
+        "trustyai_state": facts.get("trustyai_state"),
+        "effective_online": facts.get("effective_online"),
+        "effective_code_execution": facts.get("effective_code_execution"),
+    }
+    return {**out, **{key: value for key, value in known.items() if value is not None}}
 
 
 def as_text(result: RunResult) -> str:

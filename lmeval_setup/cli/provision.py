@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,8 @@ import click
 import yaml
 
 from lmeval_setup.cli.common import connect, kube_options
-from lmeval_setup.errors import ExitCode, UsageError
+from lmeval_setup.cli.scope import namespace_options
+from lmeval_setup.errors import ExitCode, LmevalError, UsageError
 from lmeval_setup.provision.objects import DEFAULT_JOB_NAME, ProvisionSpec, build_objects
 
 EPILOG = """\b
@@ -31,7 +33,8 @@ def _split_tasks(_: click.Context, __: click.Parameter, value: tuple[str, ...]) 
 
 
 @click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-n", "--namespace", required=True, help="Namespace for the job (created and labelled if absent).")
+@namespace_options("The job (the namespace is created and labelled if absent)",
+                   all_help="With --teardown alone: remove the job's environment from every namespace.")
 @click.option("--job-name", default=DEFAULT_JOB_NAME, show_default=True, help="Name of the LMEvalJob.")
 @click.option("--model-type", default=None, help="lm-eval model type [default: local-completions].")
 @click.option("--model", "served_model", default=None, help="Served model name (vLLM --served-model-name).")
@@ -66,6 +69,8 @@ def _split_tasks(_: click.Context, __: click.Parameter, value: tuple[str, ...]) 
 @click.option("--render", is_flag=True, help="Print the manifests as YAML and exit (no cluster needed).")
 @click.option("--ignore", multiple=True, metavar="RULE", help="Lint rule ID or slug not to stop on; repeatable.")
 @click.option("--color/--no-color", default=None, help="Colour findings [default: on a terminal].")
+@click.option("-o", "--output", type=click.Choice(["text", "json", "yaml"]), default="text", show_default=True,
+              help="Output format of the run's report (docs/schemas/provision.schema.json); progress stays on stderr.")
 @kube_options
 def provision(**kw: Any) -> None:
     """Create an LM-Eval environment for CI and run an evaluation in it.
@@ -77,16 +82,51 @@ def provision(**kw: Any) -> None:
     from lmeval_setup.provision.gates import parse_gates
 
     gates = parse_gates(kw["gates"])
+    _resolve_scope(kw)
     if _teardown_only(kw):
-        _teardown_only_run(kw)
-        return
+        raise SystemExit(_reported(kw, lambda printer: _teardown_only_run(kw, printer)))
+    if kw["all_namespaces"]:
+        raise UsageError("-A/--all-namespaces goes with --teardown alone: a job is provisioned in one namespace")
     spec = _spec_from(kw)
     if kw["render"]:
+        if kw["output"] != "text":
+            raise UsageError("--render prints the manifests as YAML; -o is the format of a run's report")
         _render(spec, kw)
         return
     _check_combinations(kw, gates)
     build_objects(spec)  # usage errors (no tasks, no endpoint, a bad --from-file) before touching the cluster
-    raise SystemExit(_provision_run(spec, gates, kw))
+    raise SystemExit(_reported(kw, lambda printer: _provision_run(spec, gates, kw, printer)))
+
+
+def _resolve_scope(kw: dict[str, Any]) -> None:
+    """-n as given, else the kubeconfig context's namespace (kubectl's habit); None with -A."""
+    from lmeval_setup.cli.scope import resolve_namespace
+
+    kw["namespace"] = resolve_namespace(kw["namespace"], kw["all_namespaces"], kw["kubeconfig"], kw["context"])
+
+
+def _reported(kw: dict[str, Any], run: Callable[[Any], int]) -> int:
+    """Run with the right printer; with -o json|yaml print the report (also when the run raised)."""
+    from lmeval_setup.provision.report import ProvisionReport
+
+    if kw["output"] == "text":
+        return run(_printer())
+    report = ProvisionReport(namespace=kw["namespace"] or "", job=kw["job_name"])
+    printer = _printer(report)
+    try:
+        code = run(printer)
+    except LmevalError as exc:
+        report.errors.append(exc.one_line())
+        _emit(report, kw["output"], int(exc.exit_code))
+        raise
+    _emit(report, kw["output"], code)
+    return code
+
+
+def _emit(report: Any, output: str, code: int) -> None:
+    from lmeval_setup.report.structured import dump
+
+    click.echo(dump(report.as_dict(code), output), nl=False)
 
 
 def _teardown_only(kw: dict[str, Any]) -> bool:
@@ -94,12 +134,18 @@ def _teardown_only(kw: dict[str, Any]) -> bool:
     return bool(kw["teardown"] and not describes_job)
 
 
-def _teardown_only_run(kw: dict[str, Any]) -> None:
-    from lmeval_setup.provision.run import run_teardown
+def _teardown_only_run(kw: dict[str, Any], printer: Any) -> int:
+    from lmeval_setup.provision.run import namespaces_of, run_teardown
 
     kube = connect(kw["kubeconfig"], kw["context"])
     try:
-        run_teardown(kube, ProvisionSpec(namespace=kw["namespace"], job_name=kw["job_name"]), _printer())
+        namespaces = [kw["namespace"]] if kw["namespace"] else namespaces_of(kube, kw["job_name"])
+        if not namespaces:
+            printer.err(f"teardown: no provisioned job {kw['job_name']} in any namespace")
+        for namespace in namespaces:
+            run_teardown(kube, ProvisionSpec(namespace=namespace, job_name=kw["job_name"]), printer)
+        printer.record(outcome="torn-down")
+        return int(ExitCode.OK)
     finally:
         kube.close()
 
@@ -159,7 +205,7 @@ def _ignored(kw: dict[str, Any]) -> frozenset[str]:
     return resolve_rule_ids(kw["ignore"])
 
 
-def _provision_run(spec: ProvisionSpec, gates: list[Any], kw: dict[str, Any]) -> int:
+def _provision_run(spec: ProvisionSpec, gates: list[Any], kw: dict[str, Any], printer: Any) -> int:
     from lmeval_setup.provision.run import RunOptions, run_provision
 
     options = RunOptions(
@@ -169,12 +215,15 @@ def _provision_run(spec: ProvisionSpec, gates: list[Any], kw: dict[str, Any]) ->
     )
     kube = connect(kw["kubeconfig"], kw["context"])
     try:
-        return run_provision(kube, options, _printer())
+        return run_provision(kube, options, printer)
     finally:
         kube.close()
 
 
-def _printer() -> Any:
+def _printer(report: Any = None) -> Any:
+    """Text: stdout as before. -o json|yaml: stdout holds only the report, so nothing else goes there."""
+    from lmeval_setup.cli.verbosity import status_printer
     from lmeval_setup.provision.run import Printer
 
-    return Printer(out=click.echo, err=lambda text: click.echo(text, err=True))
+    out = click.echo if report is None else (lambda _text: None)
+    return Printer(out=out, err=status_printer(), report=report)

@@ -10,14 +10,13 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def namespace_options(what: str, *, all_namespaces: bool = True) -> Callable[[F], F]:
+def namespace_options(what: str, *, all_help: str | None = None) -> Callable[[F], F]:
     """-n/--namespace (default: the kubeconfig context's, like kubectl) and -A/--all-namespaces, worded
     the same on doctor, results and provision."""
 
     def decorate(func: F) -> F:
-        if all_namespaces:
-            func = click.option("-A", "--all-namespaces", "all_namespaces", is_flag=True,
-                                help=f"{what} in every namespace.")(func)
+        func = click.option("-A", "--all-namespaces", "all_namespaces", is_flag=True,
+                            help=all_help or f"{what} in every namespace.")(func)
         return click.option("-n", "--namespace", "namespace", default=None,
                             help=f"{what} in this namespace [default: the context's, else default].")(func)
 

@@ -222,6 +222,22 @@ RELEASES: tuple[Release, ...] = (
 )
 
 
+def line_label(key: str) -> str | None:
+    """The versions a release line (its `key`, e.g. rhoai-2.17) covers, as people say them: '2.17-2.24',
+    '2.16', '2.25-2.x' (the next line starts a new major), '3.5+' (the newest line). None: unknown key."""
+    row = next((r for r in RELEASES if r.key == key), None)
+    if row is None:
+        return None
+    major, minor = row.since
+    later = sorted(r.since for r in RELEASES if r.platform == row.platform and r.since > row.since)
+    if not later:
+        return f"{major}.{minor}+"
+    if later[0][0] != major:
+        return f"{major}.{minor}-{major}.x"
+    last = later[0][1] - 1
+    return f"{major}.{minor}" if last == minor else f"{major}.{minor}-{major}.{last}"
+
+
 def parse_version(text: str) -> tuple[int, int]:
     """'2.22.1' -> (2, 22); tolerant of a leading 'v' and suffixes such as '-ea.2'."""
     parts = text.strip().lstrip("v").split(".")

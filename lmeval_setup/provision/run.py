@@ -16,9 +16,10 @@ from lmeval_setup.kube.client import Kube
 from lmeval_setup.platform.detect import Permissions
 from lmeval_setup.platform.releases import LMEVAL_GROUP, LMEVAL_VERSION
 from lmeval_setup.provision import apply as A
-from lmeval_setup.provision.diagnose import diagnose_job, lint_job
+from lmeval_setup.provision.diagnose import ClusterNotReady, diagnose_job, lint_job, require_cluster_ready
 from lmeval_setup.provision.gates import Gate, error_junit, evaluate_gates, gates_junit
 from lmeval_setup.provision.objects import ProvisionSpec, build_objects, instance_value
+from lmeval_setup.provision.report import ProvisionReport
 from lmeval_setup.provision.wait import ProgressDisplay, wait_for_job
 from lmeval_setup.results.model import job_result
 from lmeval_setup.results.table import render as render_results
@@ -45,10 +46,20 @@ class RunOptions:
 
 @dataclass
 class Printer:
-    """stdout for results and findings, stderr for progress: CI can capture stdout alone."""
+    """stdout for results and findings, stderr for progress: CI can capture stdout alone.
+
+    With -o json|yaml the CLI gives a `report` (and an `out` that prints nothing): the run records
+    into it what text output would have shown.
+    """
 
     out: Out
     err: Out
+    report: ProvisionReport | None = None
+
+    def record(self, **fields: Any) -> None:
+        if self.report is not None:
+            for name, value in fields.items():
+                setattr(self.report, name, value)
 
 
 def resolve_permissions(kube: Kube, options: RunOptions, err: Out) -> Permissions | None:
@@ -62,6 +73,7 @@ def resolve_permissions(kube: Kube, options: RunOptions, err: Out) -> Permission
             raise
         err("note: no OpenShift AI here; using --allow-online/--allow-code-execution as given")
         return None
+    require_cluster_ready(facts)  # TrustyAI not Managed: that, not the job's lint (LME001), is the cause
     return facts.effective_permissions
 
 
@@ -95,14 +107,20 @@ def lint_gate(objects: list[JSON], permissions: Permissions | None, options: Run
     if findings:
         text = render(findings, "text", tool="provision", color=options.color)
         (printer.out if blocking else printer.err)(text.rstrip("\n"))
+        printer.record(findings=findings)
     if blocking:
         printer.err(f"provision: the job has {len(blocking)} lint error(s); nothing was applied")
+        printer.record(outcome="lint-failed")
     return not blocking
 
 
 def run_provision(kube: Kube, options: RunOptions, printer: Printer) -> int:
     require_lmevaljob_api(kube)
-    permissions = resolve_permissions(kube, options, printer.err)
+    try:
+        permissions = resolve_permissions(kube, options, printer.err)
+    except ClusterNotReady as exc:
+        _report_cluster_cause(exc, options, printer)
+        raise
     choose_flags(options, permissions)
     objects = build_objects(options.spec)
     if not lint_gate(objects, permissions, options, printer):
@@ -110,6 +128,7 @@ def run_provision(kube: Kube, options: RunOptions, printer: Printer) -> int:
                                           job=options.spec.job_name, gates=options.gates))
         return int(ExitCode.FINDINGS)
     A.apply_objects(kube, objects, log=lambda line: printer.err(f"provision: {line}"))
+    printer.record(applied=True, outcome="applied")
     if not options.wait:
         spec = options.spec
         printer.err(f"provision: follow it with: lmeval-setup results -n {spec.namespace} {spec.job_name}")
@@ -123,7 +142,33 @@ def run_provision(kube: Kube, options: RunOptions, printer: Printer) -> int:
 
 def run_teardown(kube: Kube, spec: ProvisionSpec, printer: Printer) -> int:
     A.teardown(kube, spec.namespace, instance_value(spec), log=lambda line: printer.err(f"teardown: {line}"))
+    printer.record(torn_down=True)
     return int(ExitCode.OK)
+
+
+def namespaces_of(kube: Kube, job_name: str) -> list[str]:
+    """Every namespace holding something provision created for this job (`provision -A --teardown`)."""
+    from lmeval_setup.kube.client import ApiError, resource_path
+    from lmeval_setup.provision.objects import INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL
+
+    selector = f"{MANAGED_BY_LABEL}={MANAGED_BY},{INSTANCE_LABEL}={instance_value(ProvisionSpec('', job_name))}"
+    found: set[str] = set()
+    for group, version, plural in (("", "v1", "serviceaccounts"), (LMEVAL_GROUP, LMEVAL_VERSION, "lmevaljobs")):
+        try:
+            items = kube.list_items(resource_path(group, version, plural), labelSelector=selector)
+            found.update(str(o["metadata"].get("namespace")) for o in items)
+        except ApiError as exc:
+            if not exc.not_found:  # no LMEvalJob API: nothing of ours there
+                raise
+    return sorted(found)
+
+
+def _report_cluster_cause(exc: ClusterNotReady, options: RunOptions, printer: Printer) -> None:
+    """The cluster-level finding, on stdout like the doctor's; the CLI then exits 4 with one line."""
+    from lmeval_setup.report import render
+
+    printer.out(render(exc.findings, "text", tool="provision", color=options.color).rstrip("\n"))
+    printer.record(findings=exc.findings, outcome="blocked")
 
 
 def _wait_and_judge(kube: Kube, options: RunOptions, printer: Printer) -> int:
@@ -134,22 +179,27 @@ def _wait_and_judge(kube: Kube, options: RunOptions, printer: Printer) -> int:
                                on_update=display.update)
     except WaitTimeout as exc:
         _write_junit(options, error_junit(exc.one_line(), job=spec.job_name, gates=options.gates))
+        printer.record(outcome="timed-out")
         raise
     finally:
         display.close()
+    printer.record(job_state={"state": outcome.state, "reason": outcome.reason, "message": outcome.message})
     if not outcome.succeeded:
         return _report_failure(kube, options, printer, outcome.reason, outcome.message)
     result = job_result(outcome.job)
     printer.out(render_results([result], "table").rstrip("\n"))
+    printer.record(results=[result], outcome="succeeded")
     if not options.gates:
         return int(ExitCode.OK)
     verdicts = evaluate_gates(options.gates, result)
+    printer.record(gates=verdicts)
     for verdict in verdicts:
         printer.out(verdict.message)
     _write_junit(options, gates_junit(verdicts, job=spec.job_name))
     failed = [v for v in verdicts if not v.passed]
     if failed:
         printer.err(f"provision: {len(failed)} of {len(verdicts)} gate(s) failed")
+        printer.record(outcome="gates-failed")
         return int(ExitCode.FINDINGS)
     return int(ExitCode.OK)
 
@@ -163,6 +213,7 @@ def _report_failure(kube: Kube, options: RunOptions, printer: Printer, reason: s
     headline = f"LMEvalJob {spec.namespace}/{spec.job_name} {reason.lower() or 'ended'}: {redact_text(message)}"
     printer.out(headline)
     findings = _doctor_findings(kube, spec, printer)
+    printer.record(findings=findings, outcome="failed")
     if findings:
         printer.out(render(findings, "text", tool="doctor", color=options.color).rstrip("\n"))
     else:

@@ -199,7 +199,7 @@ def test_no_openshift_ai_one_line_exit_4(new_controlplane: Any) -> None:
     import json
 
     report = json.loads(proc.stdout)
-    assert report["clusters"]["cluster"]["error"]["reason"] == "no_openshift_ai"
+    assert [e["reason"] for e in report["clusters"]["cluster"]["errors"]] == ["no_openshift_ai"]
 
 
 # Bootstrap twice on every other profile (and new jobs seeing the permissions): the idempotence matrix in

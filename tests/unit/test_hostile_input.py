@@ -1,0 +1,221 @@
+"""Hostile input (issue 17 items 1-3): files and trees made by someone else, read by lint and doctor --from-dir.
+
+Every case runs the CLI as a subprocess under a 1 GiB address-space cap and a time cap, and must end in a
+one-line error with exit 2 naming the file, or in a correct result: never exit 70, a traceback, a hang, or
+content read from outside the directory it was given. No cluster is needed: these are the readers.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from doctor_support import OFFLINE_LOG_TEXT, add_job, cluster_snapshot, lmevaljob, pod, with_status
+
+from lmeval_setup.doctor.writer import write_dir
+
+MEMORY_CAP = 1 << 30  # bytes of address space for the command under test
+TIME_CAP = 60  # seconds; every case takes a few at most, even on a loaded 2-core machine
+OUTSIDE = "OUTSIDE-THE-ROOT-7f3a9c"
+BOMB = "\n".join(
+    [f"l0: &l0 [{', '.join(['x'] * 10)}]"]
+    + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
+) + "\n"
+DEEP = b"- " * 20_000 + b"x\n"  # 20,000 nested block sequences on one line
+MANIFEST = """\
+apiVersion: trustyai.opendatahub.io/v1alpha1
+kind: LMEvalJob
+metadata: {name: job, namespace: demo}
+spec:
+  model: local-completions
+  modelArgs:
+    - {name: model, value: granite}
+    - {name: base_url, value: 'http://granite-predictor:8080/v1/completions'}
+    - {name: tokenizer, value: ibm-granite/granite-3.1-8b-instruct}
+  taskList: {taskNames: [arc_easy]}
+"""
+
+
+def _cap_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+
+def cli(cwd: Path, *args: str | Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("LMEVAL_DEBUG", "KUBECONFIG")}
+    proc = subprocess.run([sys.executable, "-m", "lmeval_setup.cli.main", *map(str, args)], input=stdin,
+                          capture_output=True, timeout=TIME_CAP, cwd=cwd, env={**env, "NO_COLOR": "1"},
+                          preexec_fn=_cap_memory)
+    out = subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                                      proc.stderr.decode("utf-8", "replace"))
+    assert out.returncode != 70 and "Traceback" not in out.stderr and "MemoryError" not in out.stderr, out.stderr
+    assert OUTSIDE not in out.stdout + out.stderr, "content from outside the given root was shown"
+    return out
+
+
+def refused(proc: subprocess.CompletedProcess[str], file: str, why: str) -> None:
+    """Exit 2 and one error line on stderr that names the file and says why."""
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert len(errors) == 1 and file in errors[0] and why in errors[0], proc.stderr
+
+
+# -- lint ----------------------------------------------------------------------------------------------
+def test_lint_refuses_devices_fifos_and_links_to_them(tmp_path: Path) -> None:
+    refused(cli(tmp_path, "lint", "/dev/zero"), "/dev/zero", "character device")
+    fifo = tmp_path / "job.yaml"
+    os.mkfifo(fifo)
+    refused(cli(tmp_path, "lint", fifo), "job.yaml", "FIFO")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "zero.yaml").symlink_to("/dev/zero")
+    (tree / "good.yaml").write_text(MANIFEST)
+    proc = cli(tmp_path, "lint", tree)
+    refused(proc, "zero.yaml", "not a regular file")
+    assert "in 1 checked" in proc.stdout, proc.stdout  # the good file beside it was still linted
+
+
+@pytest.mark.parametrize(("name", "content", "why"), [
+    ("bomb.yaml", BOMB.encode(), "alias"),
+    ("deep.yaml", DEEP, "nest"),
+    ("flow.yaml", b"[" * 20_000 + b"]" * 20_000, "nesting"),
+    ("latin1.yaml", MANIFEST.replace("granite}", "gr\xe4nite}").encode("latin-1"), "not UTF-8"),
+    ("binary.yaml", b"\x00\x01\x02" * 100, "binary"),
+])
+def test_lint_refuses_pathological_yaml(tmp_path: Path, name: str, content: bytes, why: str) -> None:
+    (tmp_path / name).write_bytes(content)
+    refused(cli(tmp_path, "lint", name), name, why)
+
+
+def test_lint_caps_files_and_stdin(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as out:  # sparse: 2 GB claimed, nothing written
+        out.truncate(2 << 30)
+    refused(cli(tmp_path, "lint", big), "big.yaml", "limit")
+    refused(cli(tmp_path, "lint", "-", stdin=b"# padding\n" * 700_000), "-", "limit")
+
+
+# -- doctor --from-dir ---------------------------------------------------------------------------------
+def gather(path: Path, *, trustyai: str = "Managed") -> Path:
+    """A must-gather-like tree: --collect output of a cluster with one failed job, its pod and log."""
+    snap = cluster_snapshot("rhoai-2.22", trustyai=trustyai)
+    add_job(snap, with_status(lmevaljob(), state="Complete", reason="Failed", message="exit status 1"),
+            pod(), OFFLINE_LOG_TEXT)
+    return write_dir(snap, path)
+
+
+def pods_yaml(tree: Path) -> Path:
+    return tree / "namespaces" / "demo" / "pods" / "evaljob" / "evaljob.yaml"
+
+
+def main_log(tree: Path) -> Path:
+    return tree / "namespaces" / "demo" / "pods" / "evaljob" / "main" / "main" / "logs" / "current.log"
+
+
+def meta(tree: Path) -> Path:
+    return tree / "lmeval-setup-snapshot.yaml"
+
+
+def _replace(path: Path, content: bytes | Callable[[Path], None]) -> None:
+    path.unlink()
+    if callable(content):
+        content(path)
+    else:
+        path.write_bytes(content)
+
+
+def _items(count: int) -> bytes:
+    items = "".join(f"- {{apiVersion: v1, kind: Pod, metadata: {{name: p{i}, namespace: demo}}}}\n"
+                    for i in range(count))
+    return f"apiVersion: v1\nkind: List\nitems:\n{items}".encode()
+
+
+def _sparse(size: int) -> Callable[[Path], None]:
+    def make(path: Path) -> None:
+        with path.open("wb") as out:
+            out.truncate(size)
+    return make
+
+
+FROM_DIR_REFUSED: dict[str, tuple[Callable[[Path], Path], bytes | Callable[[Path], None], str]] = {
+    "alias-bomb": (pods_yaml, BOMB.encode(), "alias"),
+    "fifo": (pods_yaml, lambda p: os.mkfifo(p), "FIFO"),
+    "100k-items": (pods_yaml, _items(100_000), "more than 20000 items"),
+    "deep-nesting": (pods_yaml, DEEP, "nest"),
+    "sparse-2gb-yaml": (pods_yaml, _sparse(2 << 30), "limit"),
+    "non-utf8-object": (pods_yaml, "metadata: {name: caf\xe9}\n".encode("latin-1"), "not UTF-8"),
+    "malformed-meta": (meta, b"served: 5\n", "snapshot record"),
+    "meta-not-a-mapping": (meta, b"- 1\n- 2\n", "snapshot record"),
+    "meta-bad-collected": (meta, b"collected: [[a]]\n", "snapshot record"),
+    "non-utf8-meta": (meta, b"notes: ['\xff\xfe\xfa']\nserved: {}\n", "not UTF-8"),
+    "meta-is-a-fifo": (meta, lambda p: os.mkfifo(p), "FIFO"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FROM_DIR_REFUSED))
+def test_from_dir_refuses_hostile_files_naming_them(tmp_path: Path, case: str) -> None:
+    where, content, why = FROM_DIR_REFUSED[case]
+    tree = gather(tmp_path / "gather")
+    target = where(tree)
+    _replace(target, content)
+    refused(cli(tmp_path, "doctor", "--from-dir", tree), target.name, why)
+
+
+def test_from_dir_reads_only_the_tail_of_a_sparse_2gb_log(tmp_path: Path) -> None:
+    tree = gather(tmp_path / "gather")
+    log = main_log(tree)
+    with log.open("r+b") as out:  # 2 GB of holes, then the exception the doctor needs
+        out.truncate(0)
+        out.seek(2 << 30)
+        out.write(OFFLINE_LOG_TEXT.encode())
+    proc = cli(tmp_path, "doctor", "--from-dir", tree, "-o", "json")
+    assert proc.returncode == 1 and "OfflineModeIsEnabled" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_from_dir_never_follows_a_link_out_of_the_root(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "current.log").write_text(f"Traceback (most recent call last):\nValueError: {OUTSIDE}\n")
+    (outside / "pods.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": OUTSIDE.lower(), "namespace": "demo"}, "status": {"message": OUTSIDE}}))
+    tree = gather(tmp_path / "gather")
+    _replace(main_log(tree), lambda p: p.symlink_to(outside / "current.log"))
+    (tree / "namespaces" / "demo" / "core").mkdir(exist_ok=True)
+    (tree / "namespaces" / "demo" / "core" / "linked").symlink_to(outside)  # a directory link out
+    (tree / "namespaces" / "elsewhere").symlink_to(outside, target_is_directory=True)
+    (tree / "namespaces" / "demo" / "core" / "events.yaml").symlink_to("/dev/zero")
+    proc = cli(tmp_path, "doctor", "--from-dir", tree, "-o", "json")
+    assert proc.returncode in (0, 1), proc.stderr
+    for skipped in ("current.log", "linked", "elsewhere", "events.yaml"):
+        assert f"{skipped}: skipped, a symbolic link to outside" in proc.stdout, proc.stdout
+
+
+def test_from_dir_of_the_filesystem_root_ends_quickly_with_rc_2(tmp_path: Path) -> None:
+    proc = cli(tmp_path, "doctor", "--from-dir", "/")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("error: --from-dir /: "), proc.stderr
+
+
+def test_several_gathers_newest_alone_is_read_and_named(tmp_path: Path) -> None:
+    """must-gather.local.9 (old: TrustyAI Removed) and .10 (new: Managed). Text order puts .10 first; the
+    old code merged both and the old one won (a wrong LME101)."""
+    parent = tmp_path / "case-01234"
+    for name, state, stamp in (("must-gather.local.9", "Removed", "2026-11-27 09:00:00"),
+                               ("must-gather.local.10", "Managed", "2026-11-28 11:00:00")):
+        root = gather(parent / name / "quay-io-rhoai-must-gather", trustyai=state)
+        meta(root).unlink()  # a real must-gather has no record of ours, only its timestamp file
+        (parent / name / "timestamp").write_text(f"{stamp}.1 +0000 UTC m=+0.1\n{stamp}.9 +0000 UTC m=+60.1\n")
+    proc = cli(tmp_path, "doctor", "--from-dir", parent, "-o", "json")
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "LME101" not in proc.stdout, proc.stdout
+    assert "read the newest, must-gather.local.10" in proc.stdout and "must-gather.local.9" in proc.stdout
+    # Each alone gives its own answer: the old one is Removed.
+    shutil.rmtree(parent / "must-gather.local.10")
+    proc = cli(tmp_path, "doctor", "--from-dir", parent, "-o", "json")
+    assert "LME101" in proc.stdout, proc.stdout

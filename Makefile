@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml constraints.txt tools/install_collections.py
 
 venv: $(STAMP)
 
+# The real TrustyAI operator (manager + driver) of every release line is built by the same step, once per
+# line (tools/build-operator.sh; lines whose source archive is absent are skipped with a message).
 controlplane:
 	bash tools/build-controlplane.sh
+	bash tools/build-operator.sh
 
 # The sandbox's job image: lm-eval + the TrustyAI image's pins in a cached venv (no torch), and the
 # Hugging Face Hub stand-in's generated tokenizers and datasets.

@@ -90,8 +90,9 @@ build_line() {
 }
 
 wanted=("$@")
+names=" "; for entry in "${LINES[@]}"; do names+="${entry%% *} "; done
 for w in "${wanted[@]}"; do
-  [[ " ${LINES[*]} " == *" $w "* ]] || { echo "error: unknown operator line '$w'" >&2; exit 2; }
+  [[ $names == *" $w "* ]] || { echo "error: unknown operator line '$w' (one of:$names)" >&2; exit 2; }
 done
 for entry in "${LINES[@]}"; do
   read -r name commit source <<<"$entry"

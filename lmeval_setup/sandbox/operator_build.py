@@ -18,8 +18,10 @@ API (used by the sandbox to run the real manager, and by tests):
     OPERATOR_LINES: dict[str, OperatorLine]   every line that can be built: name, commit, where its sources are
     lines_for_profile(profile) -> list[str]   the lines able to stand in for a profile, best first; ODH
                                               profiles map to the nearest RHOAI line (odh-2.35 -> rhoai-2.25,
-                                              odh-3.5 -> rhoai-3.5); rhoai-2.22 falls back to v1.38.0, which
-                                              behaves like the 2.17-2.24 line
+                                              odh-3.5 -> rhoai-3.5); rhoai-2.22 falls back to v1.38.0 (the
+                                              line ODH 2.22-2.34 track: permissions read at start, no unsafe-code
+                                              flags, like rhoai-2.22, but without ValidateUserInput and without
+                                              the spec.model enum in its CRD; check OperatorBuild.line)
     find(profile) -> OperatorBuild | None     the first built line for the profile, or None
     locate(profile) -> OperatorBuild          the same, or PrerequisiteError (exit 4) naming the build command
     build_for_line(line) -> OperatorBuild | None

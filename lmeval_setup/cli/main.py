@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -96,11 +96,26 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in CLUSTER_EXTRA_MODULES:
+            _internal_error(exc)
+        # A light install (pip install lmeval-setup, as the pre-commit hook does) has what lint needs only.
+        click.echo(f"error: this command needs the cluster dependencies ({exc.name} is not installed) "
+                   "(pip install 'lmeval-setup[cluster]')", err=True)
+        sys.exit(ExitCode.PREREQUISITE)
     except Exception as exc:  # the last line of defence: one line, never a traceback by default
-        if os.environ.get("LMEVAL_DEBUG"):
-            traceback.print_exc()
-        click.echo(f"internal error: {type(exc).__name__}: {exc} (set LMEVAL_DEBUG=1 for details)", err=True)
-        sys.exit(ExitCode.INTERNAL)
+        _internal_error(exc)
+
+
+# What the `cluster` extra installs (pyproject.toml): missing on a light install.
+CLUSTER_EXTRA_MODULES = frozenset({"kubernetes", "ansible", "ansible_runner", "jsonpatch", "cryptography"})
+
+
+def _internal_error(exc: BaseException) -> NoReturn:
+    if os.environ.get("LMEVAL_DEBUG"):
+        traceback.print_exc()
+    click.echo(f"internal error: {type(exc).__name__}: {exc} (set LMEVAL_DEBUG=1 for details)", err=True)
+    sys.exit(ExitCode.INTERNAL)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lmeval_setup.lint.loader import STDIN, Document, InputError, load_documents, read_source
 from lmeval_setup.rules.finding import Evidence, Finding, Target
@@ -88,6 +89,8 @@ def _target(document: Document, position: tuple[str, int, int]) -> Target:
 
 # -- input discovery ---------------------------------------------------------------------------------
 def _documents(paths: Sequence[str], result: LintResult) -> Iterator[Document]:
+    owners = _kustomize_owners(paths)
+    done: set[Path] = set()
     for raw in paths:
         if raw == STDIN:
             yield from _file_documents(STDIN, result)
@@ -97,10 +100,63 @@ def _documents(paths: Sequence[str], result: LintResult) -> Iterator[Document]:
             yield from _directory_documents(path, result)
         elif path.name in ("kustomization.yaml", "kustomization.yml", "Kustomization"):
             yield from _kustomize_documents(path.parent, result)
+        elif raw in owners:
+            root, built = owners[raw]
+            if root not in done:
+                done.add(root)
+                yield from _record(built, result)
         elif path.exists():
             yield from _file_documents(raw, result)
         else:
             result.errors.append(f"{raw}: no such file or directory")
+
+
+def _kustomize_owners(paths: Sequence[str]) -> dict[str, tuple[Path, Any]]:
+    """Given files (as pre-commit passes the changed ones), the kustomization each one belongs to.
+
+    A patch is not a manifest: judged alone it gets findings for what its base provides. So a file
+    that a kustomization at or above it (up to the working directory) reads is linted through that
+    build, once, and a base is linted through the overlay that uses it, as in a directory walk.
+    """
+    from lmeval_setup.lint.kustomize import build, kustomization_file
+
+    cwd = Path.cwd().resolve()
+    builds: dict[Path, Any] = {}
+    owners: dict[str, Path] = {}
+    for raw in paths:
+        path = Path(raw)
+        if raw == STDIN or not path.is_file() or path.name in ("kustomization.yaml", "kustomization.yml",
+                                                                 "Kustomization"):
+            continue
+        resolved = path.resolve()
+        for directory in resolved.parents:
+            if directory != cwd and cwd not in directory.parents:
+                break  # never above the working directory: a repository's files only
+            if kustomization_file(directory) is None:
+                continue
+            if directory not in builds:
+                builds[directory] = build(directory)
+            if resolved in builds[directory].files:
+                owners[raw] = directory
+                break
+    used = set(owners.values())
+    absorbed = {base: root for root in used for base in builds[root].kustomizations if base in used and base != root}
+
+    def outermost(root: Path) -> Path:
+        seen = {root}
+        while root in absorbed and absorbed[root] not in seen:
+            root = absorbed[root]
+            seen.add(root)
+        return root
+
+    return {raw: (outermost(root), builds[outermost(root)]) for raw, root in owners.items()}
+
+
+def _record(built: Any, result: LintResult) -> list[Document]:
+    result.files += len(built.files)
+    result.errors.extend(str(e) for e in built.errors)
+    result.notes.extend(built.notes)
+    return list(built.documents)
 
 
 def _file_documents(file: str, result: LintResult) -> Iterator[Document]:

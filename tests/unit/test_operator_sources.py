@@ -22,6 +22,7 @@ import yaml
 
 from lmeval_setup.platform.releases import Release, release_for
 from lmeval_setup.sandbox import operator_build as OB
+from lmeval_setup.sandbox.trustyai_operator import validate_job
 
 pytestmark = pytest.mark.shared
 REPO = Path(__file__).resolve().parents[2]
@@ -54,7 +55,9 @@ class Sources:
         return dict(yaml.safe_load(self.files[str(OB.CRD_RELATIVE)]))
 
 
-WANTED = (CONTROLLER, CONFIG, CONSTANTS, DSC_READER, str(OB.CRD_RELATIVE), str(OB.UTILS_RELATIVE), "cmd/main.go")
+VALIDATION = "controllers/lmes/validation.go"
+WANTED = (CONTROLLER, CONFIG, CONSTANTS, DSC_READER, VALIDATION, str(OB.CRD_RELATIVE), str(OB.UTILS_RELATIVE),
+          "cmd/main.go")
 
 
 @cache
@@ -180,3 +183,12 @@ def test_only_35_takes_its_namespace_from_the_environment(sources: Sources) -> N
     utils = sources.text(str(OB.UTILS_RELATIVE))
     assert "/var/run/secrets/kubernetes.io/serviceaccount/namespace" in utils
     assert ("APPLICATIONS_NAMESPACE" in utils) == (sources.line == "rhoai-3.5")
+
+
+def test_no_line_validates_system_instruction_and_neither_does_the_stand_in(sources: Sources) -> None:
+    """ValidateSystemInstruction is defined on some lines but called on none: '|&;' in it are accepted."""
+    calls = [line for path, text in sources.files.items() if path.endswith(".go")
+             for line in text.splitlines() if "ValidateSystemInstruction(" in line and "func " not in line]
+    assert calls == []
+    spec = {"model": "hf", "taskList": {"taskNames": ["arc_easy"]}, "systemInstruction": "a | b & c; $(d)"}
+    assert validate_job(spec) == ""

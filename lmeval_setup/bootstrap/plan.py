@@ -4,6 +4,12 @@ Every decision that depends on the release comes from the release table through 
 (`permission_layer`, `honours_managed_annotation`, `kueue_managed_blocks_dsc`, ...). The plan is pure
 data (JSON-able) so the Ansible facts module can hand it to the role, which applies each patch with
 kubernetes.core.k8s (merge patches, server-side dry run in check mode) only when the plan says so.
+
+`operations` lists every write the run will make, one per role task that reports `changed`, each with
+the API access it needs: the RBAC preflight checks exactly those (plus the reads), and a dry run counts
+them. An operation on an object that does not exist yet (the operator ConfigMap and Deployment before
+TrustyAI is up) is `predicted` from the release's shipped values: a server-side dry run cannot check it,
+and the real run plans again once the platform has created the object.
 """
 
 from __future__ import annotations
@@ -62,6 +68,20 @@ class Access:
         return f"{self.verb} {what}{named}{where}"
 
 
+# The role's step names (task name prefixes before " | "): dry-run summaries count per step.
+STEP_ENABLE, STEP_PERMISSIONS, STEP_RESTART = "Enable TrustyAI", "Permissions", "Restart"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One write the run will make (one role task reporting `changed`), and the access it needs."""
+
+    step: str
+    action: str
+    access: tuple[Access, ...]
+    predicted: bool = False  # its object does not exist yet: planned from the release defaults
+
+
 @dataclass
 class Plan:
     enable_trustyai: bool
@@ -74,6 +94,7 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     required_access: list[Access] = field(default_factory=list)
+    operations: list[Operation] = field(default_factory=list)
 
     @property
     def writes(self) -> bool:
@@ -86,6 +107,8 @@ class Plan:
         data = asdict(self)
         data["writes"] = self.writes
         data["required_access"] = [{**asdict(a), "describe": a.describe()} for a in self.required_access]
+        data["operations"] = [{"step": o.step, "action": o.action, "predicted": o.predicted,
+                               "access": [a.describe() for a in o.access]} for o in self.operations]
         return data
 
 
@@ -111,7 +134,8 @@ def make_plan(facts: ClusterFacts, desired: Desired, revert_configmap: str) -> P
         _plan_configmap_layer(plan, facts, desired)
     if desired.code_execution:
         plan.notes.append(CODE_EXECUTION_NOTE)
-    plan.required_access = required_access(facts, plan, revert_configmap)
+    plan.operations = planned_operations(facts, plan, revert_configmap)
+    plan.required_access = required_access(facts, plan.operations)
     return plan
 
 
@@ -137,8 +161,12 @@ def _plan_configmap_layer(plan: Plan, facts: ClusterFacts, desired: Desired) -> 
         plan.configmap_data_patch = {"data": wanted}
         plan.restart_possible = True
     if facts.release.honours_managed_annotation:
-        # Annotate BEFORE patching the data, or the platform's next reconcile puts the values back.
-        if data_differs and not facts.configmap_annotated_unmanaged:
+        # Annotate BEFORE patching the data, or the platform's next reconcile puts the values back; and
+        # whenever the wanted values are not the release's shipped ones, even if the ConfigMap already
+        # holds them: unannotated, the platform reverts them to the defaults (LME104).
+        defaults = facts.release.lmes_defaults
+        custom = any(defaults.get(k) != v for k, v in wanted.items())
+        if custom and not facts.configmap_annotated_unmanaged:
             plan.configmap_annotation_patch = {"metadata": {"annotations": {R.MANAGED_ANNOTATION: "false"}}}
     elif data_differs or desired.online or desired.code_execution:
         plan.warnings.append(LEGACY_REVERT_WARNING)
@@ -170,8 +198,42 @@ def _blockers(facts: ClusterFacts) -> list[Blocker]:
     return blockers
 
 
-def required_access(facts: ClusterFacts, plan: Plan, revert_configmap: str) -> list[Access]:
-    """Every verb this run will use, reads included, so preflight can list all that is missing at once."""
+def planned_operations(facts: ClusterFacts, plan: Plan, revert_configmap: str) -> list[Operation]:
+    """Every write of this run, in the role's order, each after recording the prior value for revert."""
+    group = facts.dsc_api_version.split("/")[0]
+    ns = facts.applications_namespace
+    record = (Access("get", "", "configmaps", ns, revert_configmap), Access("create", "", "configmaps", ns),
+              Access("patch", "", "configmaps", ns, revert_configmap))
+    patch_dsc = Access("patch", group, "datascienceclusters", name=facts.dsc_name)
+    patch_cm = Access("patch", "", "configmaps", ns, R.OPERATOR_CONFIGMAP)
+    ops: list[Operation] = []
+
+    def write(step: str, what: str, access: Access, predicted: bool = False) -> None:
+        ops.append(Operation(step, f"record the prior {what}", record, predicted))
+        ops.append(Operation(step, f"set {what}", (access,), predicted))
+
+    if plan.enable_trustyai:
+        write(STEP_ENABLE, "spec.components.trustyai.managementState", patch_dsc)
+    if plan.dsc_eval_patch is not None:
+        write(STEP_PERMISSIONS, "DSC eval.lmeval permitOnline / permitCodeExecution", patch_dsc)
+    # Before TrustyAI is up the operator ConfigMap and Deployment do not exist: a dry run cannot check
+    # these writes, the real run re-plans them against what the platform creates.
+    cm_missing = facts.operator_config is None
+    if plan.configmap_annotation_patch is not None:
+        write(STEP_PERMISSIONS, f"{R.MANAGED_ANNOTATION} annotation", patch_cm, cm_missing)
+    if plan.configmap_data_patch is not None:
+        write(STEP_PERMISSIONS, "lmes-allow-online / lmes-allow-code-execution", patch_cm, cm_missing)
+    if plan.restart_possible:
+        restart = (Access("patch", "apps", "deployments", ns, R.OPERATOR_DEPLOYMENT),
+                   Access("list", "apps", "replicasets", ns), Access("list", "", "pods", ns), *record)
+        ops.append(Operation(STEP_RESTART, "stamp the start-up configuration hash on the operator pod template "
+                             "(a rollout restart)", restart, cm_missing or facts.operator.deployment is None))
+    return ops
+
+
+def required_access(facts: ClusterFacts, operations: list[Operation]) -> list[Access]:
+    """Every verb this run will use: the reads of every run, then what each planned write needs, so
+    preflight lists all that is missing at once and never asks for more than the run does."""
     group = facts.dsc_api_version.split("/")[0]
     ns = facts.applications_namespace
     access = [
@@ -179,26 +241,14 @@ def required_access(facts: ClusterFacts, plan: Plan, revert_configmap: str) -> l
         Access("get", group, "datascienceclusters", name=facts.dsc_name),
         Access("get", "apps", "deployments", ns, R.OPERATOR_DEPLOYMENT),
         Access("list", "", "pods", ns),
+        # the restart step of any run that writes checks the rollout, restarting or not
+        Access("list", "apps", "replicasets", ns),
         Access("get", "", "configmaps", ns, R.OPERATOR_CONFIGMAP),
     ]
     if facts.release.permission_layer == "dsc":
         access.append(Access("get", "", "configmaps", ns, R.DSC_CONFIGMAP))
-    dsc_write = plan.enable_trustyai or plan.dsc_eval_patch is not None
-    if dsc_write:
-        access.append(Access("patch", group, "datascienceclusters", name=facts.dsc_name))
-    if plan.configmap_annotation_patch or plan.configmap_data_patch:
-        access.append(Access("patch", "", "configmaps", ns, R.OPERATOR_CONFIGMAP))
-    if plan.restart_possible:
-        access += [
-            Access("patch", "apps", "deployments", ns, R.OPERATOR_DEPLOYMENT),
-            Access("list", "apps", "replicasets", ns),
-        ]
-    if plan.writes:
-        access += [
-            Access("get", "", "configmaps", ns, revert_configmap),
-            Access("create", "", "configmaps", ns),
-            Access("patch", "", "configmaps", ns, revert_configmap),
-        ]
+    for op in operations:
+        access.extend(op.access)
     return _unique(access)
 
 

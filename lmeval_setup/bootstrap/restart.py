@@ -43,13 +43,15 @@ class Restarter:
     def pods(self, deployment: JSON) -> list[JSON]:
         return operator_pods(self.kube, self.namespace, deployment)
 
-    def run(self, *, release: Release, dry_run: bool, revert: RevertStore | None, wait_timeout: float) -> JSON:
+    def run(self, *, release: Release, dry_run: bool, revert: RevertStore | None, wait_timeout: float,
+            config_changed: bool = False) -> JSON:
         deployment = self.kube.get_or_none(self.deployment_path)
         if deployment is None:
             return {"changed": False, "restarted": False,
                     "msg": f"deployment {self.deployment_name} does not exist (yet): nothing to restart"}
         configmap = self.kube.get_or_none(self.configmap_path)
-        state = startup_config_state(release, deployment, configmap, self.pods(deployment))
+        state = startup_config_state(release, deployment, configmap, self.pods(deployment),
+                                     changed_by_this_run=config_changed)
         result: JSON = {"changed": False, "restarted": False, "msg": state.why, "config_hash": state.current_hash,
                         "loaded": state.verdict.value,
                         "diff": {"before": {"annotation": state.template_hash},

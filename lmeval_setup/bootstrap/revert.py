@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from lmeval_setup.bootstrap.plan import Access
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
 
 JSON = dict[str, Any]
@@ -202,6 +203,20 @@ class RevertStore:
         self.kube.merge_patch(self.path, patch, dry_run=dry_run)
 
     # -- restoring ---------------------------------------------------------------------------------
+    def required_access(self, entries: list[Entry] | None = None) -> list[Access]:
+        """Every verb restoring this record uses, derived from the entries themselves: read and patch each
+        recorded object, delete the record. Checked by preflight before the first write, so partial
+        rights stop the revert before it restores half of the fields."""
+        entries = self.entries() if entries is None else entries
+        access = [Access("get", "", "configmaps", self.namespace, self.name)]
+        for entry in entries:
+            group = entry.ref.api_version.rpartition("/")[0]
+            access += [Access("get", group, entry.ref.plural, entry.ref.namespace, entry.ref.name),
+                       Access("patch", group, entry.ref.plural, entry.ref.namespace, entry.ref.name)]
+        if entries:
+            access.append(Access("delete", "", "configmaps", self.namespace, self.name))
+        return list(dict.fromkeys(access))
+
     def restore(self, *, dry_run: bool = False) -> list[JSON]:
         """Put every recorded field back, then delete the record; a second call finds nothing to do."""
         entries = self.entries()

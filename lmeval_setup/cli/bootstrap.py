@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from lmeval_setup.bootstrap.dryrun import dry_run_lines
 from lmeval_setup.bootstrap.plan import CODE_EXECUTION_NOTE
 from lmeval_setup.bootstrap.runner import ClusterResult, RunOptions, RunResult, run
 from lmeval_setup.cli.common import kube_options, output_option
@@ -149,6 +150,8 @@ def as_text(result: RunResult) -> str:
                 lines.extend(f"      {line}" for line in diff_lines(step.diff))
         lines.append(f"  => ok={cluster.count('ok')} {verb}={cluster.count('changed')} "
                      f"failed={cluster.count('failed') + cluster.count('unreachable')}")
+        if result.dry_run and result.playbook == "bootstrap":
+            lines.extend(dry_run_lines(cluster.steps, cluster.plan))
         if result.playbook == "bootstrap" and cluster.failure is None and facts:
             state = "  now (dry run, nothing written): " if result.dry_run else "  "
             lines.append(f"{state}TrustyAI {facts.get('trustyai_state')}; "

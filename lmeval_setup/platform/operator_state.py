@@ -176,8 +176,12 @@ class StartupConfigState:
 
 
 def startup_config_state(release: Release, deployment: JSON | None, configmap: JSON | None,
-                         pods: Sequence[JSON]) -> StartupConfigState:
-    """THE answer to "has the running operator loaded the current start-up configuration"."""
+                         pods: Sequence[JSON], *, changed_by_this_run: bool = False) -> StartupConfigState:
+    """THE answer to "has the running operator loaded the current start-up configuration".
+
+    `changed_by_this_run`: the caller has just changed (in a dry run: would have changed) start-up keys,
+    after every running pod started; a dry run's ConfigMap does not show it.
+    """
     current = startup_config_hash(configmap, release)
     template = ((deployment or {}).get("spec") or {}).get("template") or {}
     template_hash = ((template.get("metadata") or {}).get("annotations") or {}).get(LMES_HASH_ANNOTATION)
@@ -193,6 +197,8 @@ def startup_config_state(release: Release, deployment: JSON | None, configmap: J
     live = [p for p in pods if (p.get("status") or {}).get("phase") not in _TERMINAL_PHASES]
     if not live:
         return answer(Verdict.LOADED, "no operator pod is running: the next one loads the current configuration")
+    if changed_by_this_run and release.needs_restart_for_permissions:
+        return answer(Verdict.STALE, "this run changes start-up keys of the ConfigMap the running pods loaded")
     changed_at = startup_keys_changed_at(configmap, release)
     per_pod = tuple(_pod_state(p, current, changed_at) for p in live)
     for verdict in (Verdict.STALE, Verdict.UNKNOWN):

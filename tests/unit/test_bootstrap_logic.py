@@ -86,3 +86,21 @@ def test_wait_timeout_sets_both_role_timeouts() -> None:
     values = extravars(RunOptions("bootstrap", wait_timeout=7))
     assert values["lmeval_wait_timeout"] == values["lmeval_rollout_timeout"] == 7
     assert "lmeval_wait_timeout" not in extravars(RunOptions("bootstrap"))
+
+
+def test_revert_preflight_asks_for_every_recorded_object() -> None:
+    """Revert had no preflight: with partial rights it restored the ConfigMap, then failed on the DSC."""
+    from lmeval_setup.bootstrap.plan import Access
+    from lmeval_setup.bootstrap.revert import RevertStore
+
+    dsc = ObjectRef("datasciencecluster.opendatahub.io/v1", "DataScienceCluster", "datascienceclusters", "d")
+    entries = [Entry(dsc, ("spec", "x"), True, "Removed", 0), Entry(CM_REF, ANNOTATION, False, None, 1, 2)]
+
+    class Record:
+        def get_or_none(self, path: str) -> dict[str, object]:
+            return {"data": {e.key: e.to_json() for e in entries}}
+
+    access = RevertStore(Record(), "apps").required_access()  # type: ignore[arg-type]
+    assert Access("patch", "datasciencecluster.opendatahub.io", "datascienceclusters", None, "d") in access
+    assert Access("patch", "", "configmaps", "ns", "c") in access
+    assert Access("delete", "", "configmaps", "apps", "lmeval-setup-revert") in access

@@ -22,6 +22,8 @@ options:
   deployment: {type: str, default: trustyai-service-operator-controller-manager, description: Deployment}
   configmap: {type: str, default: trustyai-service-operator-config, description: operator ConfigMap}
   release_line: {type: str, required: true, description: "release table key, e.g. rhoai-2.22"}
+  config_changed: {type: bool, default: false, description: "this run changed (check mode: would change)
+    start-up keys of the ConfigMap; a dry run's ConfigMap does not show it"}
   revert_configmap: {type: str, default: lmeval-setup-revert, description: revert record name}
   timeout: {type: int, default: 300, description: seconds to wait for the rollout}
 """
@@ -53,6 +55,7 @@ def main() -> None:
             "deployment": {"type": "str", "default": "trustyai-service-operator-controller-manager"},
             "configmap": {"type": "str", "default": "trustyai-service-operator-config"},
             "release_line": {"type": "str", "required": True},
+            "config_changed": {"type": "bool", "default": False},
             "revert_configmap": {"type": "str", "default": "lmeval-setup-revert"},
             "timeout": {"type": "int", "default": 300},
         },
@@ -64,7 +67,7 @@ def main() -> None:
         kube = connect(p)
         restarter = Restarter(kube, p["namespace"], p["deployment"], p["configmap"])
         result = restarter.run(
-            release=release, dry_run=module.check_mode,
+            release=release, dry_run=module.check_mode, config_changed=p["config_changed"],
             revert=RevertStore(kube, p["namespace"], p["revert_configmap"]), wait_timeout=p["timeout"],
         )
     except Exception as exc:

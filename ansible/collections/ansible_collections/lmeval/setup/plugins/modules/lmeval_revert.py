@@ -11,11 +11,14 @@ description:
     records its prior value (only the first one ever seen) in the ConfigMap C(record) in C(namespace).
   - C(state=restore) applies the inverse merge patches in reverse order, then deletes the record;
     a second restore finds no record and changes nothing.
+  - C(state=preflight) reads the record and checks, with one SelfSubjectAccessReview each, every verb
+    restoring it needs (get and patch of each recorded object, delete of the record); fails with reason
+    C(rbac) listing all that is missing, before anything is written.
   - Check mode uses server-side dry run for every write.
 options:
   kubeconfig: {type: path, description: kubeconfig file}
   context: {type: str, description: kubeconfig context}
-  state: {type: str, choices: [record, restore], default: record, description: what to do}
+  state: {type: str, choices: [record, preflight, restore], default: record, description: what to do}
   namespace: {type: str, required: true, description: namespace of the record (the applications namespace)}
   record: {type: str, default: lmeval-setup-revert, description: ConfigMap name}
   target: {type: dict, description: "api_version, kind, plural, name, namespace of the object to patch (record)"}
@@ -33,6 +36,7 @@ EXAMPLES = r"""
 RETURN = r"""
 recorded: {description: fields recorded by this call, returned: state=record, type: list}
 restored: {description: per object, the fields put back, returned: state=restore, type: list}
+checked: {description: how many access reviews were made, returned: state=preflight, type: int}
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible puts docs first)
@@ -40,12 +44,13 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible puts
 
 def main() -> None:
     from lmeval_setup.bootstrap.ansible_support import CONNECTION_ARGS, connect, fail
+    from lmeval_setup.bootstrap.preflight import missing_access, missing_message
     from lmeval_setup.bootstrap.revert import ObjectRef, RevertStore
 
     module = AnsibleModule(
         argument_spec={
             **CONNECTION_ARGS,
-            "state": {"type": "str", "choices": ["record", "restore"], "default": "record"},
+            "state": {"type": "str", "choices": ["record", "preflight", "restore"], "default": "record"},
             "namespace": {"type": "str", "required": True},
             "record": {"type": "str", "default": "lmeval-setup-revert"},
             "target": {"type": "dict"},
@@ -62,6 +67,13 @@ def main() -> None:
             ref = ObjectRef(t["api_version"], t["kind"], t["plural"], t["name"], t.get("namespace"))
             added = store.record(ref, params["patch"], dry_run=module.check_mode)
             module.exit_json(changed=bool(added), recorded=[".".join(e.path) for e in added])
+        if params["state"] == "preflight":
+            wanted = store.required_access()
+            missing = missing_access(store.kube, wanted)
+            if missing:
+                module.fail_json(msg=missing_message(missing), reason="rbac", missing=[a.describe() for a in missing],
+                                 checked=len(wanted))
+            module.exit_json(changed=False, missing=[], checked=len(wanted))
         restored = store.restore(dry_run=module.check_mode)
     except Exception as exc:
         fail(module, exc)

@@ -17,7 +17,7 @@ def namespace_options(what: str, *, all_help: str | None = None) -> Callable[[F]
     def decorate(func: F) -> F:
         func = click.option("-A", "--all-namespaces", "all_namespaces", is_flag=True,
                             help=all_help or f"{what} in every namespace.")(func)
-        return click.option("-n", "--namespace", "namespace", default=None,
+        return click.option("-n", "--namespace", "namespace", default=None, metavar="NAMESPACE",
                             help=f"{what} in this namespace [default: the context's, else default].")(func)
 
     return decorate

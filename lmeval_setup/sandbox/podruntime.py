@@ -1,0 +1,435 @@
+"""Pods as local processes for the sandbox kubelet, and its pods/exec server.
+
+A real kubelet gives each pod a sandbox (the "pause" container holding the pod's namespaces) and runs
+the containers as processes inside it; exec joins a container's namespaces. This module does the
+same on this machine with util-linux:
+
+- `PodSandbox`: `unshare --mount --net` runs a pause process (`sleep infinity`) whose private mount
+  namespace has a tmpfs on /opt (so /opt/app-root/src and the pod's volume mount paths under /opt
+  exist, shared by the pod's containers like an emptyDir) and on /run (with the service-account
+  namespace file /run/secrets/kubernetes.io/serviceaccount/namespace, which operators of 2.22 and
+  older read), and whose network namespace has only loopback, up: each pod may listen on
+  127.0.0.1:18080 (the TrustyAI driver) without meeting another pod. Nothing is written on the host.
+- `ContainerProcess`: `nsenter --target PAUSE --mount [--net] -- env --chdir=DIR ARGV` with the container's
+  environment; stdout and stderr become the container's log (LogStore), the exit code its
+  terminated state. Every process gets PR_SET_PDEATHSIG, so none outlives the kubelet thread.
+- `StreamServer`: the Go program `kubelet-stream` (tools/kubeletstream, built with the control
+  plane) in front of the kubelet's Python HTTPS server: it serves `/exec/...` with the kubelet's own
+  streaming code (SPDY and WebSocket) and proxies everything else (containerLogs) to Python. It asks
+  the kubelet which process a container is through `GET /runtime/exec-target/NS/POD/CONTAINER`.
+
+What is not a container runtime: no images (the kubelet maps an image's entrypoint to a binary on
+this machine, or plays a script), no user namespaces or cgroups, processes run as the kubelet's
+user, secret/configMap volume contents are not materialised, and a volume mounted outside /opt is
+just a path on the host.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import functools
+import logging
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+log = logging.getLogger("lmeval_setup.sandbox.podruntime")
+
+STREAM_BINARY = "kubelet-stream"
+SERVICE_ACCOUNT_DIR = "/run/secrets/kubernetes.io/serviceaccount"
+POD_ROOT = "/opt/app-root/src"
+DEFAULT_PATH = "/opt/app-root/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PR_SET_PDEATHSIG = 1
+STOP_GRACE_SECONDS = 2.0
+
+# Runs as the pause process inside the new namespaces: loopback up, the pod's private /opt and /run,
+# then "ready" on stdout and sleep. $1 is the pod's namespace, the rest are directories to create.
+PAUSE_SCRIPT = r"""
+set -e
+ip link set lo up
+mount -t tmpfs -o mode=0755 sandbox-opt /opt
+mount -t tmpfs -o mode=0755 sandbox-run /run
+mkdir -p "$SA_DIR" /opt/app-root/src /opt/app-root/bin
+printf %s "$1" > "$SA_DIR/namespace"
+shift
+for d in "$@"; do mkdir -p "$d"; done
+echo ready
+exec sleep infinity
+"""
+
+
+def _set_pdeathsig() -> None:
+    """In the child before exec: die with the thread that started us (the kubelet), never linger."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+@functools.cache
+def namespaces_available() -> bool:
+    """Whether this machine lets us make pod sandboxes (Linux, unshare/nsenter/ip, CAP_SYS_ADMIN)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    if not all(shutil.which(tool) for tool in ("unshare", "nsenter", "ip", "mount", "sleep")):
+        return False
+    if not (Path("/opt").is_dir() and Path("/run").is_dir()):
+        return False
+    try:
+        probe = subprocess.run(["unshare", "--mount", "--net", "--", "sh", "-c",
+                                "ip link set lo up && mount -t tmpfs probe /opt"],
+                               capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def stream_binary(binary_dir: Path | None = None) -> Path | None:
+    """The built kubelet-stream (next to the control-plane binaries), or None when not built."""
+    from lmeval_setup.sandbox.controlplane import default_binary_dir
+
+    path = (binary_dir or default_binary_dir()) / STREAM_BINARY
+    return path if path.is_file() and os.access(path, os.X_OK) else None
+
+
+# ------------------------------------------------------------------------------------------------
+# Pod sandboxes and container processes
+
+
+@dataclass
+class PodSandbox:
+    """The pause process of one pod: its PID names the pod's mount and network namespaces."""
+
+    uid: str
+    process: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @classmethod
+    def start(cls, uid: str, namespace: str, directories: list[str], timeout: float = 10.0) -> PodSandbox:
+        argv = ["unshare", "--mount", "--net", "--propagation", "private", "--", "sh", "-c", PAUSE_SCRIPT,
+                "pause", namespace, *directories]
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env={"PATH": DEFAULT_PATH, "SA_DIR": SERVICE_ACCOUNT_DIR},
+                                   preexec_fn=_set_pdeathsig)
+        assert process.stdout is not None
+        ready = _read_line(process.stdout, timeout)
+        if ready != "ready":
+            process.kill()
+            error = (process.stderr.read() if process.stderr else b"").decode(errors="replace").strip()
+            raise RuntimeError(f"pod sandbox did not start: {error or ready or 'no answer'}")
+        return cls(uid, process)
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5)
+
+
+def _read_line(stream: IO[bytes], timeout: float) -> str:
+    """One line from a child's stdout, or "" after `timeout` (a thread: pipes have no read timeout)."""
+    box: list[bytes] = []
+    reader = threading.Thread(target=lambda: box.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return box[0].decode(errors="replace").strip() if box else ""
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """What a container runs as a local process (built by a kubelet process resolver)."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    working_dir: str = "/"
+    host_network: bool = False  # the container joins the pod's mount namespace only
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        return ("mount",) if self.host_network else ("mount", "net")
+
+
+@dataclass
+class ContainerProcess:
+    """A container running as a process in its pod's sandbox; its output is the container's log."""
+
+    spec: ProcessSpec
+    process: subprocess.Popen[bytes]
+    readers: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @classmethod
+    def start(cls, sandbox: PodSandbox, spec: ProcessSpec, on_line: Callable[[str], None]) -> ContainerProcess:
+        argv = ["nsenter", "--target", str(sandbox.pid), *(f"--{ns}" for ns in spec.namespaces), "--",
+                *in_directory(spec.working_dir, spec.argv)]
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=spec.env, preexec_fn=_set_pdeathsig)
+        running = cls(spec, process)
+        lock = threading.Lock()  # stdout and stderr are one log, line by line, like CRI-O's
+        for stream in (process.stdout, process.stderr):
+            assert stream is not None
+            reader = threading.Thread(target=_pump, args=(stream, on_line, lock), daemon=True,
+                                      name=f"container-log-{process.pid}")
+            reader.start()
+            running.readers.append(reader)
+        return running
+
+    def poll(self) -> int | None:
+        """The exit code once the process has exited and its output is fully read, else None."""
+        code = self.process.poll()
+        if code is None:
+            return None
+        for reader in self.readers:
+            reader.join(2.0)
+        return 128 - code if code < 0 else code  # killed by signal N: 128+N, as runtimes report
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """SIGTERM, then SIGKILL after `grace` (in the background: the kubelet loop must not block)."""
+        if self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.process.terminate()
+
+        def finish() -> None:
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                self.process.wait()
+
+        threading.Thread(target=finish, daemon=True, name=f"container-stop-{self.pid}").start()
+
+
+def in_directory(directory: str, argv: tuple[str, ...] | list[str]) -> list[str]:
+    """`env --chdir DIR ARGV`: nsenter's own --wd opens DIR on the host, before it enters the namespace."""
+    return ["env", f"--chdir={directory}", "--", *argv]
+
+
+def _pump(stream: IO[bytes], on_line: Callable[[str], None], lock: threading.Lock) -> None:
+    for raw in iter(stream.readline, b""):
+        with lock:
+            on_line(raw.decode(errors="replace").rstrip("\n"))
+    stream.close()
+
+
+class _Spawner:
+    """One long-lived thread that starts every process of a runtime.
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked a child exits, not the process; sandboxes are
+    also made from short-lived HTTP handler threads (exec), so every fork happens here instead.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[tuple[Callable[[], Any], queue.Queue[tuple[bool, Any]]]] = queue.Queue()
+        threading.Thread(target=self._serve, daemon=True, name="pod-runtime-spawner").start()
+
+    def _serve(self) -> None:
+        while True:
+            job, answer = self._jobs.get()
+            try:
+                answer.put((True, job()))
+            except BaseException as exc:  # handed back to the caller, raised there
+                answer.put((False, exc))
+
+    def run(self, job: Callable[[], Any]) -> Any:
+        answer: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+        self._jobs.put((job, answer))
+        ok, value = answer.get()
+        if not ok:
+            raise value
+        return value
+
+
+class PodRuntime:
+    """The kubelet's process runtime: sandboxes by pod UID, container processes by (UID, name)."""
+
+    def __init__(self) -> None:
+        self._sandboxes: dict[str, PodSandbox] = {}
+        self._containers: dict[tuple[str, str], ContainerProcess] = {}
+        self._lock = threading.Lock()
+        self._spawner = _Spawner()
+
+    @staticmethod
+    def available() -> bool:
+        return namespaces_available()
+
+    def sandbox(self, pod: dict[str, Any]) -> PodSandbox:
+        """The pod's sandbox, started on first use (pods nobody execs into or runs a process in cost nothing)."""
+        meta = pod["metadata"]
+        uid = str(meta["uid"])
+        with self._lock:
+            existing = self._sandboxes.get(uid)
+            if existing is not None and existing.process.poll() is None:
+                return existing
+            namespace, directories = str(meta.get("namespace", "")), volume_directories(pod)
+            sandbox = self._spawner.run(lambda: PodSandbox.start(uid, namespace, directories))
+            self._sandboxes[uid] = sandbox
+            return sandbox
+
+    def start(self, pod: dict[str, Any], container: str, spec: ProcessSpec,
+              on_line: Callable[[str], None]) -> ContainerProcess:
+        sandbox = self.sandbox(pod)
+        running: ContainerProcess = self._spawner.run(lambda: ContainerProcess.start(sandbox, spec, on_line))
+        with self._lock:
+            self._containers[(sandbox.uid, container)] = running
+        return running
+
+    def process(self, uid: str, container: str) -> ContainerProcess | None:
+        with self._lock:
+            return self._containers.get((uid, container))
+
+    def stop_pod(self, uid: str) -> None:
+        """Stop the pod's containers, then its sandbox (when the pod is finished or gone)."""
+        with self._lock:
+            containers = [self._containers.pop(k) for k in [k for k in self._containers if k[0] == uid]]
+            sandbox = self._sandboxes.pop(uid, None)
+        for running in containers:
+            running.stop(grace=0.5)
+        if sandbox is not None:
+            sandbox.stop()
+
+    def has_sandbox(self, uid: str) -> bool:
+        with self._lock:
+            return uid in self._sandboxes
+
+    def stop_all(self) -> None:
+        with self._lock:
+            uids = {*self._sandboxes, *(k[0] for k in self._containers)}
+        for uid in uids:
+            self.stop_pod(uid)
+
+
+def volume_directories(pod: dict[str, Any]) -> list[str]:
+    """The pod's volume mount paths under /opt: they exist in its sandbox like emptyDirs would."""
+    spec = pod.get("spec", {})
+    paths = {str(m.get("mountPath", "")) for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+             for m in c.get("volumeMounts") or []}
+    return sorted(p for p in paths if p.startswith("/opt/") and ".." not in p.split("/"))
+
+
+# ------------------------------------------------------------------------------------------------
+# A container's environment, resolved as the kubelet does
+
+
+_FIELD_PATHS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "metadata.name": lambda p: p["metadata"].get("name"),
+    "metadata.namespace": lambda p: p["metadata"].get("namespace"),
+    "metadata.uid": lambda p: p["metadata"].get("uid"),
+    "spec.nodeName": lambda p: p.get("spec", {}).get("nodeName"),
+    "spec.serviceAccountName": lambda p: p.get("spec", {}).get("serviceAccountName"),
+    "status.podIP": lambda p: p.get("status", {}).get("podIP"),
+    "status.hostIP": lambda p: p.get("status", {}).get("hostIP"),
+}
+_LABEL_FIELD = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
+_VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+
+
+def container_environment(kube: Any, pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
+    """PATH/HOSTNAME/HOME defaults, then envFrom, then env (values, $(VAR) references, valueFrom)."""
+    namespace = str(pod["metadata"].get("namespace", ""))
+    env: dict[str, str] = {"PATH": DEFAULT_PATH, "HOSTNAME": str(pod["metadata"].get("name", "")), "HOME": "/"}
+    for source in container.get("envFrom") or []:
+        prefix = str(source.get("prefix") or "")
+        for key, kind in (("configMapRef", "configmaps"), ("secretRef", "secrets")):
+            ref = source.get(key)
+            if ref:
+                env.update({prefix + k: v for k, v in _object_data(kube, kind, namespace, ref.get("name", "")).items()})
+    for item in container.get("env") or []:
+        name = str(item.get("name", ""))
+        if "value" in item or "valueFrom" not in item:
+            env[name] = _VAR_REF.sub(lambda m: env.get(m.group(1), m.group(0)), str(item.get("value") or ""))
+            continue
+        value = _value_from(kube, pod, namespace, item["valueFrom"])
+        if value is not None:
+            env[name] = value
+    return env
+
+
+def _value_from(kube: Any, pod: dict[str, Any], namespace: str, source: dict[str, Any]) -> str | None:
+    if "fieldRef" in source:
+        path = str(source["fieldRef"].get("fieldPath", ""))
+        labelled = _LABEL_FIELD.match(path)
+        if labelled:
+            return str((pod["metadata"].get(labelled.group(1)) or {}).get(labelled.group(2), ""))
+        getter = _FIELD_PATHS.get(path)
+        return str(getter(pod) or "") if getter else None
+    for key, kind in (("configMapKeyRef", "configmaps"), ("secretKeyRef", "secrets")):
+        ref = source.get(key)
+        if ref:
+            return _object_data(kube, kind, namespace, ref.get("name", "")).get(ref.get("key", ""))
+    return None
+
+
+def _object_data(kube: Any, kind: str, namespace: str, name: str) -> dict[str, str]:
+    """A ConfigMap's or Secret's data as text (the kubelet has checked they exist before starting)."""
+    from lmeval_setup.kube.client import resource_path
+
+    obj = kube.get_or_none(resource_path("", "v1", kind, namespace, name)) if name else None
+    data = dict((obj or {}).get("data") or {})
+    if kind == "secrets":
+        return {k: base64.b64decode(v).decode(errors="replace") for k, v in data.items()}
+    return {k: str(v) for k, v in data.items()}
+
+
+# ------------------------------------------------------------------------------------------------
+# The Go streaming server in front of the Python kubelet
+
+
+class StreamServer:
+    """`kubelet-stream`: serves pods/exec and proxies the rest to the Python kubelet on `backend_port`."""
+
+    def __init__(self, binary: Path, cert_pem: bytes, key_pem: bytes, backend_port: int, log_path: Path | None) -> None:
+        self.binary = binary
+        self._pem = cert_pem + b"\n" + key_pem
+        self.backend_port = backend_port
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def start(self, timeout: float = 15.0) -> int:
+        stderr: Any = subprocess.DEVNULL
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            stderr = self.log_path.open("ab")
+        argv = [str(self.binary), "--backend", f"https://127.0.0.1:{self.backend_port}", "--listen", "127.0.0.1:0"]
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                                        env={"PATH": DEFAULT_PATH}, preexec_fn=_set_pdeathsig)
+        if stderr is not subprocess.DEVNULL:
+            stderr.close()
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(self._pem)  # the key travels by pipe, never through a file
+        self.process.stdin.close()
+        line = _read_line(self.process.stdout, timeout)
+        if not line.startswith("LISTENING "):
+            self.stop()
+            raise RuntimeError(f"kubelet-stream did not start within {timeout:.0f} s ({line or 'no output'})")
+        self.port = int(line.split()[1])
+        return self.port
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.process.terminate()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None

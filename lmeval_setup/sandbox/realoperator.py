@@ -1,0 +1,172 @@
+"""The real TrustyAI operator in the sandbox: which containers the kubelet runs as real processes.
+
+With the real operator selected for a profile (`use_real_operator`), the sandbox kubelet runs:
+
+- the operator Deployment's `manager` container (command `/manager`) as the real manager of the
+  profile's release line (sandbox/operator_build.py), out of cluster: `--enable-services LMES`,
+  metrics and health probes off, no leader election (one replica; a rollout briefly overlaps two
+  managers, as a Deployment without leader election would), APPLICATIONS_NAMESPACE and
+  OTEL_SDK_DISABLED=true, the sandbox's admin kubeconfig, on the host network (it talks to the
+  apiserver on loopback) and in the pod's private mount namespace, where
+  /run/secrets/kubernetes.io/serviceaccount/namespace holds the pod's namespace (lines up to 2.22 read
+  it only from there). Its lifecycle is the pod's: a restarted Deployment or a deleted pod starts a new
+  process that reads the ConfigMap again; scaled to zero or TrustyAI Removed, no pod and no process; a
+  manager that exits 1 (ConfigMap missing) is a container in CrashLoopBackOff.
+- an LMEvalJob pod's `driver` init container (`/bin/driver --copy /opt/app-root/src/bin/driver`) as
+  that line's real driver binary, which copies itself into the pod's /opt/app-root/src/bin;
+- its `main` container (`/opt/app-root/src/bin/driver ... -- python -m lm_eval ...`) as that copy, in
+  the pod's own mount and network namespaces (the driver listens on 127.0.0.1:18080 per pod), with the
+  environment the controller built. The controller reads its status with `pods/exec` (kubelet-stream).
+  The `python` it launches is the job image's venv (sandbox/jobimage.py) when built, else
+  `lm_eval_standin` (named as such: it replays the simulated outcome of outcomes.py).
+
+`LMEVAL_SANDBOX_OPERATOR=real|simulated` chooses (`real` needs the line's build, Linux namespaces and
+kubelet-stream, and falls back to the simulator without them); unset, DEFAULT_MODE applies.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lmeval_setup.platform.releases import OPERATOR_CONTAINER, OPERATOR_DEPLOYMENT, Profile
+from lmeval_setup.sandbox import operator_build
+from lmeval_setup.sandbox.podruntime import DEFAULT_PATH, PodRuntime, ProcessSpec, stream_binary
+
+log = logging.getLogger("lmeval_setup.sandbox.realoperator")
+ENV_SWITCH = "LMEVAL_SANDBOX_OPERATOR"
+# Opt-in until every scenario and the bootstrap/doctor suites pass against the real operators.
+DEFAULT_MODE = "simulated"
+MANAGER_COMMAND = ["/manager"]
+DRIVER_IMAGE_BINARY = "/bin/driver"
+POD_DRIVER = "/opt/app-root/src/bin/driver"
+JOB_HOME = "/opt/app-root/src"
+
+JSON = dict[str, Any]
+ProcessResolver = Callable[[JSON, JSON], ProcessSpec | None]
+
+
+def mode() -> str:
+    """'real' or 'simulated': the environment's choice, else DEFAULT_MODE."""
+    value = os.environ.get(ENV_SWITCH, "").strip().lower()
+    return value if value in ("real", "simulated") else DEFAULT_MODE
+
+
+def missing_for_real(profile: Profile) -> str:
+    """Why the real operator cannot run for `profile` here ('' when it can)."""
+    if operator_build.find(profile.name) is None:
+        wanted = " or ".join(operator_build.lines_for_profile(profile.name))
+        return f"the TrustyAI operator ({wanted}) is not built; {operator_build.BUILD_HINT}"
+    if not PodRuntime.available():
+        return "Linux namespaces (unshare/nsenter as root) are not available for pods as processes"
+    if stream_binary() is None:
+        return "kubelet-stream (pods/exec) is not built; run: make controlplane"
+    return ""
+
+
+def use_real_operator(profile: Profile) -> bool:
+    """The one decision the runner (which simulators start) and the kubelet (what pods run) share."""
+    if mode() == "simulated":
+        return False
+    missing = missing_for_real(profile)
+    if missing:
+        log.warning("the real TrustyAI operator cannot run for %s, simulating it: %s", profile.name, missing)
+    return not missing
+
+
+def process_resolvers(profile: Profile, workdir: Path) -> list[ProcessResolver]:
+    """The kubelet's process resolvers for the real operator of `profile` (empty when not selected).
+
+    `workdir` is the control plane's directory: its admin kubeconfig is the manager's identity.
+    """
+    build = operator_build.find(profile.name) if use_real_operator(profile) else None
+    if build is None:
+        return []
+    kubeconfig = workdir / "kubeconfig"
+    job_python_dir = _job_python_dir(workdir)
+    return [
+        lambda pod, c: manager_process(pod, c, build.manager, kubeconfig),
+        lambda pod, c: driver_copy_process(pod, c, build.driver),
+        lambda pod, c: driver_main_process(pod, c, job_python_dir),
+    ]
+
+
+def _is_operator_pod(pod: JSON) -> bool:
+    return str(pod.get("metadata", {}).get("generateName", "")).startswith(f"{OPERATOR_DEPLOYMENT}-")
+
+
+def _base_env(pod: JSON, container: JSON) -> dict[str, str]:
+    """The container's literal env (valueFrom is not used by the operator's or the job's containers)."""
+    env = {"PATH": DEFAULT_PATH, "HOSTNAME": str(pod["metadata"].get("name", "")), "HOME": "/"}
+    literal = [e for e in container.get("env") or [] if "valueFrom" not in e]
+    env.update({str(e.get("name")): str(e.get("value", "")) for e in literal})
+    return env
+
+
+def manager_process(pod: JSON, container: JSON, manager: Path, kubeconfig: Path) -> ProcessSpec | None:
+    if not _is_operator_pod(pod) or container.get("name") != OPERATOR_CONTAINER:
+        return None
+    if list(container.get("command") or []) != MANAGER_COMMAND:
+        return None
+    env = _base_env(pod, container)
+    env.update({"APPLICATIONS_NAMESPACE": str(pod["metadata"].get("namespace", "")), "OTEL_SDK_DISABLED": "true",
+                "KUBECONFIG": str(kubeconfig)})
+    argv = (str(manager), "--enable-services", "LMES", "--metrics-bind-address", "0",
+            "--health-probe-bind-address", "0")
+    return ProcessSpec(argv, env, working_dir="/", host_network=True)
+
+
+def driver_copy_process(pod: JSON, container: JSON, driver: Path) -> ProcessSpec | None:
+    command = [str(c) for c in container.get("command") or []]
+    if not command or command[0] != DRIVER_IMAGE_BINARY:
+        return None
+    argv = (str(driver), *command[1:], *(str(a) for a in container.get("args") or []))
+    return ProcessSpec(argv, _base_env(pod, container), working_dir="/")
+
+
+def driver_main_process(pod: JSON, container: JSON, job_python_dir: Path) -> ProcessSpec | None:
+    command = [str(c) for c in container.get("command") or []]
+    if not command or command[0] != POD_DRIVER:
+        return None
+    env = _base_env(pod, container)
+    env["PATH"] = f"/opt/app-root/bin:{job_python_dir}:{DEFAULT_PATH}"
+    env["HOME"] = JOB_HOME
+    argv = (*command, *(str(a) for a in container.get("args") or []))
+    return ProcessSpec(argv, env, working_dir=JOB_HOME)
+
+
+def _job_python_dir(workdir: Path | None) -> Path:
+    """A directory whose `python` is the job image's: the real venv when built, else the stand-in."""
+    try:
+        from lmeval_setup.sandbox import jobimage
+    except ImportError:  # the job image (issue 12) is not part of this checkout yet
+        jobimage = None  # type: ignore[assignment]
+    image = jobimage.find() if jobimage is not None else None
+    if image is not None:
+        return image.python.parent
+    return standin_python_dir(workdir)
+
+
+def standin_python_dir(workdir: Path | None = None) -> Path:
+    """`python` for job pods until the real lm-eval venv is built: `-m lm_eval` runs lm_eval_standin."""
+    if workdir is not None:
+        directory = workdir / "standin-python"
+        directory.mkdir(parents=True, exist_ok=True)
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="lmeval-standin-python-"))
+    shim = directory / "python"
+    shim.write_text(
+        "#!/bin/sh\n"
+        "# Stand-in for the job image's python: `python -m lm_eval` replays the simulated outcome.\n"
+        'if [ "$1" = "-m" ] && [ "$2" = "lm_eval" ]; then shift 2; '
+        f'exec "{sys.executable}" -m lmeval_setup.sandbox.lm_eval_standin "$@"; fi\n'
+        f'exec "{sys.executable}" "$@"\n'
+    )
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return directory

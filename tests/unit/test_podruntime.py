@@ -1,0 +1,189 @@
+"""Pods as processes (sandbox/podruntime.py), the real operator's process resolvers and the lm_eval stand-in.
+
+The namespace tests run real `unshare`/`nsenter` and skip where Linux namespaces are not available.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lmeval_setup.platform.releases import OPERATOR_DEPLOYMENT
+from lmeval_setup.sandbox import jobs as J
+from lmeval_setup.sandbox import realoperator
+from lmeval_setup.sandbox.podruntime import (
+    DEFAULT_PATH,
+    PodRuntime,
+    ProcessSpec,
+    container_environment,
+    in_directory,
+    volume_directories,
+)
+
+needs_namespaces = pytest.mark.skipif(not PodRuntime.available(),
+                                      reason="Linux namespaces (unshare/nsenter as root) are not available")
+
+
+def pod(uid: str = "uid-1", namespace: str = "team-a", mounts: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"metadata": {"uid": uid, "namespace": namespace, "name": "job", "labels": {"app": "x"}},
+            "spec": {"nodeName": "sandbox-node",
+                     "containers": [{"name": "main", "volumeMounts": [{"mountPath": m} for m in mounts]}]},
+            "status": {"podIP": "10.128.0.9"}}
+
+
+class FakeKube:
+    def __init__(self, objects: dict[str, dict]) -> None:
+        self.objects = objects
+
+    def get_or_none(self, path: str) -> dict | None:
+        return self.objects.get(path)
+
+
+def test_container_environment_resolves_like_the_kubelet() -> None:
+    secret = {"data": {"token": base64.b64encode(b"s3cr3t").decode()}}
+    config = {"data": {"mode": "fast", "level": "2"}}
+    kube = FakeKube({"/api/v1/namespaces/team-a/secrets/creds": secret,
+                     "/api/v1/namespaces/team-a/configmaps/settings": config})
+    container = {
+        "envFrom": [{"configMapRef": {"name": "settings"}, "prefix": "CFG_"}],
+        "env": [
+            {"name": "A", "value": "one"},
+            {"name": "B", "value": "$(A)-two $(UNKNOWN)"},
+            {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+            {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+            {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "mode"}}},
+        ],
+    }
+    env = container_environment(kube, pod(), container)
+    assert env["PATH"] == DEFAULT_PATH and env["HOSTNAME"] == "job"
+    assert (env["A"], env["B"]) == ("one", "one-two $(UNKNOWN)")
+    assert (env["POD"], env["IP"], env["APP"]) == ("job", "10.128.0.9", "x")
+    assert (env["TOKEN"], env["MODE"], env["CFG_level"]) == ("s3cr3t", "fast", "2")
+
+
+def test_volume_directories_are_the_mount_paths_under_opt() -> None:
+    body = pod(mounts=("/opt/app-root/src/bin", "/opt/app-root/src/output", "/etc/certs", "/opt/../etc"))
+    assert volume_directories(body) == ["/opt/app-root/src/bin", "/opt/app-root/src/output"]
+
+
+def test_in_directory_changes_directory_after_entering_the_namespace() -> None:
+    """nsenter --wd opens the directory on the host (before setns); env --chdir runs inside."""
+    assert in_directory("/opt/app-root/src", ("driver", "--get-status")) == [
+        "env", "--chdir=/opt/app-root/src", "--", "driver", "--get-status"]
+
+
+@needs_namespaces
+def test_a_pod_sandbox_has_its_own_opt_run_and_loopback() -> None:
+    runtime, lines = PodRuntime(), []
+    body = pod(mounts=("/opt/app-root/src/output",))
+    script = ("pwd; ls /opt/app-root/src; cat /run/secrets/kubernetes.io/serviceaccount/namespace; echo; "
+              "ip -o link | cut -d: -f2; echo to-stderr >&2; exit 3")
+    try:
+        running = runtime.start(body, "main", ProcessSpec(("sh", "-c", script), {"PATH": DEFAULT_PATH},
+                                                          working_dir="/opt/app-root/src"), lines.append)
+        code = wait_exit(running)
+    finally:
+        runtime.stop_all()
+    assert code == 3
+    assert [line.strip() for line in lines] == ["/opt/app-root/src", "output", "team-a", "lo", "to-stderr"]
+
+
+@needs_namespaces
+def test_stopping_a_pod_ends_its_processes_and_sandbox() -> None:
+    runtime = PodRuntime()
+    running = runtime.start(pod(), "main", ProcessSpec(("sleep", "600"), {"PATH": DEFAULT_PATH}), lambda _: None)
+    sandbox = runtime.sandbox(pod())
+    runtime.stop_pod("uid-1")
+    assert wait_exit(running) == 128 + 15  # SIGTERM
+    sandbox.process.wait(5)
+    assert not runtime.has_sandbox("uid-1")
+
+
+def wait_exit(running: Any, timeout: float = 10.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = running.poll()
+        if code is not None:
+            return int(code)
+        time.sleep(0.05)
+    raise AssertionError("process did not exit")
+
+
+# -- the real operator's processes ---------------------------------------------------------------------
+def operator_pod() -> dict[str, Any]:
+    return {"metadata": {"name": f"{OPERATOR_DEPLOYMENT}-5d9c-x", "generateName": f"{OPERATOR_DEPLOYMENT}-5d9c-",
+                         "namespace": "redhat-ods-applications", "uid": "u"}, "spec": {}}
+
+
+def test_manager_runs_out_of_cluster_with_lmes_only() -> None:
+    container = {"name": "manager", "command": ["/manager"], "args": ["--leader-elect", "--enable-services", "LMES"],
+                 "env": [{"name": "APPLICATIONS_NAMESPACE", "value": "redhat-ods-applications"}]}
+    spec = realoperator.manager_process(operator_pod(), container, Path("/cache/manager"), Path("/wd/kubeconfig"))
+    assert spec is not None and spec.host_network and spec.namespaces == ("mount",)
+    assert spec.argv == ("/cache/manager", "--enable-services", "LMES", "--metrics-bind-address", "0",
+                         "--health-probe-bind-address", "0")
+    assert spec.env["APPLICATIONS_NAMESPACE"] == "redhat-ods-applications"
+    assert (spec.env["OTEL_SDK_DISABLED"], spec.env["KUBECONFIG"]) == ("true", "/wd/kubeconfig")
+    other = {**operator_pod(), "metadata": {**operator_pod()["metadata"], "generateName": "something-else-"}}
+    assert realoperator.manager_process(other, container, Path("/m"), Path("/k")) is None
+
+
+def test_driver_containers_run_the_built_driver() -> None:
+    init = {"name": "driver", "command": ["/bin/driver", "--copy", "/opt/app-root/src/bin/driver"]}
+    copy = realoperator.driver_copy_process(pod(), init, Path("/cache/driver"))
+    assert copy is not None and copy.argv == ("/cache/driver", "--copy", "/opt/app-root/src/bin/driver")
+    main = {"name": "main", "command": ["/opt/app-root/src/bin/driver", "--output-path", "/opt/app-root/src/output"],
+            "args": ["python", "-m", "lm_eval", "--tasks", "arc_easy"],
+            "env": [{"name": "HF_HUB_OFFLINE", "value": "1"}]}
+    run = realoperator.driver_main_process(pod(), main, Path("/py"))
+    assert run is not None and run.namespaces == ("mount", "net") and run.working_dir == "/opt/app-root/src"
+    assert run.argv[:3] == ("/opt/app-root/src/bin/driver", "--output-path", "/opt/app-root/src/output")
+    assert run.env["PATH"].startswith("/opt/app-root/bin:/py:") and run.env["HF_HUB_OFFLINE"] == "1"
+    assert realoperator.driver_main_process(pod(), {"name": "main", "command": ["/manager"]}, Path("/py")) is None
+
+
+def test_operator_mode_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(realoperator.ENV_SWITCH, "Simulated")
+    assert realoperator.mode() == "simulated"
+    monkeypatch.setenv(realoperator.ENV_SWITCH, "real")
+    assert realoperator.mode() == "real"
+    monkeypatch.setenv(realoperator.ENV_SWITCH, "bogus")
+    assert realoperator.mode() == realoperator.DEFAULT_MODE
+
+
+# -- the lm_eval stand-in --------------------------------------------------------------------------------
+def standin(tmp_path: Path, seed_name: str) -> subprocess.CompletedProcess[str]:
+    seed = J.seed_job(seed_name)
+    spec = seed.manifest["spec"]
+    model_args = ",".join(f"{a['name']}={a['value']}" for a in spec["modelArgs"])
+    argv = ["--output_path", str(tmp_path), "--model", spec["model"], "--model_args", model_args,
+            "--tasks", ",".join(spec["taskList"]["taskNames"]), "--batch_size", "1"]
+    env = {"PATH": DEFAULT_PATH, "HF_HUB_OFFLINE": "0" if spec.get("allowOnline") else "1"}
+    return subprocess.run([sys.executable, "-m", "lmeval_setup.sandbox.lm_eval_standin", *argv], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_standin_succeeds_with_results_for_the_good_job(tmp_path: Path) -> None:
+    good = next(s for s in J.SEED_JOBS if s.should_succeed)
+    done = standin(tmp_path, good.name)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = list(tmp_path.rglob("results_*.json"))
+    assert len(results) == 1 and "results" in json.loads(results[0].read_text())
+    assert "\tdriver\t" not in done.stderr  # the driver's own lines are the real driver's to print
+
+
+def test_standin_fails_like_lm_eval_for_a_broken_job(tmp_path: Path) -> None:
+    broken = next(s for s in J.SEED_JOBS if not s.should_succeed)
+    done = standin(tmp_path, broken.name)
+    assert done.returncode == 1
+    assert "Traceback (most recent call last)" in done.stderr and "main.main" not in done.stderr
+    assert not list(tmp_path.rglob("results_*.json"))

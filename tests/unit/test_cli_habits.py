@@ -184,3 +184,30 @@ def test_release_line_labels(key: str, label: str | None) -> None:
     from lmeval_setup.platform.releases import line_label
 
     assert line_label(key) == label
+
+
+def test_provision_all_namespaces_only_with_teardown_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["provision", "--model", "m", "--base-url", "http://x:8080/v1/completions", "--tokenizer", "a/b",
+            "--tasks", "arc_easy"]
+    code, _, err = run([*base, "-A", "--render"], capsys)
+    assert code == 2 and "-A/--all-namespaces goes with --teardown alone" in err
+    code, _, err = run([*base, "-n", "x", "-A", "--render"], capsys)
+    assert code == 2 and "exclude each other" in err
+    code, _, err = run([*base, "-n", "x", "--render", "-o", "json"], capsys)
+    assert code == 2 and "--render prints the manifests as YAML" in err
+
+
+def test_provision_namespace_defaults_to_the_contexts(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u", "namespace": "team-a"}}],
+        "clusters": [{"name": "k", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+    }))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    code, out, _ = run(["provision", "--model", "m", "--base-url", "http://x:8080/v1/completions",
+                        "--tokenizer", "a/b", "--tasks", "arc_easy", "--allow-online", "--render"], capsys)
+    assert code == 0
+    assert {d["metadata"].get("namespace") for d in yaml.safe_load_all(out) if d["kind"] != "Namespace"} == {"team-a"}

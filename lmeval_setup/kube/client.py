@@ -213,9 +213,11 @@ class Kube:
         return self.request("PUT", path, body=body, query=_write_query(dry_run))
 
     def delete(self, path: str, *, dry_run: bool = False, propagation: str | None = "Background") -> JSON | None:
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        # Options in the query string, no DeleteOptions body: with a body the apiserver reads every option,
+        # dryRun included, from the body alone, and a dry run would delete for real.
+        query = {"dryRun": "All" if dry_run else None, "propagationPolicy": propagation}
         try:
-            return self.request("DELETE", path, body=body, query=_write_query(dry_run))
+            return self.request("DELETE", path, query=query)
         except ApiError as exc:
             if exc.not_found:
                 return None

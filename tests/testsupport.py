@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,15 @@ def require_controlplane_binaries() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return default_binary_dir()
+
+
+# bootstrap's progress lines when stderr is not a terminal (CI logs): they are not errors.
+PROGRESS_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ")
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The non-empty stderr lines that are not timestamped progress: where "one line" errors are counted."""
+    return [line for line in stderr.splitlines() if line.strip() and not PROGRESS_LINE.match(line)]
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, every: float = 0.2) -> Any:

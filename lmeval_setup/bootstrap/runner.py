@@ -10,18 +10,23 @@ and TMPDIR (kubernetes.core's discovery cache) inside the private dir; and a tim
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lmeval_setup.bootstrap.ansible_support import REASON_EXIT_CODES
 from lmeval_setup.errors import ExitCode, PrerequisiteError, UsageError
+from lmeval_setup.kube.client import REQUEST_TIMEOUT_ENV, kubeconfig_paths, merged_kubeconfig
 
 JSON = dict[str, Any]
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +35,21 @@ PREREQUISITE_RULES = ("[LME108]", "[LME109]")
 _CONNECTION_FAILURES = ("Connection refused", "Failed to establish a new connection", "Max retries exceeded",
                         "Connection aborted", "RemoteDisconnected", "Connection reset", "timed out")
 _HOST_PORT = re.compile(r"host='([^']+)', port=(\d+)")
+# A run cut short: the shell's 128 + signal number for an interruption, 5 for --timeout.
+CUT_EXIT_CODES: dict[str, int] = {
+    "sigint": 128 + signal.SIGINT,
+    "sigterm": 128 + signal.SIGTERM,
+    "timeout": ExitCode.TIMEOUT,
+}
+# Seconds ansible-playbook gets to stop after the forwarded signal before its process group is killed.
+STOP_GRACE = 10.0
+# How often ansible-runner's loop asks the cancel callback (its default, 5 s, delays every interruption).
+POLL_SECONDS = 0.5
+# A task running this long without an event gets a "still running" line, so CI logs show the run is alive.
+HEARTBEAT_SECONDS = 30.0
+# Ansible host patterns (names, groups, wildcards, ~regex, !exclusion, &intersection, [a:b] slices)
+# never need whitespace, quotes or shell characters; a leading '-' would read as an option, '@' as a file.
+_LIMIT_CHARS = re.compile(r"[\w.*?!&:,\[\]~^$()|+{}\\/=-]+")
 _RESULT_EVENTS = {
     "runner_on_ok": "ok",
     "runner_on_failed": "failed",
@@ -52,6 +72,7 @@ class RunOptions:
     timeout: int = 1800
     forks: int = 10
     wait_timeout: int | None = None  # None: the role defaults (TrustyAI ready 600 s, rollout 300 s)
+    request_timeout: float | None = None  # seconds per API request in our modules (kubectl --request-timeout)
 
 
 @dataclass
@@ -87,6 +108,8 @@ class ClusterResult:
             return ExitCode.OK
         if failure.status == "unreachable":
             return ExitCode.CLUSTER
+        if failure.reason in CUT_EXIT_CODES:
+            return CUT_EXIT_CODES[failure.reason]
         if failure.reason in REASON_EXIT_CODES:
             return REASON_EXIT_CODES[failure.reason]
         if failure.msg.startswith(PREREQUISITE_RULES):
@@ -101,9 +124,13 @@ class RunResult:
     status: str
     rc: int
     clusters: dict[str, ClusterResult]
+    cut: str | None = None  # "sigint", "sigterm" or "timeout" when the run was stopped before its end
+    cut_message: str = ""  # the one line that says so
 
     @property
     def exit_code(self) -> int:
+        if self.cut:
+            return CUT_EXIT_CODES[self.cut]
         if self.status == "timeout":
             return ExitCode.TIMEOUT
         codes = [c.exit_code for c in self.clusters.values()]
@@ -125,11 +152,14 @@ def collections_path(root: Path) -> str:
     return os.pathsep.join([str(root / "ansible" / "collections"), str(vendored)])
 
 
-def environment(root: Path, private: Path) -> dict[str, str]:
+def environment(root: Path, private: Path, request_timeout: float | None = None) -> dict[str, str]:
     venv_bin = str(Path(sys.executable).parent)
     for sub in ("home", "tmp", "remote_tmp"):
         (private / sub).mkdir(parents=True, exist_ok=True)
+    # Our modules' Kube.connect reads it: --request-timeout reaches every request they make.
+    timeout = {REQUEST_TIMEOUT_ENV: str(request_timeout)} if request_timeout is not None else {}
     return {
+        **timeout,
         "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
         "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
         "ANSIBLE_COLLECTIONS_PATH": collections_path(root),
@@ -147,10 +177,37 @@ def environment(root: Path, private: Path) -> dict[str, str]:
 def single_cluster_inventory(kubeconfig: str | None, context: str | None) -> JSON:
     host: JSON = {"ansible_connection": "local"}
     if kubeconfig:
-        host["lmeval_kubeconfig"] = os.path.abspath(os.path.expanduser(kubeconfig))
+        paths = kubeconfig_paths(kubeconfig)
+        host["lmeval_kubeconfig"] = os.pathsep.join(paths)
+        if len(paths) > 1 and not context:
+            # kubernetes.core's modules merge KUBECONFIG with the client library, where the LAST file's
+            # current-context wins; kubectl (and our modules) take the first. Name it, so every task of
+            # the run talks to the cluster kubectl would.
+            merged = merged_kubeconfig(paths).config
+            current = merged.value.get("current-context") if merged is not None else None
+            if current:
+                host["lmeval_context"] = current
     if context:
         host["lmeval_context"] = context
     return {"all": {"hosts": {context or "cluster": host}}}
+
+
+def validate_limit(pattern: str | None) -> None:
+    """A usage error for a --limit that is no Ansible host pattern (it reaches ansible-playbook as one argv item)."""
+    if pattern is None:
+        return
+    if not pattern or not _LIMIT_CHARS.fullmatch(pattern) or pattern.startswith(("-", "@")):
+        raise UsageError(f"--limit {pattern!r} is not an Ansible host pattern",
+                         hint="names, groups, wildcards, ~regex, !exclusions, &intersections, separated by ','")
+    for part in pattern.split(","):
+        body = part.lstrip("!&")
+        if not body:
+            raise UsageError(f"--limit {pattern!r} has an empty pattern between separators")
+        if body.startswith("~"):
+            try:
+                re.compile(body[1:])
+            except re.error as exc:
+                raise UsageError(f"--limit {pattern!r}: bad regular expression ({exc})") from None
 
 
 def extravars(opts: RunOptions) -> JSON:
@@ -168,13 +225,13 @@ def extravars(opts: RunOptions) -> JSON:
 
 
 def cmdline(opts: RunOptions) -> str:
+    """Fixed flags only: ansible-runner shlex-splits this string, so nothing the user typed goes in here
+    (--limit travels as runner's own list argument)."""
     parts = []
     if opts.dry_run:
         parts.append("--check")
     if opts.diff:
         parts.append("--diff")
-    if opts.limit:
-        parts.append(f"--limit '{opts.limit}'")
     return " ".join(parts)
 
 
@@ -184,18 +241,25 @@ class EventCollector:
     def __init__(self, progress: Callable[[str], None] | None = None) -> None:
         self.clusters: dict[str, ClusterResult] = {}
         self.progress = progress
+        # host -> (task, monotonic start, monotonic of the last line about it): what each cluster is doing
+        self.running: dict[str, tuple[str, float, float]] = {}
 
     def __call__(self, event: JSON) -> bool:
         kind = event.get("event", "")
+        data = event.get("event_data", {})
+        if kind == "runner_on_start":
+            now = time.monotonic()
+            self.running[str(data.get("host", "?"))] = (_task_name(data), now, now)
+            return True
         if kind not in _RESULT_EVENTS:
             return True
-        data = event.get("event_data", {})
         host = str(data.get("host", "?"))
+        self.running.pop(host, None)
         res = data.get("res") or {}
         status = _RESULT_EVENTS[kind]
         if status == "ok" and res.get("changed"):
             status = "changed"
-        task = str(data.get("task", "")).split(" : ", 1)[-1]
+        task = _task_name(data)
         step = Step(host, task, status, _clean(res.get("msg", "")) if status in ("failed", "unreachable") else "",
                     str(res.get("reason", "")), res.get("diff") if status == "changed" else None)
         if step.status == "failed" and not step.reason:
@@ -206,6 +270,21 @@ class EventCollector:
         if self.progress and status != "skipped":
             self.progress(f"[{host}] {status:<9} {task}")
         return True
+
+    def heartbeat(self, now: float | None = None) -> None:
+        """A "still running" line for every task that has run HEARTBEAT_SECONDS since its last line:
+        a wait for TrustyAI may take 600 s, which a CI log must not show as silence."""
+        if not self.progress:
+            return
+        now = time.monotonic() if now is None else now
+        for host, (task, started, said) in list(self.running.items()):
+            if now - said >= HEARTBEAT_SECONDS:
+                self.running[host] = (task, started, now)
+                self.progress(f"[{host}] {'running':<9} {task} ({int(now - started)} s)")
+
+    def in_progress(self, host: str) -> str | None:
+        entry = self.running.get(host)
+        return entry[0] if entry else None
 
     @staticmethod
     def _remember(cluster: ClusterResult, task: str, status: str, res: JSON) -> None:
@@ -218,6 +297,10 @@ class EventCollector:
             cluster.restarted = True
         if isinstance(res.get("restored"), list):
             cluster.restored = res["restored"]
+
+
+def _task_name(data: JSON) -> str:
+    return str(data.get("task", "")).split(" : ", 1)[-1]
 
 
 def connection_failure(msg: str, task: str) -> tuple[str, str] | None:
@@ -240,29 +323,189 @@ def _clean(msg: object) -> str:
     return text
 
 
+class RunGuard:
+    """Stops ansible-playbook and everything it started when the run is cut short: SIGINT, SIGTERM, --timeout.
+
+    ansible-runner starts ansible-playbook through pexpect in a session of its own, and ansible's workers
+    call setsid() (the module they run is in the worker's group), so a terminal's Ctrl-C or a CI runner's
+    SIGTERM reaches only this process, and ansible-runner's own timeout kills only ansible-playbook's group:
+    either way the worker and its module ran on as orphans. The guard signals the process group of every
+    process this run started (never our own group, nor processes that existed before the run: a test runner
+    or the control plane may be among them), gives them STOP_GRACE seconds, then SIGKILLs those groups.
+    It owns --timeout for the same reason; ansible-runner's timeout stays as a backstop.
+    """
+
+    def __init__(self, timeout: float | None = None) -> None:
+        self.reason: str | None = None  # "sigint", "sigterm" or "timeout"
+        self._deadline_run = time.monotonic() + timeout if timeout else None
+        self._before = _descendants()
+        self._groups: set[int] = set()
+        self._deadline = 0.0
+
+    def stop(self, reason: str, signum: int, urgent: bool = False) -> None:
+        self.reason = self.reason or reason
+        self._groups |= _process_groups(exclude=self._before)
+        for group in self._groups:
+            with contextlib.suppress(OSError):
+                os.killpg(group, signum)
+        self._deadline = 0.0 if urgent else time.monotonic() + STOP_GRACE
+
+    def handle(self, signum: int, _frame: object) -> None:
+        """The SIGINT/SIGTERM handler; a second signal stops waiting."""
+        reason = "sigterm" if signum == signal.SIGTERM else "sigint"
+        self.stop(reason, signum, urgent=self.reason is not None)
+
+    def cancel(self) -> bool:
+        """ansible-runner's cancel callback (every POLL_SECONDS): True ends its loop."""
+        if self.reason is None and self._deadline_run is not None and time.monotonic() >= self._deadline_run:
+            self.stop("timeout", signal.SIGTERM)
+        if self.reason is None:
+            return False
+        if not self._alive():
+            return True
+        if time.monotonic() >= self._deadline:
+            self.kill()
+            return True
+        return False
+
+    def kill(self) -> None:
+        """SIGKILL every group the run started (seen now or when it was stopped), and wait until they are gone."""
+        self._groups |= _process_groups(exclude=self._before)
+        for group in self._groups:
+            with contextlib.suppress(OSError):
+                os.killpg(group, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while self._alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _alive(self) -> bool:
+        """Does any process of those groups still run? (Zombies do not count: nothing reaps an orphan's
+        zombie in some containers, and it holds nothing.)"""
+        return any(group in self._groups for _, group in _processes().values())
+
+
+def _processes() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, process group), from /proc (Linux); {} elsewhere."""
+    table: dict[int, tuple[int, int]] = {}
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return table
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and fields[0] != "Z":  # a zombie holds nothing
+            table[int(entry)] = (int(fields[1]), int(fields[2]))
+    return table
+
+
+def _descendants(table: dict[int, tuple[int, int]] | None = None) -> set[int]:
+    table = _processes() if table is None else table
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    found, todo = set(), [os.getpid()]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _process_groups(exclude: set[int]) -> set[int]:
+    """Process groups of our descendants that were not there before the run (our own group excluded)."""
+    table = _processes()
+    own = os.getpgrp()
+    return {table[pid][1] for pid in _descendants(table) - exclude if table[pid][1] != own}
+
+
+@contextlib.contextmanager
+def guarded_run(timeout: float | None) -> Iterator[RunGuard]:
+    """A RunGuard with SIGINT/SIGTERM handlers for the length of the run (handlers live in the main thread
+    only; elsewhere the guard still owns --timeout). A cut run is swept once more on the way out."""
+    guard = RunGuard(timeout)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, guard.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield guard
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if guard.reason is not None:
+            guard.kill()
+
+
 def run(opts: RunOptions, progress: Callable[[str], None] | None = None) -> RunResult:
     import ansible_runner  # lazy: heavy
 
+    validate_limit(opts.limit)
     root = project_dir()
     private = Path(tempfile.mkdtemp(prefix="lmeval-setup-run-"))
     collector = EventCollector(progress)
     try:
         inventory: Any = (str(Path(opts.inventory).resolve()) if opts.inventory
                           else single_cluster_inventory(opts.kubeconfig, opts.context))
-        result = ansible_runner.run(
-            private_data_dir=str(private),
-            project_dir=str(root),
-            playbook=str(root / "playbooks" / f"{opts.playbook}.yml"),
-            inventory=inventory,
-            extravars=extravars(opts),
-            envvars=environment(root, private),
-            cmdline=cmdline(opts) or None,
-            forks=opts.forks,
-            suppress_env_files=True,
-            quiet=True,
-            timeout=opts.timeout,
-            event_handler=collector,
-        )
-        return RunResult(opts.playbook, opts.dry_run, str(result.status), int(result.rc or 0), collector.clusters)
+        _write_runner_settings(private)
+        with guarded_run(opts.timeout) as guard:
+
+            def cancel() -> bool:
+                with contextlib.suppress(OSError):  # a closed stderr must not stop the run
+                    collector.heartbeat()  # runner's loop calls this every POLL_SECONDS: a clock for free
+                return guard.cancel()
+
+            result = ansible_runner.run(
+                private_data_dir=str(private),
+                project_dir=str(root),
+                playbook=str(root / "playbooks" / f"{opts.playbook}.yml"),
+                inventory=inventory,
+                extravars=extravars(opts),
+                envvars=environment(root, private, opts.request_timeout),
+                cmdline=cmdline(opts) or None,
+                limit=opts.limit,
+                forks=opts.forks,
+                suppress_env_files=True,
+                quiet=True,
+                # a backstop only: it kills ansible-playbook's group but not the workers' (see RunGuard)
+                timeout=opts.timeout + STOP_GRACE + 30 if opts.timeout else None,
+                event_handler=collector,
+                cancel_callback=cancel,
+            )
+        outcome = RunResult(opts.playbook, opts.dry_run, str(result.status), int(result.rc or 0),
+                            collector.clusters)
+        cut = guard.reason or ("timeout" if outcome.status == "timeout" else None)
+        if cut:
+            _mark_cut(outcome, collector, cut, opts, None if opts.inventory else inventory)
+        return outcome
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def _write_runner_settings(private: Path) -> None:
+    """env/settings: ansible-runner ignores a settings= argument when this file is absent."""
+    (private / "env").mkdir(parents=True, exist_ok=True)
+    (private / "env" / "settings").write_text(f"pexpect_timeout: {POLL_SECONDS}\n")
+
+
+def _mark_cut(outcome: RunResult, collector: EventCollector, cut: str, opts: RunOptions,
+              inventory: JSON | None) -> None:
+    """Every cluster the run had not finished gets a failed step saying why; the run gets one line."""
+    for host in (inventory or {}).get("all", {}).get("hosts", {}):
+        outcome.clusters.setdefault(host, ClusterResult(host))  # cut before its first event
+    why = {"sigint": "interrupted (SIGINT)", "sigterm": "terminated (SIGTERM)",
+           "timeout": f"timed out after {opts.timeout} s (--timeout)"}[cut]
+    cut_off = []
+    for name, cluster in sorted(outcome.clusters.items()):
+        if cluster.failure is not None:
+            continue
+        task = collector.in_progress(name) or "the run"
+        cluster.steps.append(Step(name, task, "failed", f"{why} during '{task}'", cut))
+        cut_off.append(name)
+    where = f" ({', '.join(cut_off)} marked failed)" if cut_off else ""
+    outcome.cut = cut
+    outcome.cut_message = (f"{opts.playbook} {why}: ansible-playbook stopped{where}; "
+                           f"{opts.playbook} is safe to re-run")

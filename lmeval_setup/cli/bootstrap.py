@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ import click
 from lmeval_setup.bootstrap.dryrun import dry_run_lines
 from lmeval_setup.bootstrap.plan import CODE_EXECUTION_NOTE
 from lmeval_setup.bootstrap.runner import ClusterResult, RunOptions, RunResult, run
-from lmeval_setup.cli.common import kube_options, output_option
+from lmeval_setup.cli.common import kube_options, output_option, request_timeout
 from lmeval_setup.platform.releases import line_label
 
 SCHEMA = "lmeval-setup/bootstrap"
@@ -63,26 +64,43 @@ def revert(kubeconfig: str | None, context: str | None, inventory: str | None, l
 
 
 def _execute(opts: RunOptions, output: str) -> None:
-    progress = _progress_printer() if output == "text" and sys.stderr.isatty() else None
-    result = run(opts, progress)
+    opts.request_timeout = request_timeout()
+    result = run(opts, _progress_printer(output, sys.stderr.isatty()))
     if output in ("json", "yaml"):
         click.echo(render_structured(result, output), nl=False)
     else:
         click.echo(as_text(result))
     # The error line goes to stderr in every format, as for the other commands (stdout stays pure JSON).
-    for name, cluster in result.clusters.items():
-        failure = cluster.failure
-        if failure is not None:
-            click.echo(f"error: {name}: {failure.msg}", err=True)
+    for line in error_lines(result):
+        click.echo(line, err=True)
     if result.exit_code:
         sys.exit(int(result.exit_code))
 
 
-def _progress_printer() -> Callable[[str], None]:
+def error_lines(result: RunResult) -> list[str]:
+    """One line per failed cluster; a run cut short (signal, --timeout) is one line for the whole run."""
+    if result.cut:
+        return [f"error: {result.cut_message}"]
+    return [f"error: {name}: {cluster.failure.msg}" for name, cluster in result.clusters.items()
+            if cluster.failure is not None]
+
+
+def _progress_printer(output: str, tty: bool) -> Callable[[str], None] | None:
+    """Live step lines on a terminal (text output); off a terminal (CI logs) plain lines stamped with
+    the UTC time, in every output format: stdout keeps the report, so the log is never silent. -q: none."""
+    from lmeval_setup.cli.verbosity import quiet
+
+    if quiet() or (tty and output != "text"):
+        return None
+
     def show(line: str) -> None:
-        click.echo(line, err=True)
+        click.echo(line if tty else f"{progress_stamp()} {line}", err=True)
 
     return show
+
+
+def progress_stamp(now: float | None = None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
 
 
 def render_structured(result: RunResult, output: str) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from testsupport import require_controlplane_binaries
+from testsupport import error_lines, require_controlplane_binaries
 
 pytestmark = pytest.mark.controlplane
 
@@ -145,7 +145,7 @@ def assert_one_line(proc: subprocess.CompletedProcess[str], code: int, pattern: 
     output = proc.stdout + proc.stderr
     assert "Traceback" not in output, output
     assert proc.returncode == code, output
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    lines = error_lines(proc.stderr)
     if code in (3, 4, 2):  # an error: exactly one line on stderr says it
         assert len(lines) == 1, proc.stderr
     assert any(re.search(pattern, line) for line in lines), (pattern, proc.stderr)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from bootstrap_support import sandbox
+from testsupport import error_lines
 
 from lmeval_setup.bootstrap.runner import RunOptions, RunResult, run
 from lmeval_setup.kube.client import Kube, resource_path
@@ -163,7 +164,7 @@ def test_missing_rbac_is_listed_and_nothing_written(new_controlplane: Any, tmp_p
         proc = subprocess.run([*CLI, "bootstrap", "--kubeconfig", str(viewer)], capture_output=True, text=True,
                               timeout=300)
         assert proc.returncode == 4, proc.stderr
-        errors = proc.stderr.strip().splitlines()
+        errors = error_lines(proc.stderr)
         assert len(errors) == 1 and "RBAC preflight failed" in errors[0], proc.stderr
         assert "patch datascienceclusters.datasciencecluster.opendatahub.io 'default-dsc'" in errors[0]
         assert "create configmaps" in errors[0]
@@ -180,7 +181,7 @@ def test_unreachable_cluster_one_line_exit_3(tmp_path: Path) -> None:
     proc = subprocess.run([*CLI, "bootstrap", "--kubeconfig", str(kubeconfig)], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 3, proc.stderr
-    errors = proc.stderr.strip().splitlines()
+    errors = error_lines(proc.stderr)
     assert len(errors) == 1 and "cannot reach the cluster" in errors[0]
     assert "not-a-secret" not in proc.stdout + proc.stderr
 
@@ -189,7 +190,7 @@ def test_wrong_context_one_line_exit_3(controlplane: Any) -> None:
     proc = subprocess.run([*CLI, "bootstrap", "--kubeconfig", str(controlplane.kubeconfig), "--context", "nope"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3, proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "nope" in proc.stderr
+    assert len(error_lines(proc.stderr)) == 1 and "nope" in proc.stderr
 
 
 def test_no_openshift_ai_one_line_exit_4(new_controlplane: Any) -> None:
@@ -217,6 +218,6 @@ def test_prerequisite_gates_stop_before_writing(new_controlplane: Any, profile: 
         proc = subprocess.run([*CLI, "bootstrap", "--kubeconfig", str(new_controlplane.kubeconfig)],
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 4, proc.stdout + proc.stderr
-        errors = proc.stderr.strip().splitlines()
+        errors = error_lines(proc.stderr)
         assert len(errors) == 1 and f"[{rule}]" in errors[0] and "Fix:" in errors[0]
         assert resource_versions(sb.kube, sb.namespace) == before

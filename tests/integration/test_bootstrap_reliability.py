@@ -29,6 +29,7 @@ import pytest
 import yaml
 from bootstrap_support import sandbox
 from fault_support import Fault, kill_apiserver_after_task, kill_apiserver_when
+from testsupport import error_lines
 
 from lmeval_setup.bootstrap.revert import RECORD_NAME, Entry, RevertStore
 from lmeval_setup.bootstrap.runner import RunOptions, RunResult, run
@@ -60,7 +61,7 @@ def assert_one_line_exit(proc: subprocess.CompletedProcess[str], code: int) -> s
     out = proc.stdout + proc.stderr
     assert proc.returncode == code, out
     assert "Traceback" not in out, out
-    errors = proc.stderr.strip().splitlines()
+    errors = error_lines(proc.stderr)
     assert len(errors) == 1 and errors[0].startswith("error: "), proc.stderr
     return errors[0]
 

@@ -11,9 +11,22 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${LMEVAL_CONTROLPLANE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/lmeval-setup/controlplane/$K8S_VERSION}
 binaries=(etcd kube-apiserver kube-controller-manager kubectl)
 
+# The sandbox kubelet's pods/exec server (tools/kubeletstream, k8s.io/cri-streaming): small, built beside the
+# control plane and rebuilt whenever its sources change (their hash is stamped next to the binary).
+build_kubelet_stream() {
+  local sum
+  sum=$(cat "$here/kubeletstream/go.mod" "$here/kubeletstream/go.sum" "$here/kubeletstream/main.go" | sha256sum | cut -c1-16)
+  if [ -x "$cache/kubelet-stream" ] && [ "$(cat "$cache/kubelet-stream.sum" 2>/dev/null)" = "$sum" ]; then return 0; fi
+  command -v go >/dev/null || { echo "error: Go is needed to build kubelet-stream (install Go >= 1.26)" >&2; exit 4; }
+  mkdir -p "$cache"
+  (cd "$here/kubeletstream" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$cache/.kubelet-stream.new" .)
+  mv -f "$cache/.kubelet-stream.new" "$cache/kubelet-stream"
+  echo "$sum" > "$cache/kubelet-stream.sum"
+}
+
 missing=()
 for b in "${binaries[@]}"; do [ -x "$cache/$b" ] || missing+=("$b"); done
-if [ ${#missing[@]} -eq 0 ]; then echo "$cache"; exit 0; fi
+if [ ${#missing[@]} -eq 0 ]; then build_kubelet_stream; echo "$cache"; exit 0; fi
 
 command -v go >/dev/null || { echo "error: Go is needed to build ${missing[*]} (install Go >= 1.26)" >&2; exit 4; }
 mkdir -p "$cache"
@@ -35,5 +48,6 @@ echo "building control plane $K8S_VERSION + etcd $ETCD_VERSION into $cache (firs
 (cd "$here/k8sbin" && CGO_ENABLED=0 go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ldflags" -o "$tmp/" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl)
 for b in "${binaries[@]}"; do mv -f "$tmp/$b" "$cache/$b"; done
+build_kubelet_stream
 echo "built in $(( $(date +%s) - start )) s" >&2
 echo "$cache"

@@ -47,8 +47,16 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from lmeval_setup.errors import ClusterError
 from lmeval_setup.kube.client import JSON, MERGE_PATCH, ApiError, Kube, resource_path
-from lmeval_setup.platform.releases import Release
+from lmeval_setup.platform.releases import Profile, Release
 from lmeval_setup.sandbox.outcomes import container_behaviour
+from lmeval_setup.sandbox.podruntime import (
+    ContainerProcess,
+    PodRuntime,
+    ProcessSpec,
+    StreamServer,
+    container_environment,
+    stream_binary,
+)
 from lmeval_setup.sandbox.scripts import RUN_FOREVER, ContainerScript, LogLine, stamp_line
 
 NODE_NAME = "sandbox-node"
@@ -63,6 +71,10 @@ IMAGE_BACKOFF_SECONDS = 2.0
 WATCH_TIMEOUT_SECONDS = 30
 
 Resolver = Callable[[JSON, JSON], ContainerScript | None]
+# What a container runs as a local process (podruntime), asked before the script resolvers.
+ProcessResolver = Callable[[JSON, JSON], ProcessSpec | None]
+# A container that runs as a process: ready while it runs, ends when the process exits.
+PROCESS_SCRIPT = ContainerScript(forever=True)
 
 
 def now_utc() -> dt.datetime:
@@ -241,6 +253,7 @@ class ContainerRun:
     last_terminated: JSON | None = None
     retry_at: float = 0.0  # when to retry a pull / config check / restart
     pull_failures: int = 0
+    process: ContainerProcess | None = None  # set when the container runs as a local process
     events_sent: set[str] = field(default_factory=set)
 
     @property
@@ -306,6 +319,9 @@ class Kubelet:
         capacity: dict[str, str] | None = None,
         node_labels: dict[str, str] | None = None,
         log_store: LogStore | None = None,
+        process_resolvers: list[ProcessResolver] | None = None,
+        workdir: Path | str | None = None,
+        profile: Profile | None = None,
         **_: Any,
     ) -> None:
         self.kube = kube
@@ -333,6 +349,15 @@ class Kubelet:
         self._ips = itertools.count(10)
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
+        # Pods as processes and pods/exec need Linux namespaces; without them containers are scripts only.
+        self.runtime: PodRuntime | None = PodRuntime() if PodRuntime.available() else None
+        self.workdir = Path(workdir) if workdir is not None else None
+        if process_resolvers is None and profile is not None and self.workdir is not None and self.runtime:
+            from lmeval_setup.sandbox.realoperator import process_resolvers as real_operator_processes
+
+            process_resolvers = real_operator_processes(profile, self.workdir)
+        self.process_resolvers: list[ProcessResolver] = list(process_resolvers or [])
+        self._stream: StreamServer | None = None
 
     def register(self, resolver: Resolver) -> None:
         """Scenarios add behaviours; the newest resolver is asked first."""
@@ -371,8 +396,27 @@ class Kubelet:
         self.port = int(server.server_address[1])
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True,
                          name="kubelet-https").start()
+        self._start_stream_server()
+
+    def _start_stream_server(self) -> None:
+        """Put kubelet-stream at the node port: it serves pods/exec and proxies the rest to us."""
+        binary = stream_binary()
+        if binary is None or self.runtime is None:
+            return  # no exec: the node port is the Python server's
+        log_path = self.workdir / "logs" / "kubelet-stream.log" if self.workdir is not None else None
+        self._stream = StreamServer(binary, self._cert_pem, self._key_pem, self.port, log_path)
+        self.port = self._stream.start()
+
+    @property
+    def serves_exec(self) -> bool:
+        return self._stream is not None
 
     def _stop_server(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream = None
+        if self.runtime is not None:
+            self.runtime.stop_all()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -523,6 +567,8 @@ class Kubelet:
         if run is not None:
             for c in [*run.init, *run.main]:
                 self.logs.finish(uid, c.name)
+        if self.runtime is not None:
+            self.runtime.stop_pod(uid)
 
     def _admit(self, pod: JSON) -> PodRun:
         status = pod.get("status", {})
@@ -563,6 +609,8 @@ class Kubelet:
                     due.append(c.started_mono + c.script.lines[c.next_line].at * self.time_scale)
                 else:
                     due.append(c.started_mono + c.script.duration * self.time_scale)
+            elif c.state == "running" and c.process is not None:
+                due.append(time.monotonic() + 0.2)  # poll for the process's exit
             elif c.state != "running" and c.retry_at:
                 due.append(c.retry_at)
         return min(due)
@@ -581,6 +629,8 @@ class Kubelet:
             for c in run.main:
                 self._drive(run, c, now)
         self._write_status(run)
+        if self.runtime is not None and self._phase(run) in ("Succeeded", "Failed"):
+            self.runtime.stop_pod(run.uid)  # a finished pod's sandbox goes, as the kubelet kills it
 
     def _current_init(self, run: PodRun) -> ContainerRun | None:
         for c in run.init:
@@ -613,13 +663,32 @@ class Kubelet:
         self._event(pod, "Normal", "Pulled", c, f'Container image "{c.image}" already present on machine')
         self._event(pod, "Normal", "Created", c, f"Created container: {c.name}", once=False)
         self._event(pod, "Normal", "Started", c, f"Started container {c.name}", once=False)
-        c.script = self._resolve(pod, c.spec)
+        self.logs.start_attempt(run.uid, c.name)
+        if not self._start_process(run, c, now):
+            c.script = self._resolve(pod, c.spec)
         c.state, c.reason, c.message = "running", "", ""
         c.started_at = now_utc()
         c.started_mono = now
         c.next_line = 0
         c.container_id = "cri-o://" + hashlib.sha256(f"{run.uid}{c.name}{c.restart_count}".encode()).hexdigest()
-        self.logs.start_attempt(run.uid, c.name)
+
+    def _start_process(self, run: PodRun, c: ContainerRun, now: float) -> bool:
+        """Run the container as a local process when a process resolver knows it; False to play a script."""
+        c.process = None
+        if self.runtime is None:
+            return False
+        spec = next((s for s in (r(run.pod, c.spec) for r in self.process_resolvers) if s is not None), None)
+        if spec is None:
+            return False
+        uid, name = run.uid, c.name
+        try:
+            c.process = self.runtime.start(run.pod, name, spec, lambda line: self.logs.append(uid, name, line))
+        except (OSError, RuntimeError) as exc:  # what a runtime reports as a failed container start
+            c.script = ContainerScript((), exit_code=128, linger=0.0, meta={"reason": "StartError"})
+            self._event(run.pod, "Warning", "Failed", c, f"Error: {exc}", once=False)
+            return True
+        c.script = PROCESS_SCRIPT
+        return True
 
     def _pull_failed(self, run: PodRun, c: ContainerRun, now: float) -> None:
         c.pull_failures += 1
@@ -646,6 +715,11 @@ class Kubelet:
         return RUN_FOREVER
 
     def _play(self, run: PodRun, c: ContainerRun, now: float) -> None:
+        if c.process is not None:
+            code = c.process.poll()
+            if code is not None:
+                self._exit(run, c, ContainerScript((), exit_code=code))
+            return
         script = c.script or RUN_FOREVER
         while c.next_line < len(script.lines):
             line: LogLine = script.lines[c.next_line]
@@ -740,6 +814,8 @@ class Kubelet:
                 self._event(run.pod, "Normal", "Killing", c, f"Stopping container {c.name}", once=False)
                 c.state, c.exit_code, c.reason, c.finished_at = "terminated", 137, "Error", now_utc()
                 self.logs.finish(run.uid, c.name)
+        if self.runtime is not None:
+            self.runtime.stop_pod(run.uid)
         path = resource_path("", "v1", "pods", run.namespace, run.name)
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
                 "preconditions": {"uid": run.uid}}
@@ -954,6 +1030,28 @@ class Kubelet:
         with self._lock:
             return next((r for r in self._pods.values() if r.namespace == namespace and r.name == name), None)
 
+    def exec_target(self, namespace: str, name: str, container: str) -> tuple[int, JSON | str]:
+        """For kubelet-stream: the process whose namespaces an exec joins, or (HTTP status, message)."""
+        run = self.find(namespace, name)
+        if run is None:
+            return 404, f'pod "{name}" not found'
+        c = run.container(container)
+        if c is None:
+            return 404, f'container not found ("{container}")'
+        if c.state != "running" or self.runtime is None:
+            return 500, "container is not created or running"
+        if c.process is not None:
+            spec = c.process.spec
+            return 200, {"pid": c.process.pid, "namespaces": list(spec.namespaces),
+                         "env": [f"{k}={v}" for k, v in spec.env.items()], "workingDir": spec.working_dir}
+        try:  # a scripted container: the command runs in the pod's sandbox, made on first use
+            sandbox = self.runtime.sandbox(run.pod)
+        except (OSError, RuntimeError) as exc:
+            return 500, f"pod sandbox: {exc}"
+        env = container_environment(self.kube, run.pod, c.spec)
+        return 200, {"pid": sandbox.pid, "namespaces": ["mount", "net"],
+                     "env": [f"{k}={v}" for k, v in env.items()], "workingDir": c.spec.get("workingDir") or "/"}
+
 
 def _qos_class(pod: JSON) -> str:
     containers = [*(pod.get("spec", {}).get("containers") or []), *(pod.get("spec", {}).get("initContainers") or [])]
@@ -1001,6 +1099,10 @@ class _LogHandler(BaseHTTPRequestHandler):
         parts = [unquote(p) for p in url.path.split("/") if p]
         if parts == ["healthz"]:
             self._send(200, "ok")
+            return
+        if len(parts) == 5 and parts[:2] == ["runtime", "exec-target"]:
+            code, answer = self.server.kubelet.exec_target(*parts[2:])
+            self._send(code, json.dumps(answer) if code == 200 else str(answer))
             return
         if len(parts) != 4 or parts[0] != "containerLogs":
             self._send(404, "404 page not found")

@@ -70,6 +70,7 @@ build_line() {
   mkdir -p "$root"
   local tmp start got
   tmp=$(mktemp -d "$root/.build.XXXXXX")
+  chmod 755 "$tmp"  # mktemp makes it private; the build is a shared cache
   trap 'rm -rf "$tmp"' EXIT
   start=$(date +%s)
   echo "operator $name: building manager + driver at ${commit:0:12} (first time only; ~3 min on 2 cores)" >&2

@@ -53,6 +53,10 @@ def doctor(
         raise UsageError("-n/--namespace and -A/--all-namespaces exclude each other")
     if from_dir and collect_dir:
         raise UsageError("--from-dir reads a directory; --collect writes one from a live cluster: pick one")
+    if collect_dir:  # a symlink, a file or no permission there is refused before the cluster is read
+        from lmeval_setup.doctor.writer import prepare_dir
+
+        prepare_dir(collect_dir)
     snapshot = _snapshot(from_dir, namespace, all_namespaces, jobs, kubeconfig, context)
     if collect_dir:
         from lmeval_setup.doctor.writer import write_dir

@@ -4,7 +4,8 @@ Cost does not grow with the number of healthy jobs: one paginated LIST of LMEval
 per namespace that has unhealthy jobs one LIST of pods, one of Warning events and (when a job names a PVC)
 one of PVCs; logs only for pods that failed or hang, tail-limited, fetched concurrently with a bound.
 The cluster layer is recorded while platform.detect() reads it, so the offline run replays exactly the
-same answers.
+same answers. Objects are kept as read, so rules see real values (outputs and --collect files are redacted
+by report.redact / sanitize); logs are redacted here, since no rule needs a credential in a log line.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from lmeval_setup.doctor.sanitize import sanitize_log, sanitize_object
+from lmeval_setup.doctor.sanitize import sanitize_log
 from lmeval_setup.doctor.snapshot import JSON, Snapshot
 from lmeval_setup.errors import LmevalError, OpenShiftAIMissing, PrerequisiteError
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
@@ -56,7 +57,7 @@ class RecordingSource:
         if obj is None:
             self.snapshot.absent.add((group, plural, namespace or "", name))
         else:
-            self.snapshot.add(group, plural, sanitize_object(obj))
+            self.snapshot.add(group, plural, obj)
         return obj
 
     def list(
@@ -65,7 +66,7 @@ class RecordingSource:
     ) -> list[JSON]:
         items = self.live.list(group, version, plural, namespace, label_selector)
         for item in items:
-            self.snapshot.add(group, plural, sanitize_object(item))
+            self.snapshot.add(group, plural, item)
         if label_selector is None:  # only an unfiltered list proves absence
             self.snapshot.mark_collected(group, plural, namespace if namespace is not None else "")
         return items
@@ -103,7 +104,7 @@ def _collect_jobs(kube: Kube, snapshot: Snapshot, scope: Scope) -> list[JSON]:
     # A field selector takes one name: one cheap LIST per named job.
     queries = [{"fieldSelector": f"metadata.name={name}"} for name in scope.job_names()] or [{}]
     try:
-        jobs = [sanitize_object(j) for query in queries for j in kube.list_items(path, **query)]
+        jobs = [j for query in queries for j in kube.list_items(path, **query)]
     except ApiError as exc:
         if exc.not_found:  # no LMEvalJob CRD: no jobs (LME110/LME101 explain why)
             jobs = []
@@ -143,7 +144,7 @@ def _collect_job_layer(kube: Kube, snapshot: Snapshot, jobs: list[JSON]) -> None
 def _list_into(kube: Kube, snapshot: Snapshot, group: str, version: str, plural: str, ns: str,
                **query: str) -> None:
     items = kube.list_items(resource_path(group, version, plural, ns), **query)
-    snapshot.add_all(group, plural, (sanitize_object(i) for i in items), ns)
+    snapshot.add_all(group, plural, items, ns)
 
 
 def _logs_wanted(snapshot: Snapshot, jobs: Iterable[JSON]) -> Iterable[tuple[str, str, str]]:

@@ -5,7 +5,9 @@ See layout.py for the directory layout. Differences from a live run that the rea
 - logs are complete, so the same tail as a live run is applied, and findings (and line numbers) match;
 - inspect elides Secret data and we never need Secrets, so `secrets` files are not even read;
 - a must-gather may lack CRDs or PVCs: those collections are then unknown rather than empty.
-Every object and log still passes through the sanitizer (must-gathers are not redacted for our purposes).
+Objects are kept as read (rules see real values; outputs are redacted); logs pass through the sanitizer,
+as live. Every file is read through safeio (regular files only, bounded, logs from the end), nothing is
+followed out of the given directory, and of several gathers in it only the newest is read.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from lmeval_setup import safeio
 from lmeval_setup.doctor import layout as Lay
 from lmeval_setup.doctor.collect import LOG_LIMIT_BYTES, LOG_TAIL_LINES
-from lmeval_setup.doctor.sanitize import sanitize_log, sanitize_object
+from lmeval_setup.doctor.sanitize import sanitize_log
 from lmeval_setup.doctor.snapshot import SNAPSHOT_META_FILE, Snapshot, group_of
 from lmeval_setup.errors import UsageError
 from lmeval_setup.rules.status import parse_time
@@ -280,9 +282,9 @@ def _load(path: Path, snapshot: Snapshot, tree: _Tree) -> list[dict[str, Any]]:
         if not isinstance(doc, dict):
             continue
         if isinstance(doc.get("items"), list) and str(doc.get("kind", "")).endswith("List"):
-            out.extend(sanitize_object(i) for i in doc["items"] if isinstance(i, dict) and _is_object(i))
+            out.extend(i for i in doc["items"] if isinstance(i, dict) and _is_object(i))
         elif _is_object(doc):
-            out.append(sanitize_object(doc))
+            out.append(doc)
     return out
 
 

@@ -13,6 +13,7 @@ Layers:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any
 
 # What the cluster grants jobs: the one type detect() computes (DSC config over operator ConfigMap).
 from lmeval_setup.platform.detect import Permissions as ClusterPermissions
-from lmeval_setup.report.redact import REDACTED
+from lmeval_setup.report.redact import REDACTED, is_secret_name, is_secret_value
 from lmeval_setup.rules import schema as S
 from lmeval_setup.rules.catalog import Severity
 from lmeval_setup.rules.finding import Evidence, Finding, Target
@@ -49,14 +50,6 @@ LEGACY_HUB_IDS = frozenset({
     "t5-3b", "t5-11b", "bert-base-uncased", "bert-base-cased", "bert-large-uncased", "roberta-base",
     "roberta-large", "xlnet-base-cased", "facebook/opt-125m", "openai-gpt", "ctrl", "bigscience/bloom",
 })
-# Names of credentials: OPENAI_API_KEY, HF_TOKEN, auth_token, password ... (not "tokenizer").
-SECRET_NAME = re.compile(
-    r"(?i)(^|[_-])(api[_-]?key|apikey|access[_-]?key|token|secret|passw(or)?d|credentials?)$"
-)
-# Shapes of credentials whatever the name: OpenAI, Hugging Face, GitHub, bearer headers, JWTs.
-SECRET_VALUE = re.compile(
-    r"(?i)^(sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|bearer\s+\S{8,}|eyJ\S{20,})"
-)
 FALSE_VALUES = frozenset({"false", "0", "no", "off"})
 
 
@@ -192,6 +185,12 @@ def _schema_issue_finding(job: Job, issue: S.SchemaIssue) -> Iterator[Finding]:
         if issue.expected == "string" and isinstance(issue.value, bool | int | float):
             hint = f" (quote it: '{_yaml_scalar(issue.value)}')"
         yield job.finding("LME015", f"{issue.path} {issue.message}{hint}", issue.path, value_text)
+    elif issue.kind == "pattern" and _was_redacted(issue.value):
+        # A collector replaced a credential here (LME018 says so): judge what is left, not the placeholder.
+        rest = issue.value.replace(REDACTED, "x")
+        if not re.fullmatch(issue.expected, rest):
+            issue = dataclasses.replace(issue, value=rest)
+            yield job.finding("LME015", _pattern_message(issue), issue.path, _redacted_if_secret(job, issue))
     elif issue.kind == "pattern":
         yield job.finding("LME015", _pattern_message(issue), issue.path, _redacted_if_secret(job, issue))
     elif issue.kind == "enum":
@@ -234,10 +233,15 @@ def _unknown_field_message(path: str) -> str:
     return f"{path} is not an LMEvalJob field; the API server drops it silently (or rejects it)"
 
 
+def _was_redacted(value: Any) -> bool:
+    """A value read back from a --collect directory, where credentials are written as <redacted>."""
+    return isinstance(value, str) and REDACTED in value
+
+
 def _redacted_if_secret(job: Job, issue: S.SchemaIssue) -> str:
     if _SCALAR_ARG_PATH.match(issue.path):
         name = _arg_name_at(job, issue.path)
-        if name and SECRET_NAME.search(name):
+        if name and (is_secret_name(name) or is_secret_value(str(issue.value))):
             return f"{name}={REDACTED}"
     return _short(issue.value) if issue.value is not None else ""
 
@@ -341,7 +345,7 @@ _REF_NAME_KEYS = {
 def placeholder_rules(job: Job, already: set[str]) -> Iterator[Finding]:
     """`$VAR` / `<name>` placeholders left from documentation, and invalid object names."""
     for path, value, parent_key in _walk_strings(job.spec, "spec", None):
-        if path in already:
+        if path in already or _was_redacted(value):
             continue
         if parent_key is not None and _is_object_name(path, parent_key) and not DNS1123_SUBDOMAIN.match(value):
             yield job.finding(
@@ -539,26 +543,37 @@ def offline_rules(job: Job, permissions: ClusterPermissions | None) -> Iterator[
 
 
 # -- hygiene: secrets, TLS, client tuning ----------------------------------------------------------
+def holds_credential(name: str, value: Any) -> bool:
+    """A literal credential: a secret name with a value, a credential-shaped value, a URL with a password,
+    or what a collector already replaced by <redacted> (so --from-dir of a --collect tree agrees)."""
+    return isinstance(value, str) and bool(value) and (
+        is_secret_name(name) or is_secret_value(value) or _was_redacted(value))
+
+
 def secret_rules(job: Job) -> Iterator[Finding]:
     """LME018: credentials written inline (model args or env values). Values are never shown."""
     for key in ("modelArgs", "genArgs"):
         for arg in job.args(key):
-            if isinstance(arg.value, str) and arg.value and (
-                SECRET_NAME.search(arg.name) or SECRET_VALUE.match(arg.value)
-            ):
+            if holds_credential(arg.name, arg.value):
                 yield job.finding(
-                    "LME018", f"{key} {arg.name!r} holds a credential inline", arg.path, f"{arg.name}={REDACTED}"
+                    "LME018", f"{key} {arg.name!r} holds a credential inline{_in_url(arg.name, arg.value)}",
+                    arg.path, f"{arg.name}={REDACTED}",
                 )
     for env_path, env in _env_lists(job):
         for i, var in enumerate(env):
             if not isinstance(var, dict) or not isinstance(var.get("name"), str):
                 continue
-            value = var.get("value")
-            if isinstance(value, str) and value and (SECRET_NAME.search(var["name"]) or SECRET_VALUE.match(value)):
+            if holds_credential(var["name"], var.get("value")):
                 yield job.finding(
-                    "LME018", f"env {var['name']} holds a credential inline", f"{env_path}[{i}].value",
-                    f"{var['name']}={REDACTED}",
+                    "LME018", f"env {var['name']} holds a credential inline{_in_url(var['name'], var['value'])}",
+                    f"{env_path}[{i}].value", f"{var['name']}={REDACTED}",
                 )
+
+
+def _in_url(name: str, value: str) -> str:
+    if is_secret_name(name) or "://" not in value:
+        return ""
+    return " (a password in the URL: pass it in a Secret-backed env var, e.g. api_key, instead)"
 
 
 def _env_lists(job: Job) -> Iterator[tuple[str, list[Any]]]:

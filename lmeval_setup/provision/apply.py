@@ -1,7 +1,10 @@
 """Apply provision's objects idempotently, and tear down exactly what provision created.
 
-Observe first, write only when something differs, so a second run with the same arguments issues
-reads only and every resourceVersion stays as it was:
+Observe everything, decide everything, check access, and only then write: a job of the same name that
+is someone else's, or a permission the identity lacks (creating a Role also needs every permission the
+Role grants), stops the run before its first write, so a refused run leaves nothing behind. Writes
+happen only when something differs, so a second run with the same arguments issues reads only and
+every resourceVersion stays as it was:
 - Namespace: created when absent (then labelled and annotated as ours); an existing namespace is
   left untouched and is never deleted by teardown.
 - ServiceAccount / Role / RoleBinding: created when absent; when ours and different, re-applied
@@ -19,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lmeval_setup.errors import UsageError, WaitTimeout
+from lmeval_setup.errors import PrerequisiteError, UsageError, WaitTimeout
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
 from lmeval_setup.platform.releases import LMEVAL_GROUP, LMEVAL_VERSION
 from lmeval_setup.provision.objects import (
@@ -81,43 +84,152 @@ def contains(desired: Any, live: Any) -> bool:
 
 
 # -- apply ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Step:
+    """What apply will do to one object, decided from what is live before anything is written."""
+
+    obj: JSON
+    live: JSON | None
+    action: str  # create | unchanged | kept | update | replace
+
+    @property
+    def writes(self) -> bool:
+        return self.action in ("create", "update", "replace")
+
+
+@dataclass(frozen=True)
+class Need:
+    """One permission a planned write needs; checked by a SelfSubjectAccessReview."""
+
+    verb: str
+    group: str
+    resource: str
+    namespace: str | None = None
+    name: str | None = None
+
+
 def apply_objects(kube: Kube, objects: list[JSON], *, log: Log = lambda _: None,
                   delete_timeout: float = 120.0) -> list[Change]:
+    steps = plan_objects(kube, objects)
+    require_access(kube, steps)
     changes = []
-    for obj in objects:
-        change = _apply_one(kube, obj, delete_timeout)
+    for step in steps:
+        change = _execute(kube, step, delete_timeout)
         log(change.line())
         changes.append(change)
     return changes
 
 
-def _apply_one(kube: Kube, obj: JSON, delete_timeout: float) -> Change:
-    kind, name = obj["kind"], obj["metadata"]["name"]
-    path = object_path(obj)
-    live = kube.get_or_none(path)
+def plan_objects(kube: Kube, objects: list[JSON]) -> list[Step]:
+    """Read every object and decide; a conflict raises here, before any write."""
+    return [_decide(obj, kube.get_or_none(object_path(obj))) for obj in objects]
+
+
+def _decide(obj: JSON, live: JSON | None) -> Step:
+    kind = obj["kind"]
     if live is None:
-        _create(kube, obj)
-        return Change(kind, name, "created")
+        return Step(obj, live, "create")
     if kind == "Namespace":
-        return Change(kind, name, "unchanged" if is_ours(live) else "kept")
+        return Step(obj, live, "unchanged" if is_ours(live) else "kept")
     if not is_ours(live):
         if kind == "LMEvalJob":
             raise UsageError(
-                f"LMEvalJob {obj['metadata']['namespace']}/{name} exists and was not created by lmeval-setup",
+                f"LMEvalJob {obj['metadata']['namespace']}/{obj['metadata']['name']} exists and was not created "
+                "by lmeval-setup; nothing was written",
                 hint="choose another --job-name or delete it first",
             )
-        return Change(kind, name, "kept")
+        return Step(obj, live, "kept")
     if kind == "LMEvalJob":
-        return _reconcile_job(kube, obj, live, delete_timeout)
+        return Step(obj, live, "unchanged" if _job_current(obj, live) else "replace")
     if contains(_comparable(obj), live):
-        return Change(kind, name, "unchanged")
+        return Step(obj, live, "unchanged")
     if kind == "RoleBinding" and live.get("roleRef") != obj.get("roleRef"):
-        # roleRef is immutable: the only way to change it is a new binding.
-        kube.delete(path)
-        _create(kube, obj)
-        return Change(kind, name, "replaced")
-    kube.apply(path, obj)
-    return Change(kind, name, "updated")
+        return Step(obj, live, "replace")  # roleRef is immutable: the only way to change it is a new binding
+    return Step(obj, live, "update")
+
+
+def _job_current(obj: JSON, live: JSON) -> bool:
+    wanted = obj["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
+    have = (live["metadata"].get("annotations") or {}).get(SPEC_HASH_ANNOTATION)
+    return wanted == have and not live["metadata"].get("deletionTimestamp")
+
+
+def require_access(kube: Kube, steps: list[Step]) -> None:
+    """Every permission the planned writes need, or PrerequisiteError listing all that are missing.
+
+    Nothing to write costs no request. An identity allowed everything (cluster-admin) costs one review;
+    others one per permission. RBAC refuses to create a Role granting what its creator does not hold
+    (unless it may `escalate`), and a RoleBinding to a Role the creator may not `bind` unless it holds
+    the Role's permissions: those are checked as the apiserver will check them.
+    """
+    if not any(step.writes for step in steps):
+        return
+    if kube.can_i("*", "*", "*"):
+        return
+    needs = list(dict.fromkeys(_needs(kube, steps)))
+    missing = [n for n in needs if not kube.can_i(n.verb, n.group, n.resource, n.namespace, n.name)]
+    if missing:
+        raise PrerequisiteError("provision needs permissions this identity lacks, nothing was written: "
+                                + describe_needs(missing))
+
+
+def describe_needs(needs: list[Need]) -> str:
+    """`get, list, watch pods in namespace ci; create roles.rbac.authorization.k8s.io in namespace ci`."""
+    verbs: dict[tuple[str, str, str | None, str | None], list[str]] = {}
+    for need in needs:
+        verbs.setdefault((need.group, need.resource, need.namespace, need.name), []).append(need.verb)
+    parts = []
+    for (group, resource, namespace, name), listed in verbs.items():
+        what = f"{resource}.{group}" if group else resource
+        named = f" {name!r}" if name else ""
+        where = f" in namespace {namespace}" if namespace else ""
+        parts.append(f"{', '.join(listed)} {what}{named}{where}")
+    return "; ".join(parts)
+
+
+def _needs(kube: Kube, steps: list[Step]) -> list[Need]:
+    needs: list[Need] = []
+    for step in (s for s in steps if s.writes):
+        group, _, plural, namespaced = KINDS[step.obj["kind"]]
+        namespace = step.obj["metadata"].get("namespace") if namespaced else None
+        name = step.obj["metadata"]["name"]
+        verbs = {"create": ["create"], "update": ["patch"], "replace": ["delete", "create"]}[step.action]
+        needs += [Need(v, group, plural, namespace, None if v == "create" else name) for v in verbs]
+        if step.obj["kind"] == "Role" and not kube.can_i("escalate", group, plural, namespace, name):
+            needs += _role_grants(step.obj)
+        if step.obj["kind"] == "RoleBinding" and not kube.can_i("bind", group, "roles", namespace,
+                                                                step.obj["roleRef"]["name"]):
+            role = next((s.obj for s in steps if s.obj["kind"] == "Role"), None)
+            needs += _role_grants(role) if role else [Need("bind", group, "roles", namespace,
+                                                           step.obj["roleRef"]["name"])]
+    return needs
+
+
+def _role_grants(role: JSON) -> list[Need]:
+    namespace = role["metadata"].get("namespace")
+    return [Need(verb, group, resource, namespace)
+            for rule in role.get("rules") or []
+            for group in rule.get("apiGroups") or [""]
+            for resource in rule.get("resources") or []
+            for verb in rule.get("verbs") or []]
+
+
+def _execute(kube: Kube, step: Step, delete_timeout: float) -> Change:
+    kind, name = step.obj["kind"], step.obj["metadata"]["name"]
+    if step.action in ("unchanged", "kept"):
+        return Change(kind, name, step.action)
+    if step.action == "create":
+        _create(kube, step.obj)
+        return Change(kind, name, "created")
+    if step.action == "update":
+        kube.apply(object_path(step.obj), step.obj)
+        return Change(kind, name, "updated")
+    if kind == "LMEvalJob":
+        delete_job(kube, step.live or {}, delete_timeout)
+    else:
+        kube.delete(object_path(step.obj))
+    _create(kube, step.obj)
+    return Change(kind, name, "replaced")
 
 
 def _comparable(obj: JSON) -> JSON:
@@ -128,17 +240,6 @@ def _create(kube: Kube, obj: JSON) -> None:
     meta = obj["metadata"]
     group, version, plural, namespaced = KINDS[obj["kind"]]
     kube.create(resource_path(group, version, plural, meta.get("namespace") if namespaced else None), obj)
-
-
-def _reconcile_job(kube: Kube, obj: JSON, live: JSON, delete_timeout: float) -> Change:
-    name = obj["metadata"]["name"]
-    wanted = obj["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
-    have = (live["metadata"].get("annotations") or {}).get(SPEC_HASH_ANNOTATION)
-    if wanted == have and not live["metadata"].get("deletionTimestamp"):
-        return Change("LMEvalJob", name, "unchanged")
-    delete_job(kube, live, delete_timeout)
-    _create(kube, obj)
-    return Change("LMEvalJob", name, "replaced")
 
 
 def delete_job(kube: Kube, live: JSON, timeout: float) -> None:

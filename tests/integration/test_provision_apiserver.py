@@ -221,6 +221,83 @@ def test_two_jobs_share_a_namespace_and_tear_down_independently(capsys, plane, k
     assert code == 0 and "Namespace/prov-two: deleted" in err, err
 
 
+# -- no write before its checks -------------------------------------------------------------------------------
+def runner_objects(kube: Kube, namespace: str, job: str = "lmeval-ci") -> list[str]:
+    """Which of the job's ServiceAccount/Role/RoleBinding exist."""
+    found = []
+    for group, version, plural in (("", "v1", "serviceaccounts"), ("rbac.authorization.k8s.io", "v1", "roles"),
+                                   ("rbac.authorization.k8s.io", "v1", "rolebindings")):
+        if kube.get_or_none(resource_path(group, version, plural, namespace, f"{job}-runner")) is not None:
+            found.append(plural)
+    return found
+
+
+def run_as(capsys: pytest.CaptureFixture[str], kubeconfig: Path, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--kubeconfig", str(kubeconfig)])
+        raise SystemExit(0)
+    captured = capsys.readouterr()
+    return int(exc.value.code or 0), captured.out, captured.err
+
+
+def test_someone_elses_job_of_the_same_name_stops_provision_before_any_write(capsys, plane, kube_) -> None:
+    kube_.create(resource_path("", "v1", "namespaces"), {"metadata": {"name": "prov-foreign"}})
+    kube_.create(lmevaljob_path("prov-foreign"), {
+        "apiVersion": "trustyai.opendatahub.io/v1alpha1", "kind": "LMEvalJob", "metadata": {"name": "lmeval-ci"},
+        "spec": {"model": "hf", "taskList": {"taskNames": ["arc_easy"]}}})
+    theirs = kube_.get(lmevaljob_path("prov-foreign", "lmeval-ci"))["metadata"]["resourceVersion"]
+    code, _, err = run_cli(capsys, plane, *provision_args("prov-foreign"))
+    assert runner_objects(kube_, "prov-foreign") == [], err
+    assert code == 2 and "not created by lmeval-setup" in err and "nothing was written" in err, err
+    assert kube_.get(lmevaljob_path("prov-foreign", "lmeval-ci"))["metadata"]["resourceVersion"] == theirs
+
+
+def _grant(kube: Kube, namespace: str, user: str, rules: list[dict[str, Any]]) -> None:
+    rbac = "rbac.authorization.k8s.io"
+    kube.create(resource_path(rbac, "v1", "roles", namespace), {"metadata": {"name": user}, "rules": rules})
+    kube.create(resource_path(rbac, "v1", "rolebindings", namespace), {
+        "metadata": {"name": user}, "roleRef": {"apiGroup": rbac, "kind": "Role", "name": user},
+        "subjects": [{"apiGroup": rbac, "kind": "User", "name": user}]})
+
+
+def test_missing_permissions_stop_provision_before_any_write(capsys, plane, kube_) -> None:
+    """May create every kind provision writes, but not read pods: RBAC would refuse the Role (it grants
+    pods get/list/watch) after the ServiceAccount was made; the preflight refuses first, listing all."""
+    namespace, user = "prov-rbac", "ci-limited"
+    kube_.create(resource_path("", "v1", "namespaces"), {"metadata": {"name": namespace}})
+    everything = ["get", "list", "watch", "create", "update", "patch", "delete"]
+    _grant(kube_, namespace, user, [
+        {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": everything},
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": everything},
+        {"apiGroups": ["trustyai.opendatahub.io"], "resources": ["lmevaljobs", "lmevaljobs/status"],
+         "verbs": everything},
+    ])
+    rbac = "rbac.authorization.k8s.io"
+    kube_.create(resource_path(rbac, "v1", "clusterroles"), {"metadata": {"name": user}, "rules": [
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]}]})  # provision reads its namespace
+    kube_.create(resource_path(rbac, "v1", "clusterrolebindings"), {
+        "metadata": {"name": user}, "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": user},
+        "subjects": [{"apiGroup": rbac, "kind": "User", "name": user}]})
+    kubeconfig = plane.kubeconfig_for(user)
+    code, out, err = run_as(capsys, kubeconfig, *provision_args(namespace))
+    assert runner_objects(kube_, namespace) == [], err
+    assert code == 4, (out, err)
+    (error,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "nothing was written" in error, err
+    for missing in ("get, list, watch pods in namespace prov-rbac", "get, list, watch pods/log",
+                    "get, list, watch events"):
+        assert missing in error, err
+    assert "serviceaccounts" not in error and "lmevaljobs" not in error  # only what is missing
+    assert list(kube_.list_items(lmevaljob_path(namespace))) == []
+    # Given what the Role grants, the same identity provisions everything.
+    kube_.merge_patch(resource_path(rbac, "v1", "roles", namespace, user), {"rules": [
+        *kube_.get(resource_path(rbac, "v1", "roles", namespace, user))["rules"],
+        {"apiGroups": [""], "resources": ["pods", "pods/log", "events"], "verbs": ["get", "list", "watch"]}]})
+    code, out, err = run_as(capsys, kubeconfig, *provision_args(namespace))
+    assert code == 0, (out, err)
+    assert runner_objects(kube_, namespace) == ["serviceaccounts", "roles", "rolebindings"]
+
+
 # -- waiting, results, gates ------------------------------------------------------------------------------
 def test_wait_prints_results_and_applies_gates_with_junit(capsys, plane, kube_, tmp_path: Path) -> None:
     play_operator(kube_, "prov-gates", "lmeval-ci", SUCCEEDED)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lmeval_setup.doctor.sanitize import sanitize_log
-from lmeval_setup.doctor.snapshot import JSON, Snapshot
+from lmeval_setup.doctor.snapshot import CLUSTER_UNREADABLE_NOTE, JSON, Snapshot
 from lmeval_setup.errors import LmevalError, OpenShiftAIMissing, PrerequisiteError
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
 from lmeval_setup.platform import releases as R
@@ -93,7 +93,7 @@ def _collect_cluster_layer(kube: Kube, snapshot: Snapshot) -> None:
     except ApiError as exc:
         if exc.status != 403:
             raise
-        snapshot.notes.append(f"cluster layer not readable with these credentials ({exc}); cluster rules skipped")
+        snapshot.notes.append(f"{CLUSTER_UNREADABLE_NOTE} ({exc}); cluster rules skipped")
     except PrerequisiteError:
         pass  # recorded; evaluate raises the same error from the snapshot and reports it
 

@@ -73,6 +73,13 @@ def fold_into_cluster_cause(findings: list[Finding]) -> list[Finding]:
 
 
 def _cluster_layer(snapshot: Snapshot, result: DoctorResult, raw: list[Finding]) -> ClusterFacts | None:
+    unreadable = snapshot.cluster_unreadable()
+    if unreadable is not None:
+        # Forbidden is not absent: what a namespace-scoped identity cannot see says nothing about the
+        # cluster (no LME110), and the exit code is the job findings' alone (LME111 is info).
+        raw.append(C.cluster_unreadable(unreadable))
+        result.errors.remove(unreadable)
+        return None
     try:
         facts = detect(snapshot)
     except OpenShiftAIMissing as exc:

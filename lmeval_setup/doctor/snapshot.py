@@ -21,6 +21,9 @@ CollectionKey = tuple[str, str, str]  # group, plural, namespace ("" = cluster-s
 LogKey = tuple[str, str, str]  # namespace, pod, container
 
 SNAPSHOT_META_FILE = "lmeval-setup-snapshot.yaml"
+# The note collect() leaves when the identity may not read the cluster layer (HTTP 403). It travels in the
+# notes of a --collect directory, so --from-dir reports LME111 exactly as the live run did.
+CLUSTER_UNREADABLE_NOTE = "cluster layer not readable with these credentials"
 
 
 def group_of(api_version: str) -> str:
@@ -119,6 +122,10 @@ class Snapshot:
         return sorted(versions, reverse=True)
 
     # -- doctor helpers ---------------------------------------------------------------------------------
+    def cluster_unreadable(self) -> str | None:
+        """Why the cluster layer could not be read (the 403), or None when it could."""
+        return next((n for n in self.notes if n.startswith(CLUSTER_UNREADABLE_NOTE)), None)
+
     def log(self, namespace: str, pod: str, container: str) -> str | None:
         return self.logs.get((namespace, pod, container))
 

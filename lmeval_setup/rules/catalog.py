@@ -346,6 +346,16 @@ _RULES: tuple[Rule, ...] = (
         "The cluster has no DataScienceCluster API or no DataScienceCluster.",
         "Install the Red Hat OpenShift AI (or Open Data Hub) operator and create a DataScienceCluster.",
     ),
+    Rule(
+        "LME111", "cluster-layer-unreadable", "info",
+        "The cluster layer could not be read with these credentials",
+        "The identity may not get or list the DataScienceCluster, DSCInitialization or the TrustyAI objects "
+        "in the applications namespace (typical for a namespace-scoped user), so the cluster rules "
+        "(LME101-LME110) were not checked; the job findings stand on their own.",
+        "Nothing, for a check of your own jobs. For the whole picture, run the doctor as an identity that can "
+        "read the DataScienceCluster and the applications namespace (for example cluster-reader).",
+        example="oc auth can-i list datascienceclusters.datasciencecluster.opendatahub.io",
+    ),
 )
 
 RULES: dict[str, Rule] = {r.id: r for r in _RULES}

@@ -1,0 +1,100 @@
+"""The LMEvalJob CRD each RHOAI line ships, on a real kube-apiserver: a bad spec.model is refused at admission.
+
+The CRDs are read from the operator sources in ../shared/upstream (skipped with a reason when absent) and applied
+together to the session's control plane, each under a group of its own (only the schema matters, and nobody
+else's LMEvalJob CRD is touched); a job with an unknown model type is POSTed (dry run) and the apiserver answers
+422 naming spec.model. tests/unit/test_operator_sources.py keeps the release table's lmevaljob_model_enum equal
+to these CRDs, test_sandbox_profiles.py the sandbox's own CRD equal to the table.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from testsupport import wait_for
+
+from lmeval_setup.kube.client import ApiError, Kube, resource_path
+from lmeval_setup.platform import releases as R
+from lmeval_setup.sandbox import operator_build as OB
+from lmeval_setup.sandbox.profiles import CRD_PATH, apply, wait_established
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("LMEVAL_SHARED_DIR", REPO.parent / "shared"))
+NAMESPACE = "default"
+ARCHIVE_LINES = [n for n, line in OB.OPERATOR_LINES.items() if line.archive]
+
+
+def _shipped_crd(line: str) -> dict[str, Any] | None:
+    archive = SHARED / "upstream" / "trustyai-service-operator" / str(OB.OPERATOR_LINES[line].archive)
+    if not archive.is_file():
+        return None
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            if member.name.split("/", 1)[-1] == str(OB.CRD_RELATIVE):
+                handle = tar.extractfile(member)
+                assert handle is not None
+                return dict(yaml.safe_load(handle))
+    raise AssertionError(f"{archive} has no {OB.CRD_RELATIVE}")
+
+
+def _group(line: str) -> str:
+    """Each line's CRD is served under a group of its own, so all of them are installed at once."""
+    return f"{line.replace('.', '-')}.{R.LMEVAL_GROUP}"
+
+
+def _renamed(crd: dict[str, Any], line: str) -> dict[str, Any]:
+    body = {k: v for k, v in crd.items() if k != "status"}
+    body["spec"] = {**crd["spec"], "group": _group(line)}
+    body["metadata"] = {"name": f"{crd['spec']['names']['plural']}.{_group(line)}"}
+    return body
+
+
+@pytest.fixture(scope="module")
+def installed(kube: Kube) -> dict[str, str]:
+    """line -> its jobs path, for every line whose sources are present (one Established wait for all)."""
+    paths: dict[str, str] = {}
+    names = []
+    for line in ARCHIVE_LINES:
+        crd = _shipped_crd(line)
+        if crd is None:
+            continue
+        body = _renamed(crd, line)
+        apply(kube, f"{CRD_PATH}/{body['metadata']['name']}", body)
+        names.append(body["metadata"]["name"])
+        paths[line] = resource_path(_group(line), R.LMEVAL_VERSION, "lmevaljobs", NAMESPACE)
+    wait_established(kube, names)
+    for path in paths.values():
+        wait_for(f"{path} served", lambda p=path: _served(kube, p), timeout=30)  # type: ignore[misc]
+    return paths
+
+
+def _job(group: str, name: str, model: str) -> dict[str, Any]:
+    return {"apiVersion": f"{group}/{R.LMEVAL_VERSION}", "kind": "LMEvalJob",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"model": model, "taskList": {"taskNames": ["arc_easy"]}}}
+
+
+def _served(kube: Kube, path: str) -> bool:
+    try:
+        kube.create(path, _job(path.split("/")[2], "probe", "hf"), dry_run=True)
+        return True
+    except ApiError as exc:
+        if exc.status == 404:
+            return False
+        raise
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("line", ARCHIVE_LINES)
+def test_shipped_crd_refuses_an_unknown_model_at_admission(kube: Kube, installed: dict[str, str], line: str) -> None:
+    if line not in installed:
+        pytest.skip(f"the sources of {line} are not in ../shared/upstream")
+    with pytest.raises(ApiError) as refused:
+        kube.create(installed[line], _job(_group(line), "bad-model", "vllm"), dry_run=True)
+    assert refused.value.status == 422, f"{line}: {refused.value}"
+    assert 'spec.model: Unsupported value: "vllm"' in str(refused.value)

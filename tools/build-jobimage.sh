@@ -22,7 +22,19 @@ make_hub() {
   "$venv/bin/python" "$hubdata" "$hub" && touch "$hub/.done"
 }
 
-if [ -f "$venv/.installed" ]; then make_hub; echo "$venv"; exit 0; fi
+# lm-eval's index of its bundled tasks, saved once (lmeval_setup/sandbox/taskindex_cache.py says why).
+cache_task_index() {
+  local site src="$here/../lmeval_setup/sandbox/taskindex_cache.py"
+  site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  if ! cmp -s "$src" "$site/_lmeval_sandbox_taskindex.py" || [ ! -f "$venv/lmeval-sandbox-taskindex.pickle" ]; then
+    rm -f "$venv/lmeval-sandbox-taskindex.pickle"
+    cp "$src" "$site/_lmeval_sandbox_taskindex.py"
+    echo 'import _lmeval_sandbox_taskindex; _lmeval_sandbox_taskindex.install()' > "$site/_lmeval_sandbox_taskindex.pth"
+    (cd "$venv" && "$venv/bin/python" -c 'from lm_eval.tasks import TaskManager; TaskManager()' 2>/dev/null)
+  fi
+}
+
+if [ -f "$venv/.installed" ]; then cache_task_index; make_hub; echo "$venv"; exit 0; fi
 
 # A venv records its own path (pyvenv.cfg, script shebangs), so it is built where it will live; the
 # `.installed` stamp written last marks it complete, and a half-built one is removed on failure.
@@ -37,6 +49,7 @@ echo "building the job image venv (lm-eval, no torch) into $venv (first time onl
 "$venv/bin/python" -m pip install --quiet --no-warn-script-location -c "$constraints" -r "$venv/requirements.txt"
 "$venv/bin/python" -c "import lm_eval.models.openai_completions, datasets, transformers, tokenizers"
 touch "$venv/.installed"
+cache_task_index
 make_hub
 echo "built in $(( $(date +%s) - start )) s, $(du -sh "$venv" | cut -f1)" >&2
 echo "$venv"

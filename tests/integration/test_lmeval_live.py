@@ -1,0 +1,257 @@
+"""The live failure matrix: the real lm-eval (the job image venv) against the vLLM and Hub stand-ins.
+
+Each case is an LMEvalJob spec. The operator's own code turns it into the `main` container's lm-eval
+arguments and environment (`generate_args`, `build_env`: offline and no-code variables unless permitted),
+the real `python -m lm_eval` runs with them, and the doctor's log rules (rules/logs.py) must attribute the
+live log to the expected rule, with an evidence line that is in that log. The good cases must end with
+lm-eval's own results JSON. Nothing here reads ../shared: the project makes its own evidence.
+
+Cases run concurrently (two at a time: the machine has two cores) with `--limit 2`; only the selected
+cases run (`-k` works). Needs `make jobimage`; skips without it (fails under LMEVAL_REQUIRE_CONTROLPLANE).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lmeval_setup.platform.releases import release_for
+from lmeval_setup.rules import logs
+from lmeval_setup.sandbox import jobimage
+from lmeval_setup.sandbox.hubserver import HubServer
+from lmeval_setup.sandbox.lmeval_run import RunResult, pod_environment, run_lm_eval
+from lmeval_setup.sandbox.modelserver import ModelServer, ModelServerConfig
+from lmeval_setup.sandbox.pki import TinyCA
+from lmeval_setup.sandbox.trustyai_operator import build_env, generate_args, options_from_configmap
+
+pytestmark = pytest.mark.timeout(900)
+
+MODEL = "granite"
+TOKENIZER = "ibm-granite/granite-3.1-8b-instruct"
+BASE_TOKENIZER = "ibm-granite/granite-3.1-8b-base"  # no chat template
+GATED_TOKENIZER = "meta-llama/Llama-3.1-8B-Instruct"
+API_KEY = "sk-sandbox-endpoint-token"
+HUB_TOKEN = "hf_sandboxaccepted"
+
+UNSAFE_TASK = """\
+task: unsafe_gsm
+dataset_path: openai/gsm8k
+dataset_name: main
+output_type: generate_until
+test_split: test
+doc_to_text: "Question: {{question}}\\nAnswer:"
+doc_to_target: "{{answer}}"
+generation_kwargs:
+  until: ["Question:"]
+metric_list:
+  - metric: exact_match
+unsafe_code: true
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    rule: str | None  # the rule the doctor must give; None: the job succeeds
+    evidence: str  # a regex the evidence line (the hit's log line) must match; for successes, the log
+    model: str = "local-completions"
+    server: str = "good"  # which model server: see SERVERS (or "closed" for a port nothing listens on)
+    path: str = "/v1/completions"  # appended to the server URL for base_url; None-like "" omits base_url
+    args: dict[str, str] = field(default_factory=dict)
+    tasks: tuple[str, ...] = ("arc_easy",)
+    online: bool = True
+    code: bool = False
+    chat: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+    quality: str | None = None  # a non-fatal rule the doctor must also report
+
+
+SERVERS: dict[str, ModelServerConfig] = {
+    "good": ModelServerConfig(served_model_name=MODEL),
+    "auth": ModelServerConfig(served_model_name=MODEL, api_key=API_KEY),
+    "429": ModelServerConfig(served_model_name=MODEL, fault="429"),
+    "500": ModelServerConfig(served_model_name=MODEL, fault="500"),
+    "reset": ModelServerConfig(served_model_name=MODEL, fault="reset"),
+    "slow": ModelServerConfig(served_model_name=MODEL, fault="slow", slow_seconds=4.0),
+    "nologprobs": ModelServerConfig(served_model_name=MODEL, fault="no-logprobs"),
+    "short": ModelServerConfig(served_model_name=MODEL, max_model_len=8),
+    "tls": ModelServerConfig(served_model_name=MODEL),
+}
+
+CASES = [
+    # success: the seed's proven configuration, and the variants that must stay successes
+    Case("good", None, r"\|arc_easy\|", args={"tokenizer": TOKENIZER}),
+    Case("good-generate", None, r"\|gsm8k\|", args={"tokenizer": TOKENIZER}, tasks=("gsm8k",)),
+    Case("auth-ok", None, r"\|arc_easy\|", server="auth", args={"tokenizer": TOKENIZER},
+         env={"OPENAI_API_KEY": API_KEY}),
+    Case("tls-verify-false", None, r"\|arc_easy\|", server="tls",
+         args={"tokenizer": TOKENIZER, "verify_certificate": "False"}, quality="LME028"),
+    # the seed's five mistakes
+    Case("offline-dataset", "LME001", r"Couldn't reach 'allenai/ai2_arc' on the Hub \(OfflineModeIsEnabled\)",
+         args={"tokenizer": "@local-tokenizer"}, online=False),
+    Case("offline-tokenizer-repo", "LME001", r"We couldn't connect to .* to load", args={"tokenizer": TOKENIZER},
+         online=False),
+    Case("offline-generate", "LME001", r"Couldn't reach 'openai/gsm8k' on the Hub", tasks=("gsm8k",),
+         args={"tokenizer": "@local-tokenizer"}, online=False),
+    Case("base-url-v1", "LME002", r"404 Client Error: Not Found for url: \S+/v1$", path="/v1",
+         args={"tokenizer": TOKENIZER}),
+    Case("base-url-missing", "LME002", r"MissingSchema: Invalid URL 'None'", path="", args={"tokenizer": TOKENIZER}),
+    Case("completions-to-chat-endpoint", "LME002", r"400 Client Error: Bad Request for url: \S+/v1/chat/completions",
+         path="/v1/chat/completions", args={"tokenizer": TOKENIZER}),
+    Case("chat-loglikelihood", "LME003", r"Loglikelihood is not supported for chat completions",
+         model="local-chat-completions", path="/v1/chat/completions", chat=True),
+    Case("served-name-tokenizer-online", "LME004", r"granite is not a local folder and is not a valid model "
+         r"identifier"),
+    Case("served-name-tokenizer-offline", "LME004", r"We couldn't connect to .* granite is not the path",
+         online=False),
+    Case("openai-completions", "LME005", r"Could not automatically map granite to a tokeniser",
+         model="openai-completions"),
+    # endpoint and transport
+    Case("tls-untrusted", "LME006", r"CERTIFICATE_VERIFY_FAILED", server="tls", args={"tokenizer": TOKENIZER}),
+    Case("auth-missing", "LME007", r"401 Client Error: Unauthorized", server="auth", args={"tokenizer": TOKENIZER}),
+    Case("connection-refused", "LME008", r"Connection refused", server="closed", args={"tokenizer": TOKENIZER}),
+    Case("connection-reset", "LME008", r"Connection aborted", server="reset", args={"tokenizer": TOKENIZER}),
+    Case("timeout", "LME008", r"TimeoutError", server="slow",
+         args={"tokenizer": TOKENIZER, "num_concurrent": "2", "timeout": "1", "max_retries": "2"}),
+    Case("wrong-model-name", "LME009", r"404 Client Error", args={"tokenizer": TOKENIZER, "model": TOKENIZER}),
+    Case("rate-limited", "LME013", r"429 Client Error: Too Many Requests", server="429",
+         args={"tokenizer": TOKENIZER, "max_retries": "2"}),
+    Case("server-error", "LME013", r"500 Server Error: Internal Server Error", server="500",
+         args={"tokenizer": TOKENIZER, "max_retries": "2"}),
+    Case("context-length", "LME012", r"400 Client Error: Bad Request", server="short", args={"tokenizer": TOKENIZER}),
+    Case("no-prompt-logprobs", "LME027", r"'NoneType' object is not subscriptable", server="nologprobs",
+         args={"tokenizer": TOKENIZER}),
+    # tokenizer, tasks, code, packages, chat templates
+    Case("gated-tokenizer", "LME011", r"gated repo", args={"tokenizer": GATED_TOKENIZER}),
+    Case("tokenizer-path-missing", "LME004", r"Incorrect path_or_model_id: '/opt/app-root/src/hf_home/flan'",
+         args={"tokenizer": "/opt/app-root/src/hf_home/flan"}),
+    Case("no-tokenizer-loglikelihood", "LME004", r"Tokenizer is required for loglikelihood tasks",
+         args={"tokenizer_backend": "None"}),
+    Case("task-not-found", "LME014", r"Tasks not found: arc_eazy", tasks=("arc_eazy",), args={"tokenizer": TOKENIZER}),
+    Case("unsafe-code", "LME010", r"unsafe_gsm which is marked as unsafe", tasks=("unsafe_gsm",),
+         args={"tokenizer": TOKENIZER}),
+    Case("missing-package", "LME023", r"No module named '\w+'", tasks=("ifeval",), args={"tokenizer": TOKENIZER}),
+    Case("chat-template-missing", "LME026", r"tokenizer\.chat_template is not set", tasks=("gsm8k",), chat=True,
+         args={"tokenizer": BASE_TOKENIZER}),
+    Case("chat-model-without-template-flag", "LME026", r"apply_chat_template", tasks=("gsm8k",),
+         model="local-chat-completions", path="/v1/chat/completions"),
+    Case("batch-size-twice", "LME015", r"got multiple values for keyword argument 'batch_size'", tasks=("gsm8k",),
+         model="local-chat-completions", path="/v1/chat/completions", chat=True, args={"batch_size": "4"}),
+]
+
+
+def _job_spec(case: Case, base_url: str | None, local_tokenizer: Path) -> dict[str, Any]:
+    args = {"model": MODEL, **({"base_url": base_url} if base_url else {}), **case.args}
+    args = {k: (str(local_tokenizer) if v == "@local-tokenizer" else v) for k, v in args.items()}
+    spec: dict[str, Any] = {
+        "model": case.model,
+        "modelArgs": [{"name": k, "value": v} for k, v in args.items()],
+        "taskList": {"taskNames": list(case.tasks)},
+        "limit": "2",
+        "allowOnline": case.online,
+        "allowCodeExecution": case.code,
+        "pod": {"container": {"env": [{"name": k, "value": v} for k, v in case.env.items()]}},
+    }
+    if case.chat:
+        spec["chatTemplate"] = {"enabled": True}
+    return spec
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Harness:
+    image: jobimage.JobImage
+    hub: HubServer
+    servers: dict[str, ModelServer]
+    closed_url: str
+    ca_file: Path
+
+    def url(self, case: Case) -> str | None:
+        if not case.path:
+            return None
+        root = self.closed_url if case.server == "closed" else self.servers[case.server].url
+        return root + case.path
+
+    def run(self, case: Case, tmp: Path) -> RunResult:
+        workdir = tmp / case.name
+        workdir.mkdir()
+        spec = _job_spec(case, self.url(case), self.image.hub / "models" / TOKENIZER)
+        options = options_from_configmap({}, release_for("rhoai", (2, 22)))
+        argv = generate_args(spec, options)[3:]  # without `python -m lm_eval`
+        env = pod_environment(build_env(spec, case.online, case.code), workdir, self.hub.url)
+        (workdir / "my_tasks").mkdir()
+        (workdir / "my_tasks" / "unsafe_gsm.yaml").write_text(UNSAFE_TASK)
+        return run_lm_eval(self.image, argv, env, workdir)
+
+
+def _selected_cases(request: pytest.FixtureRequest) -> list[Case]:
+    """Only the cases whose tests were collected for this session (so `-k` runs one quickly)."""
+    names = set()
+    for item in request.session.items:
+        callspec = getattr(item, "callspec", None)
+        if item.module is request.module and callspec is not None and "case" in callspec.params:
+            names.add(callspec.params["case"].name)
+    return [c for c in CASES if c.name in names]
+
+
+@pytest.fixture(scope="module")
+def live_runs(request: pytest.FixtureRequest) -> Iterator[dict[str, RunResult]]:
+    image = jobimage.find()
+    if image is None:
+        if os.environ.get("LMEVAL_REQUIRE_CONTROLPLANE"):
+            pytest.fail(jobimage.missing_reason())
+        pytest.skip(jobimage.missing_reason())
+    ca = TinyCA("sandbox-service-ca")
+    pair = ca.server_cert(("127.0.0.1", "localhost"))
+    servers = {name: ModelServer(config, tls=(pair.cert_pem, pair.key_pem) if name == "tls" else None)
+               for name, config in SERVERS.items()}
+    hub = HubServer(image.hub, accepted_tokens=(HUB_TOKEN,))
+    with tempfile.TemporaryDirectory(prefix="lmeval-live-") as tmp:
+        ca_file = Path(tmp) / "ca.crt"
+        ca_file.write_bytes(ca.cert_pem)
+        harness = Harness(image, hub, servers, f"http://127.0.0.1:{_closed_port()}", ca_file)
+        cases = _selected_cases(request)
+        try:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                futures = {c.name: pool.submit(harness.run, c, Path(tmp)) for c in cases}
+                yield {name: f.result() for name, f in futures.items()}
+        finally:
+            hub.stop()
+            for server in servers.values():
+                server.stop()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_live_lm_eval_is_explained_by_the_doctor(case: Case, live_runs: dict[str, RunResult]) -> None:
+    run = live_runs[case.name]
+    log = run.log
+    assert not run.timed_out, f"{case.name}: lm-eval did not finish\n{log[-3000:]}"
+    hit = logs.failure(log)
+    if case.rule is None:
+        assert run.exit_code == 0, f"{case.name}: expected success, rc={run.exit_code}\n{log[-4000:]}"
+        assert hit is None, f"{case.name}: the doctor blames a successful run on {hit}"
+        assert re.search(case.evidence, log), f"{case.name}: results table missing\n{log[-2000:]}"
+        results = run.results()
+        assert results is not None and set(results["results"]) == set(case.tasks), "no lm-eval results JSON"
+    else:
+        assert run.exit_code != 0, f"{case.name}: expected a failure, lm-eval succeeded\n{log[-2000:]}"
+        assert hit is not None, f"{case.name}: no rule explains the live log\n{log[-4000:]}"
+        line = logs.split_lines(log)[hit.line - 1]
+        assert (hit.rule_id, bool(re.search(case.evidence, line))) == (case.rule, True), (
+            f"{case.name}: doctor says {hit.rule_id} from line {hit.line}: {line!r}\n{log[-4000:]}")
+    if case.quality:
+        assert case.quality in {h.rule_id for h in logs.quality_hits(log)}, f"{case.name}: {case.quality} missing"

@@ -155,6 +155,8 @@ class ProcessSpec:
     env: dict[str, str]
     working_dir: str = "/"
     host_network: bool = False  # the container joins the pod's mount namespace only
+    # Directories the container's image has (made in the pod's /opt before it starts).
+    directories: tuple[str, ...] = ()
 
     @property
     def namespaces(self) -> tuple[str, ...]:
@@ -285,6 +287,9 @@ class PodRuntime:
     def start(self, pod: dict[str, Any], container: str, spec: ProcessSpec,
               on_line: Callable[[str], None]) -> ContainerProcess:
         sandbox = self.sandbox(pod)
+        for directory in spec.directories:  # the image's layout, through the sandbox's view of its mounts
+            if directory.startswith("/opt/") and ".." not in directory.split("/"):
+                (Path(f"/proc/{sandbox.pid}/root") / directory.lstrip("/")).mkdir(parents=True, exist_ok=True)
         running: ContainerProcess = self._spawner.run(lambda: ContainerProcess.start(sandbox, spec, on_line))
         with self._lock:
             self._containers[(sandbox.uid, container)] = running

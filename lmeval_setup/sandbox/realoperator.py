@@ -17,8 +17,8 @@ With the real operator selected for a profile (`use_real_operator`), the sandbox
 - its `main` container (`/opt/app-root/src/bin/driver ... -- python -m lm_eval ...`) as that copy, in
   the pod's own mount and network namespaces (the driver listens on 127.0.0.1:18080 per pod), with the
   environment the controller built. The controller reads its status with `pods/exec` (kubelet-stream).
-  The `python` it launches is the job image's venv (sandbox/jobimage.py) when built, else
-  `lm_eval_standin` (named as such: it replays the simulated outcome of outcomes.py).
+  The `python` it launches is the job image's venv (sandbox/jobimage.py) when built, else (or with
+  LMEVAL_SANDBOX_LM_EVAL=standin) `lm_eval_standin` (named as such: it replays outcomes.py's outcome).
 
 `LMEVAL_SANDBOX_OPERATOR=real|simulated` chooses (`real` needs the line's build, Linux namespaces and
 kubelet-stream, and falls back to the simulator without them); unset, DEFAULT_MODE applies.
@@ -41,12 +41,18 @@ from lmeval_setup.sandbox.podruntime import DEFAULT_PATH, PodRuntime, ProcessSpe
 
 log = logging.getLogger("lmeval_setup.sandbox.realoperator")
 ENV_SWITCH = "LMEVAL_SANDBOX_OPERATOR"
+# `standin`: job pods run lm_eval_standin even where the job image venv is built.
+LM_EVAL_SWITCH = "LMEVAL_SANDBOX_LM_EVAL"
 # Opt-in until every scenario and the bootstrap/doctor suites pass against the real operators.
 DEFAULT_MODE = "simulated"
 MANAGER_COMMAND = ["/manager"]
 DRIVER_IMAGE_BINARY = "/bin/driver"
 POD_DRIVER = "/opt/app-root/src/bin/driver"
 JOB_HOME = "/opt/app-root/src"
+# What the job image (Dockerfile.lmes-job) has: its directories and ENV (the pod's env overrides ENV).
+JOB_IMAGE_DIRS = tuple(f"{JOB_HOME}/{d}" for d in ("hf_home", "output", "my_tasks", "my_catalogs/cards", ".cache"))
+JOB_IMAGE_ENV = {"HF_HOME": f"{JOB_HOME}/hf_home", "UNITXT_CATALOGS": f"{JOB_HOME}/my_catalogs", "HOME": JOB_HOME}
+JOB_IMAGE_PATH_TAIL = "/opt/app-root/src/.local/bin/:/opt/app-root/src/bin:/usr/local/bin:/usr/local/sbin"
 
 JSON = dict[str, Any]
 ProcessResolver = Callable[[JSON, JSON], ProcessSpec | None]
@@ -134,39 +140,55 @@ def driver_main_process(pod: JSON, container: JSON, job_python_dir: Path) -> Pro
     command = [str(c) for c in container.get("command") or []]
     if not command or command[0] != POD_DRIVER:
         return None
-    env = _base_env(pod, container)
-    env["PATH"] = f"/opt/app-root/bin:{job_python_dir}:{DEFAULT_PATH}"
-    env["HOME"] = JOB_HOME
+    env = {**JOB_IMAGE_ENV, **_base_env(pod, container)}
+    if not any(e.get("name") == "HOME" for e in container.get("env") or []):
+        env["HOME"] = JOB_HOME
+    # The image's PATH, with the sandbox's job python right after the image's own venv.
+    env["PATH"] = f"/opt/app-root/bin:{job_python_dir}:{JOB_IMAGE_PATH_TAIL}:{DEFAULT_PATH}"
     argv = (*command, *(str(a) for a in container.get("args") or []))
-    return ProcessSpec(argv, env, working_dir=JOB_HOME)
+    return ProcessSpec(argv, env, working_dir=JOB_HOME, directories=JOB_IMAGE_DIRS)
+
+
+def job_venv_python() -> Path | None:
+    """The job image venv's python (issue 12) unless LMEVAL_SANDBOX_LM_EVAL=standin; None: the stand-in."""
+    if os.environ.get(LM_EVAL_SWITCH, "").strip().lower() == "standin":
+        return None
+    try:
+        from lmeval_setup.sandbox import jobimage
+    except ImportError:  # the job image is not part of this checkout
+        return None
+    image = jobimage.find()
+    return image.python if image is not None else None
 
 
 def _job_python_dir(workdir: Path | None) -> Path:
-    """A directory whose `python` is the job image's: the real venv when built, else the stand-in."""
-    try:
-        from lmeval_setup.sandbox import jobimage
-    except ImportError:  # the job image (issue 12) is not part of this checkout yet
-        jobimage = None  # type: ignore[assignment]
-    image = jobimage.find() if jobimage is not None else None
-    if image is not None:
-        return image.python.parent
-    return standin_python_dir(workdir)
+    return job_python_dir(workdir, job_venv_python())
 
 
-def standin_python_dir(workdir: Path | None = None) -> Path:
-    """`python` for job pods until the real lm-eval venv is built: `-m lm_eval` runs lm_eval_standin."""
+def job_python_dir(workdir: Path | None, venv_python: Path | None) -> Path:
+    """A directory whose `python` is the job image's python for the driver to find on PATH.
+
+    It runs `venv_python` (the job image venv), or without one, `python -m lm_eval` runs lm_eval_standin.
+    Either way the driver's --detect-device probe (`python -c 'import torch; ...'`) is answered as the job
+    image's torch answers on a CPU node: the sandbox's job venv has no torch.
+    """
     if workdir is not None:
-        directory = workdir / "standin-python"
+        directory = workdir / "job-python"
         directory.mkdir(parents=True, exist_ok=True)
     else:
-        directory = Path(tempfile.mkdtemp(prefix="lmeval-standin-python-"))
+        directory = Path(tempfile.mkdtemp(prefix="lmeval-job-python-"))
+    target = str(venv_python or sys.executable)
+    lines = [
+        "#!/bin/sh",
+        "# The job image's python in sandbox pods (lmeval_setup/sandbox/realoperator.py).",
+        'case "$2" in *torch.cuda.is_available*) [ "$1" = "-c" ] && { echo "==False:0=="; exit 0; };; esac',
+    ]
+    if venv_python is None:
+        lines.append("# STAND-IN: no job image venv, so `-m lm_eval` replays the simulated outcome.")
+        lines.append('if [ "$1" = "-m" ] && [ "$2" = "lm_eval" ]; then shift 2; '
+                     f'exec "{target}" -m lmeval_setup.sandbox.lm_eval_standin "$@"; fi')
+    lines.append(f'exec "{target}" "$@"')
     shim = directory / "python"
-    shim.write_text(
-        "#!/bin/sh\n"
-        "# Stand-in for the job image's python: `python -m lm_eval` replays the simulated outcome.\n"
-        'if [ "$1" = "-m" ] && [ "$2" = "lm_eval" ]; then shift 2; '
-        f'exec "{sys.executable}" -m lmeval_setup.sandbox.lm_eval_standin "$@"; fi\n'
-        f'exec "{sys.executable}" "$@"\n'
-    )
+    shim.write_text("\n".join(lines) + "\n")
     shim.chmod(shim.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return directory

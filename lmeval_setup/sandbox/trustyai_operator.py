@@ -51,9 +51,11 @@ from lmeval_setup.platform.releases import (
     OPERATOR_CONFIGMAP,
     OPERATOR_CONTAINER,
     OPERATOR_DEPLOYMENT,
+    Profile,
     Release,
 )
 from lmeval_setup.rules.models import HF_HOME, MODEL_TYPES
+from lmeval_setup.sandbox import operator_build, realoperator
 from lmeval_setup.sandbox.kubelet import POD_LOGS, LogStore
 from lmeval_setup.sandbox.outcomes import DRIVER_BIN, INCLUDE_PATH, OUTPUT_PATH, parse_driver_status
 from lmeval_setup.sandbox.outcomes import progress_bars as parse_progress_bars
@@ -387,10 +389,14 @@ class TrustyAIOperator:
         *,
         namespace: str | None = None,
         log_store: LogStore | None = None,
+        profile: Profile | None = None,
         **_: Any,
     ) -> None:
         self.kube = kube
         self.release = release
+        # Where the real operator runs (the kubelet runs its manager as a process), this simulator idles.
+        self.real = realoperator.use_real_operator(profile) if profile is not None else False
+        self.build = operator_build.find(profile.name) if self.real and profile is not None else None
         self.namespace = namespace or release.default_applications_namespace
         self.logs = log_store or POD_LOGS
         self.leader: JSON | None = None  # the operator pod we "are"
@@ -399,7 +405,17 @@ class TrustyAIOperator:
         self._last_resync = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------------
+    def describe(self) -> dict[str, dict[str, Any]]:
+        """For `sandbox status`: whether the TrustyAI operator is this simulator or the real manager."""
+        if self.build is None:
+            return {}
+        return {"trustyai-operator": {"mode": "real", "commit": self.build.commit[:12],
+                                      "detail": f"real manager of line {self.build.line}, run by the kubelet"}}
+
     def run(self, stop: threading.Event) -> None:
+        if self.real:
+            stop.wait()
+            return
         threading.Thread(target=self._watch_jobs, args=(stop,), daemon=True, name="lmes-watch").start()
         while not stop.is_set():
             try:

@@ -187,3 +187,16 @@ def test_standin_fails_like_lm_eval_for_a_broken_job(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "Traceback (most recent call last)" in done.stderr and "main.main" not in done.stderr
     assert not list(tmp_path.rglob("results_*.json"))
+
+
+def test_job_python_answers_the_device_probe_and_runs_the_venv_or_the_standin(tmp_path: Path) -> None:
+    """The driver's --detect-device runs `python -c 'import torch; ...'`: the sandbox's job venv has no torch,
+    so the shim answers as CPU-only torch does; everything else reaches the venv (or the stand-in)."""
+    probe = "import torch; print('=={}:{}=='.format(torch.cuda.is_available(), torch.cuda.device_count()));"
+    for venv in (Path(sys.executable), None):
+        shim = realoperator.job_python_dir(tmp_path / str(venv is None), venv) / "python"
+        answer = subprocess.run([str(shim), "-c", probe], capture_output=True, text=True, timeout=30)
+        assert (answer.returncode, answer.stdout) == (0, "==False:0==\n")
+        plain = subprocess.run([str(shim), "-c", "print(6 * 7)"], capture_output=True, text=True, timeout=30)
+        assert plain.stdout == "42\n"
+        assert ("lm_eval_standin" in shim.read_text()) == (venv is None)

@@ -1,0 +1,209 @@
+"""The real TrustyAI manager and driver run the sandbox (LMEVAL_SANDBOX_OPERATOR=real).
+
+Proves, per profile whose operator line is built (tools/build-operator.sh; others skip naming it):
+- the operator Deployment's pod runs the real manager as a process, following the Deployment as the
+  platform stand-in drives it: a rollout restart or a deleted pod starts a new manager process, scaled
+  to zero none runs, a missing trustyai-service-operator-config makes the pod crash-loop (exit 1);
+- `broken-jobs` is driven by the real controller: each seed job ends Complete with the reason and
+  message the real driver reports, its pod's containers terminated with the real exit codes, status
+  read through real pods/exec (`kubectl exec <pod> -c main -- /opt/app-root/src/bin/driver --get-status`).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from testsupport import wait_for
+
+from lmeval_setup.kube.client import JSON, resource_path
+from lmeval_setup.platform import releases as R
+from lmeval_setup.sandbox import jobs as J
+from lmeval_setup.sandbox import operator_build, realoperator
+from lmeval_setup.sandbox.controlplane import kubectl_path
+from lmeval_setup.sandbox.harness import Sandbox, running_sandbox
+from lmeval_setup.sandbox.kubelet import Kubelet
+from lmeval_setup.sandbox.podruntime import DEFAULT_PATH
+
+pytestmark = pytest.mark.controlplane
+
+JOBS = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", J.DEMO_NAMESPACE)
+
+
+@pytest.fixture
+def real_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(realoperator.ENV_SWITCH, "real")
+
+
+def require_real(profile: str) -> None:
+    from lmeval_setup.sandbox.profiles import get_profile
+
+    missing = realoperator.missing_for_real(get_profile(profile))
+    if missing:
+        pytest.skip(f"real operator for {profile}: {missing}")
+
+
+def kubelet_of(sb: Sandbox) -> Kubelet:
+    return sb.simulator("kubelet").instance  # type: ignore[no-any-return]
+
+
+def operator_pods(sb: Sandbox) -> list[JSON]:
+    pods = sb.kube.get(resource_path("", "v1", "pods", sb.namespace)).get("items", [])
+    return [p for p in pods if p["metadata"].get("generateName", "").startswith(f"{R.OPERATOR_DEPLOYMENT}-")
+            and not p["metadata"].get("deletionTimestamp")]
+
+
+def manager_pids(sb: Sandbox) -> dict[str, int]:
+    """Operator pod name -> PID of its running real manager process."""
+    kubelet, found = kubelet_of(sb), {}
+    for pod in operator_pods(sb):
+        run = kubelet.find(sb.namespace, pod["metadata"]["name"])
+        c = run.container(R.OPERATOR_CONTAINER) if run else None
+        if c is not None and c.state == "running" and c.process is not None and c.process.poll() is None:
+            found[pod["metadata"]["name"]] = c.process.pid
+    return found
+
+
+def one_manager(sb: Sandbox) -> int | None:
+    pids = manager_pids(sb)
+    return next(iter(pids.values())) if len(pids) == 1 and len(operator_pods(sb)) == 1 else None
+
+
+def scale(sb: Sandbox, replicas: int) -> None:
+    path = resource_path("apps", "v1", "deployments", sb.namespace, R.OPERATOR_DEPLOYMENT)
+    sb.kube.merge_patch(path, {"spec": {"replicas": replicas}})
+
+
+def kubectl(sb: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": DEFAULT_PATH, "HOME": str(sb.workdir), "KUBECONFIG": sb.kubeconfig}
+    return subprocess.run([str(kubectl_path()), *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+@pytest.fixture
+def bootstrapped(new_controlplane: Any, real_operator: None) -> Iterator[Sandbox]:
+    require_real("rhoai-3.5")
+    with running_sandbox(new_controlplane, "rhoai-3.5", "bootstrapped") as sb:
+        yield sb
+
+
+def test_manager_process_follows_the_operator_deployment(bootstrapped: Sandbox) -> None:
+    sb = bootstrapped
+    from lmeval_setup.sandbox import scenarios as S
+
+    first = wait_for("one real manager", lambda: one_manager(sb), timeout=60)
+    pod = operator_pods(sb)[0]["metadata"]["name"]
+    log = wait_for("the manager's own log", lambda: "Starting workers" in (out := kubectl(
+        sb, "logs", "-n", sb.namespace, pod, "-c", R.OPERATOR_CONTAINER).stdout) and out, timeout=30)
+    assert "lmevaljob" in log.lower()
+
+    S.rollout_restart(sb.kube, sb.profile)  # bootstrap's restart: a new pod, a new process
+    second = wait_for("a new manager after the restart", lambda: (pid := one_manager(sb)) and pid != first and pid,
+                      timeout=60)
+    assert second != first
+
+    sb.kube.delete(resource_path("", "v1", "pods", sb.namespace, operator_pods(sb)[0]["metadata"]["name"]))
+    third = wait_for("a new manager for the replacement pod", lambda: (pid := one_manager(sb)) not in (None, second)
+                     and pid, timeout=60)
+    assert third not in (first, second)
+
+    scale(sb, 0)
+    wait_for("no manager when scaled to zero", lambda: not operator_pods(sb) and not manager_pids(sb), timeout=60)
+    scale(sb, 1)
+    wait_for("a manager again", lambda: one_manager(sb), timeout=60)
+
+
+def test_missing_configmap_makes_the_operator_pod_crash_loop(bootstrapped: Sandbox) -> None:
+    sb = bootstrapped
+    from lmeval_setup.sandbox import runner
+    from lmeval_setup.sandbox import scenarios as S
+
+    wait_for("one real manager", lambda: one_manager(sb), timeout=60)
+    platform = sb.simulator("platform-operator")  # it would put the ConfigMap back at once
+    runner.stop_simulators([platform])
+    sb.simulators.remove(platform)
+    sb.kube.delete(S.operator_configmap_path(sb.profile))
+    S.rollout_restart(sb.kube, sb.profile)
+
+    def crash_looping() -> JSON | None:
+        for pod in operator_pods(sb):
+            status = next(iter(pod.get("status", {}).get("containerStatuses") or []), {})
+            if status.get("restartCount", 0) >= 1 and "terminated" in status.get("lastState", {}):
+                return status
+        return None
+
+    status = wait_for("the operator pod to crash-loop", crash_looping, timeout=90)
+    assert status["lastState"]["terminated"]["exitCode"] == 1
+    assert not manager_pids(sb) or status["state"].get("running")
+
+
+def job_outcome(job: JSON) -> tuple[str, str, str]:
+    status = job.get("status") or {}
+    return status.get("state", ""), status.get("reason", ""), status.get("message", "")
+
+
+@pytest.mark.parametrize("profile", ["rhoai-3.5"])
+def test_broken_jobs_are_driven_by_the_real_controller(new_controlplane: Any, real_operator: None,
+                                                       monkeypatch: pytest.MonkeyPatch, profile: str) -> None:
+    require_real(profile)
+    # The stand-in answers for lm-eval: real lm-eval in a pod needs the model server reachable from the
+    # pod's network namespace, which the sandbox does not wire yet.
+    monkeypatch.setenv(realoperator.LM_EVAL_SWITCH, "standin")
+    with running_sandbox(new_controlplane, profile, "broken-jobs") as sb:
+        seeds = {seed.name: seed for seed in J.SEED_JOBS}
+        statuses: list[str] = []
+
+        def main_running_status() -> bool:
+            """`kubectl exec <pod> -c main -- driver --get-status` while some job's main container runs."""
+            for job in sb.kube.get(JOBS).get("items", []):
+                pod = (job.get("status") or {}).get("podName")
+                if not pod:
+                    continue
+                done = kubectl(sb, "exec", "-n", J.DEMO_NAMESPACE, pod, "-c", "main", "--",
+                               "/opt/app-root/src/bin/driver", "--get-status")
+                if done.returncode == 0:
+                    statuses.append(done.stdout)
+                    return True
+            return False
+
+        wait_for("exec --get-status into a running main container", main_running_status, timeout=120, every=0.5)
+        assert "state" in json.loads(statuses[0])
+
+        def all_complete() -> list[JSON] | None:
+            items = sb.kube.get(JOBS).get("items", [])
+            done = [j for j in items if (j.get("status") or {}).get("state") == "Complete"]
+            return items if items and len(done) == len(items) else None
+
+        jobs = wait_for("every seed job Complete", all_complete, timeout=300, every=1.0)
+
+        def pod_finished(job: JSON) -> JSON | None:
+            """After Complete the controller sends --shutdown; the driver exits and the pod ends a moment later."""
+            pod = sb.kube.get(resource_path("", "v1", "pods", J.DEMO_NAMESPACE, job["status"]["podName"]))
+            return pod if pod["status"].get("phase") in ("Succeeded", "Failed") else None
+
+        for job in jobs:
+            name = job["metadata"]["name"]
+            state, reason, message = job_outcome(job)
+            pod = wait_for(f"{name}'s pod to end", lambda job=job: pod_finished(job), timeout=60)
+            main = next(c for c in pod["status"]["containerStatuses"] if c["name"] == "main")
+            driver = pod["status"]["initContainerStatuses"][0]
+            assert driver["state"]["terminated"]["exitCode"] == 0, name
+            if seeds[name].should_succeed:
+                assert (reason, message) == ("Succeeded", "job completed"), name
+                assert job["status"].get("results"), name
+                assert main["state"]["terminated"]["exitCode"] == 0, name
+                assert pod["status"]["phase"] == "Succeeded", name
+            else:
+                assert (state, reason, message) == ("Complete", "Failed", "exit status 1"), name
+                assert main["state"]["terminated"]["exitCode"] == 1, name
+                assert pod["status"]["phase"] == "Failed", name
+
+
+def test_operator_lines_cover_every_rhoai_profile() -> None:
+    """Every RHOAI profile has a line the real operator can be built from (the simulator is the fallback)."""
+    from lmeval_setup.sandbox.profiles import PROFILES
+
+    for name in PROFILES:
+        assert operator_build.lines_for_profile(name), name

@@ -5,7 +5,10 @@ Planted, each in a place a command reads:
   authenticates; the token rides along in every request, as an expired OpenShift token would);
 - ENV_KEY: a literal OPENAI_API_KEY value in the env of LMEvalJobs (and of their pods);
 - ARG_KEY: an api_key model argument (lm-eval echoes model_args into the job's log header, too);
-- LOG_BEARER: an `Authorization: Bearer` line in the job pods' logs (a kubelet behaviour).
+- LOG_BEARER: an `Authorization: Bearer` line in the job pods' logs (a kubelet behaviour);
+- PLANTED_ENV: 22 more credentials in the jobs' env under the names real deployments use (DB_PASS,
+  PGPASSWORD, CLIENT_CERT_KEY, ...), values of no well-known shape, so only the name classifier hides them,
+  and URL_PASSWORD in a DATABASE_URL (a harmless name: the URL's shape gives it away).
 
 The cluster: an own control plane with the rhoai-2.25 sandbox, `bootstrapped`. Every command runs as a
 subprocess with TMPDIR, HOME and the working directory pointed into the test's directory, so leftovers
@@ -19,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -41,7 +45,13 @@ KUBE_TOKEN = "sha256~PlantedKubeconfigToken0123456789abcdefXYZ"
 ENV_KEY = "sk-plantedOpenAIkey0123456789abcdefABCDEF"
 ARG_KEY = "plantedModelArgKey-7f3a9c2e5b"  # no well-known token shape: only field-aware redaction hides it
 LOG_BEARER = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwbGFudGVkIn0.cGxhbnRlZHNpZ25hdHVyZQ"
-SECRETS = (KUBE_TOKEN, ENV_KEY, ARG_KEY, LOG_BEARER)
+PLANTED_ENV = {name: f"planted{i:02d}-Vw4sN8pZ" for i, name in enumerate((
+    "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "DB_PASS", "PGPASSWORD", "CLIENT_CERT_KEY", "MYSQL_PWD", "REDIS_PASSWORD",
+    "MINIO_ROOT_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "JWT_SECRET", "SIGNING_KEY", "BASIC_AUTH",
+    "GITHUB_TOKEN", "WANDB_API_KEY", "NGC_API_KEY", "LDAP_BIND_PW", "SMTP_PASS", "DOCKER_PASSWORD", "TLS_KEY",
+    "clientSecret", "PASSPHRASE"))}
+URL_PASSWORD = "plantedUrlPw-2Rt6"
+SECRETS = (KUBE_TOKEN, ENV_KEY, ARG_KEY, LOG_BEARER, URL_PASSWORD, *PLANTED_ENV.values())
 FAILING_JOB, GOOD_JOB = "leaky-fails", "leaky-ok"
 
 
@@ -56,7 +66,10 @@ def leaky_job(name: str, namespace: str, *, base_url: str) -> dict[str, Any]:
             "modelArgs": [{"name": "model", "value": J.SERVED_MODEL}, {"name": "base_url", "value": base_url},
                           {"name": "tokenizer", "value": J.HF_TOKENIZER}, {"name": "api_key", "value": ARG_KEY}],
             "taskList": {"taskNames": [J.LOGLIKELIHOOD_TASK]}, "limit": "10", "allowOnline": True,
-            "pod": {"container": {"env": [{"name": "OPENAI_API_KEY", "value": ENV_KEY}]}},
+            "pod": {"container": {"env": [
+                {"name": "OPENAI_API_KEY", "value": ENV_KEY},
+                {"name": "DATABASE_URL", "value": f"postgresql://eval:{URL_PASSWORD}@results-db:5432/evals"},
+                *({"name": n, "value": v} for n, v in PLANTED_ENV.items())]}},
         },
     }
 
@@ -104,7 +117,8 @@ def _assert_planted(kube: Kube) -> None:
     job = kube.get(resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", NS, FAILING_JOB))
     log = kube.pod_log(NS, job["status"]["podName"], "main")
     assert LOG_BEARER in log and ARG_KEY in log, log[:2000]  # lm-eval's header echoes model_args
-    assert ENV_KEY in json.dumps(kube.get(resource_path("", "v1", "pods", NS, job["status"]["podName"])))
+    pod = json.dumps(kube.get(resource_path("", "v1", "pods", NS, job["status"]["podName"])))
+    assert ENV_KEY in pod and URL_PASSWORD in pod and all(v in pod for v in PLANTED_ENV.values())
 
 
 def _finished(kube: Kube, name: str) -> bool:
@@ -170,15 +184,19 @@ def assert_no_secret(text: str, where: str) -> None:
 
 
 def test_doctor_every_format_and_collect(box: Any, place: dict[str, Path], planted_kubeconfig: Path) -> None:
-    for fmt in ("text", "json", "junit", "sarif"):
+    for fmt in ("text", "json", "yaml", "junit", "sarif"):
         proc = cli(place, "doctor", "--kubeconfig", planted_kubeconfig, "-n", NS, "-o", fmt)
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert "LME002" in proc.stdout, proc.stdout  # the failing job was diagnosed, from its log too
+        assert "LME018" in proc.stdout and "placeholder '<redacted>'" not in proc.stdout, proc.stdout
     collected = place["outputs"] / "collected"
     proc = cli(place, "doctor", "--kubeconfig", planted_kubeconfig, "-A", "-o", "json", "--collect", collected)
     assert proc.returncode == 1, proc.stderr
     logs = "".join(p.read_text() for p in collected.rglob("*.log"))
     assert "Bearer <redacted>" in logs, "the job's log was collected, its secret masked"
+    for path in [collected, *collected.rglob("*")]:  # private: what was collected is the cluster's business
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        assert not path.is_symlink() and mode == (0o700 if path.is_dir() else 0o600), f"{path}: {oct(mode)}"
     # an offline run over the collected directory sees what the live one saw, and leaks nothing either
     proc = cli(place, "doctor", "--from-dir", collected, "-n", NS, "-o", "text")
     assert proc.returncode == 1 and "LME002" in proc.stdout

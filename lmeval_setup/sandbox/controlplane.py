@@ -2,9 +2,12 @@
 
 The binaries are built from the Go module proxy by tools/build-controlplane.sh and cached outside the
 repository. Everything binds to 127.0.0.1 on free ports, authenticates with client certificates from
-a throw-away CA, and authorises with RBAC, like envtest. Processes run in their own sessions so that
-`stop()` (or `stop_recorded()` from another process, for `sandbox down`) kills whole process groups and
-leaves nothing behind.
+a throw-away CA, and authorises with RBAC, like envtest. etcd, too, serves only TLS and only to
+clients holding a certificate of its own CA (as kubeadm sets it up): any local user could otherwise
+read every Secret, or write around RBAC, through etcd's port. The apiserver's client certificates come
+from another CA, so no apiserver identity (not even the admin) can talk to etcd. Keys are 0600 and the
+working directory 0700. Processes run in their own sessions so that `stop()` (or `stop_recorded()` from
+another process, for `sandbox down`) kills whole process groups and leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import yaml
 
 from lmeval_setup.errors import PrerequisiteError, WaitTimeout
 from lmeval_setup.sandbox.pki import TinyCA, service_account_keys
+from lmeval_setup.sandbox.private import make_private_dir, write_private
 
 K8S_VERSION = "v1.36.3"
 ADMIN_USER = "lmeval-admin"
@@ -89,6 +93,9 @@ class ControlPlaneState:
     kubeconfig: str
     server: str
     pgids: dict[str, int] = field(default_factory=dict)
+    # name -> port each process listens on (etcd's client port, the apiserver's, the controller manager's)
+    ports: dict[str, int] = field(default_factory=dict)
+    started: float = 0.0  # time.time() when the apiserver became ready
 
     def save(self) -> None:
         (Path(self.workdir) / STATE_FILE).write_text(json.dumps(asdict(self), indent=2))
@@ -151,7 +158,10 @@ class ControlPlane:
         self.stop_at_exit = stop_at_exit
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self.ca: TinyCA | None = None
+        self.etcd_ca: TinyCA | None = None
         self.port = 0
+        self.ports: dict[str, int] = {}
+        self.started_at: float = 0.0
         self.started_in: float = 0.0
 
     # -- paths -----------------------------------------------------------------------------------
@@ -182,8 +192,7 @@ class ControlPlane:
                 f"control-plane binaries missing in {self.binary_dir}: {', '.join(missing)}", hint=BUILD_HINT
             )
         began = time.monotonic()
-        for sub in ("certs", "logs", "etcd"):
-            (self.workdir / sub).mkdir(parents=True, exist_ok=True)
+        self._make_private_dirs()
         self._write_pki()
         if self.stop_at_exit:
             atexit.register(self.stop)
@@ -191,6 +200,7 @@ class ControlPlane:
             etcd_port = self._start_etcd()
             self._start_apiserver(etcd_port)
             self._wait_ready()
+            self.started_at = time.time()
             if self.controller_manager:
                 self._start_controller_manager()
         except BaseException:
@@ -207,6 +217,8 @@ class ControlPlane:
             kubeconfig=str(self.kubeconfig),
             server=self.server,
             pgids={name: p.pid for name, p in self._procs.items()},
+            ports=dict(self.ports),
+            started=self.started_at,
         )
 
     def stop(self) -> None:
@@ -228,7 +240,7 @@ class ControlPlane:
         etcd_port = int(self._etcd_port)
         self._start_apiserver(etcd_port, port=self.port)
         self._wait_ready()
-        ControlPlaneState(str(self.workdir), str(self.kubeconfig), self.server, self.state().pgids).save()
+        self.state().save()
 
     def __enter__(self) -> ControlPlane:
         self.start()
@@ -248,16 +260,35 @@ class ControlPlane:
         return target
 
     # -- internals -------------------------------------------------------------------------------
+    def _make_private_dirs(self) -> None:
+        """The working directory holds keys and etcd's data: its owner only (etcd itself wants 0700)."""
+        for directory in (self.workdir, self.certs, self.workdir / "logs", self.workdir / "etcd"):
+            make_private_dir(directory)
+
     def _write_pki(self) -> None:
         self.ca = TinyCA()
         (self.certs / "ca.crt").write_bytes(self.ca.cert_pem)
         self.ca.server_cert().write(self.certs, "apiserver")
         sa = service_account_keys()
         (self.certs / "sa.pub").write_bytes(sa.cert_pem)
-        (self.certs / "sa.key").write_bytes(sa.key_pem)
+        write_private(self.certs / "sa.key", sa.key_pem)
+        self._write_etcd_pki()
         admin_cert, admin_key = self.ca.client_cert(ADMIN_USER, ("system:masters",)).write(self.certs, "admin")
         self.port = self.port or free_port()
         _write_kubeconfig(self.kubeconfig, self.server, self.certs / "ca.crt", admin_cert, admin_key, ADMIN_USER)
+
+    def _write_etcd_pki(self) -> None:
+        """etcd's own CA: its serving/peer certificate and the one client certificate, the apiserver's."""
+        self.etcd_ca = TinyCA("lmeval-sandbox-etcd-ca")
+        (self.certs / "etcd-ca.crt").write_bytes(self.etcd_ca.cert_pem)
+        self.etcd_ca.peer_cert().write(self.certs, "etcd-server")
+        self.etcd_ca.client_cert("kube-apiserver-etcd-client").write(self.certs, "apiserver-etcd-client")
+
+    def etcd_client_context(self) -> ssl.SSLContext:
+        """TLS as the apiserver talks to etcd (its CA, the apiserver's client certificate)."""
+        ctx = ssl.create_default_context(cafile=str(self.certs / "etcd-ca.crt"))
+        ctx.load_cert_chain(self.certs / "apiserver-etcd-client.crt", self.certs / "apiserver-etcd-client.key")
+        return ctx
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         log = self.log_path(name).open("ab")
@@ -271,28 +302,42 @@ class ControlPlane:
     def _start_etcd(self) -> int:
         client, peer = free_port(), free_port()
         self._etcd_port = client
+        self.ports["etcd"] = client
+        c = self.certs
         self._spawn(
             "etcd",
             [
                 str(self.binary_dir / "etcd"),
                 f"--data-dir={self.workdir / 'etcd'}",
-                f"--listen-client-urls=http://127.0.0.1:{client}",
-                f"--advertise-client-urls=http://127.0.0.1:{client}",
-                f"--listen-peer-urls=http://127.0.0.1:{peer}",
-                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-                f"--initial-cluster=default=http://127.0.0.1:{peer}",
+                f"--listen-client-urls=https://127.0.0.1:{client}",
+                f"--advertise-client-urls=https://127.0.0.1:{client}",
+                f"--listen-peer-urls=https://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=https://127.0.0.1:{peer}",
+                f"--initial-cluster=default=https://127.0.0.1:{peer}",
+                # Client-certificate TLS on both ports: only holders of an etcd-CA certificate get in.
+                f"--cert-file={c / 'etcd-server.crt'}",
+                f"--key-file={c / 'etcd-server.key'}",
+                f"--trusted-ca-file={c / 'etcd-ca.crt'}",
+                "--client-cert-auth=true",
+                f"--peer-cert-file={c / 'etcd-server.crt'}",
+                f"--peer-key-file={c / 'etcd-server.key'}",
+                f"--peer-trusted-ca-file={c / 'etcd-ca.crt'}",
+                "--peer-client-cert-auth=true",
                 "--unsafe-no-fsync=true",
                 "--log-level=warn",
             ],
         )
-        self._wait_http(f"http://127.0.0.1:{client}/health", "etcd")
+        self._wait_http(f"https://127.0.0.1:{client}/health", "etcd", self.etcd_client_context())
         return client
 
     def _start_apiserver(self, etcd_port: int, port: int | None = None) -> None:
         c = self.certs
         argv = [
             str(self.binary_dir / "kube-apiserver"),
-            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            f"--etcd-servers=https://127.0.0.1:{etcd_port}",
+            f"--etcd-cafile={c / 'etcd-ca.crt'}",
+            f"--etcd-certfile={c / 'apiserver-etcd-client.crt'}",
+            f"--etcd-keyfile={c / 'apiserver-etcd-client.key'}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
             f"--secure-port={port or self.port}",
@@ -323,10 +368,12 @@ class ControlPlane:
                 f"--audit-log-path={self.audit_log_path}",
                 "--audit-log-format=json",
             ]
+        self.ports["kube-apiserver"] = port or self.port
         self._spawn("kube-apiserver", argv)
 
     def _start_controller_manager(self) -> None:
         c = self.certs
+        self.ports["kube-controller-manager"] = free_port()
         self._spawn(
             "kube-controller-manager",
             [
@@ -335,7 +382,7 @@ class ControlPlane:
                 f"--authentication-kubeconfig={self.kubeconfig}",
                 f"--authorization-kubeconfig={self.kubeconfig}",
                 "--bind-address=127.0.0.1",
-                f"--secure-port={free_port()}",
+                f"--secure-port={self.ports['kube-controller-manager']}",
                 "--leader-elect=false",
                 f"--controllers={_KCM_CONTROLLERS}",
                 f"--root-ca-file={c / 'ca.crt'}",
@@ -385,8 +432,8 @@ def _write_kubeconfig(path: Path, server: str, ca: Path, cert: Path, key: Path, 
         "contexts": [{"name": "lmeval-sandbox", "context": {"cluster": "lmeval-sandbox", "user": user}}],
         "current-context": "lmeval-sandbox",
     }
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    path.chmod(0o600)
+    # It names the admin's key file; private like the key (and written so from the first byte).
+    write_private(path, yaml.safe_dump(config, sort_keys=False).encode())
 
 
 def stop_recorded(workdir: Path) -> bool:
@@ -394,5 +441,25 @@ def stop_recorded(workdir: Path) -> bool:
     state = ControlPlaneState.load(workdir)
     if state is None:
         return False
-    kill_groups(state.pgids)
+    kill_groups({name: pgid for name, pgid in state.pgids.items() if recorded_group_is_ours(pgid, state.workdir)})
     return True
+
+
+def recorded_group_is_ours(pgid: int, workdir: str) -> bool:
+    """Whether a process group recorded in a state file still is the one we started.
+
+    A state file outlives its processes (a reboot, a kill -9): by then the number may belong to
+    anything of the user's. Every process we start names its working directory on its command line,
+    so a leader whose command line does not is someone else's. Without a leader the number cannot
+    have been reused (a pid stays reserved while its group has members), and without /proc there is
+    nothing to check.
+    """
+    if pgid <= 1:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pgid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return os.fsencode(workdir) in cmdline

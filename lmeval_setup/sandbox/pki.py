@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from lmeval_setup.sandbox.private import write_private
+
 _VALIDITY = dt.timedelta(days=365)
 
 
@@ -45,9 +47,9 @@ class KeyPair:
     def write(self, directory: Path, stem: str) -> tuple[Path, Path]:
         cert, key = directory / f"{stem}.crt", directory / f"{stem}.key"
         cert.write_bytes(self.cert_pem)
-        key.write_bytes(self.key_pem)
-        key.chmod(0o600)
+        write_private(key, self.key_pem)
         return cert, key
+
 
 
 class TinyCA:
@@ -78,7 +80,8 @@ class TinyCA:
     def cert_pem(self) -> bytes:
         return self._cert.public_bytes(serialization.Encoding.PEM)
 
-    def _issue(self, subject: x509.Name, usage: ExtendedKeyUsageOID, sans: list[x509.GeneralName]) -> KeyPair:
+    def _issue(self, subject: x509.Name, usages: list[x509.ObjectIdentifier],
+               sans: list[x509.GeneralName]) -> KeyPair:
         key = _key()
         now = dt.datetime.now(dt.UTC)
         builder = (
@@ -89,7 +92,7 @@ class TinyCA:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + _VALIDITY)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         )
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
@@ -97,17 +100,26 @@ class TinyCA:
         return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _pem_key(key))
 
     def server_cert(self, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> KeyPair:
-        sans: list[x509.GeneralName] = []
-        for host in hosts:
-            try:
-                sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-            except ValueError:
-                sans.append(x509.DNSName(host))
-        return self._issue(_name(hosts[0]), ExtendedKeyUsageOID.SERVER_AUTH, sans)
+        return self._issue(_name(hosts[0]), [ExtendedKeyUsageOID.SERVER_AUTH], _sans(hosts))
+
+    def peer_cert(self, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> KeyPair:
+        """Server and client usage: an etcd member serves clients and dials its peers with one cert."""
+        usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+        return self._issue(_name(hosts[0]), usages, _sans(hosts))
 
     def client_cert(self, user: str, groups: tuple[str, ...] = ()) -> KeyPair:
         """The apiserver maps CN to the user name and O to its groups."""
-        return self._issue(_name(user, groups), ExtendedKeyUsageOID.CLIENT_AUTH, [])
+        return self._issue(_name(user, groups), [ExtendedKeyUsageOID.CLIENT_AUTH], [])
+
+
+def _sans(hosts: tuple[str, ...]) -> list[x509.GeneralName]:
+    sans: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            sans.append(x509.DNSName(host))
+    return sans
 
 
 def service_account_keys() -> KeyPair:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
+import stat
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from testsupport import require_controlplane_binaries
@@ -56,3 +60,37 @@ def test_a_caller_that_exits_without_stop_takes_the_processes_with_it(tmp_path: 
     assert done.returncode == 0, done.stderr
     pids = list(json.loads(done.stdout.strip().splitlines()[-1]).values())
     assert _gone_within(pids, 10)
+
+
+# -- etcd and key files are private -------------------------------------------------------------------------
+def _etcd_health(port: int, context: Any) -> int:
+    with urllib.request.urlopen(f"https://127.0.0.1:{port}/health", timeout=5, context=context) as resp:
+        return int(resp.status)
+
+
+def test_etcd_serves_only_clients_with_an_etcd_ca_certificate(controlplane: Any) -> None:
+    """Anyone on the machine could otherwise read every Secret through etcd, or write around RBAC."""
+    certs, port = controlplane.certs, controlplane.ports["etcd"]
+    assert _etcd_health(port, controlplane.etcd_client_context()) == 200
+    with pytest.raises(OSError):  # plain HTTP: the port speaks TLS only
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
+    anonymous = ssl.create_default_context(cafile=str(certs / "etcd-ca.crt"))
+    with pytest.raises(OSError):  # TLS without a client certificate
+        _etcd_health(port, anonymous)
+    as_admin = ssl.create_default_context(cafile=str(certs / "etcd-ca.crt"))
+    as_admin.load_cert_chain(certs / "admin.crt", certs / "admin.key")  # system:masters, but the apiserver's CA
+    with pytest.raises(OSError):
+        _etcd_health(port, as_admin)
+    argv = Path(f"/proc/{controlplane.state().pgids['kube-apiserver']}/cmdline").read_bytes().split(b"\0")
+    assert f"--etcd-servers=https://127.0.0.1:{port}".encode() in argv
+
+
+def test_keys_and_kubeconfigs_are_0600_and_directories_0700(controlplane: Any) -> None:
+    workdir = controlplane.workdir
+    private = [*controlplane.certs.glob("*.key"), controlplane.kubeconfig]
+    assert {p.name for p in private} >= {"sa.key", "admin.key", "apiserver.key", "etcd-server.key",
+                                         "apiserver-etcd-client.key", "kubeconfig"}
+    for path in private:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for directory in (workdir, controlplane.certs, workdir / "etcd", workdir / "logs"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory

@@ -1,51 +1,29 @@
 """`lmeval-setup sandbox`: a local OpenShift AI stand-in on a real etcd + kube-apiserver.
 
-State lives in ${XDG_STATE_HOME:-~/.local/state}/lmeval-setup/sandbox/<name>/ (or --state-dir):
+State lives in ${XDG_STATE_HOME:-~/.local/state}/lmeval-setup/sandbox/<name>/ (or --state-dir), 0700:
+  .lmeval-sandbox       the marker `up` writes first; `down` removes only a directory that has it
   sandbox.json          profile, scenario, the runner's process group
   controlplane/         the control plane's directory (kubeconfig, certificates, etcd data, logs)
 Every process runs in its own session; `down` kills each recorded process group and removes the state.
+The rules for names and directories are in lmeval_setup/sandbox/state.py.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
+import shlex
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
 from lmeval_setup.errors import ClusterError, PrerequisiteError, UsageError
+from lmeval_setup.sandbox.state import SandboxState, default_state_dir, resolve_state_dir
 
-STATE_FILE = "sandbox.json"
-
-
-@dataclass
-class SandboxState:
-    profile: str
-    scenario: str
-    runner_pgid: int | None = None
-    created: float = 0.0
-
-    def save(self, state_dir: Path) -> None:
-        (state_dir / STATE_FILE).write_text(json.dumps(asdict(self), indent=2))
-
-    @classmethod
-    def load(cls, state_dir: Path) -> SandboxState | None:
-        path = state_dir / STATE_FILE
-        if not path.exists():
-            return None
-        return cls(**json.loads(path.read_text()))
-
-
-def default_state_dir(name: str) -> Path:
-    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return base / "lmeval-setup" / "sandbox" / name
+__all__ = ["SandboxState", "default_state_dir", "sandbox"]
 
 
 def _controlplane_dir(state_dir: Path) -> Path:
@@ -57,7 +35,7 @@ def _kubeconfig(state_dir: Path) -> Path:
 
 
 def _group_alive(pgid: int | None) -> bool:
-    if not pgid:
+    if not pgid or pgid <= 1:  # 0 would ask about our own group
         return False
     try:
         os.killpg(pgid, 0)
@@ -86,15 +64,25 @@ def _is_up(state_dir: Path, state: SandboxState | None) -> bool:
 
 
 def _stop_everything(state_dir: Path, state: SandboxState | None) -> bool:
-    """Kill the runner's and the control plane's process groups. True if anything was recorded."""
-    from lmeval_setup.sandbox.controlplane import ControlPlaneState, kill_groups, stop_recorded
+    """Kill the runner's and the control plane's process groups. True if anything was recorded.
+
+    Only groups that are still ours: a state file outliving its processes may name someone else's.
+    """
+    from lmeval_setup.sandbox.controlplane import (
+        ControlPlaneState,
+        kill_groups,
+        recorded_group_is_ours,
+        stop_recorded,
+    )
 
     stopped = False
-    groups = [state.runner_pgid] if state is not None and state.runner_pgid else []
+    runner = state.runner_pgid if state is not None else None
+    runner_ours = bool(runner) and recorded_group_is_ours(int(runner or 0), str(_controlplane_dir(state_dir)))
+    groups = [runner] if runner_ours else []
     plane = ControlPlaneState.load(_controlplane_dir(state_dir))
-    groups += list(plane.pgids.values()) if plane else []
-    if state is not None and state.runner_pgid:
-        kill_groups({"runner": state.runner_pgid}, grace=5.0)
+    groups += [g for g in plane.pgids.values() if recorded_group_is_ours(g, plane.workdir)] if plane else []
+    if runner_ours:
+        kill_groups({"runner": int(runner or 0)}, grace=5.0)
         stopped = True
     if _controlplane_dir(state_dir).exists():
         stopped = stop_recorded(_controlplane_dir(state_dir)) or stopped
@@ -111,12 +99,28 @@ def _state_dir_option(func: Any) -> Any:
         help="Where the sandbox keeps its state (default: $XDG_STATE_HOME/lmeval-setup/sandbox/NAME).",
     )(func)
     func = click.option("--name", default="default", show_default=True,
-                        help="Sandbox name (several may coexist).")(func)
+                        help="Sandbox name, a DNS label (several may coexist).")(func)
     return func
 
 
 def _resolve(name: str, state_dir: Path | None) -> Path:
-    return state_dir if state_dir is not None else default_state_dir(name)
+    return resolve_state_dir(name, state_dir)
+
+
+def _export_line(state_dir: Path) -> str:
+    """For eval: quoted, so a path with spaces or shell syntax stays one word and runs nothing."""
+    return f"export KUBECONFIG={shlex.quote(str(_kubeconfig(state_dir)))}"
+
+
+def _down_command(ctx: click.Context, name: str) -> str:
+    """The `down` that addresses the same sandbox as this invocation, ready to paste."""
+    state_dir = ctx.params.get("state_dir")
+    where = f" --state-dir {shlex.quote(str(state_dir))}" if state_dir is not None else f" --name {name}"
+    return "lmeval-setup sandbox down" + where
+
+
+def _explicit(ctx: click.Context, *names: str) -> bool:
+    return any(ctx.get_parameter_source(n) not in (None, click.core.ParameterSource.DEFAULT) for n in names)
 
 
 @click.group()
@@ -131,37 +135,49 @@ def sandbox() -> None:
               help="State to bring it to (see `sandbox profiles`).")
 @click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for the scenario to be ready.")
 @_state_dir_option
-def up(profile: str, scenario: str, timeout: float, name: str, state_dir: Path | None) -> None:
+@click.pass_context
+def up(ctx: click.Context, profile: str, scenario: str, timeout: float, name: str, state_dir: Path | None) -> None:
     """Start the control plane, install PROFILE, run the simulators, bring it to SCENARIO."""
+    from lmeval_setup.sandbox import state as S
     from lmeval_setup.sandbox.controlplane import BUILD_HINT, missing_binaries
     from lmeval_setup.sandbox.profiles import get_profile
     from lmeval_setup.sandbox.scenarios import get_scenario
 
     chosen, plan = get_profile(profile), get_scenario(scenario)
     directory = _resolve(name, state_dir)
+    S.require_ours(directory)  # before reading, killing or replacing anything in it
     existing = SandboxState.load(directory)
     if _is_up(directory, existing):
         assert existing is not None
-        click.echo(f"sandbox {name!r} is already up (profile {existing.profile}, scenario {existing.scenario})")
-        if (existing.profile, existing.scenario) != (profile, scenario):
-            click.echo("  to change profile or scenario: lmeval-setup sandbox down, then up again")
-        click.echo(f"export KUBECONFIG={_kubeconfig(directory)}")
+        _already_up(ctx, name, existing, directory)
         return
     missing = missing_binaries()
     if missing:
         raise PrerequisiteError(f"control-plane binaries missing: {', '.join(missing)}", hint=BUILD_HINT)
     _stop_everything(directory, existing)  # leftovers of a crashed sandbox
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    S.claim(directory, name)
     began = time.monotonic()
     try:
         _bring_up(directory, chosen, plan, timeout)
     except BaseException:
         _stop_everything(directory, SandboxState.load(directory))
-        shutil.rmtree(directory, ignore_errors=True)
+        S.remove(directory)
         raise
     click.echo(f"sandbox {name!r} up in {time.monotonic() - began:.1f}s: {chosen.name}, scenario {plan.name}")
-    click.echo(f"export KUBECONFIG={_kubeconfig(directory)}")
+    click.echo(_export_line(directory))
+
+
+def _already_up(ctx: click.Context, name: str, existing: SandboxState, directory: Path) -> None:
+    """Up is idempotent for what runs; asking for another profile or scenario is an error, not a no-op."""
+    wanted = (ctx.params["profile"], ctx.params["scenario"])
+    if _explicit(ctx, "profile", "scenario") and wanted != (existing.profile, existing.scenario):
+        raise UsageError(
+            f"sandbox {name!r} is up with profile {existing.profile}, scenario {existing.scenario}; "
+            f"it cannot become {wanted[0]}, scenario {wanted[1]} in place",
+            hint=f"{_down_command(ctx, name)} first, or use another --name",
+        )
+    click.echo(f"sandbox {name!r} is already up (profile {existing.profile}, scenario {existing.scenario})")
+    click.echo(_export_line(directory))
 
 
 def _bring_up(directory: Path, profile: Any, plan: Any, timeout: float) -> None:
@@ -205,32 +221,43 @@ class RunnerDied(PrerequisiteError):
 @sandbox.command()
 @_state_dir_option
 def down(name: str, state_dir: Path | None) -> None:
-    """Stop every sandbox process and remove its state."""
+    """Stop every sandbox process and remove its state (only a directory `up` created)."""
+    from lmeval_setup.sandbox import state as S
+
     directory = _resolve(name, state_dir)
+    if directory.exists() or directory.is_symlink():
+        S.require_ours(directory)
+        if not S.has_marker(directory):  # empty, and not ours either: nothing to stop, nothing to delete
+            raise UsageError(f"{directory} is not a sandbox directory (no {S.MARKER_FILE} marker); "
+                             "refusing to remove it")
     state = SandboxState.load(directory)
     stopped = _stop_everything(directory, state)
-    shutil.rmtree(directory, ignore_errors=True)
+    S.remove(directory)
     click.echo(f"sandbox {name!r} {'stopped and removed' if stopped else 'was not running'}")
 
 
 @sandbox.command()
 @_state_dir_option
 def status(name: str, state_dir: Path | None) -> None:
-    """Profile, scenario, processes and the DSC's TrustyAI state."""
+    """Profile, scenario, uptime; each component, real or simulated, with its PID and port; the DSC."""
     from lmeval_setup.kube.client import Kube
     from lmeval_setup.platform import releases as R
     from lmeval_setup.sandbox import profiles as P
-    from lmeval_setup.sandbox.controlplane import ControlPlaneState
+    from lmeval_setup.sandbox.controlplane import K8S_VERSION, ControlPlaneState
+    from lmeval_setup.sandbox.status import HEADER, format_uptime, read_runner_state, real_rows, simulated_rows
 
     directory = _resolve(name, state_dir)
     state = SandboxState.load(directory)
     if state is None:
         raise UsageError(f"no sandbox {name!r} (start one with: lmeval-setup sandbox up)")
     plane = ControlPlaneState.load(_controlplane_dir(directory))
-    click.echo(f"sandbox {name!r}: profile {state.profile}, scenario {state.scenario}")
-    groups = {**(plane.pgids if plane else {}), "runner": state.runner_pgid or 0}
-    for proc, pgid in groups.items():
-        click.echo(f"  {proc:<24} {'running' if _group_alive(pgid) else 'NOT running'} (pgid {pgid})")
+    uptime = f", up {format_uptime(time.time() - state.created)}" if state.created else ""
+    click.echo(f"sandbox {name!r}: profile {state.profile}, scenario {state.scenario}{uptime}")
+    click.echo(HEADER)
+    rows = real_rows(plane.pgids if plane else {}, plane.ports if plane else {}, _group_alive, K8S_VERSION)
+    rows += simulated_rows(state.runner_pgid, read_runner_state(_controlplane_dir(directory)), _group_alive)
+    for row in rows:
+        click.echo(row.line())
     if not _apiserver_answers(directory):
         raise ClusterError("the sandbox's apiserver does not answer (lmeval-setup sandbox down, then up)")
     profile = P.get_profile(state.profile)
@@ -256,7 +283,7 @@ def env(name: str, state_dir: Path | None) -> None:
     directory = _resolve(name, state_dir)
     if not _kubeconfig(directory).exists():
         raise UsageError(f"no sandbox {name!r} (start one with: lmeval-setup sandbox up)")
-    click.echo(f"export KUBECONFIG={_kubeconfig(directory)}")
+    click.echo(_export_line(directory))
 
 
 @sandbox.command()

@@ -5,8 +5,17 @@ As a background process (what `sandbox up` starts, detached, in its own session)
     python -m lmeval_setup.sandbox.runner --workdir DIR --profile P
 
 it connects with DIR/kubeconfig, runs every simulator as a thread until SIGTERM/SIGINT, and writes
-DIR/runner.json ({"pid", "profile", "simulators", "started"}) once the simulators run, plus a log in
-DIR/logs/runner.log. In-process (tests), `harness.running_sandbox` uses `start_simulators` directly.
+DIR/runner.json ({"pid", "profile", "simulators", "missing", "started", "components"}) once the
+simulators run, refreshed every second when it changed, plus a log in DIR/logs/runner.log. In-process (tests),
+`harness.running_sandbox` uses `start_simulators` directly.
+
+`components` is what `sandbox status` shows: component name -> {"mode": "simulated" | "real",
+"running", and when known "pid", "port", "version", "commit", "detail"}. Every simulator is listed as
+simulated; a simulator that runs (or stands in for) something real says so through an optional
+`describe(self) -> dict[str, dict]` returning entries for the components it runs, merged over its own,
+e.g. {"trustyai-operator": {"mode": "real", "commit": "1a2b3c4", "pid": 4242}} or
+{"lm-eval": {"mode": "real", "version": "0.4.8"}}. `describe` is called from the runner's thread, so it
+must only read.
 
 Simulator interface: a class with `__init__(self, kube: Kube, release: Release, **kw)` and
 `run(self, stop: threading.Event) -> None` that blocks until `stop` is set. Keyword arguments passed:
@@ -127,6 +136,43 @@ def stop_simulators(running: list[RunningSimulator], timeout: float = 10.0) -> N
         sim.thread.join(max(0.0, deadline - time.monotonic()))
 
 
+def component_report(running: list[RunningSimulator]) -> dict[str, dict[str, Any]]:
+    """The `components` of runner.json: each simulator (simulated unless it says otherwise)."""
+    report: dict[str, dict[str, Any]] = {}
+    for sim in running:
+        entry: dict[str, Any] = {"mode": "simulated", "running": sim.alive, "pid": os.getpid()}
+        port = getattr(sim.instance, "port", None)
+        if isinstance(port, int) and port:
+            entry["port"] = port
+        if sim.failure:
+            entry["detail"] = sim.failure[-1]
+        report[sim.name] = entry
+        for component, info in _described(sim).items():
+            report[component] = {**report.get(component, {"running": sim.alive}), **info}
+    return report
+
+
+def _described(sim: RunningSimulator) -> dict[str, dict[str, Any]]:
+    describe = getattr(sim.instance, "describe", None)
+    if not callable(describe):
+        return {}
+    try:
+        described = describe()
+    except Exception:  # a status report must not take the simulators down
+        log.exception("simulator %s: describe() failed", sim.name)
+        return {}
+    if not isinstance(described, dict):
+        return {}
+    return {str(k): dict(v) for k, v in described.items() if isinstance(v, dict)}
+
+
+def write_state(workdir: Path, state: dict[str, Any]) -> None:
+    """Replace runner.json in one step: `sandbox status` may read it at any moment."""
+    partial = workdir / f".{RUNNER_STATE}.partial"
+    partial.write_text(json.dumps(state, indent=2))
+    os.replace(partial, workdir / RUNNER_STATE)
+
+
 def main(argv: list[str] | None = None) -> int:
     from lmeval_setup.sandbox.profiles import get_profile
 
@@ -144,13 +190,19 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     running, missing = start_simulators(str(workdir / "kubeconfig"), profile, workdir=workdir)
     state = {"pid": os.getpid(), "profile": profile.name, "simulators": [s.name for s in running],
-             "missing": missing, "started": time.time()}
-    (workdir / RUNNER_STATE).write_text(json.dumps(state, indent=2))
+             "missing": missing, "started": time.time(), "components": component_report(running)}
+    write_state(workdir, state)
     log.info("running %s for profile %s (missing: %s)", state["simulators"], profile.name, missing or "none")
-    while not stop.wait(5.0):
+    reported: set[str] = set()
+    while not stop.wait(1.0):  # cheap: a look at each thread, a write only when something changed
         for sim in running:
-            if not sim.alive and sim.failure:
+            if not sim.alive and sim.failure and sim.name not in reported:
+                reported.add(sim.name)
                 log.error("simulator %s stopped: %s", sim.name, sim.failure[-1])
+        components = component_report(running)
+        if components != state["components"]:
+            state["components"] = components
+            write_state(workdir, state)
     stop_simulators(running, timeout=3.0)  # threads are daemons: whatever is still in a watch dies with us
     log.info("stopped")
     return 0

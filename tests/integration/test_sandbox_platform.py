@@ -8,6 +8,7 @@ and the simulated kubelet; tests that look at the "starting" state run without t
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testsupport import require_controlplane_binaries
+from testsupport import require_controlplane_binaries, wait_for
 
 from lmeval_setup.kube.client import JSON, ApiError, Kube, resource_path
 from lmeval_setup.platform import releases as R
@@ -275,8 +276,13 @@ def test_cli_up_is_idempotent_and_down_leaves_nothing(tmp_path: Path) -> None:
         assert dsc["status"]["release"]["version"] == "3.3.0"
         again = cli("sandbox", "up", "--profile", "rhoai-3.3", "--state-dir", str(state))
         assert again.returncode == 0 and "already up" in again.stdout
-        status = cli("sandbox", "status", "--state-dir", str(state))
+        other = cli("sandbox", "up", "--profile", "rhoai-3.5", "--state-dir", str(state))
+        assert other.returncode == 2 and other.stderr.count("\n") == 1, other.stdout + other.stderr
+        assert "is up with profile rhoai-3.3" in other.stderr and "sandbox down" in other.stderr
+        assert_private_state(state)
+        status = wait_for("status to list the kubelet's port", lambda: _status_with_kubelet_port(state), timeout=20)
         assert status.returncode == 0 and "NOT running" not in status.stdout and "TrustyAIReady" in status.stdout
+        assert_status_shows_components(status.stdout, state)
         assert cli("sandbox", "env", "--state-dir", str(state)).stdout.strip() == f"export KUBECONFIG={kubeconfig}"
         plane = ControlPlaneState.load(state / "controlplane")
         assert plane is not None
@@ -289,6 +295,42 @@ def test_cli_up_is_idempotent_and_down_leaves_nothing(tmp_path: Path) -> None:
     assert down.returncode == 0, down.stderr
     assert not state.exists()
     assert not any(_alive(g) for g in groups)
+
+
+def _status_with_kubelet_port(state: Path) -> subprocess.CompletedProcess[str] | None:
+    status = cli("sandbox", "status", "--state-dir", str(state))
+    kubelet = next((ln.split() for ln in status.stdout.splitlines() if ln.split()[:1] == ["kubelet"]), [])
+    return status if len(kubelet) > 4 and kubelet[4].isdigit() else None
+
+
+def assert_private_state(state: Path) -> None:
+    import stat
+
+    from lmeval_setup.sandbox.state import MARKER_FILE
+
+    assert (state / MARKER_FILE).is_file()
+    for directory in (state, state / "controlplane", state / "controlplane" / "certs"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+    for key in [*(state / "controlplane" / "certs").glob("*.key"), state / "controlplane" / "kubeconfig"]:
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
+
+
+def assert_status_shows_components(text: str, state: Path) -> None:
+    """Profile, uptime; real control-plane processes and simulated components with PIDs and ports."""
+    import json
+
+    from lmeval_setup.sandbox.controlplane import ControlPlaneState
+
+    plane = ControlPlaneState.load(state / "controlplane")
+    assert plane is not None
+    assert re.search(r"profile rhoai-3\.3, scenario fresh, up \d+m\d\ds", text), text
+    rows = {ln.split()[0]: ln.split() for ln in text.splitlines()[1:] if ln.startswith("  ") and len(ln.split()) > 3}
+    for name in ("etcd", "kube-apiserver", "kube-controller-manager"):
+        assert rows[name][1:5] == ["real", "running", str(plane.pgids[name]), str(plane.ports[name])], rows[name]
+    runner_pid = json.loads((state / "sandbox.json").read_text())["runner_pgid"]
+    for name in ("platform-operator", "kubelet", "trustyai-operator"):
+        assert rows[name][1:4] == ["simulated", "running", str(runner_pid)], rows[name]
+    assert rows["lm-eval"][1] == "simulated"
 
 
 def test_cli_missing_binaries_one_line_exit_4(tmp_path: Path) -> None:

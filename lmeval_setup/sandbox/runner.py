@@ -148,7 +148,10 @@ def component_report(running: list[RunningSimulator]) -> dict[str, dict[str, Any
             entry["detail"] = sim.failure[-1]
         report[sim.name] = entry
         for component, info in _described(sim).items():
-            report[component] = {**report.get(component, {"running": sim.alive}), **info}
+            merged = {**report.get(component, {"running": sim.alive}), **info}
+            if info.get("mode") == "real":  # a real program is not the runner: its pid/port only if given
+                merged = {k: v for k, v in merged.items() if k not in ("pid", "port") or k in info}
+            report[component] = merged
     return report
 
 

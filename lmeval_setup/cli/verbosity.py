@@ -2,8 +2,8 @@
 
 The rule is the same everywhere: stdout (the report, in any -o format) never changes.
   -q  stderr carries errors only: no notes, warnings-about-the-run, progress or status lines.
-  -v  stderr also carries every API request (method, path, outcome, milliseconds) and progress even when
-      stderr is not a terminal.
+  -v  stderr also carries every API request the command makes through cli.common.connect (method, path,
+      outcome, milliseconds). bootstrap/revert make theirs inside Ansible, scaffold makes none.
 main.LazyGroup adds both options to every command, so no command can forget them.
 """
 
@@ -71,7 +71,7 @@ def verbosity_params() -> list[click.Option]:
         click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, is_eager=True, callback=_on_quiet,
                      help="Errors only on stderr (no notes, progress or status); stdout unchanged."),
         click.Option(["-v", "--verbose"], is_flag=True, expose_value=False, is_eager=True, callback=_on_verbose,
-                     help="Also log every API request and show progress on stderr; stdout unchanged."),
+                     help="Also log every API request on stderr; stdout unchanged."),
     ]
 
 

@@ -171,10 +171,11 @@ def _spec_from(kw: dict[str, Any]) -> ProvisionSpec:
 
 
 def _load_job(path: Path) -> dict[str, Any]:
-    try:
-        docs = [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"--from-file {path}: {str(exc).splitlines()[0]}") from None
+    from lmeval_setup import safeio  # bounded: regular files only, size, aliases and depth (exit 2)
+
+    shown = f"--from-file {path}"
+    text = safeio.read_text(path, limit=5 * safeio.MiB, display=shown)
+    docs = [d for d in safeio.load_yaml_all(text, shown) if isinstance(d, dict)]
     jobs = [d for d in docs if d.get("kind") == "LMEvalJob"]
     if len(jobs) != 1:
         raise UsageError(f"--from-file {path}: expected one LMEvalJob, found {len(jobs)}")

@@ -311,6 +311,14 @@ def merged_kubeconfig(paths: list[str]) -> Any:
     """
     from kubernetes.config.kube_config import KubeConfigMerger
 
+    from lmeval_setup import safeio
+
+    for path in paths:  # the library opens them blindly: a FIFO would block it, a device never end
+        if os.path.exists(path):
+            try:
+                safeio.read_bytes(path, limit=16 * safeio.MiB)
+            except safeio.UnreadableInput as exc:
+                raise ClusterError(f"kubeconfig {exc}") from None
     merger = KubeConfigMerger(os.pathsep.join(paths))
     if merger.config is not None:
         first = next((cfg.get("current-context") for cfg in merger.config_files.values()

@@ -70,10 +70,10 @@ class ScaffoldSpec:
 
 
 def load_spec(path: Path) -> ScaffoldSpec:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"--spec {path}: {str(exc).splitlines()[0]}") from None
+    from lmeval_setup import safeio  # bounded: regular files only, size, aliases and depth (exit 2)
+
+    shown = f"--spec {path}"
+    data = safeio.load_yaml(safeio.read_text(path, limit=safeio.MiB, display=shown), shown)
     if not isinstance(data, dict):
         raise UsageError(f"--spec {path}: expected a mapping with namespace, tasks and models")
     return spec_from_mapping(data, source=str(path))

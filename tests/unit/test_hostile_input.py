@@ -219,3 +219,31 @@ def test_several_gathers_newest_alone_is_read_and_named(tmp_path: Path) -> None:
     shutil.rmtree(parent / "must-gather.local.10")
     proc = cli(tmp_path, "doctor", "--from-dir", parent, "-o", "json")
     assert "LME101" in proc.stdout, proc.stdout
+
+
+# -- the other files a user hands the tool -------------------------------------------------------------
+def test_kubeconfig_that_is_a_fifo_or_a_device_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "kubeconfig"
+    os.mkfifo(fifo)
+    for config, why in ((fifo, "FIFO"), (Path("/dev/zero"), "character device")):
+        proc = cli(tmp_path, "doctor", "--kubeconfig", config)
+        assert proc.returncode == 3 and proc.stderr.count("\n") == 1, proc.stderr  # 3: a wrong kubeconfig
+        assert proc.stderr.startswith(f"error: kubeconfig {config}: ") and why in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(("flag", "content", "why"), [
+    ("--from-file", BOMB.encode(), "alias"),
+    ("--from-file", None, "FIFO"),
+    ("--spec", DEEP, "nest"),
+    ("--spec", None, "FIFO"),
+])
+def test_provision_and_scaffold_inputs_are_bounded(tmp_path: Path, flag: str, content: bytes | None,
+                                                   why: str) -> None:
+    source = tmp_path / "input.yaml"
+    if content is None:
+        os.mkfifo(source)
+    else:
+        source.write_bytes(content)
+    args = (("provision", "-n", "ci", "--render", "--from-file", source) if flag == "--from-file"
+            else ("scaffold", tmp_path / "out", "--spec", source))
+    refused(cli(tmp_path, *args), f"{flag} {source}", why)

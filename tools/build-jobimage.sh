@@ -22,7 +22,8 @@ make_hub() {
   "$venv/bin/python" "$hubdata" "$hub" && touch "$hub/.done"
 }
 
-# lm-eval's index of its bundled tasks, saved once (lmeval_setup/sandbox/taskindex_cache.py says why).
+# lm-eval's index of its bundled tasks, saved once (lmeval_setup/sandbox/taskindex_cache.py says why),
+# and the per-process name table (podhosts.py).
 cache_task_index() {
   local site src="$here/../lmeval_setup/sandbox/taskindex_cache.py"
   site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
@@ -32,6 +33,9 @@ cache_task_index() {
     echo 'import _lmeval_sandbox_taskindex; _lmeval_sandbox_taskindex.install()' > "$site/_lmeval_sandbox_taskindex.pth"
     (cd "$venv" && "$venv/bin/python" -c 'from lm_eval.tasks import TaskManager; TaskManager()' 2>/dev/null)
   fi
+  # Cluster-local names for the job's process only (lmeval_setup/sandbox/podhosts.py).
+  cp "$here/../lmeval_setup/sandbox/podhosts.py" "$site/_lmeval_sandbox_hosts.py"
+  echo 'import _lmeval_sandbox_hosts; _lmeval_sandbox_hosts.install()' > "$site/_lmeval_sandbox_hosts.pth"
 }
 
 if [ -f "$venv/.installed" ]; then cache_task_index; make_hub; echo "$venv"; exit 0; fi

@@ -17,6 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CONSTRAINTS = REPO_ROOT / "tools" / "jobimage-constraints.txt"
 BUILD_SCRIPT = REPO_ROOT / "tools" / "build-jobimage.sh"
 HUBDATA = Path(__file__).with_name("hubdata.py")
+PODHOSTS = Path(__file__).with_name("podhosts.py")
+HOSTS_MODULE = "_lmeval_sandbox_hosts.py"  # podhosts.py as installed into the venv
 
 
 def _key(path: Path) -> str:
@@ -48,6 +50,10 @@ def find() -> JobImage | None:
     venv = cache_root() / _key(CONSTRAINTS)
     hub = venv / "hub" / _key(HUBDATA)
     if not (venv / ".installed").is_file() or not (hub / ".done").is_file():
+        return None
+    # Without the current name hook, cluster-local names would go to the machine's DNS: rebuild first.
+    hooks = list((venv / "lib").glob(f"python3*/site-packages/{HOSTS_MODULE}"))
+    if not hooks or hooks[0].read_bytes() != PODHOSTS.read_bytes():
         return None
     return JobImage(venv, hub)
 

@@ -38,6 +38,7 @@ from typing import Any
 from lmeval_setup.platform.releases import OPERATOR_CONTAINER, OPERATOR_DEPLOYMENT, Profile
 from lmeval_setup.sandbox import operator_build
 from lmeval_setup.sandbox.podruntime import DEFAULT_PATH, PodRuntime, ProcessSpec, stream_binary
+from lmeval_setup.sandbox.podservices import with_services
 
 log = logging.getLogger("lmeval_setup.sandbox.realoperator")
 ENV_SWITCH = "LMEVAL_SANDBOX_OPERATOR"
@@ -99,7 +100,8 @@ def process_resolvers(profile: Profile, workdir: Path) -> list[ProcessResolver]:
     return [
         lambda pod, c: manager_process(pod, c, build.manager, kubeconfig),
         lambda pod, c: driver_copy_process(pod, c, build.driver),
-        lambda pod, c: driver_main_process(pod, c, job_python_dir),
+        # The job's InferenceServices and the Hub, reachable from the pod's network (issue 12).
+        lambda pod, c: with_services(driver_main_process(pod, c, job_python_dir), pod, kubeconfig),
     ]
 
 

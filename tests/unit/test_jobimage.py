@@ -24,6 +24,12 @@ def test_found_only_when_venv_and_hub_content_are_complete(tmp_path: Path, monke
     (venv / ".installed").touch()
     assert jobimage.find() is None  # no generated Hub content yet
     (hub / ".done").touch()
+    assert jobimage.find() is None  # no name hook: cluster-local names would reach the machine's DNS
+    site = venv / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    (site / jobimage.HOSTS_MODULE).write_text("stale")
+    assert jobimage.find() is None
+    (site / jobimage.HOSTS_MODULE).write_bytes(jobimage.PODHOSTS.read_bytes())
     image = jobimage.find()
     assert image is not None and image.python == venv / "bin" / "python" and image.hub == hub
 

@@ -1,0 +1,155 @@
+"""What a job pod reaches on a cluster, inside the sandbox pod: its InferenceServices and the Hub.
+
+A sandbox job pod runs in its own network namespace, which has only loopback. To let the real driver and
+the real lm-eval talk to "the cluster", the `main` container's process is this wrapper: it starts, in
+the pod's network namespace,
+- one vLLM stand-in (modelserver.py) per InferenceService of the pod's namespace, on 127.0.0.1 at the
+  port of the InferenceService's URL, serving the InferenceService's name (KServe's vLLM runtime passes
+  `--served-model-name={{.Name}}`); annotations choose faults (`sandbox.lmeval-setup.io/fault`: 429, 500,
+  slow, reset, no-logprobs), `.../max-model-len` and `.../api-key` (the bearer token vLLM requires);
+- the Hub stand-in (hubserver.py) on 127.0.0.1:80 (an ephemeral port if 80 is taken),
+and then runs the container's real command (the TrustyAI driver, which runs `python -m lm_eval`) with
+`HF_ENDPOINT=http://huggingface.co[:port]` and `LMEVAL_SANDBOX_HOSTS` naming the predictors'
+cluster-local hosts and huggingface.co, resolved to loopback for the job's processes only (podhosts.py,
+installed in the job image venv). Its output is the container's log; its exit code the container's.
+
+Fidelity limits: plain HTTP only (an `https://` InferenceService URL gets no TLS stand-in here; the live
+failure matrix covers TLS), no DNS for other names (a typo'd host fails with the resolver's real
+error), and the Hub is reached over HTTP on huggingface.co.
+
+    python -m lmeval_setup.sandbox.podservices PLAN_JSON -- COMMAND...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+ANNOTATION_PREFIX = "sandbox.lmeval-setup.io/"
+HUB_HOST = "huggingface.co"
+HOSTS_ENV = "LMEVAL_SANDBOX_HOSTS"
+
+
+@dataclass(frozen=True)
+class ModelService:
+    host: str
+    port: int
+    served_model_name: str
+    fault: str | None = None
+    max_model_len: int = 4096
+    api_key: str | None = None
+
+
+def model_services(isvcs: list[dict[str, Any]]) -> list[ModelService]:
+    """One stand-in per InferenceService whose status URL is plain HTTP."""
+    services = []
+    for isvc in isvcs:
+        meta = isvc.get("metadata") or {}
+        url = urlparse(str((isvc.get("status") or {}).get("url") or ""))
+        if url.scheme != "http" or not url.hostname:
+            continue
+        notes = meta.get("annotations") or {}
+        max_len = str(notes.get(ANNOTATION_PREFIX + "max-model-len", "4096"))
+        services.append(ModelService(
+            host=url.hostname, port=url.port or 80, served_model_name=str(meta.get("name", "")),
+            fault=notes.get(ANNOTATION_PREFIX + "fault") or None,
+            max_model_len=int(max_len) if max_len.isdigit() else 4096,
+            api_key=notes.get(ANNOTATION_PREFIX + "api-key") or None,
+        ))
+    return services
+
+
+def plan_json(services: list[ModelService], hub_root: Path) -> str:
+    return json.dumps({"models": [asdict(s) for s in services], "hub": str(hub_root)}, sort_keys=True)
+
+
+def wrap_argv(argv: tuple[str, ...], plan: str) -> tuple[str, ...]:
+    """The container's command run by this wrapper (with the project's Python)."""
+    return (sys.executable, "-m", "lmeval_setup.sandbox.podservices", plan, "--", *argv)
+
+
+def _start(plan: dict[str, Any]) -> tuple[list[Any], dict[str, str]]:
+    """Start the stand-ins on loopback; the env additions that make the job reach them."""
+    from lmeval_setup.sandbox.hubserver import HubServer
+    from lmeval_setup.sandbox.modelserver import ModelServer, ModelServerConfig
+
+    servers: list[Any] = []
+    hosts: dict[str, str] = {}
+    for entry in plan.get("models") or []:
+        service = ModelService(**entry)
+        config = ModelServerConfig(served_model_name=service.served_model_name, fault=service.fault,
+                                   max_model_len=service.max_model_len, api_key=service.api_key)
+        with contextlib.suppress(OSError):  # two services on one port: the first one wins, as with a clash
+            servers.append(ModelServer(config, port=service.port))
+        hosts[service.host] = "127.0.0.1"
+    env: dict[str, str] = {}
+    if plan.get("hub"):
+        try:
+            hub = HubServer(Path(plan["hub"]), port=80)
+        except OSError:  # not allowed to bind 80 here: any port
+            hub = HubServer(Path(plan["hub"]))
+        servers.append(hub)
+        env["HF_ENDPOINT"] = f"http://{HUB_HOST}" + ("" if hub.port == 80 else f":{hub.port}")
+        hosts.update({HUB_HOST: "127.0.0.1", f"datasets-server.{HUB_HOST}": "127.0.0.1"})
+    env[HOSTS_ENV] = json.dumps(hosts, sort_keys=True)
+    return servers, env
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 3 or argv[1] != "--":
+        print("usage: python -m lmeval_setup.sandbox.podservices PLAN_JSON -- COMMAND...", file=sys.stderr)
+        return 2
+    servers, additions = _start(json.loads(argv[0]))
+    child = subprocess.Popen(argv[2:], env={**os.environ, **additions})
+
+    def forward(signum: int, _frame: Any) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, forward)
+    code = child.wait()
+    for server in servers:
+        server.stop()
+    return code if code >= 0 else 128 - code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+
+
+def with_services(spec: Any, pod: dict[str, Any], kubeconfig: Path) -> Any:
+    """A `main` container's ProcessSpec wrapped so that its job reaches the stand-ins (see the module
+    docstring); unchanged when lm-eval is the stand-in (no job image venv, or LMEVAL_SANDBOX_LM_EVAL)."""
+    if spec is None:
+        return None
+    import dataclasses
+
+    from lmeval_setup.sandbox import jobimage
+    from lmeval_setup.sandbox.realoperator import job_venv_python
+
+    image = jobimage.find()
+    if image is None or job_venv_python() is None:
+        return spec
+    return dataclasses.replace(spec, argv=wrap_argv(tuple(spec.argv), plan_json(
+        model_services(_inference_services(kubeconfig, str(pod["metadata"].get("namespace", "")))), image.hub)))
+
+
+def _inference_services(kubeconfig: Path, namespace: str) -> list[dict[str, Any]]:
+    from lmeval_setup.errors import ClusterError
+    from lmeval_setup.kube.client import ApiError, Kube, resource_path
+
+    try:
+        kube = Kube.connect(str(kubeconfig))
+        listing = kube.get(resource_path("serving.kserve.io", "v1beta1", "inferenceservices", namespace))
+    except (ApiError, ClusterError):  # no KServe CRD, or the apiserver is restarting: no predictors
+        return []
+    return list(listing.get("items") or [])

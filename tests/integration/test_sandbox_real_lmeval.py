@@ -1,0 +1,91 @@
+"""broken-jobs with the real operator and the real lm-eval: every `main` log is lm-eval's own output.
+
+The real TrustyAI driver runs the job image venv's `python -m lm_eval` in the pod's namespaces; the
+pod reaches the `granite` InferenceService (a vLLM stand-in on its cluster-local name) and the Hub
+stand-in through podservices.py. Each failed seed job's live log must be attributed by the doctor's
+log rules to the seed's rule; the good job's status.results is lm-eval's own results JSON and
+`lmeval-setup results` reads it.
+Needs the real operator line (tools/build-operator.sh), kubelet-stream and `make jobimage`; skips without.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from testsupport import wait_for
+
+from lmeval_setup.kube.client import JSON, resource_path
+from lmeval_setup.platform import releases as R
+from lmeval_setup.rules import logs
+from lmeval_setup.sandbox import jobimage, realoperator
+from lmeval_setup.sandbox import jobs as J
+from lmeval_setup.sandbox.harness import running_sandbox
+
+pytestmark = [pytest.mark.controlplane, pytest.mark.timeout(900)]
+
+PROFILE = "rhoai-3.5"
+JOBS = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", J.DEMO_NAMESPACE)
+
+
+@pytest.fixture
+def real_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lmeval_setup.sandbox.profiles import get_profile
+
+    monkeypatch.setenv(realoperator.ENV_SWITCH, "real")
+    monkeypatch.delenv(realoperator.LM_EVAL_SWITCH, raising=False)
+    missing = realoperator.missing_for_real(get_profile(PROFILE))
+    if missing:
+        pytest.skip(f"real operator for {PROFILE}: {missing}")
+    if jobimage.find() is None:
+        pytest.skip(jobimage.missing_reason())
+
+
+def test_broken_jobs_run_real_lm_eval(new_controlplane: Any, real_everything: None) -> None:
+    with running_sandbox(new_controlplane, PROFILE, "broken-jobs") as sb:
+        def all_complete() -> list[JSON] | None:
+            items = sb.kube.get(JOBS).get("items", [])
+            done = [j for j in items if (j.get("status") or {}).get("state") == "Complete"]
+            return items if items and len(done) == len(items) else None
+
+        jobs = wait_for("every seed job Complete", all_complete, timeout=600, every=2.0)
+        seeds = {seed.name: seed for seed in J.SEED_JOBS}
+        for job in jobs:
+            name = job["metadata"]["name"]
+            log = sb.kube.pod_log(J.DEMO_NAMESPACE, job["status"]["podName"], "main")
+            # lm-eval's own lines (its logger names and model initialisation), not a replayed template.
+            assert "Initializing " in log and "[evaluator:" in log, f"{name}: not lm-eval output\n{log[-2000:]}"
+            hit = logs.failure(log)
+            if seeds[name].should_succeed:
+                assert job["status"]["reason"] == "Succeeded", f"{name}: {job['status']}\n{log[-3000:]}"
+                assert hit is None, f"{name}: {hit}"
+                results = json.loads(job["status"]["results"])
+                # Fields only lm-eval's own writer produces (the simulator never did).
+                assert {"lm_eval_version", "pretty_env_info"} <= set(results), sorted(results)
+                assert set(results["results"]) == {J.LOGLIKELIHOOD_TASK}
+            else:
+                assert job["status"]["reason"] == "Failed", f"{name}: {job['status']}"
+                assert hit is not None and hit.rule_id == seeds[name].expected_rule, (
+                    f"{name}: doctor says {hit}\n{log[-3000:]}")
+
+        env = {**os.environ, "KUBECONFIG": sb.kubeconfig}
+        argv = [sys.executable, "-m", "lmeval_setup.cli.main", "results", "-n", J.DEMO_NAMESPACE, "eval-good", "-o",
+                "json"]
+        out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert J.LOGLIKELIHOOD_TASK in out.stdout
+
+
+def test_pod_services_plan_follows_the_inference_services() -> None:
+    from lmeval_setup.sandbox.podservices import model_services
+
+    isvc = {"metadata": {"name": "granite", "annotations": {"sandbox.lmeval-setup.io/fault": "429"}},
+            "status": {"url": J.ENDPOINT}}
+    tls = {"metadata": {"name": "secure"}, "status": {"url": "https://secure.example:443"}}
+    (service,) = model_services([isvc, tls])
+    assert (service.host, service.port, service.served_model_name, service.fault) == (
+        f"granite-predictor.{J.DEMO_NAMESPACE}.svc.cluster.local", 8080, "granite", "429")

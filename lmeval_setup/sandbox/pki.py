@@ -2,7 +2,8 @@
 
 The apiserver serves with a certificate for 127.0.0.1/localhost signed by this CA and trusts client
 certificates it signs: the admin is `lmeval-admin` in `system:masters`, and tests mint identities
-with fewer rights (e.g. a read-only user) from the same CA.
+with fewer rights (e.g. a read-only user) from the same CA. etcd gets a CA of its own (controlplane.py):
+a peer certificate for itself and one client certificate, the apiserver's. Private keys are written 0600.
 """
 
 from __future__ import annotations

@@ -90,6 +90,16 @@ def test_down_refuses_an_empty_directory_and_a_symlink(capsys, tmp_path: Path) -
     assert link.is_symlink() and (real / S.MARKER_FILE).is_file()
 
 
+@pytest.mark.parametrize("command", ["up", "down"])
+def test_a_state_dir_that_is_a_file_is_refused(capsys, tmp_path: Path, monkeypatch, command: str) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("mine\n")
+    monkeypatch.setenv("LMEVAL_CONTROLPLANE_DIR", str(tmp_path / "no-binaries"))
+    code, _, err = run(capsys, "sandbox", command, "--state-dir", str(target))
+    assert code == 2 and "is a file" in err and "Traceback" not in err, err  # click's usage error
+    assert target.read_text() == "mine\n"
+
+
 def test_down_of_a_name_removes_only_that_sandbox(capsys, state_home: Path) -> None:
     root = state_home / "lmeval-setup" / "sandbox"
     code, out, err = run(capsys, "sandbox", "down", "--name", "alpha")

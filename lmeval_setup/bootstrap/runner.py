@@ -332,19 +332,23 @@ class RunGuard:
     either way the worker and its module ran on as orphans. The guard signals the process group of every
     process this run started (never our own group, nor processes that existed before the run: a test runner
     or the control plane may be among them), gives them STOP_GRACE seconds, then SIGKILLs those groups.
-    It owns --timeout for the same reason; ansible-runner's timeout stays as a backstop.
+    With a marker (the run's private data dir, on the command line of ansible-playbook, of its forked
+    workers and of every module, which runs from the dir's remote_tmp) only those processes count, so
+    runs in threads of one process never stop each other's. It owns --timeout for the same reason;
+    ansible-runner's timeout stays as a backstop.
     """
 
-    def __init__(self, timeout: float | None = None) -> None:
+    def __init__(self, timeout: float | None = None, marker: str | None = None) -> None:
         self.reason: str | None = None  # "sigint", "sigterm" or "timeout"
         self._deadline_run = time.monotonic() + timeout if timeout else None
+        self._marker = marker
         self._before = _descendants()
         self._groups: set[int] = set()
         self._deadline = 0.0
 
     def stop(self, reason: str, signum: int, urgent: bool = False) -> None:
         self.reason = self.reason or reason
-        self._groups |= _process_groups(exclude=self._before)
+        self._groups |= _process_groups(self._before, self._marker)
         for group in self._groups:
             with contextlib.suppress(OSError):
                 os.killpg(group, signum)
@@ -370,7 +374,7 @@ class RunGuard:
 
     def kill(self) -> None:
         """SIGKILL every group the run started (seen now or when it was stopped), and wait until they are gone."""
-        self._groups |= _process_groups(exclude=self._before)
+        self._groups |= _process_groups(self._before, self._marker)
         for group in self._groups:
             with contextlib.suppress(OSError):
                 os.killpg(group, signal.SIGKILL)
@@ -416,18 +420,28 @@ def _descendants(table: dict[int, tuple[int, int]] | None = None) -> set[int]:
     return found
 
 
-def _process_groups(exclude: set[int]) -> set[int]:
-    """Process groups of our descendants that were not there before the run (our own group excluded)."""
+def _process_groups(exclude: set[int], marker: str | None = None) -> set[int]:
+    """Process groups of our descendants that were not there before the run (and, with a marker, name it
+    on their command line); our own group never."""
     table = _processes()
     own = os.getpgrp()
-    return {table[pid][1] for pid in _descendants(table) - exclude if table[pid][1] != own}
+    return {table[pid][1] for pid in _descendants(table) - exclude
+            if table[pid][1] != own and (marker is None or marker in _cmdline(pid))}
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 @contextlib.contextmanager
-def guarded_run(timeout: float | None) -> Iterator[RunGuard]:
+def guarded_run(timeout: float | None, marker: str | None = None) -> Iterator[RunGuard]:
     """A RunGuard with SIGINT/SIGTERM handlers for the length of the run (handlers live in the main thread
     only; elsewhere the guard still owns --timeout). A cut run is swept once more on the way out."""
-    guard = RunGuard(timeout)
+    guard = RunGuard(timeout, marker)
     previous = {}
     if threading.current_thread() is threading.main_thread():
         previous = {sig: signal.signal(sig, guard.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -451,7 +465,7 @@ def run(opts: RunOptions, progress: Callable[[str], None] | None = None) -> RunR
         inventory: Any = (str(Path(opts.inventory).resolve()) if opts.inventory
                           else single_cluster_inventory(opts.kubeconfig, opts.context))
         _write_runner_settings(private)
-        with guarded_run(opts.timeout) as guard:
+        with guarded_run(opts.timeout, str(private)) as guard:
 
             def cancel() -> bool:
                 with contextlib.suppress(OSError):  # a closed stderr must not stop the run

@@ -71,13 +71,14 @@ if sys.argv[1] == "stubborn":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 subprocess.Popen([sys.executable, "-c", "import signal, sys, time; "
                   + ("signal.signal(signal.SIGTERM, signal.SIG_IGN); " if sys.argv[1] == "stubborn" else "")
-                  + "print('ready', flush=True); time.sleep(60)"], start_new_session=True)
+                  + "time.sleep(60)", *sys.argv[2:]], start_new_session=True)
 time.sleep(60)
 """
 
 
-def _family(mode: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", FAMILY, mode], start_new_session=True)
+def _family(mode: str, marker: str = "") -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", FAMILY, mode, *([marker] if marker else [])],
+                            start_new_session=True)
 
 
 def _groups_alive(guard: B.RunGuard) -> set[int]:
@@ -159,6 +160,28 @@ def test_timeout_stops_the_groups_like_a_signal(monkeypatch: pytest.MonkeyPatch)
     finally:
         guard.kill()
         child.wait(timeout=10)
+
+
+def test_with_a_marker_only_that_runs_processes_are_stopped() -> None:
+    """Runs in threads of one process (five concurrent bootstraps) must not stop each other's playbooks."""
+    guard = B.RunGuard(marker="/tmp/lmeval-setup-run-mine")
+    mine, theirs = _family("obedient", "/tmp/lmeval-setup-run-mine"), _family("obedient", "/tmp/lmeval-setup-run-x")
+    try:
+        _wait_for_grandchild(mine)
+        _wait_for_grandchild(theirs)
+        guard.handle(signal.SIGTERM, None)
+        assert mine.wait(timeout=10) == -signal.SIGTERM
+        assert len(guard._groups) == 2
+        time.sleep(0.3)
+        assert theirs.poll() is None
+    finally:
+        guard.kill()
+        for parent, group in list(B._processes().values()):
+            if parent == theirs.pid:  # the other run's worker: its own session
+                os.killpg(group, signal.SIGKILL)
+        theirs.kill()
+        for child in (mine, theirs):
+            child.wait(timeout=10)
 
 
 def test_processes_that_existed_before_the_run_are_left_alone() -> None:

@@ -136,7 +136,21 @@ def _resource(directory: Path, entry: str, result: Built, depth: int, display_ro
     if not path.is_file():
         result.errors.append(InputError(str(directory / entry), "resource listed in kustomization does not exist"))
         return []
+    if not _inside_root(directory, entry, path, result):
+        return []
     return _load(path, result, _display(path, display_root, display_root.resolve()))
+
+
+def _inside_root(directory: Path, entry: str, path: Path, result: Built) -> bool:
+    """kustomize's load restrictor (LoadRestrictionsRootOnly): a *file* a kustomization names must be in
+    or below its directory, links resolved; only bases and components (directories) may be elsewhere."""
+    try:
+        path.relative_to(directory)
+        return True
+    except ValueError:
+        result.errors.append(InputError(str(directory / entry), f"security: file {path} is not in or below the "
+                                        f"kustomization root {directory} (kustomize refuses it too)"))
+        return False
 
 
 def _str_list(value: Any) -> list[str]:
@@ -200,6 +214,8 @@ def _patch_docs(
         path = (directory / entry["path"]).resolve()
         if not path.is_file():
             result.errors.append(InputError(str(directory / entry["path"]), "patch file does not exist"))
+            return
+        if not _inside_root(directory, entry["path"], path, result):
             return
         for doc in _load(path, result, _display(path, display_root, display_root.resolve())):
             yield _Patch(doc, target)

@@ -101,6 +101,27 @@ def test_lint_caps_files_and_stdin(tmp_path: Path) -> None:
     refused(cli(tmp_path, "lint", "-", stdin=b"# padding\n" * 700_000), "-", "limit")
 
 
+def test_kustomize_reads_no_file_outside_its_root(tmp_path: Path) -> None:
+    """kustomize's load restrictor: a resource or patch *file* must be in or below the kustomization;
+    bases elsewhere are fine. The old builder read `../../secret.yaml` silently."""
+    outside = tmp_path / "secret.yaml"
+    outside.write_text(MANIFEST.replace("name: job", f"name: {OUTSIDE.lower()}"))
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "job.yaml").write_text(MANIFEST)
+    (base / "kustomization.yaml").write_text("resources: [job.yaml]\n")
+    overlay = tmp_path / "repo" / "overlay"
+    overlay.mkdir(parents=True)
+    (overlay / "linked.yaml").symlink_to(outside)
+    for entry in ("../../secret.yaml", "linked.yaml"):
+        (overlay / "kustomization.yaml").write_text(f"resources: [../../base, {entry}]\n")
+        proc = cli(tmp_path, "lint", overlay)
+        refused(proc, entry, "not in or below the kustomization root")
+        assert "in 1 checked" in proc.stdout, proc.stdout  # the base (a directory elsewhere) is still built
+    (overlay / "kustomization.yaml").write_text("resources: [../../base]\npatches: [{path: ../../secret.yaml}]\n")
+    refused(cli(tmp_path, "lint", overlay), "secret.yaml", "not in or below the kustomization root")
+
+
 # -- doctor --from-dir ---------------------------------------------------------------------------------
 def gather(path: Path, *, trustyai: str = "Managed") -> Path:
     """A must-gather-like tree: --collect output of a cluster with one failed job, its pod and log."""

@@ -98,3 +98,16 @@ def _component_row(name: str, info: dict[str, Any] | None, runner_up: bool) -> R
     if not facts and mode == "simulated":
         facts.append(_DEFAULT_DETAIL.get(name, "Python simulator, a thread of the runner"))
     return Row(name, mode, "running" if running else "NOT running", pid, port, ", ".join(f for f in facts if f))
+
+
+def venv_package_version(python: Path, distribution: str) -> str | None:
+    """The version of `distribution` installed in the venv of `python` (from its dist-info), or None."""
+    venv = python.parent.parent
+    wanted = distribution.lower().replace("-", "_")
+    for metadata in sorted(venv.glob("lib/python3*/site-packages/*.dist-info/METADATA")):
+        name = metadata.parent.name[: -len(".dist-info")].rsplit("-", 1)[0]
+        if name.lower().replace("-", "_") == wanted:
+            for line in metadata.read_text(errors="replace").splitlines():
+                if line.startswith("Version:"):
+                    return line.split(":", 1)[1].strip()
+    return None

@@ -379,6 +379,17 @@ def now_rfc3339() -> str:
 # The controller
 
 
+def _lm_eval_description() -> dict[str, Any]:
+    """What a job's `main` runs under the real operator: the job image's lm-eval, or the stand-in."""
+    from lmeval_setup.sandbox.status import venv_package_version
+
+    python = realoperator.job_venv_python()
+    if python is None:
+        return {"mode": "simulated", "detail": "lm_eval_standin replays sandbox/outcomes.py (no job image venv)"}
+    return {"mode": "real", "version": venv_package_version(python, "lm_eval") or "unknown",
+            "detail": "the job image venv, run by the real driver in each job pod"}
+
+
 class TrustyAIOperator:
     """Reconciles LMEvalJobs while the operator Deployment has a Running pod. `run(stop)` blocks."""
 
@@ -410,7 +421,8 @@ class TrustyAIOperator:
         if self.build is None:
             return {}
         return {"trustyai-operator": {"mode": "real", "commit": self.build.commit[:12],
-                                      "detail": f"real manager of line {self.build.line}, run by the kubelet"}}
+                                      "detail": f"real manager of line {self.build.line}, run by the kubelet"},
+                "lm-eval": _lm_eval_description()}
 
     def run(self, stop: threading.Event) -> None:
         if self.real:

@@ -79,3 +79,27 @@ def test_component_report_merges_what_simulators_describe() -> None:
     assert "pid" not in report["trustyai-operator"] and "port" not in report["trustyai-operator"]
     assert report["lm-eval"] == {"running": False, "mode": "real", "version": "1"}
     assert report["kubelet"]["mode"] == "simulated"  # a describe() that fails leaves the default
+
+
+def test_venv_package_version_reads_the_dist_info(tmp_path) -> None:
+    from lmeval_setup.sandbox.status import venv_package_version
+
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    (site / "lm_eval-0.4.12.dist-info").mkdir(parents=True)
+    (site / "lm_eval-0.4.12.dist-info" / "METADATA").write_text("Name: lm_eval\nVersion: 0.4.12\n")
+    python = tmp_path / "venv" / "bin" / "python"
+    assert venv_package_version(python, "lm-eval") == "0.4.12"
+    assert venv_package_version(python, "torch") is None
+
+
+def test_the_real_operator_reports_which_lm_eval_its_jobs_run(monkeypatch, tmp_path) -> None:
+    from lmeval_setup.sandbox import realoperator, trustyai_operator
+
+    monkeypatch.setattr(realoperator, "job_venv_python", lambda: None)
+    assert trustyai_operator._lm_eval_description()["mode"] == "simulated"
+    site = tmp_path / "lib" / "python3.11" / "site-packages" / "lm_eval-0.4.12.dist-info"
+    site.mkdir(parents=True)
+    (site / "METADATA").write_text("Name: lm_eval\nVersion: 0.4.12\n")
+    monkeypatch.setattr(realoperator, "job_venv_python", lambda: tmp_path / "bin" / "python")
+    assert trustyai_operator._lm_eval_description() | {"detail": ""} == {"mode": "real", "version": "0.4.12",
+                                                                         "detail": ""}

@@ -17,6 +17,7 @@ from typing import Any
 REAL_PROCESSES = ("etcd", "kube-apiserver", "kube-controller-manager")
 # Always shown, in this order, whether or not the runner reports them: what a job's fate depends on.
 EXPECTED_COMPONENTS = ("platform-operator", "kubelet", "trustyai-operator", "lm-eval")
+PER_JOB_COMPONENTS = ("lm-eval",)
 _DEFAULT_DETAIL = {
     "etcd": "client-certificate TLS",
     "lm-eval": "no lm-eval process: outcomes and logs follow fixed rules (sandbox/outcomes.py)",
@@ -97,7 +98,10 @@ def _component_row(name: str, info: dict[str, Any] | None, runner_up: bool) -> R
         facts.append(str(info["detail"]))
     if not facts and mode == "simulated":
         facts.append(_DEFAULT_DETAIL.get(name, "Python simulator, a thread of the runner"))
-    return Row(name, mode, "running" if running else "NOT running", pid, port, ", ".join(f for f in facts if f))
+    state = "running" if running else "NOT running"
+    if name in PER_JOB_COMPONENTS:  # runs in each job's pod, not as one long-lived process
+        state = "per job" if runner_up else "NOT running"
+    return Row(name, mode, state, pid, port, ", ".join(f for f in facts if f))
 
 
 def venv_package_version(python: Path, distribution: str) -> str | None:

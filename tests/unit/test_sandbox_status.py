@@ -40,6 +40,7 @@ def test_simulated_rows_say_simulated_until_a_component_reports_itself_real() ->
     real_lm_eval = {"components": {**state["components"], "lm-eval": {"mode": "real", "version": "0.4.8"}}}
     rows = {r.component: r for r in simulated_rows(50, real_lm_eval, alive_only(50))}
     assert rows["lm-eval"].mode == "real" and rows["lm-eval"].detail == "version 0.4.8"
+    assert rows["lm-eval"].state == "per job"
 
 
 def test_a_dead_runner_makes_every_simulated_component_not_running() -> None:

@@ -52,7 +52,13 @@ class Sources:
         return self.files.get(path, "")
 
     def crd(self) -> dict[str, Any]:
-        return dict(yaml.safe_load(self.files[str(OB.CRD_RELATIVE)]))
+        if self.line not in _PARSED_CRDS:  # ~300 kB of YAML: parse once per line
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            _PARSED_CRDS[self.line] = dict(yaml.load(self.files[str(OB.CRD_RELATIVE)], Loader=loader))
+        return _PARSED_CRDS[self.line]
+
+
+_PARSED_CRDS: dict[str, dict[str, Any]] = {}
 
 
 VALIDATION = "controllers/lmes/validation.go"

@@ -132,8 +132,15 @@ class _Tree:
         return text
 
     def yaml_documents(self, path: Path) -> list[Any]:
-        documents, nodes = safeio.load_yaml_all_counted(self.text(path, MAX_OBJECT_FILE_BYTES), str(path),
-                                                        OBJECT_YAML)
+        try:
+            documents, nodes = safeio.load_yaml_all_counted(self.text(path, MAX_OBJECT_FILE_BYTES), str(path),
+                                                            OBJECT_YAML)
+        except safeio.UnreadableInput as exc:
+            if not isinstance(exc, safeio.MalformedYaml) and exc.reason.startswith(("file is", "larger", "a sequence",
+                                                                                      "more than")):
+                exc.hint = ("the doctor reads LMEval namespaces, not whole clusters: gather only those "
+                            "(oc adm inspect ns/<namespace>, or the RHOAI must-gather with COMPONENT=trustyai)")
+            raise
         self.nodes_left -= nodes
         if self.nodes_left < 0:
             raise UsageError(f"--from-dir {self.root}: more than {MAX_TREE_NODES} YAML nodes in all; point it at "

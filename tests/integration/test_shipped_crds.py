@@ -38,7 +38,7 @@ def _shipped_crd(line: str) -> dict[str, Any] | None:
             if member.name.split("/", 1)[-1] == str(OB.CRD_RELATIVE):
                 handle = tar.extractfile(member)
                 assert handle is not None
-                return dict(yaml.safe_load(handle))
+                return dict(yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
     raise AssertionError(f"{archive} has no {OB.CRD_RELATIVE}")
 
 

@@ -126,6 +126,7 @@ class RunResult:
     clusters: dict[str, ClusterResult]
     cut: str | None = None  # "sigint", "sigterm" or "timeout" when the run was stopped before its end
     cut_message: str = ""  # the one line that says so
+    ansible_errors: list[str] = field(default_factory=list)  # ansible-playbook's own [ERROR] lines
 
     @property
     def exit_code(self) -> int:
@@ -243,10 +244,14 @@ class EventCollector:
         self.progress = progress
         # host -> (task, monotonic start, monotonic of the last line about it): what each cluster is doing
         self.running: dict[str, tuple[str, float, float]] = {}
+        self.ansible_errors: list[str] = []  # "[ERROR]: ..." that ansible-playbook printed (before any host ran)
 
     def __call__(self, event: JSON) -> bool:
         kind = event.get("event", "")
         data = event.get("event_data", {})
+        if kind == "verbose" and str(event.get("stdout", "")).lstrip().startswith("[ERROR]:"):
+            self.ansible_errors.append(_clean(str(event["stdout"]).strip()[len("[ERROR]:"):]))
+            return True
         if kind == "runner_on_start":
             now = time.monotonic()
             self.running[str(data.get("host", "?"))] = (_task_name(data), now, now)
@@ -490,7 +495,9 @@ def run(opts: RunOptions, progress: Callable[[str], None] | None = None) -> RunR
                 cancel_callback=cancel,
             )
         outcome = RunResult(opts.playbook, opts.dry_run, str(result.status), int(result.rc or 0),
-                            collector.clusters)
+                            collector.clusters, ansible_errors=collector.ansible_errors)
+        if opts.limit and not outcome.clusters and any("no hosts" in e for e in outcome.ansible_errors):
+            raise UsageError(f"--limit {opts.limit!r} matches no host of the inventory")
         cut = guard.reason or ("timeout" if outcome.status == "timeout" else None)
         if cut:
             _mark_cut(outcome, collector, cut, opts, None if opts.inventory else inventory)

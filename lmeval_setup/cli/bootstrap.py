@@ -81,6 +81,9 @@ def error_lines(result: RunResult) -> list[str]:
     """One line per failed cluster; a run cut short (signal, --timeout) is one line for the whole run."""
     if result.cut:
         return [f"error: {result.cut_message}"]
+    if not result.clusters and result.exit_code:  # ansible-playbook stopped before any cluster ran
+        why = result.ansible_errors[0] if result.ansible_errors else f"status {result.status}, rc {result.rc}"
+        return [f"error: ansible-playbook failed before any cluster ran: {why}"]
     return [f"error: {name}: {cluster.failure.msg}" for name, cluster in result.clusters.items()
             if cluster.failure is not None]
 

@@ -62,15 +62,36 @@ def test_injected_limit_is_exit_2_with_one_line_before_ansible_runs(tmp_path: Pa
     assert "Traceback" not in proc.stderr
 
 
+def test_limit_that_matches_no_host_is_a_usage_error(tmp_path: Path) -> None:
+    """Before: exit 70 (internal error) with nothing on stderr and 'no cluster ran' on stdout."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    proc = subprocess.run([*CLI, "bootstrap", "--kubeconfig", str(kubeconfig), "--limit", "nomatch", "--dry-run"],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if not STAMP.match(line)]
+    assert lines == ["error: --limit 'nomatch' matches no host of the inventory"], proc.stderr
+
+
+def test_a_playbook_that_fails_before_any_cluster_says_why_on_stderr() -> None:
+    from lmeval_setup.cli.bootstrap import error_lines
+
+    outcome = B.RunResult("bootstrap", False, "failed", 1, {}, ansible_errors=["the playbook is broken"])
+    assert outcome.exit_code == 70
+    assert error_lines(outcome) == ["error: ansible-playbook failed before any cluster ran: the playbook is broken"]
+
+
 # -- signals and --timeout -------------------------------------------------------------------------------------
 # A child in a session of its own (as pexpect starts ansible-playbook) that starts a grandchild in another
-# session (as ansible's workers call setsid()); both ignore SIGTERM when asked to.
+# session (as ansible's workers call setsid()); both ignore SIGTERM and SIGINT when stubborn.
 FAMILY = """
 import signal, subprocess, sys, time
 if sys.argv[1] == "stubborn":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 subprocess.Popen([sys.executable, "-c", "import signal, sys, time; "
-                  + ("signal.signal(signal.SIGTERM, signal.SIG_IGN); " if sys.argv[1] == "stubborn" else "")
+                  + ("signal.signal(signal.SIGTERM, signal.SIG_IGN); signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                     if sys.argv[1] == "stubborn" else "")
                   + "time.sleep(60)", *sys.argv[2:]], start_new_session=True)
 time.sleep(60)
 """

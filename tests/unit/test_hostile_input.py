@@ -47,9 +47,21 @@ def _cap_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
 
 
-def cli(cwd: Path, *args: str | Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+def _without_root_powers() -> list[str]:
+    """A prefix that makes permission bits bind: nothing as a user, setpriv dropping root's file overrides."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: permission bits cannot be made to bind")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search"]
+
+
+def cli(cwd: Path, *args: str | Path, stdin: bytes | None = None,
+        unprivileged: bool = False) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("LMEVAL_DEBUG", "KUBECONFIG")}
-    proc = subprocess.run([sys.executable, "-m", "lmeval_setup.cli.main", *map(str, args)], input=stdin,
+    prefix = _without_root_powers() if unprivileged else []
+    proc = subprocess.run([*prefix, sys.executable, "-m", "lmeval_setup.cli.main", *map(str, args)], input=stdin,
                           capture_output=True, timeout=TIME_CAP, cwd=cwd, env={**env, "NO_COLOR": "1"},
                           preexec_fn=_cap_memory)
     out = subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode("utf-8", "replace"),
@@ -63,7 +75,7 @@ def refused(proc: subprocess.CompletedProcess[str], file: str, why: str) -> None
     """Exit 2 and one error line on stderr that names the file and says why."""
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert len(errors) == 1 and file in errors[0] and why in errors[0], proc.stderr
+    assert len(errors) == 1 and file in errors[0] and why.lower() in errors[0].lower(), proc.stderr
 
 
 # -- lint ----------------------------------------------------------------------------------------------
@@ -186,6 +198,18 @@ def test_from_dir_refuses_hostile_files_naming_them(tmp_path: Path, case: str) -
     target = where(tree)
     _replace(target, content)
     refused(cli(tmp_path, "doctor", "--from-dir", tree), target.name, why)
+
+
+def test_unreadable_files_and_directories_are_one_line_naming_them(tmp_path: Path) -> None:
+    (tmp_path / "job.yaml").write_text(MANIFEST)
+    (tmp_path / "job.yaml").chmod(0)
+    refused(cli(tmp_path, "lint", "job.yaml", unprivileged=True), "job.yaml", "permission denied")
+    cases = ((pods_yaml, "cannot read: permission denied"), (meta, "cannot read: permission denied"),
+             (lambda t: t / "namespaces" / "demo" / "pods", "cannot list: permission denied"))
+    for i, (where, why) in enumerate(cases):
+        tree = gather(tmp_path / f"gather-{i}")
+        where(tree).chmod(0)
+        refused(cli(tmp_path, "doctor", "--from-dir", tree, unprivileged=True), where(tree).name, why)
 
 
 def test_from_dir_reads_only_the_tail_of_a_sparse_2gb_log(tmp_path: Path) -> None:

@@ -35,7 +35,10 @@ API (used by the sandbox to run the real manager, and by tests):
 How to run a manager out of cluster (measured; ../shared/upstream/README.md):
     APPLICATIONS_NAMESPACE=<ns> OTEL_SDK_DISABLED=true KUBECONFIG=<admin> \
         manager --enable-services LMES --metrics-bind-address 0 --health-probe-bind-address 0
-It exits 1 when trustyai-service-operator-config is missing in <ns> at start.
+It exits 1 when trustyai-service-operator-config is missing in <ns> at start; rhoai-3.5's also exits after
+"Starting workers" when that ConfigMap has no lmes-pod-image / lmes-driver-image and neither
+RELATED_IMAGE_ODH_TA_LMES_JOB_IMAGE nor RELATED_IMAGE_ODH_TA_LMES_DRIVER_IMAGE is in its environment
+(controllers/images/resolver.go). tests/integration/test_real_manager_start.py runs every built line so.
 """
 
 from __future__ import annotations

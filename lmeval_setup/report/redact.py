@@ -5,8 +5,9 @@ questions, answered here and nowhere else:
 - `is_secret_name(name)`: does an env var / model argument / key=value name hold a credential? The name
   is split into words (OPENAI_API_KEY, apiKey, x-api-key, PGPASSWORD); a word naming a credential makes it
   secret unless the last word says the value only *locates or describes* one (PASSWORD_FILE, SECRET_NAME,
-  TOKEN_LIMIT, KEY_FIELD, AWS_ACCESS_KEY_ID) and `*_KEY` is a credential except for data-structure keys
-  (SORT_KEY, CACHE_KEY). `max_tokens` and `tokenizer` are not secrets.
+  TOKEN_LIMIT, KEY_FIELD, AWS_ACCESS_KEY_ID); `*_KEY` and `*_TOKEN` are credentials except for
+  data-structure keys (SORT_KEY, CACHE_KEY) and a tokenizer's tokens (add_bos_token, pad_token).
+  `max_tokens` and `tokenizer` are not secrets.
 - `is_secret_value(value)`: does a value have a credential's shape whatever its name (sk-..., hf_...,
   a JWT, `Bearer ...`, a URL with a password)?
 - `redact_text(text)`: free text (messages, log lines, evidence) with every credential-shaped part masked,
@@ -22,7 +23,7 @@ REDACTED = "<redacted>"
 
 # Words that name a credential wherever they appear in a name.
 _SECRET_WORDS = frozenset({
-    "password", "passwd", "pass", "pwd", "pw", "passphrase", "secret", "secrets", "token", "apikey",
+    "password", "passwd", "pass", "pwd", "pw", "passphrase", "secret", "secrets", "apikey",
     "credential", "credentials", "privatekey", "secretkey", "accesskey", "bearer", "cookie", "authorization",
 })
 # ... and as part of a longer word: PGPASSWORD, clientsecret, hftoken, dbpass.
@@ -33,13 +34,18 @@ _QUALIFIERS = frozenset({
     "file", "files", "path", "dir", "directory", "url", "uri", "endpoint", "host", "name", "names", "id", "ids",
     "ref", "field", "type", "kind", "limit", "count", "size", "length", "len", "max", "min", "ttl", "expiry",
     "expires", "expiration", "timeout", "enabled", "enable", "disabled", "mode", "prefix", "suffix", "format",
-    "version", "policy", "location", "env", "var", "header", "param",
+    "version", "policy", "location", "env", "var", "header", "param", "domain",
 })
 # `<kind>_KEY` naming a data-structure key, not a credential.
 _NON_SECRET_KEY_KINDS = frozenset({
     "sort", "cache", "partition", "primary", "foreign", "routing", "group", "hash", "lookup", "map", "dict",
     "index", "label", "metric", "shard", "row", "column", "sequence", "idempotency", "object", "dedup", "join",
     "hot", "range", "composite", "unique", "order", "lang", "task", "dataset", "doc", "answer", "target",
+})
+# `<kind>_TOKEN` naming a tokenizer's token (lm-eval's add_bos_token, a pad_token), not a credential.
+_NON_SECRET_TOKEN_KINDS = frozenset({
+    "bos", "eos", "pad", "unk", "sep", "cls", "mask", "special", "start", "end", "stop", "max", "num", "new",
+    "prompt", "input", "output", "gen", "first", "last", "image", "audio", "vision",
 })
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
@@ -59,6 +65,8 @@ def is_secret_name(name: str) -> bool:
         return True
     if last in ("key", "keys"):  # OPENAI_API_KEY, CLIENT_CERT_KEY, TLS_KEY; not SORT_KEY
         return len(words) == 1 or words[-2] not in _NON_SECRET_KEY_KINDS
+    if last == "token":  # HF_TOKEN, auth_token, access_token; not add_bos_token or pad_token
+        return len(words) == 1 or words[-2] not in _NON_SECRET_TOKEN_KINDS
     # BASIC_AUTH, HTTP_AUTH; HFTOKEN, PGPASS written as one word
     return last == "auth" or last.endswith("token") or (last.endswith("pass") and last not in _NOT_PASS)
 

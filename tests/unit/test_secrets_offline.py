@@ -32,12 +32,13 @@ SECRET_NAMES = (
     "MYSQL_PWD", "REDIS_PASSWORD", "MINIO_ROOT_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
     "JWT_SECRET", "SIGNING_KEY", "BASIC_AUTH", "GITHUB_TOKEN", "WANDB_API_KEY", "NGC_API_KEY", "LDAP_BIND_PW",
     "SMTP_PASS", "DOCKER_PASSWORD", "TLS_KEY", "clientSecret", "x-api-key", "auth_token", "PASSPHRASE",
+    "access_token", "HFToken", "KUBE_TOKEN",
 )
 NOT_SECRET_NAMES = (
     "KEY_FIELD", "tokenizer", "max_tokens", "max_new_tokens", "TOKENIZERS_PARALLELISM", "TOKEN_LIMIT", "SECRET_NAME",
     "PASSWORD_FILE", "PGPASSFILE", "SORT_KEY", "CACHE_KEY", "AWS_ACCESS_KEY_ID", "HF_HUB_OFFLINE", "PASSTHROUGH",
     "BYPASS_PROXY", "KEYCLOAK_URL", "AUTH_TYPE", "OAUTH_ENABLED", "base_url", "verify_certificate", "CLIENT_ID",
-    "HF_HOME", "TRUST_REMOTE_CODE", "num_concurrent",
+    "HF_HOME", "TRUST_REMOTE_CODE", "num_concurrent", "add_bos_token", "pad_token", "eos_token_id", "COOKIE_DOMAIN",
 )
 PLANTED = {name: f"planted{i:02d}-Qx7vR2mK" for i, name in enumerate(SECRET_NAMES)}
 URL_PASSWORD = "plantedUrlPw-5Jk8"

@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 import yaml
 from bootstrap_support import sandbox
+from schemasupport import validate
 from testsupport import PROGRESS_LINE as STAMP
 from testsupport import error_lines, require_controlplane_binaries, wait_for
 
@@ -117,6 +118,7 @@ def test_signal_mid_run_stops_ansible_and_exits_128_plus_signal(box: Any, tmp_pa
     cluster = doc["clusters"]["cluster"]
     assert doc["exit_code"] == code and cluster["ok"] is False and cluster["exit_code"] == code, cluster
     assert cluster["stats"]["failed"] >= 1
+    validate(doc, "bootstrap")  # a cut run's JSON keeps the documented shape
     assert not processes_mentioning(str(run.tmp)), "a process of the interrupted run survived"
 
 
@@ -129,6 +131,7 @@ def test_timeout_exits_5_with_one_line_and_ok_false(box: Any, tmp_path: Path) ->
     assert len(errors) == 1 and "timed out after 4 s (--timeout)" in errors[0], run.stderr
     cluster = doc["clusters"]["cluster"]
     assert cluster["ok"] is False and cluster["exit_code"] == 5 and doc["exit_code"] == 5, doc
+    validate(doc, "bootstrap")
     assert not processes_mentioning(str(run.tmp)), "a process of the timed-out run survived"
 
 

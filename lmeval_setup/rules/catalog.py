@@ -7,8 +7,8 @@ LME0xx are job-level causes, LME1xx cluster-level ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_ORDER: dict[str, int] = {"info": 0, "warning": 1, "error": 2}
@@ -18,6 +18,44 @@ DOCS_LMEVAL = (
     "evaluating_ai_systems/evaluating-large-language-models_evaluate"
 )
 DOCS_TUTORIAL = "https://trustyai.org/docs/main/lm-eval-tutorial"
+
+
+FixKind = Literal["job-patch", "bootstrap", "manual"]
+
+
+@dataclass(frozen=True)
+class Fix:
+    """How a rule's finding is fixed, as data the fix engine (lmeval_setup.fix) executes.
+
+    - "job-patch": `patch` is a JSON merge patch on the LMEvalJob, except that lists of {name, value}
+      entries (modelArgs, genArgs) merge by name, as kubectl's strategic merge does; a string value
+      "{key}" is a value to fill in, inferred per job (`fills` names them, lmeval_setup.fix.values says
+      from where). `needs_permission` names a cluster permission ("online", "code_execution") without
+      which the patch alone does not help: then `bootstrap_flags` are the cluster-level fix, its own plan.
+    - "bootstrap": the fix is a bootstrap run with `bootstrap_flags` (enable, permit, restart if needed).
+    - "manual": nothing can be inferred safely; `steps` say what to do (the rule's `fix` when empty).
+    """
+
+    kind: FixKind = "manual"
+    patch: dict[str, Any] = field(default_factory=dict, hash=False)
+    fills: tuple[str, ...] = ()
+    bootstrap_flags: tuple[str, ...] = ()
+    needs_permission: str | None = None
+    steps: tuple[str, ...] = ()
+    only_missing: bool = False  # named entries are added when absent, never overwritten
+
+    @property
+    def automatic(self) -> bool:
+        return self.kind != "manual"
+
+
+MANUAL = Fix()
+# A chat or openai model type against vLLM: the seed's proven setup is local-completions on /v1/completions.
+_TO_LOCAL_COMPLETIONS = Fix(
+    "job-patch",
+    {"spec": {"model": "local-completions", "modelArgs": [{"name": "base_url", "value": "{base_url}"}]}},
+    fills=("base_url",),
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +69,8 @@ class Rule:
     docs: str = DOCS_LMEVAL
     # An example change (YAML or a command) shown under the fix, where one applies.
     example: str = ""
+    # Whether and how the fix is applied automatically (doctor --fix, lint --fix, provision --fix).
+    autofix: Fix = MANUAL
 
 
 _RULES: tuple[Rule, ...] = (
@@ -44,6 +84,8 @@ _RULES: tuple[Rule, ...] = (
         "spec.allowOnline: true on the job, or provide the assets offline (spec.offline.storage) and point "
         "tokenizer/pretrained at local paths under /opt/app-root/src/hf_home.",
         example="spec:\n  allowOnline: true",
+        autofix=Fix("job-patch", {"spec": {"allowOnline": True}}, needs_permission="online",
+                    bootstrap_flags=("--allow-online",)),
     ),
     Rule(
         "LME002", "base-url-path", "error",
@@ -53,6 +95,8 @@ _RULES: tuple[Rule, ...] = (
         "Set the base_url model argument to the full endpoint path for the model type.",
         docs=DOCS_TUTORIAL,
         example="modelArgs:\n  - name: base_url\n    value: http://my-model-predictor:8080/v1/completions",
+        autofix=Fix("job-patch", {"spec": {"modelArgs": [{"name": "base_url", "value": "{base_url}"}]}},
+                    fills=("base_url",)),
     ),
     Rule(
         "LME003", "chat-model-loglikelihood", "error",
@@ -63,6 +107,7 @@ _RULES: tuple[Rule, ...] = (
         "Use model: local-completions with base_url .../v1/completions and a tokenizer, or choose "
         "generate_until tasks (gsm8k, ifeval, ...) for a chat model.",
         example="model: local-completions",
+        autofix=_TO_LOCAL_COMPLETIONS,
     ),
     Rule(
         "LME004", "tokenizer-not-hub-id", "error",
@@ -73,6 +118,8 @@ _RULES: tuple[Rule, ...] = (
         "ibm-granite/granite-3.1-8b-instruct) or to a local directory with the tokenizer files; set "
         "tokenized_requests False only if the server tokenizes.",
         example="modelArgs:\n  - name: tokenizer\n    value: ibm-granite/granite-3.1-8b-instruct",
+        autofix=Fix("job-patch", {"spec": {"modelArgs": [{"name": "tokenizer", "value": "{tokenizer}"}]}},
+                    fills=("tokenizer",)),
     ),
     Rule(
         "LME005", "openai-completions-unsupported", "error",
@@ -81,6 +128,7 @@ _RULES: tuple[Rule, ...] = (
         "OPENAI_API_KEY; against vLLM use local-completions.",
         "Use model: local-completions with base_url .../v1/completions and a Hugging Face tokenizer.",
         example="model: local-completions",
+        autofix=_TO_LOCAL_COMPLETIONS,
     ),
     Rule(
         "LME006", "tls-verification", "error",
@@ -127,6 +175,8 @@ _RULES: tuple[Rule, ...] = (
         "--allow-code-execution): enough for remote-code datasets on every release and for unsafe-code tasks "
         "on RHOAI 2.25+ / ODH 2.35+. Before 2.25 no setting runs an unsafe-code task: drop it, or upgrade.",
         example="spec:\n  allowCodeExecution: true",
+        autofix=Fix("job-patch", {"spec": {"allowCodeExecution": True}}, needs_permission="code_execution",
+                    bootstrap_flags=("--allow-code-execution",)),
     ),
     Rule(
         "LME011", "hub-repo-gated-or-missing", "error",
@@ -169,6 +219,8 @@ _RULES: tuple[Rule, ...] = (
         "rejected by the CRD.",
         "Write template as an object.",
         example="template:\n  name: templates.classification.multi_class.relation.default",
+        autofix=Fix("job-patch", {"spec": {"taskList": {"taskRecipes": "{task_recipes}"}}},
+                    fills=("task_recipes",)),
     ),
     Rule(
         "LME017", "unknown-field", "warning",
@@ -241,6 +293,7 @@ _RULES: tuple[Rule, ...] = (
         "or the tokenizer has no chat template.",
         "Set spec.chatTemplate.enabled: true (and a tokenizer with a chat template).",
         example="chatTemplate:\n  enabled: true",
+        autofix=Fix("job-patch", {"spec": {"chatTemplate": {"enabled": True}}}),
     ),
     Rule(
         "LME027", "server-without-logprobs", "error",
@@ -265,6 +318,9 @@ _RULES: tuple[Rule, ...] = (
             "modelArgs:\n  - {name: num_concurrent, value: '4'}\n  - {name: max_retries, value: '3'}\n"
             "  - {name: timeout, value: '300'}"
         ),
+        autofix=Fix("job-patch", {"spec": {"modelArgs": [
+            {"name": "num_concurrent", "value": "4"}, {"name": "max_retries", "value": "3"},
+            {"name": "timeout", "value": "300"}]}}, only_missing=True),
     ),
     Rule(
         "LME030", "input-truncated", "info",
@@ -281,6 +337,7 @@ _RULES: tuple[Rule, ...] = (
             "oc patch dsc <name> --type=merge -p "
             "'{\"spec\":{\"components\":{\"trustyai\":{\"managementState\":\"Managed\"}}}}'"
         ),
+        autofix=Fix("bootstrap"),
     ),
     Rule(
         "LME102", "online-not-permitted", "error",
@@ -289,12 +346,14 @@ _RULES: tuple[Rule, ...] = (
         "runs offline.",
         "lmeval-setup bootstrap --allow-online (2.25+/3.x: DSC eval.lmeval.permitOnline: allow; "
         "2.17-2.24: annotated operator ConfigMap lmes-allow-online: \"true\" and a restart).",
+        autofix=Fix("bootstrap", bootstrap_flags=("--allow-online",)),
     ),
     Rule(
         "LME103", "code-execution-not-permitted", "error",
         "Jobs request code execution the cluster does not permit",
         "allowCodeExecution: true is silently ignored when the effective cluster permission is false.",
         "lmeval-setup bootstrap --allow-code-execution.",
+        autofix=Fix("bootstrap", bootstrap_flags=("--allow-code-execution",)),
     ),
     Rule(
         "LME104", "configmap-edit-reverted", "warning",
@@ -318,6 +377,7 @@ _RULES: tuple[Rule, ...] = (
         "started, so new jobs still get the old values.",
         "oc rollout restart deployment trustyai-service-operator-controller-manager -n <apps ns> "
         "(lmeval-setup bootstrap does it only when needed).",
+        autofix=Fix("bootstrap"),
     ),
     Rule(
         "LME107", "operator-unavailable", "error",

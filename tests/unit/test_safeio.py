@@ -1,0 +1,71 @@
+"""safeio's YAML builder gives what yaml.safe_load gives (timestamps aside), within its limits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lmeval_setup import safeio
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+                    st.text(max_size=20))
+DATA = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=5),
+                                                     st.dictionaries(st.text(max_size=8), inner, max_size=5)),
+                    max_leaves=30)
+
+
+@settings(max_examples=300 if os.environ.get("LMEVAL_SOAK") else 100, deadline=None)
+@given(DATA, st.sampled_from(["block", "flow"]))
+def test_round_trip_equals_safe_load(data: Any, style: str) -> None:
+    text = yaml.safe_dump(data, default_flow_style=(style == "flow"))
+    assert safeio.load_yaml_all(text, "t") == list(yaml.safe_load_all(text))
+
+
+@pytest.mark.parametrize("text", [
+    "base: &b {x: 1, y: [1, 2]}\nc:\n  <<: *b\n  y: 3\n",
+    "a: &a {p: 1}\nb: &b {q: 2}\nc: {<<: [*a, *b], r: 3}\n",
+    "---\n- 0x1f\n- 1_000\n- .inf\n- ~\n- yes\n---\nk: !!str 12\n",
+    "? complex\n: 1\n'quoted': \"2\"\n",
+])
+def test_anchors_merges_and_tags_as_safe_load(text: str) -> None:
+    assert safeio.load_yaml_all(text, "t") == list(yaml.safe_load_all(text))
+
+
+def test_timestamps_stay_text_as_the_api_server_sends_them() -> None:
+    assert safeio.load_yaml("t: 2026-11-28T12:00:00Z\n", "t") == {"t": "2026-11-28T12:00:00Z"}
+
+
+@pytest.mark.parametrize(("text", "limits", "why"), [
+    ("a: &a [1, 2, 3]\nb: [*a, *a, *a, *a]\n", safeio.YamlLimits(max_nodes=15), "nodes with aliases expanded"),
+    ("- " * 6 + "x\n", safeio.YamlLimits(max_depth=5), "nested deeper than 5"),
+    ("[" + ", ".join(["1"] * 11) + "]", safeio.YamlLimits(max_sequence=10), "more than 10 items"),
+    ("a: &a [*a]\n", safeio.YamlLimits(), "refers to no (or an enclosing) anchor"),
+    ("---\n1\n---\n2\n---\n3\n", safeio.YamlLimits(max_documents=2), "more than 2 YAML documents"),
+    ("a: [1, 2\n", safeio.YamlLimits(), "YAML syntax error"),
+])
+def test_limits_refuse_with_the_reason(text: str, limits: safeio.YamlLimits, why: str) -> None:
+    with pytest.raises(safeio.UnreadableInput, match=why.replace("(", r"\(").replace(")", r"\)")):
+        safeio.load_yaml_all(text, "t", limits)
+
+
+def test_read_tail_starts_at_a_whole_line_and_drops_nuls(tmp_path: Path) -> None:
+    log = tmp_path / "current.log"
+    log.write_bytes(b"\0" * 1000 + b"first line cut\nsecond\nthird \xff\n")
+    assert safeio.read_tail(log, max_bytes=20) == "second\nthird \ufffd\n"
+    assert safeio.read_tail(log, max_bytes=10_000).startswith("first line cut")
+
+
+def test_write_private_refuses_an_existing_link(tmp_path: Path) -> None:
+    (tmp_path / "target").write_text("keep")
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    with pytest.raises(OSError):
+        safeio.write_private(tmp_path / "link", "x")
+    assert (tmp_path / "target").read_text() == "keep"
+    safeio.write_private(tmp_path / "new", "x")
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o600

@@ -34,6 +34,7 @@ apiVersion: trustyai.opendatahub.io/v1alpha1
 kind: LMEvalJob
 metadata:
   name: good
+  namespace: private-ai-demo
 spec:
   limit: "5"
 """

@@ -1,28 +1,30 @@
-"""A small, dependency-free kustomize builder for linting LMEvalJobs (no kubectl needed).
+"""A small kustomize builder for linting LMEvalJobs without kubectl, agreeing with kustomize (v5).
 
-Supported (documented in the README's lint section):
-- `resources` (and legacy `bases`): files and directories with their own kustomization, recursively;
-- `components` (kind: Component): their resources are added and their patches apply to everything
-  accumulated so far, like kustomize;
-- `patches`: `path:` or inline `patch:`, either a strategic-merge patch (a partial object; matched by
-  its kind/name or by `target`) or a JSON 6902 op list (needs `target`); target fields `kind`, `name`
-  (regex, as kustomize), `namespace`, `group`, `version`, `labelSelector` (equality only);
-- legacy `patchesStrategicMerge` (paths or inline) and `patchesJson6902` (`target` + `path`/`patch`);
-- `namespace`, `namePrefix`, `nameSuffix` (applied after patches, as kustomize does).
+It exists because it keeps every field's file and line, so a finding points at the base resource, the
+patch file or the line of an inline patch that set the value. What it builds is checked against
+`kubectl kustomize` by a differential test (tests/unit/test_kustomize_differential.py); the supported
+and unsupported features are listed in docs/lint.md. Semantics follow kustomize's sources:
 
-Strategic merge on a custom resource follows kyaml's rules without a schema: maps merge, lists of
-maps merge by an associative key every element has (`name`, `mountPath`, ...), other lists are
-replaced, `$patch: delete|replace` directives are honoured. Every field keeps the file and line it
-came from, so findings point at the resource or the patch that set the value.
-Not supported: remote resources (URLs; reported and skipped), generators, Helm charts, replacements,
-vars, `openapi` schemas. Those do not change LMEvalJob specs in practice.
+- a kustomization runs resources, then components (which transform everything accumulated so far),
+  then its transformers in kustomize's order: patchesStrategicMerge, patches, namespace, namePrefix,
+  nameSuffix, commonLabels/labels, commonAnnotations, patchesJson6902;
+- every resource remembers its earlier names (kustomize's previous ids), so a patch in an overlay may
+  name a base resource by the name it had before a base's `namePrefix`;
+- strategic merge on a custom resource has no schema: maps merge, lists are replaced, `null` removes a
+  field, `$patch: delete|replace` are honoured;
+- target selectors: regexes anchored as in kustomize, the namespace of an object without one is
+  `default`, `labelSelector`/`annotationSelector` are Kubernetes label selectors;
+- JSON 6902 ops (add, remove, replace, move, copy, test) as RFC 6902 says.
+A kustomization using a feature that could change an LMEvalJob and that this builder does not build is
+refused ("unsupported kustomize feature X") instead of being built differently.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +32,29 @@ from typing import Any
 from lmeval_setup.lint.loader import Document, InputError, join, load_documents, read_source
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-ASSOCIATIVE_KEYS = ("name", "mountPath", "devicePath", "ip", "type", "topologyKey", "containerPort")
 MAX_DEPTH = 30
+# Fields kustomize reads that never change an LMEvalJob (generated ConfigMaps/Secrets are not linted,
+# `images` rewrites container lists an LMEvalJob does not have, `replicas` targets workloads).
+IGNORED_FIELDS = frozenset({
+    "apiVersion", "kind", "metadata", "configMapGenerator", "secretGenerator", "generatorOptions", "images",
+    "imageTags", "replicas", "sortOptions", "buildMetadata",
+})
+BUILT_FIELDS = frozenset({
+    "resources", "bases", "components", "patches", "patchesStrategicMerge", "patchesJson6902", "namespace",
+    "namePrefix", "nameSuffix", "commonLabels", "labels", "commonAnnotations",
+})
+# Fields that can change an LMEvalJob and that lint does not build: refused by name.
+UNSUPPORTED_FIELDS = frozenset({
+    "replacements", "vars", "transformers", "generators", "validators", "helmCharts", "helmGlobals",
+    "helmChartInflationGenerator", "configurations", "crds", "openapi",
+})
+# Cluster-scoped kinds kustomize knows without a schema (no namespace is set on them).
+CLUSTER_SCOPED = frozenset({
+    "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PersistentVolume",
+    "StorageClass", "PriorityClass", "APIService", "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration", "Node",
+})
+Id = tuple[str, str, str, str]  # group/version, kind, effective namespace, name
 
 
 def kustomization_file(directory: Path) -> Path | None:
@@ -53,293 +76,488 @@ class Built:
 
 def build(directory: Path) -> Built:
     result = Built()
-    result.documents = _build_dir(directory.resolve(), result, depth=0, display_root=directory)
+    resources = _Builder(result, directory).kustomization(directory.resolve(), depth=0)
+    result.documents = [r.doc for r in resources]
     return result
 
 
-def _display(path: Path, root: Path, root_abs: Path) -> str:
-    """How a file is named in findings: as the user named the root, else relative to the cwd."""
-    try:
-        return str(root / path.relative_to(root_abs))
-    except ValueError:
-        pass
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
+class BuildError(Exception):
+    """A kustomization kustomize would refuse: recorded against its file, the build goes on."""
+
+    def __init__(self, file: str, message: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.error = InputError(file, message, line, column)
+
+
+# -- resources and their identity --------------------------------------------------------------------
+@dataclass
+class _Resource:
+    doc: Document
+    previous: list[Id] = field(default_factory=list)  # kustomize's previous ids, oldest first
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.doc.data  # type: ignore[no-any-return]
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        meta = self.data.get("metadata")
+        return meta if isinstance(meta, dict) else {}
+
+    def current(self) -> Id:
+        kind = str(self.data.get("kind", ""))
+        return (str(self.data.get("apiVersion", "")), kind,
+                _effective_namespace(kind, self.meta.get("namespace")), str(self.meta.get("name", "")))
+
+    def original(self) -> Id:
+        return self.previous[0] if self.previous else self.current()
+
+    def remember(self) -> None:
+        self.previous.append(self.current())
+
+
+def _effective_namespace(kind: str, namespace: Any) -> str:
+    if kind in CLUSTER_SCOPED:
+        return ""
+    return str(namespace) if namespace else "default"
+
+
+def _merge_into(into: list[_Resource], new: list[_Resource], where: str) -> None:
+    """Merge resources as kustomize's accumulator does: a second object with the same id is an error."""
+    ids = {r.current() for r in into}
+    for resource in new:
+        if resource.current() in ids:
+            _, kind, namespace, name = resource.current()
+            raise BuildError(where, f"may not add resource with an already registered id: {kind} {namespace}/{name}")
+        ids.add(resource.current())
+        into.append(resource)
+
+
+# -- the build ----------------------------------------------------------------------------------------
+class _Builder:
+    def __init__(self, result: Built, display_root: Path) -> None:
+        self.result = result
+        self.display_root = display_root
+        self.root_abs = display_root.resolve()
+
+    def display(self, path: Path) -> str:
+        """How a file is named in findings: as the user named the root, else relative to the cwd."""
+        for base, shown in ((self.root_abs, self.display_root), (Path.cwd(), Path())):
+            try:
+                return str(shown / path.relative_to(base))
+            except ValueError:
+                continue
         return str(path)
 
+    def load(self, path: Path) -> list[Document]:
+        self.result.files.add(path)
+        display = self.display(path)
+        try:
+            return list(load_documents(display, read_source(str(path))))
+        except InputError as exc:
+            if exc.file != display:
+                exc = InputError(display, str(exc).split(": ", 1)[-1], exc.line, exc.column)
+            self.result.errors.append(exc)
+            return []
 
-def _load(path: Path, result: Built, display: str) -> list[Document]:
-    result.files.add(path)
-    try:
-        return list(load_documents(display, read_source(str(path))))
-    except InputError as exc:
-        if exc.file != display:
-            exc = InputError(display, str(exc).split(": ", 1)[-1], exc.line, exc.column)
-        result.errors.append(exc)
-        return []
+    def kustomization(self, directory: Path, depth: int, component_of: list[_Resource] | None = None,
+                      ) -> list[_Resource]:
+        """Build one kustomization (or, with component_of, apply a Component to those resources)."""
+        if depth > MAX_DEPTH:
+            self.result.errors.append(InputError(str(directory), "kustomization nesting too deep (a cycle?)"))
+            return []
+        kfile = kustomization_file(directory) if directory.is_dir() else None
+        if kfile is None:
+            what = "component" if component_of is not None else "directory in resources"
+            self.result.errors.append(InputError(str(directory), f"{what} has no kustomization.yaml"))
+            return []
+        self.result.kustomizations.add(directory)
+        docs = self.load(kfile)
+        if not docs or not isinstance(docs[0].data, dict):
+            return []
+        kdoc = docs[0]
+        resources = component_of if component_of is not None else []
+        try:
+            _check_fields(kdoc, component=component_of is not None)
+            self.accumulate(kdoc, directory, depth, resources)
+            _Transformers(self, kdoc, directory).run(resources)
+        except BuildError as exc:
+            self.result.errors.append(exc.error)
+            return [] if component_of is None else resources  # never something kustomize would not build
+        return resources
+
+    def accumulate(self, kdoc: Document, directory: Path, depth: int, resources: list[_Resource]) -> None:
+        k = kdoc.data
+        for entry in _str_list(k.get("resources")) + _str_list(k.get("bases")):
+            _merge_into(resources, self.resource(directory, entry, depth), kdoc.file)
+        for entry in _str_list(k.get("components")):
+            self.kustomization((directory / entry).resolve(), depth + 1, component_of=resources)
+
+    def resource(self, directory: Path, entry: str, depth: int) -> list[_Resource]:
+        if re.match(r"^[a-z][a-z0-9+.-]*://", entry) or entry.startswith(("github.com/", "git@")):
+            raise BuildError(str(directory), f"unsupported kustomize feature: remote resource {entry} (lint does "
+                             f"not fetch it; lint `kubectl kustomize` output instead)")
+        path = (directory / entry).resolve()
+        if path.is_dir():
+            return self.kustomization(path, depth + 1)
+        if not path.is_file():
+            self.result.errors.append(InputError(str(directory / entry),
+                                                 "resource listed in kustomization does not exist"))
+            return []
+        if not self.inside_root(directory, entry, path):
+            return []
+        return [_Resource(doc) for doc in self.load(path) if isinstance(doc.data, dict)]
+
+    def inside_root(self, directory: Path, entry: str, path: Path) -> bool:
+        """kustomize's load restrictor (LoadRestrictionsRootOnly): a *file* a kustomization names must be in
+        or below its directory, links resolved; only bases and components (directories) may be elsewhere."""
+        try:
+            path.relative_to(directory)
+            return True
+        except ValueError:
+            self.result.errors.append(InputError(str(directory / entry), f"security: file {path} is not in or "
+                                                 f"below the kustomization root {directory} (kustomize refuses it)"))
+            return False
+
+    def patch_documents(self, entry: dict[str, Any], where: str, kdoc: Document, directory: Path) -> list[Document]:
+        """The documents of a patch given by `path:` (a file) or inline `patch:` (positions in kustomization)."""
+        if isinstance(entry.get("path"), str):
+            path = (directory / entry["path"]).resolve()
+            if not path.is_file():
+                raise BuildError(str(directory / entry["path"]), "patch file does not exist")
+            if not self.inside_root(directory, entry["path"], path):
+                return []
+            return self.load(path)
+        if isinstance(entry.get("patch"), str):
+            _, line, _ = kdoc.position(where)
+            # A block scalar's content starts on the line after the `patch: |` indicator.
+            offset = line if "\n" in entry["patch"] else line - 1
+            try:
+                return list(load_documents(kdoc.file, entry["patch"], origin_line_offset=offset))
+            except InputError as exc:
+                raise BuildError(exc.file, str(exc).split(": ", 1)[-1], exc.line, exc.column) from None
+        raise BuildError(kdoc.file, f"{where}: must specify one of patch and path", *kdoc.position(where)[1:])
 
 
-def _build_dir(directory: Path, result: Built, depth: int, display_root: Path) -> list[Document]:
-    root_abs = display_root.resolve()
-    if depth > MAX_DEPTH:
-        result.errors.append(InputError(str(directory), "kustomization nesting too deep (a cycle?)"))
-        return []
-    kfile = kustomization_file(directory)
-    if kfile is None:
-        result.errors.append(InputError(str(directory), "directory in resources has no kustomization.yaml"))
-        return []
-    result.kustomizations.add(directory)
-    shown = _display(kfile, display_root, root_abs)
-    docs = _load(kfile, result, shown)
-    if not docs or not isinstance(docs[0].data, dict):
-        return []
-    spec = docs[0]
-    k = spec.data
-    objects: list[Document] = []
-    for entry in _str_list(k.get("resources")) + _str_list(k.get("bases")):
-        objects += _resource(directory, entry, result, depth, display_root)
-    for entry in _str_list(k.get("components")):
-        component_dir = (directory / entry).resolve()
-        objects += _build_component(component_dir, objects, result, depth, display_root)
-    _apply_patches(k, spec, directory, objects, result, display_root)
-    _apply_name_transforms(k, objects)
-    return objects
-
-
-def _build_component(
-    directory: Path, accumulated: list[Document], result: Built, depth: int, display_root: Path
-) -> list[Document]:
-    """A Component adds its resources and patches the accumulated objects in place."""
-    kfile = kustomization_file(directory) if directory.is_dir() else None
-    if kfile is None:
-        result.errors.append(InputError(str(directory), "component has no kustomization.yaml"))
-        return []
-    result.kustomizations.add(directory)
-    docs = _load(kfile, result, _display(kfile, display_root, display_root.resolve()))
-    if not docs or not isinstance(docs[0].data, dict):
-        return []
-    added: list[Document] = []
-    for entry in _str_list(docs[0].data.get("resources")):
-        added += _resource(directory, entry, result, depth + 1, display_root)
-    _apply_patches(docs[0].data, docs[0], directory, accumulated + added, result, display_root)
-    return added
-
-
-def _resource(directory: Path, entry: str, result: Built, depth: int, display_root: Path) -> list[Document]:
-    if re.match(r"^[a-z][a-z0-9+.-]*://", entry) or entry.startswith(("github.com/", "git@")):
-        result.notes.append(f"{directory}: remote resource {entry} skipped (not fetched by lint)")
-        return []
-    path = (directory / entry).resolve()
-    if path.is_dir():
-        return _build_dir(path, result, depth + 1, display_root)
-    if not path.is_file():
-        result.errors.append(InputError(str(directory / entry), "resource listed in kustomization does not exist"))
-        return []
-    if not _inside_root(directory, entry, path, result):
-        return []
-    return _load(path, result, _display(path, display_root, display_root.resolve()))
-
-
-def _inside_root(directory: Path, entry: str, path: Path, result: Built) -> bool:
-    """kustomize's load restrictor (LoadRestrictionsRootOnly): a *file* a kustomization names must be in
-    or below its directory, links resolved; only bases and components (directories) may be elsewhere."""
-    try:
-        path.relative_to(directory)
-        return True
-    except ValueError:
-        result.errors.append(InputError(str(directory / entry), f"security: file {path} is not in or below the "
-                                        f"kustomization root {directory} (kustomize refuses it too)"))
-        return False
+def _check_fields(kdoc: Document, component: bool) -> None:
+    kind = kdoc.data.get("kind") or "Kustomization"
+    if component != (kind == "Component"):
+        expected = "kind 'Component'" if component else "kind != 'Component'"
+        raise BuildError(kdoc.file, f"expected {expected} but got '{kind}'")
+    for key in kdoc.data:
+        _, line, column = kdoc.position(key)
+        if key in UNSUPPORTED_FIELDS:
+            raise BuildError(kdoc.file, f"unsupported kustomize feature {key}: lint does not build it "
+                             f"(lint `kubectl kustomize DIR` output instead)", line, column)
+        if key not in BUILT_FIELDS and key not in IGNORED_FIELDS:
+            raise BuildError(kdoc.file, f"invalid Kustomization: unknown field {key!r}", line, column)
 
 
 def _str_list(value: Any) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
-# -- patches -----------------------------------------------------------------------------------------
-@dataclass
-class _Patch:
-    doc: Document  # the patch content with its own positions
-    target: dict[str, Any] | None
+def _dict_of_str(value: Any, what: str, kdoc: Document) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise BuildError(kdoc.file, f"{what} must map names to strings", *kdoc.position(what)[1:])
+    return {str(k): v for k, v in value.items()}
 
 
-def _apply_patches(
-    k: dict[str, Any], kdoc: Document, directory: Path, objects: list[Document], result: Built,
-    display_root: Path,
-) -> None:
-    for patch in _patches(k, kdoc, directory, result, display_root):
-        content = patch.doc.data
-        if isinstance(content, list):  # JSON 6902
-            if patch.target is None:
-                result.errors.append(InputError(patch.doc.file, "JSON 6902 patch without a target"))
+# -- transformers, in kustomize's order ---------------------------------------------------------------
+class _Transformers:
+    def __init__(self, builder: _Builder, kdoc: Document, directory: Path) -> None:
+        self.builder = builder
+        self.kdoc = kdoc
+        self.k: dict[str, Any] = kdoc.data
+        self.directory = directory
+
+    def run(self, resources: list[_Resource]) -> None:
+        steps: list[Callable[[list[_Resource]], None]] = [
+            self.legacy_strategic_merge, self.patches, self.namespace, self.name_prefix_suffix, self.labels,
+            self.annotations, self.legacy_json6902,
+        ]
+        for step in steps:
+            step(resources)
+
+    def entries(self, key: str) -> Iterator[tuple[int, Any]]:
+        value = self.k.get(key)
+        if value is not None and not isinstance(value, list):
+            raise BuildError(self.kdoc.file, f"{key} must be a list", *self.kdoc.position(key)[1:])
+        yield from enumerate(value or [])
+
+    def legacy_strategic_merge(self, resources: list[_Resource]) -> None:
+        for i, entry in self.entries("patchesStrategicMerge"):
+            if not isinstance(entry, str):
                 continue
-            for obj in objects:
-                if _matches(obj.data, patch.target):
-                    _json6902(obj, patch.doc, result)
-        elif isinstance(content, dict):
-            target = patch.target or _self_target(content)
-            for obj in objects:
-                if _matches(obj.data, target):
-                    merged = _smp(obj.data, content, obj, patch.doc, "")
-                    obj.data = merged
+            # kustomize reads an entry naming a readable file as a path, anything else as an inline patch.
+            is_path = (self.directory / entry).is_file() if "\n" not in entry else False
+            holder = {"path": entry} if is_path else {"patch": entry}
+            where = f"patchesStrategicMerge[{i}]"
+            for doc in self.builder.patch_documents(holder, where, self.kdoc, self.directory):
+                _patch_by_id(resources, doc)
 
+    def patches(self, resources: list[_Resource]) -> None:
+        for i, entry in self.entries("patches"):
+            if not isinstance(entry, dict):
+                continue
+            where = f"patches[{i}]"
+            if entry.get("options"):
+                raise BuildError(self.kdoc.file, f"unsupported kustomize feature {where}.options (allowNameChange/"
+                                 "allowKindChange)", *self.kdoc.position(join(where, "options"))[1:])
+            docs = self.builder.patch_documents(entry, join(where, "patch"), self.kdoc, self.directory)
+            target = _target(entry, where, self.kdoc)
+            if len(docs) == 1 and isinstance(docs[0].data, list):
+                if target is None:
+                    raise BuildError(docs[0].file, "must specify a target for JSON patch", *docs[0].position("")[1:])
+                for resource in _select(resources, target, self.kdoc, where):
+                    resource.remember()  # a JSON patch may rename: kustomize keeps the old id
+                    _json6902(resource, docs[0])
+                continue
+            if target is not None and len(docs) > 1:
+                raise BuildError(docs[0].file, "Multiple Strategic-Merge Patches in one `patches` entry is not "
+                                 "allowed to set `patches.target` field")
+            for doc in docs:
+                if target is None:
+                    _patch_by_id(resources, doc)
+                else:
+                    _patch_selected(resources, _select(resources, target, self.kdoc, where), doc)
 
-def _patches(
-    k: dict[str, Any], kdoc: Document, directory: Path, result: Built, display_root: Path
-) -> Iterator[_Patch]:
-    entries = k.get("patches") if isinstance(k.get("patches"), list) else []
-    for i, entry in enumerate(entries):
-        if isinstance(entry, dict):
-            target = entry.get("target") if isinstance(entry.get("target"), dict) else None
-            yield from _patch_docs(entry, f"patches[{i}]", kdoc, directory, result, display_root, target)
-    legacy = k.get("patchesStrategicMerge") if isinstance(k.get("patchesStrategicMerge"), list) else []
-    for i, entry in enumerate(legacy):
-        if isinstance(entry, str):
-            holder = {"path": entry} if "\n" not in entry and ":" not in entry else {"patch": entry}
-            yield from _patch_docs(holder, f"patchesStrategicMerge[{i}]", kdoc, directory, result,
-                                   display_root, None, inline_path=f"patchesStrategicMerge[{i}]")
-    json6902 = k.get("patchesJson6902") if isinstance(k.get("patchesJson6902"), list) else []
-    for i, entry in enumerate(json6902):
-        if isinstance(entry, dict) and isinstance(entry.get("target"), dict):
-            yield from _patch_docs(entry, f"patchesJson6902[{i}]", kdoc, directory, result, display_root,
-                                   entry["target"])
+    def legacy_json6902(self, resources: list[_Resource]) -> None:
+        for i, entry in self.entries("patchesJson6902"):
+            if not isinstance(entry, dict):
+                continue
+            where = f"patchesJson6902[{i}]"
+            target = _target(entry, where, self.kdoc)
+            if target is None or not target.get("name"):
+                raise BuildError(self.kdoc.file, f"{where}: must specify the target name",
+                                 *self.kdoc.position(where)[1:])
+            docs = self.builder.patch_documents(entry, join(where, "patch"), self.kdoc, self.directory)
+            if not docs or not isinstance(docs[0].data, list) or not docs[0].data:
+                raise BuildError(self.kdoc.file, f"{where}: the patch is not a list of JSON 6902 operations",
+                                 *self.kdoc.position(where)[1:])
+            for resource in _select(resources, target, self.kdoc, where):
+                _json6902(resource, docs[0])
 
-
-def _patch_docs(
-    entry: dict[str, Any], where: str, kdoc: Document, directory: Path, result: Built, display_root: Path,
-    target: dict[str, Any] | None, inline_path: str | None = None,
-) -> Iterator[_Patch]:
-    if isinstance(entry.get("path"), str):
-        path = (directory / entry["path"]).resolve()
-        if not path.is_file():
-            result.errors.append(InputError(str(directory / entry["path"]), "patch file does not exist"))
+    def namespace(self, resources: list[_Resource]) -> None:
+        namespace = self.k.get("namespace")
+        if not isinstance(namespace, str) or not namespace:
             return
-        if not _inside_root(directory, entry["path"], path, result):
+        for resource in resources:
+            resource.remember()
+            if resource.data.get("kind") not in CLUSTER_SCOPED:
+                self.set_meta(resource, "namespace", namespace, "namespace")
+        _unique(resources, self.kdoc.file, "namespace transformation produces ID conflict")
+
+    def name_prefix_suffix(self, resources: list[_Resource]) -> None:
+        for key in ("namePrefix", "nameSuffix"):
+            affix = self.k.get(key)
+            if not isinstance(affix, str) or not affix:
+                continue
+            for resource in resources:
+                name = resource.meta.get("name")
+                if not isinstance(name, str):
+                    continue
+                resource.remember()
+                new = f"{affix}{name}" if key == "namePrefix" else f"{name}{affix}"
+                self.set_meta(resource, "name", new, key)
+
+    def labels(self, resources: list[_Resource]) -> None:
+        common = _dict_of_str(self.k.get("commonLabels"), "commonLabels", self.kdoc)
+        pairs: dict[str, tuple[str, str]] = {key: (value, "commonLabels") for key, value in common.items()}
+        for i, entry in self.entries("labels"):
+            if not isinstance(entry, dict):
+                continue
+            where = f"labels[{i}]"
+            if entry.get("fields"):
+                raise BuildError(self.kdoc.file, f"unsupported kustomize feature {where}.fields",
+                                 *self.kdoc.position(join(where, "fields"))[1:])
+            for key, value in _dict_of_str(entry.get("pairs"), join(where, "pairs"), self.kdoc).items():
+                if key in common:
+                    raise BuildError(self.kdoc.file, f"label name '{key}' exists in both commonLabels and labels",
+                                     *self.kdoc.position(where)[1:])
+                pairs[key] = (value, join(join(where, "pairs"), key))
+        self.add_to_map(resources, "labels", pairs)
+
+    def annotations(self, resources: list[_Resource]) -> None:
+        common = _dict_of_str(self.k.get("commonAnnotations"), "commonAnnotations", self.kdoc)
+        self.add_to_map(resources, "annotations",
+                        {key: (value, join("commonAnnotations", key)) for key, value in common.items()})
+
+    def add_to_map(self, resources: list[_Resource], key: str, pairs: dict[str, tuple[str, str]]) -> None:
+        if not pairs:
             return
-        for doc in _load(path, result, _display(path, display_root, display_root.resolve())):
-            yield _Patch(doc, target)
-    elif isinstance(entry.get("patch"), str):
-        key_path = inline_path or join(where, "patch")
-        _, line, _ = kdoc.position(key_path)
-        # A block scalar's content starts on the line after the `patch: |` indicator.
-        offset = line if "\n" in entry["patch"] else line - 1
-        try:
-            for doc in load_documents(kdoc.file, entry["patch"], origin_line_offset=offset):
-                yield _Patch(doc, target)
-        except InputError as exc:
-            result.errors.append(exc)
+        for resource in resources:
+            meta = _metadata(resource)
+            if not isinstance(meta.get(key), dict):
+                meta[key] = {}
+            for name, (value, where) in pairs.items():
+                meta[key][name] = value
+                resource.doc.positions[f"metadata.{key}.{name}"] = self.kdoc.position(where)
+
+    def set_meta(self, resource: _Resource, key: str, value: str, where: str) -> None:
+        _metadata(resource)[key] = value
+        resource.doc.positions[f"metadata.{key}"] = self.kdoc.position(where)
 
 
-def _self_target(content: dict[str, Any]) -> dict[str, Any]:
-    meta = content.get("metadata") if isinstance(content.get("metadata"), dict) else {}
-    target: dict[str, Any] = {}
-    if isinstance(content.get("kind"), str):
-        target["kind"] = content["kind"]
-    if isinstance(meta.get("name"), str):
-        target["name"] = re.escape(meta["name"])
-    if isinstance(meta.get("namespace"), str):
-        target["namespace"] = meta["namespace"]
+def _metadata(resource: _Resource) -> dict[str, Any]:
+    if not isinstance(resource.data.get("metadata"), dict):
+        resource.data["metadata"] = {}
+    return resource.data["metadata"]  # type: ignore[no-any-return]
+
+
+def _unique(resources: list[_Resource], file: str, message: str) -> None:
+    ids = [r.current() for r in resources]
+    if len(set(ids)) != len(ids):
+        raise BuildError(file, message)
+
+
+# -- selecting resources -----------------------------------------------------------------------------
+def _target(entry: dict[str, Any], where: str, kdoc: Document) -> dict[str, Any] | None:
+    target = entry.get("target")
+    if target is None:
+        return None
+    if not isinstance(target, dict):
+        raise BuildError(kdoc.file, f"{where}.target must be a mapping", *kdoc.position(join(where, "target"))[1:])
     return target
 
 
-def _matches(obj: Any, target: dict[str, Any]) -> bool:
-    if not isinstance(obj, dict):
+def _select(resources: list[_Resource], target: dict[str, Any], kdoc: Document, where: str) -> list[_Resource]:
+    """kustomize's Select: anchored regexes; name and namespace match the original or the current id."""
+    try:
+        patterns = {key: re.compile(f"^(?:{target[key]})$") for key in ("group", "version", "kind", "name",
+                                                                          "namespace") if target.get(key)}
+        return [r for r in resources if _selected(r, target, patterns)]
+    except (re.error, ValueError) as exc:
+        raise BuildError(kdoc.file, f"{where}.target: {exc}", *kdoc.position(join(where, "target"))[1:]) from None
+
+
+def _selected(resource: _Resource, target: dict[str, Any], patterns: dict[str, re.Pattern[str]]) -> bool:
+    def matches(key: str, *values: str) -> bool:
+        return key not in patterns or any(patterns[key].match(v) for v in values)
+
+    original, current = resource.original(), resource.current()
+    group, _, version = current[0].rpartition("/")
+    if not (matches("namespace", original[2], current[2]) and matches("name", original[3], current[3])
+            and matches("group", group) and matches("version", version) and matches("kind", current[1])):
         return False
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-    group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
-    checks = {
-        "kind": str(obj.get("kind", "")), "name": str(meta.get("name", "")),
-        "namespace": str(meta.get("namespace", "") or ""), "group": group, "version": version,
-    }
-    for key, actual in checks.items():
-        wanted = target.get(key)
-        if wanted is None or wanted == "":
-            continue
-        try:
-            if not re.fullmatch(str(wanted), actual):
-                return False
-        except re.error:
-            if str(wanted) != actual:
-                return False
-    selector = target.get("labelSelector")
-    if isinstance(selector, str) and selector:
-        labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
-        for term in selector.split(","):
-            key, _, value = term.partition("=")
-            if str(labels.get(key.strip().rstrip("!"), "")) != value.strip().lstrip("="):
+    for key, field_name in (("labelSelector", "labels"), ("annotationSelector", "annotations")):
+        selector = target.get(key)
+        if selector:
+            values = resource.meta.get(field_name)
+            if not selector_matches(str(selector), values if isinstance(values, dict) else {}):
                 return False
     return True
 
 
+_TERM = re.compile(
+    r"^\s*(?P<not>!)?\s*(?P<key>[A-Za-z0-9][-A-Za-z0-9_./]*)\s*"
+    r"(?:(?P<op>==|=|!=|>|<)\s*(?P<value>[-A-Za-z0-9_.]*)|\s(?P<set>in|notin)\s*\((?P<values>[^()]*)\))?\s*$")
+
+
+def selector_matches(selector: str, labels: dict[str, Any]) -> bool:
+    """A Kubernetes label selector (`a=b,c!=d,e in (f,g),h notin (i),j,!k,l>1`) against labels.
+    Raises ValueError on a selector Kubernetes would reject."""
+    for term in re.split(r",(?![^()]*\))", selector):
+        match = _TERM.match(term)
+        if match is None or (match["not"] and (match["op"] or match["set"])):
+            raise ValueError(f"unable to parse requirement {term.strip()!r} of label selector {selector!r}")
+        key = match["key"]
+        present = key in labels
+        actual = str(labels.get(key, ""))
+        if match["not"]:
+            ok = not present
+        elif match["set"]:
+            values = {v.strip() for v in match["values"].split(",")}
+            if values == {""}:
+                raise ValueError(f"for 'in', 'notin' operators, values set can't be empty: {term.strip()!r}")
+            ok = present and actual in values if match["set"] == "in" else not present or actual not in values
+        elif match["op"] in ("=", "=="):
+            ok = present and actual == match["value"]
+        elif match["op"] == "!=":
+            ok = not present or actual != match["value"]
+        elif match["op"] in (">", "<"):
+            ok = present and _int_compare(actual, match["value"], match["op"], term)
+        else:
+            ok = present
+        if not ok:
+            return False
+    return True
+
+
+def _int_compare(actual: str, wanted: str, op: str, term: str) -> bool:
+    if not re.fullmatch(r"-?\d+", wanted):
+        raise ValueError(f"for 'Gt', 'Lt' operators, the value must be an integer: {term.strip()!r}")
+    if not re.fullmatch(r"-?\d+", actual):
+        return False
+    return int(actual) > int(wanted) if op == ">" else int(actual) < int(wanted)
+
+
+# -- strategic merge ---------------------------------------------------------------------------------
+def _patch_id(doc: Document) -> Id:
+    data = doc.data if isinstance(doc.data, dict) else {}
+    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    kind = str(data.get("kind", ""))
+    return (str(data.get("apiVersion", "")), kind, _effective_namespace(kind, meta.get("namespace")),
+            str(meta.get("name", "")))
+
+
+def _patch_by_id(resources: list[_Resource], doc: Document) -> None:
+    """A patch without target applies to the one resource that has (or had) the patch's id."""
+    if not isinstance(doc.data, dict):
+        raise BuildError(doc.file, "a strategic-merge patch must be a mapping", *doc.position("")[1:])
+    wanted = _patch_id(doc)
+    matching = [r for r in resources if wanted in [*r.previous, r.current()]]
+    if len(matching) != 1:
+        what = "no resource matches" if not matching else "multiple resources match"
+        _, kind, namespace, name = wanted
+        raise BuildError(doc.file, f"{what} strategic merge patch {kind} {namespace}/{name}", *doc.position("")[1:])
+    _patch_selected(resources, matching, doc)
+
+
+def _patch_selected(resources: list[_Resource], selected: list[_Resource], doc: Document) -> None:
+    if not isinstance(doc.data, dict):
+        raise BuildError(doc.file, "a strategic-merge patch must be a mapping", *doc.position("")[1:])
+    for resource in selected:
+        kind, meta = resource.data.get("kind"), resource.meta
+        name, namespace = meta.get("name"), meta.get("namespace")
+        patch = {k: v for k, v in doc.data.items() if k not in ("apiVersion", "kind")}
+        merged = _smp(resource.data, patch, resource.doc, doc, "")
+        if not merged:  # `$patch: delete` at the top removes the resource
+            resources.remove(resource)
+            continue
+        resource.doc.data = merged
+        merged["kind"] = kind  # kind, name and namespace never change through a patch
+        restored = _metadata(resource)
+        for key, value in (("name", name), ("namespace", namespace)):
+            if value is None:
+                restored.pop(key, None)
+            else:
+                restored[key] = value
+
+
 def _smp(base: Any, patch: Any, obj: Document, pdoc: Document, path: str) -> Any:
-    """Strategic-merge `patch` into `base` (kyaml semantics without schema), moving positions."""
-    if isinstance(patch, dict) and patch.get("$patch") == "delete":
+    """Strategic-merge `patch` into `base` as kyaml does without a schema, moving positions."""
+    directive = patch.get("$patch") if isinstance(patch, dict) else None
+    if directive == "delete":
         return None
-    if isinstance(patch, dict) and isinstance(base, dict) and patch.get("$patch") != "replace":
+    if isinstance(patch, dict) and isinstance(base, dict) and directive != "replace":
         out = dict(base)
         for key, value in patch.items():
             if key == "$patch":
                 continue
             sub = join(path, key)
-            if value is None:  # null deletes in a merge patch
-                out.pop(key, None)
-                continue
-            merged = _smp(base.get(key), value, obj, pdoc, sub)
-            if merged is None and isinstance(value, dict) and value.get("$patch") == "delete":
+            merged = None if value is None else _smp(base.get(key), value, obj, pdoc, sub)
+            if merged is None:  # null, or `$patch: delete`, removes the field
                 out.pop(key, None)
             else:
                 out[key] = merged
                 _take_position(obj, pdoc, sub, value)
         return out
-    if isinstance(patch, list) and isinstance(base, list):
-        key = _associative_key(base, patch)
-        if key is not None:
-            return _merge_list(base, patch, key, obj, pdoc, path)
-    cleaned = _strip_directives(patch)
+    # Lists are replaced (a custom resource has no merge keys), scalars and type changes too.
     _move_positions(obj, pdoc, path)
-    return copy.deepcopy(cleaned)
-
-
-def _associative_key(base: list[Any], patch: list[Any]) -> str | None:
-    items = base + patch
-    if not items or not all(isinstance(i, dict) for i in items):
-        return None
-    for key in ASSOCIATIVE_KEYS:
-        if all(key in i for i in items):
-            return key
-    return None
-
-
-def _merge_list(
-    base: list[Any], patch: list[Any], key: str, obj: Document, pdoc: Document, path: str
-) -> list[Any]:
-    out = list(base)
-    # Positions of base elements are indexed; merging can only append or change in place.
-    for p_index, item in enumerate(patch):
-        match = next((i for i, b in enumerate(out) if b.get(key) == item.get(key)), None)
-        if item.get("$patch") == "delete":
-            if match is not None:
-                out.pop(match)  # later indexes shift: positions of the tail become approximate
-            continue
-        if match is None:
-            out.append(_strip_directives(item))
-            _move_positions(obj, pdoc, join(path, len(out) - 1), join(path, p_index))
-        else:
-            out[match] = _smp(out[match], item, obj, _shifted(pdoc, join(path, p_index), join(path, match)),
-                              join(path, match))
-    return out
-
-
-def _shifted(pdoc: Document, from_prefix: str, to_prefix: str) -> Document:
-    """A view of the patch's positions with a list index renamed (patch index -> merged index)."""
-    if from_prefix == to_prefix:
-        return pdoc
-    moved = {}
-    for p, pos in pdoc.positions.items():
-        if p == from_prefix or p.startswith(from_prefix + ".") or p.startswith(from_prefix + "["):
-            moved[to_prefix + p[len(from_prefix):]] = pos
-    return Document(pdoc.file, pdoc.index, pdoc.data, moved)
+    return _strip_directives(copy.deepcopy(patch))
 
 
 def _strip_directives(value: Any) -> Any:
@@ -355,38 +573,121 @@ def _take_position(obj: Document, pdoc: Document, path: str, value: Any) -> None
         obj.positions[path] = pdoc.positions[path]
 
 
-def _move_positions(obj: Document, pdoc: Document, path: str, source: str | None = None) -> None:
-    """The subtree at `path` now comes from the patch: drop old positions, copy the patch's."""
-    source = source or path
+def _drop_positions(obj: Document, path: str) -> None:
     for p in [p for p in obj.positions if p == path or p.startswith((path + ".", path + "["))]:
         del obj.positions[p]
+
+
+def _move_positions(obj: Document, pdoc: Document, path: str) -> None:
+    """The subtree at `path` now comes from the patch: drop old positions, copy the patch's."""
+    _drop_positions(obj, path)
     for p, pos in pdoc.positions.items():
-        if p == source or p.startswith((source + ".", source + "[")):
-            obj.positions[path + p[len(source):]] = pos
+        if p == path or p.startswith((path + ".", path + "[")):
+            obj.positions[p] = pos
 
 
-def _json6902(obj: Document, pdoc: Document, result: Built) -> None:
+# -- JSON 6902 ---------------------------------------------------------------------------------------
+# RFC 6902 by hand rather than with `jsonpatch`: lint's install (the pre-commit hook's) is click and
+# PyYAML only, and the differential test holds these ops to what kustomize's own library does.
+def _json6902(resource: _Resource, pdoc: Document) -> None:
+    """Apply the ops in order (kustomize fails the build on any failing op, `test` included)."""
     for i, op in enumerate(pdoc.data):
-        if not isinstance(op, dict) or not isinstance(op.get("path"), str):
-            continue
-        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
         try:
-            obj.data = _apply_op(obj.data, parts, op)
+            if not isinstance(op, dict):
+                raise ValueError("an operation must be a mapping")
+            resource.doc.data = _apply_op(resource.doc.data, op)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             _, line, column = pdoc.position(f"[{i}]")
-            result.errors.append(InputError(pdoc.file, f"JSON patch op {op.get('op')} {op['path']} failed: {exc}",
-                                            line, column))
-            continue
-        dotted = _dotted(parts, obj.data)
-        value_pos = pdoc.position(f"[{i}].value") if "value" in op else pdoc.position(f"[{i}]")
-        for p in [p for p in obj.positions if p == dotted or p.startswith((dotted + ".", dotted + "["))]:
-            del obj.positions[p]
-        obj.positions[dotted] = value_pos
+            summary = f"{op.get('op')} {op.get('path')}" if isinstance(op, dict) else repr(op)
+            raise BuildError(pdoc.file, f"JSON patch op {summary} failed: {exc}", line, column) from None
+        dotted = _dotted(str(op.get("path", "")), resource.doc.data)
+        if op.get("op") == "move":
+            _drop_positions(resource.doc, _dotted(str(op["from"]), resource.doc.data))
+        _drop_positions(resource.doc, dotted)
+        resource.doc.positions[dotted] = pdoc.position(f"[{i}].value" if "value" in op else f"[{i}]")
 
 
-def _dotted(parts: list[str], data: Any) -> str:
-    path, node = "", data
+def _apply_op(data: Any, op: dict[str, Any]) -> Any:
+    kind = op.get("op")
+    path = _pointer(op, "path")
+    if kind in ("move", "copy"):
+        source = _pointer(op, "from")
+        value = copy.deepcopy(_get(data, source))
+        if kind == "move":
+            data = _remove(data, source)
+        return _add(data, path, value)
+    if kind == "remove":
+        return _remove(data, path)
+    if kind not in ("add", "replace", "test"):
+        raise ValueError(f"unexpected op {kind!r}")
+    if "value" not in op:
+        raise ValueError("missing value")
+    if kind == "test":
+        if _canonical(_get(data, path)) != _canonical(op["value"]):
+            raise ValueError("testing value failed")
+        return data
+    if kind == "replace":
+        _get(data, path)  # must exist
+        data = _remove(data, path)
+    return _add(data, path, copy.deepcopy(op["value"]))
+
+
+def _pointer(op: dict[str, Any], key: str) -> list[str]:
+    value = op.get(key)
+    if not isinstance(value, str) or (value and not value.startswith("/")):
+        raise ValueError(f"{key} is not a JSON pointer: {value!r}")
+    return [p.replace("~1", "/").replace("~0", "~") for p in value.split("/")[1:]]
+
+
+def _index(node: list[Any], part: str, *, adding: bool = False) -> int:
+    if not re.fullmatch(r"0|[1-9][0-9]*", part):
+        raise IndexError(f"invalid array index {part!r}")
+    index = int(part)
+    if index > len(node) or (index == len(node) and not adding):
+        raise IndexError(f"array index {index} out of bounds")
+    return index
+
+
+def _get(data: Any, parts: list[str]) -> Any:
+    node = data
     for part in parts:
+        node = node[_index(node, part)] if isinstance(node, list) else node[part]
+    return node
+
+
+def _add(data: Any, parts: list[str], value: Any) -> Any:
+    if not parts:
+        return value
+    parent, last = _get(data, parts[:-1]), parts[-1]
+    if isinstance(parent, list):
+        parent.insert(len(parent) if last == "-" else _index(parent, last, adding=True), value)
+    elif isinstance(parent, dict):
+        parent[last] = value
+    else:
+        raise TypeError(f"cannot add below a {type(parent).__name__}")
+    return data
+
+
+def _remove(data: Any, parts: list[str]) -> Any:
+    if not parts:
+        raise ValueError("cannot remove the whole document")
+    parent, last = _get(data, parts[:-1]), parts[-1]
+    if isinstance(parent, list):
+        parent.pop(_index(parent, last))
+    else:
+        del parent[last]
+    return data
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _dotted(pointer: str, data: Any) -> str:
+    """A JSON pointer as the loader's dotted path (`/spec/modelArgs/0/value` -> `spec.modelArgs[0].value`)."""
+    path, node = "", data
+    for raw in pointer.split("/")[1:]:
+        part = raw.replace("~1", "/").replace("~0", "~")
         if isinstance(node, list):
             index = len(node) - 1 if part == "-" else int(part) if part.isdigit() else 0
             path = join(path, index)
@@ -395,53 +696,3 @@ def _dotted(parts: list[str], data: Any) -> str:
             path = join(path, part)
             node = node.get(part) if isinstance(node, dict) else None
     return path
-
-
-def _apply_op(data: Any, parts: list[str], op: dict[str, Any]) -> Any:
-    kind = op.get("op")
-    if not parts:
-        return copy.deepcopy(op.get("value")) if kind in ("add", "replace") else data
-    parent = data
-    for part in parts[:-1]:
-        parent = parent[int(part)] if isinstance(parent, list) else parent[part]
-    last = parts[-1]
-    if kind in ("add", "replace"):
-        value = copy.deepcopy(op.get("value"))
-        if isinstance(parent, list):
-            if last == "-":
-                parent.append(value)
-            elif kind == "add":
-                parent.insert(int(last), value)
-            else:
-                parent[int(last)] = value
-        else:
-            if kind == "replace" and last not in parent:
-                raise KeyError(last)
-            parent[last] = value
-    elif kind == "remove":
-        if isinstance(parent, list):
-            parent.pop(int(last))
-        else:
-            del parent[last]
-    elif kind == "test":
-        current = parent[int(last)] if isinstance(parent, list) else parent[last]
-        if current != op.get("value"):
-            raise ValueError("test failed")
-    # move/copy are rare in LMEvalJob overlays; unsupported ops leave the object unchanged.
-    return data
-
-
-def _apply_name_transforms(k: dict[str, Any], objects: list[Document]) -> None:
-    namespace = k.get("namespace") if isinstance(k.get("namespace"), str) else None
-    prefix = k.get("namePrefix") if isinstance(k.get("namePrefix"), str) else ""
-    suffix = k.get("nameSuffix") if isinstance(k.get("nameSuffix"), str) else ""
-    for obj in objects:
-        if not isinstance(obj.data, dict):
-            continue
-        meta = obj.data.setdefault("metadata", {}) if isinstance(obj.data.get("metadata", {}), dict) else None
-        if meta is None:
-            continue
-        if namespace:
-            meta["namespace"] = namespace
-        if (prefix or suffix) and isinstance(meta.get("name"), str):
-            meta["name"] = f"{prefix}{meta['name']}{suffix}"

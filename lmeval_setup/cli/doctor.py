@@ -32,10 +32,20 @@ def _split_names(_: click.Context, __: click.Parameter, value: tuple[str, ...]) 
               help="Read an oc adm inspect / must-gather directory (or --collect output) instead of a cluster.")
 @click.option("--collect", "collect_dir", default=None, type=click.Path(file_okay=False),
               help="Also write what was read, secrets removed, in the oc adm inspect layout.")
+@click.option("--fix", "fix", is_flag=True,
+              help="Plan the fixes (a diff per job, bootstrap for the cluster); nothing is written without --yes.")
+@click.option("--yes", "yes", is_flag=True, help="With --fix: apply the plan (create <job>-fix jobs, run bootstrap).")
+@click.option("--replace", "replace", is_flag=True,
+              help="With --fix --yes: delete each failed job and recreate it corrected under its own name.")
+@click.option("--wait", "wait", is_flag=True,
+              help="With --fix --yes: follow the corrected jobs to completion and say per finding if the fix worked.")
+@click.option("--wait-timeout", "wait_timeout", type=click.FloatRange(min=1), default=900.0, show_default=True,
+              metavar="SECONDS", help="With --wait: how long to wait for the corrected jobs (exit 5 after).")
 @findings_options("text", "json", "yaml", "junit", "sarif")
 @kube_options
 def doctor(
     namespace: str | None, all_namespaces: bool, jobs: tuple[str, ...], from_dir: str | None, collect_dir: str | None,
+    fix: bool, yes: bool, replace: bool, wait: bool, wait_timeout: float,
     output: str, fail_on: str, ignore: tuple[str, ...], color: bool | None, kubeconfig: str | None,
     context: str | None,
 ) -> None:
@@ -53,6 +63,7 @@ def doctor(
         raise UsageError("-n/--namespace and -A/--all-namespaces exclude each other")
     if from_dir and collect_dir:
         raise UsageError("--from-dir reads a directory; --collect writes one from a live cluster: pick one")
+    _check_fix_flags(fix, yes, replace, wait, from_dir, output)
     if collect_dir:  # a symlink, a file or no permission there is refused before the cluster is read
         from lmeval_setup.doctor.writer import prepare_dir
 
@@ -67,6 +78,12 @@ def doctor(
     if not result.openshift_ai_missing:
         _require_named_jobs(jobs, result.checked, snapshot.scope)
     findings = filter_ignored(result.findings, ignored)
+    if fix:
+        from lmeval_setup.fix.cli import doctor_fix
+
+        result.findings = findings
+        sys.exit(doctor_fix(snapshot, result, output=output, fail_on=fail_on, apply=yes, replace=replace,
+                            wait=wait, wait_timeout=wait_timeout, kubeconfig=kubeconfig, context=context))
     text = render(findings, output, tool="doctor", color=color, fail_on=fail_on,  # type: ignore[arg-type]
                   checked=result.checked, errors=result.errors)
     click.echo(text, nl=False)
@@ -81,6 +98,17 @@ def doctor(
         sys.exit(int(ExitCode.PREREQUISITE))
     # LME111 (cluster layer not readable) describes the identity, not the cluster: the jobs decide.
     sys.exit(exit_code_for([f for f in findings if f.rule_id != "LME111"], fail_on))
+
+
+def _check_fix_flags(fix: bool, yes: bool, replace: bool, wait: bool, from_dir: str | None, output: str) -> None:
+    if (yes or replace or wait) and not fix:
+        raise UsageError("--yes, --replace and --wait go with --fix")
+    if (replace or wait) and not yes:
+        raise UsageError("--replace and --wait change the cluster: they need --yes")
+    if fix and from_dir:
+        raise UsageError("--fix needs a live cluster, not --from-dir")
+    if fix and output not in ("text", "json", "yaml"):
+        raise UsageError("--fix prints its plan as text, json or yaml")
 
 
 def _snapshot(from_dir: str | None, namespace: str | None, all_namespaces: bool, jobs: tuple[str, ...],

@@ -1,0 +1,245 @@
+"""doctor --fix: from the doctor's findings to corrected jobs on the cluster, and proof that they worked.
+
+An LMEvalJob is not re-run by editing it, so a job-level fix creates a corrected job `<name>-fix` (or,
+with replace, deletes the job and creates the corrected one under its name), labelled with the job it
+fixes. Cluster-level fixes are a bootstrap run (its preflight, revert record and restart-only-if-needed),
+shown as their own plan. Without `apply` nothing is written: the plan and the diffs are all there is.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lmeval_setup.errors import PrerequisiteError, WaitTimeout
+from lmeval_setup.fix import values as V
+from lmeval_setup.fix.engine import FIX_LABEL, JobPlan, fixed_job_manifest, plan_job
+from lmeval_setup.kube.client import ApiError, Kube, resource_path
+from lmeval_setup.platform import releases as R
+from lmeval_setup.rules.catalog import SEVERITY_ORDER, Severity
+from lmeval_setup.rules.finding import Finding
+
+JSON = dict[str, Any]
+LMEVAL_PLURAL = "lmevaljobs"
+FIX_SUFFIX = "-fix"
+MAX_NAME = 63  # the job's pod is named after it
+
+
+@dataclass
+class JobFix:
+    plan: JobPlan
+    new_name: str
+    findings: list[Finding]  # the doctor's findings on the original job
+    outcome: str | None = None  # after --wait: "Succeeded", "Failed", ...
+    verdict: list[Finding] = field(default_factory=list)  # the doctor's findings on the new job
+
+    @property
+    def applicable(self) -> bool:
+        return self.plan.changed
+
+
+@dataclass
+class FixRun:
+    jobs: list[JobFix] = field(default_factory=list)
+    bootstrap_flags: tuple[str, ...] = ()
+    bootstrap_rules: list[str] = field(default_factory=list)  # why a bootstrap run is part of the plan
+    cluster_manual: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def needs_bootstrap(self) -> bool:
+        return bool(self.bootstrap_rules)
+
+    @property
+    def manual_left(self) -> bool:
+        return bool(self.cluster_manual) or any(j.plan.manual for j in self.jobs)
+
+
+def fix_name(name: str) -> str:
+    base = name[: MAX_NAME - len(FIX_SUFFIX)].rstrip("-.")
+    return base + FIX_SUFFIX
+
+
+def plan_fixes(kube: Kube, snapshot: Any, result: Any, *, fail_on: Severity = "error",
+               replace: bool = False) -> FixRun:
+    """A plan per job with a finding at or above `fail_on`, and the cluster-level plan."""
+    run = FixRun()
+    permissions = result.facts.effective_permissions if result.facts is not None else None
+    flags: list[str] = []
+    for finding in result.findings:
+        if finding.target.kind == "LMEvalJob" or not finding.at_least(fail_on):
+            continue
+        if finding.rule.autofix.kind == "bootstrap":
+            run.bootstrap_rules.append(finding.rule_id)
+            flags += finding.rule.autofix.bootstrap_flags
+        elif finding.rule_id != "LME111":
+            run.cluster_manual.append(finding)
+    isvcs: dict[str, list[JSON]] = {}
+    for job in _jobs_in_scope(snapshot):
+        meta = job["metadata"]
+        name, ns = meta["name"], meta.get("namespace") or ""
+        mine = [f for f in result.findings if f.target.kind == "LMEvalJob" and f.target.name == name
+                and f.target.namespace == ns]
+        if not any(f.at_least(fail_on) for f in mine):
+            continue
+        if (meta.get("labels") or {}).get(FIX_LABEL) not in (None, name):
+            run.notes.append(f"{ns}/{name} is the fix of {meta['labels'][FIX_LABEL]}: not fixed again "
+                             "(edit it, or fix the original with --replace)")
+            continue
+        new_name = name if replace else fix_name(name)
+        if not replace and snapshot.get(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL, new_name, ns) is not None:
+            run.notes.append(f"{ns}/{name}: its fix {new_name} already exists (nothing to do)")
+            continue
+        if ns not in isvcs:
+            isvcs[ns] = _inference_services(kube, ns)
+        ctx = V.FixContext(
+            inference_services=isvcs[ns],
+            sibling_jobs=[j for j in snapshot.list(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL, ns)
+                          if j["metadata"]["name"] != name],
+            online_permitted=permissions.online if permissions is not None else None,
+            code_execution_permitted=permissions.code_execution if permissions is not None else None,
+        )
+        plan = plan_job(job, mine, ctx, permissions=permissions)
+        run.jobs.append(JobFix(plan, new_name, mine))
+        for step in plan.steps:
+            if step.kind == "bootstrap" or step.bootstrap_flags:
+                run.bootstrap_rules.append(step.rule_id)
+                flags += step.bootstrap_flags
+    run.bootstrap_flags = tuple(dict.fromkeys(flags))
+    run.bootstrap_rules = list(dict.fromkeys(run.bootstrap_rules))
+    return run
+
+
+def _jobs_in_scope(snapshot: Any) -> list[JSON]:
+    from lmeval_setup.doctor.evaluate import _jobs
+
+    return _jobs(snapshot)
+
+
+def _inference_services(kube: Kube, namespace: str) -> list[JSON]:
+    """The InferenceServices next to the jobs (values for base_url and tokenizer); none when KServe is absent."""
+    path = resource_path("serving.kserve.io", "v1beta1", "inferenceservices", namespace)
+    try:
+        return list(kube.list_items(path))
+    except ApiError as exc:
+        if exc.status in (403, 404):
+            return []
+        raise
+
+
+# -- applying -----------------------------------------------------------------------------------------
+def preflight(kube: Kube, run: FixRun, *, replace: bool) -> list[str]:
+    """What this identity may not do that applying the plan needs (SelfSubjectAccessReview per verb)."""
+    missing = []
+    namespaces = sorted({j.plan.namespace or "" for j in run.jobs if j.applicable})
+    verbs = ("create", "get", "delete") if replace else ("create", "get")
+    for ns in namespaces:
+        for verb in verbs:
+            if not kube.can_i(verb, R.LMEVAL_GROUP, LMEVAL_PLURAL, ns):
+                missing.append(f"{verb} lmevaljobs.{R.LMEVAL_GROUP} in {ns}")
+    return missing
+
+
+def bootstrap_argv(run: FixRun, kubeconfig: str | None, context: str | None, *, dry_run: bool) -> list[str]:
+    argv = [sys.executable, "-m", "lmeval_setup.cli.main", "bootstrap", *run.bootstrap_flags]
+    if kubeconfig:
+        argv += ["--kubeconfig", kubeconfig]
+    if context:
+        argv += ["--context", context]
+    if dry_run:
+        argv += ["--dry-run", "--diff"]
+    return argv
+
+
+def run_bootstrap(run: FixRun, kubeconfig: str | None, context: str | None, *, dry_run: bool) -> int:
+    """The cluster-level fix through the CLI's own bootstrap path (a child process: it runs Ansible)."""
+    return subprocess.run(bootstrap_argv(run, kubeconfig, context, dry_run=dry_run), check=False).returncode
+
+
+def create_fixed_jobs(kube: Kube, run: FixRun, *, replace: bool, say: Callable[[str], None]) -> None:
+    for job in run.jobs:
+        if not job.applicable:
+            continue
+        ns = job.plan.namespace or ""
+        collection = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL, ns)
+        body = fixed_job_manifest(job.plan, job.new_name)
+        body["apiVersion"] = body.get("apiVersion") or f"{R.LMEVAL_GROUP}/{R.LMEVAL_VERSION}"
+        if replace:
+            _delete_and_wait(kube, f"{collection}/{job.plan.name}")
+        kube.create(collection, body)
+        say(f"created LMEvalJob {ns}/{job.new_name} (fixes {job.plan.name}: {', '.join(job.plan.fixed_rules)})")
+
+
+def _delete_and_wait(kube: Kube, path: str, timeout: float = 60.0) -> None:
+    kube.delete(path)
+    deadline = time.monotonic() + timeout
+    while kube.get_or_none(path) is not None:
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {path.rsplit('/', 1)[-1]} to be deleted")
+        time.sleep(0.5)
+
+
+def wait_for_jobs(kube: Kube, run: FixRun, timeout: float, say: Callable[[str], None]) -> None:
+    """Follow every created job to Complete; then ask the doctor about each one that did not succeed."""
+    pending = {j.new_name: j for j in run.jobs if j.applicable}
+    deadline = time.monotonic() + timeout
+    while pending:
+        for name, job in list(pending.items()):
+            path = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL, job.plan.namespace or "", name)
+            status = (kube.get(path).get("status") or {})
+            if status.get("state") == "Complete":
+                job.outcome = str(status.get("reason") or "Unknown")
+                say(f"LMEvalJob {job.plan.namespace}/{name}: Complete, {job.outcome}")
+                del pending[name]
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {', '.join(sorted(pending))} to complete")
+        time.sleep(2.0)
+    for job in run.jobs:
+        if job.applicable:
+            job.verdict = _doctor_on(kube, job)
+
+
+def _doctor_on(kube: Kube, job: JobFix) -> list[Finding]:
+    from lmeval_setup.doctor.collect import Scope, collect
+    from lmeval_setup.doctor.evaluate import evaluate
+
+    snapshot = collect(kube, Scope(namespace=job.plan.namespace, jobs=(job.new_name,)))
+    return [f for f in evaluate(snapshot).findings if f.target.kind == "LMEvalJob" and f.target.name == job.new_name]
+
+
+def step_verdicts(job: JobFix) -> list[tuple[str, str]]:
+    """Per original finding: (rule, "fixed" | "not fixed" | "manual")."""
+    still = {f.rule_id for f in job.verdict}
+    out = []
+    for finding in job.findings:
+        step = next((s for s in job.plan.steps if s.rule_id == finding.rule_id), None)
+        if step is not None and step.kind == "manual":
+            out.append((finding.rule_id, "manual"))
+        elif job.outcome == "Succeeded" and finding.rule_id not in still:
+            out.append((finding.rule_id, "fixed"))
+        else:
+            out.append((finding.rule_id, "not fixed" if finding.rule_id in still or job.outcome != "Succeeded"
+                        else "fixed"))
+    return out
+
+
+def run_succeeded(run: FixRun, waited: bool) -> bool:
+    if run.manual_left:
+        return False
+    if not waited:
+        return True
+    return all(j.outcome == "Succeeded" and not any(SEVERITY_ORDER[f.severity] >= SEVERITY_ORDER["error"]
+                                                    for f in j.verdict)
+               for j in run.jobs if j.applicable)
+
+
+def check_writable(missing: list[str]) -> None:
+    if missing:
+        raise PrerequisiteError("not permitted to apply the fix: missing " + "; ".join(missing))
+

@@ -1,0 +1,92 @@
+"""Text and structured views of a fix plan (doctor --fix) and of its outcome (--wait)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lmeval_setup.fix.engine import JobPlan
+from lmeval_setup.fix.remediate import FixRun, JobFix, step_verdicts
+
+
+def plan_text(run: FixRun, *, applying: bool, waited: bool = False) -> str:
+    lines = ["fix plan" + ("" if applying else " (dry run: nothing is written; --yes applies it)"), ""]
+    if run.needs_bootstrap:
+        flags = " ".join(run.bootstrap_flags)
+        lines.append(f"cluster: lmeval-setup bootstrap {flags}".rstrip()
+                     + f"  (fixes {', '.join(run.bootstrap_rules)}; preflight, revert record, restart only if needed)")
+        lines.append("")
+    for finding in run.cluster_manual:
+        lines.append(f"cluster: {finding.rule_id} {finding.rule.slug} needs a manual step: {finding.rule.fix}")
+    for job in run.jobs:
+        lines += _job_text(job, waited)
+    for note in run.notes:
+        lines.append(f"note: {note}")
+    if not run.jobs and not run.needs_bootstrap and not run.cluster_manual:
+        lines.append("nothing to fix")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _job_text(job: JobFix, waited: bool) -> list[str]:
+    plan = job.plan
+    where = f"{plan.namespace}/{plan.name}"
+    if job.applicable:
+        head = (f"LMEvalJob {where}: replaced by a corrected job of the same name" if job.new_name == plan.name
+                else f"LMEvalJob {where} -> {job.new_name}")
+    else:
+        head = f"LMEvalJob {where}: no automatic change"
+    lines = [head]
+    for step in plan.steps:
+        if step.kind == "job-patch":
+            lines.append(f"  {step.rule_id} {step.message}")
+            for value in step.values:
+                lines.append(f"      set {value.path} = {_show(value.value)}  (from {value.source})")
+            if step.bootstrap_flags:
+                lines.append(f"      and on the cluster: lmeval-setup bootstrap {' '.join(step.bootstrap_flags)}")
+        elif step.kind == "bootstrap":
+            lines.append(f"  {step.rule_id} {step.message}")
+            lines.append(f"      cluster: lmeval-setup bootstrap {' '.join(step.bootstrap_flags)}".rstrip())
+        else:
+            lines.append(f"  {step.rule_id} manual: {step.message}")
+            lines += [f"      step: {text}" for text in step.manual]
+    if job.applicable:
+        lines += ["    " + line for line in plan.diff().splitlines()]
+    if waited and job.applicable:
+        lines.append(f"  result: {job.new_name} {job.outcome or 'not complete'}")
+        for rule_id, verdict in step_verdicts(job):
+            lines.append(f"    {rule_id}: {verdict}")
+        for finding in job.verdict:
+            lines.append(f"    doctor on {job.new_name}: {finding.severity} {finding.rule_id} {finding.message}")
+    lines.append("")
+    return lines
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value).replace("True", "true").replace("False", "false")
+
+
+def plan_document(run: FixRun, *, applying: bool, waited: bool) -> dict[str, Any]:
+    return {
+        "kind": "FixPlan",
+        "dryRun": not applying,
+        "cluster": {"bootstrap": list(run.bootstrap_flags) if run.needs_bootstrap else None,
+                    "rules": run.bootstrap_rules,
+                    "manual": [{"rule": f.rule_id, "steps": [f.rule.fix]} for f in run.cluster_manual]},
+        "jobs": [_job_document(j, waited) for j in run.jobs],
+        "notes": run.notes,
+    }
+
+
+def _job_document(job: JobFix, waited: bool) -> dict[str, Any]:
+    plan: JobPlan = job.plan
+    doc: dict[str, Any] = {
+        "namespace": plan.namespace, "name": plan.name, "fixedBy": job.new_name if job.applicable else None,
+        "steps": [{"rule": s.rule_id, "kind": s.kind, "message": s.message,
+                   "values": [{"path": v.path, "value": v.value, "source": v.source} for v in s.values],
+                   "bootstrap": list(s.bootstrap_flags), "manual": list(s.manual)} for s in plan.steps],
+        "mergePatch": plan.merge_patch() if job.applicable else None,
+    }
+    if waited and job.applicable:
+        doc["outcome"] = job.outcome
+        doc["verdicts"] = [{"rule": r, "verdict": v} for r, v in step_verdicts(job)]
+        doc["newFindings"] = [{"rule": f.rule_id, "severity": f.severity, "message": f.message} for f in job.verdict]
+    return doc

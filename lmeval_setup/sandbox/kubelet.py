@@ -357,6 +357,10 @@ class Kubelet:
             from lmeval_setup.sandbox.realoperator import process_resolvers as real_operator_processes
 
             process_resolvers = real_operator_processes(profile, self.workdir)
+            if not process_resolvers:  # simulated operator: `main` still runs the real lm-eval when built
+                from lmeval_setup.sandbox.driver_standin import process_resolvers as real_lm_eval_processes
+
+                process_resolvers = real_lm_eval_processes(self.workdir)
         self.process_resolvers: list[ProcessResolver] = list(process_resolvers or [])
         self._stream: StreamServer | None = None
 

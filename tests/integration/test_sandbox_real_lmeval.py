@@ -1,11 +1,13 @@
-"""broken-jobs with the real operator and the real lm-eval: every `main` log is lm-eval's own output.
+"""broken-jobs with the real lm-eval: every `main` log is lm-eval's own output.
 
-The real TrustyAI driver runs the job image venv's `python -m lm_eval` in the pod's namespaces; the
+With the real operator, the real TrustyAI driver runs the job image venv's `python -m lm_eval` in the
+pod's namespaces; with the simulated one, driver_standin.py stands where the driver would. Either way the
 pod reaches the `granite` InferenceService (a vLLM stand-in on its cluster-local name) and the Hub
 stand-in through podservices.py. Each failed seed job's live log must be attributed by the doctor's
 log rules to the seed's rule; the good job's status.results is lm-eval's own results JSON and
 `lmeval-setup results` reads it.
-Needs the real operator line (tools/build-operator.sh), kubelet-stream and `make jobimage`; skips without.
+Needs `make jobimage` and Linux namespaces; the real-operator case also its build (tools/build-operator.sh)
+and kubelet-stream. Skips without them.
 """
 
 from __future__ import annotations
@@ -32,20 +34,24 @@ PROFILE = "rhoai-3.5"
 JOBS = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", J.DEMO_NAMESPACE)
 
 
-@pytest.fixture
-def real_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(params=["real", "simulated"])
+def operator_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The real manager and driver, or the simulated operator with the stand-in driver: lm-eval is real."""
+    from lmeval_setup.sandbox.podruntime import PodRuntime
     from lmeval_setup.sandbox.profiles import get_profile
 
-    monkeypatch.setenv(realoperator.ENV_SWITCH, "real")
-    monkeypatch.delenv(realoperator.LM_EVAL_SWITCH, raising=False)
-    missing = realoperator.missing_for_real(get_profile(PROFILE))
+    monkeypatch.setenv(realoperator.ENV_SWITCH, request.param)
+    monkeypatch.setenv(realoperator.LM_EVAL_SWITCH, "real")  # the simulated operator's opt-in
+    missing = realoperator.missing_for_real(get_profile(PROFILE)) if request.param == "real" else (
+        "" if PodRuntime.available() else "Linux namespaces are not available for pods as processes")
     if missing:
-        pytest.skip(f"real operator for {PROFILE}: {missing}")
+        pytest.skip(f"{request.param} operator for {PROFILE}: {missing}")
     if jobimage.find() is None:
         pytest.skip(jobimage.missing_reason())
+    return str(request.param)
 
 
-def test_broken_jobs_run_real_lm_eval(new_controlplane: Any, real_everything: None) -> None:
+def test_broken_jobs_run_real_lm_eval(new_controlplane: Any, operator_mode: str) -> None:
     with running_sandbox(new_controlplane, PROFILE, "broken-jobs") as sb:
         def all_complete() -> list[JSON] | None:
             items = sb.kube.get(JOBS).get("items", [])

@@ -202,7 +202,7 @@ def _scan(root: Path) -> tuple[list[Path], list[Path]]:
 
     kustomize_roots: list[Path] = []
     plain: list[Path] = []
-    for current, dirs, files in os.walk(root):
+    for current, dirs, files in walk(root):
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
         here = Path(current)
         if kustomization_file(here) is not None:
@@ -211,6 +211,31 @@ def _scan(root: Path) -> tuple[list[Path], list[Path]]:
             continue
         plain.extend(here / f for f in sorted(files) if f.endswith(YAML_SUFFIXES))
     return kustomize_roots, plain
+
+
+def walk(root: Path) -> Iterator[tuple[str, list[str], list[str]]]:
+    """os.walk (top-down, links to directories listed but not entered) with a stack instead of recursion:
+    Python 3.11's os.walk recurses, so a directory tree 1,000 levels deep ended in RecursionError (exit 70).
+    Like os.walk, the caller may prune `dirs` in place; unreadable directories are skipped."""
+    stack = [str(root)]
+    while stack:
+        here = stack.pop()
+        try:
+            with os.scandir(here) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        dirs = [e.name for e in entries if _is_dir(e)]
+        files = [e.name for e in entries if not _is_dir(e)]
+        yield here, dirs, files
+        stack.extend(path for path in (os.path.join(here, d) for d in reversed(dirs)) if not os.path.islink(path))
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _build(root: Path, result: LintResult):  # type: ignore[no-untyped-def]

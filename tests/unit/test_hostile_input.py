@@ -113,6 +113,27 @@ def test_lint_caps_files_and_stdin(tmp_path: Path) -> None:
     refused(cli(tmp_path, "lint", "-", stdin=b"# padding\n" * 700_000), "-", "limit")
 
 
+def test_lint_walks_a_directory_tree_deeper_than_the_recursion_limit(tmp_path: Path) -> None:
+    (tmp_path / "tree").mkdir()
+    fd = os.open(tmp_path / "tree", os.O_RDONLY)
+    for _ in range(1500):  # relative to a descriptor: pathlib's mkdir(parents=True) recurses too
+        os.mkdir("d", dir_fd=fd)
+        fd, parent = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+        os.close(parent)
+    with os.fdopen(os.open("job.yaml", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "w") as out:
+        out.write(MANIFEST)
+    os.close(fd)
+    try:
+        proc = cli(tmp_path, "lint", "tree")
+        assert proc.returncode in (0, 1) and "in 1 checked" in proc.stdout, proc.stdout + proc.stderr
+    finally:  # bottom-up, by relative paths: pytest's own cleanup (shutil.rmtree) recurses and would fail
+        top = os.open(tmp_path, os.O_RDONLY)
+        os.unlink("tree/" + "d/" * 1500 + "job.yaml", dir_fd=top)
+        for depth in range(1500, 0, -1):
+            os.rmdir("tree/" + "/".join(["d"] * depth), dir_fd=top)
+        os.close(top)
+
+
 def test_kustomize_reads_no_file_outside_its_root(tmp_path: Path) -> None:
     """kustomize's load restrictor: a resource or patch *file* must be in or below the kustomization;
     bases elsewhere are fine. The old builder read `../../secret.yaml` silently."""

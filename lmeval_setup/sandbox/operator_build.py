@@ -30,7 +30,10 @@ API (used by the sandbox to run the real manager, and by tests):
         LMEvalJob CRD, config/crd/bases/trustyai.opendatahub.io_lmevaljobs.yaml), config_dir, and
         reads_applications_namespace: True when the manager takes its namespace from $APPLICATIONS_NAMESPACE;
         False when it reads only /var/run/secrets/kubernetes.io/serviceaccount/namespace (every line before
-        3.5: run it in a private mount namespace that supplies that file). Derived from the sources.
+        3.5: run it in a private mount namespace that supplies that file, e.g. `unshare -m --propagation
+        private sh -c 'mount -t tmpfs tmpfs /run && mkdir -p /run/secrets/... && ... exec manager'`, as
+        tests/integration/test_real_manager_start.py does; /var/run is /run, and creating the directory
+        before the mount would create it on the host). Derived from the sources.
 
 How to run a manager out of cluster (measured; ../shared/upstream/README.md):
     APPLICATIONS_NAMESPACE=<ns> OTEL_SDK_DISABLED=true KUBECONFIG=<admin> \

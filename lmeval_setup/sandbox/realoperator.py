@@ -21,7 +21,8 @@ With the real operator selected for a profile (`use_real_operator`), the sandbox
   LMEVAL_SANDBOX_LM_EVAL=standin) `lm_eval_standin` (named as such: it replays outcomes.py's outcome).
 
 `LMEVAL_SANDBOX_OPERATOR=real|simulated` chooses (`real` needs the line's build, Linux namespaces and
-kubelet-stream, and falls back to the simulator without them); unset, DEFAULT_MODE applies.
+kubelet-stream, and falls back to the simulator without them); unset, the real operator is the default for
+the profiles in REAL_BY_DEFAULT (where it is built) and the simulator for the others.
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ log = logging.getLogger("lmeval_setup.sandbox.realoperator")
 ENV_SWITCH = "LMEVAL_SANDBOX_OPERATOR"
 # `standin`: job pods run lm_eval_standin even where the job image venv is built.
 LM_EVAL_SWITCH = "LMEVAL_SANDBOX_LM_EVAL"
-# Opt-in until every scenario and the bootstrap/doctor suites pass against the real operators.
-DEFAULT_MODE = "simulated"
+# The profiles whose real operator line has passed, here, the bootstrap matrix, the bootstrap reliability
+# suite, the platform tests and the doctor's scenario tests: the real operator is their default. The others
+# keep the simulator by default until theirs has (LMEVAL_SANDBOX_OPERATOR=real opts them in).
+REAL_BY_DEFAULT = frozenset({"rhoai-3.5", "odh-3.5"})
 MANAGER_COMMAND = ["/manager"]
 DRIVER_IMAGE_BINARY = "/bin/driver"
 POD_DRIVER = "/opt/app-root/src/bin/driver"
@@ -59,10 +62,13 @@ JSON = dict[str, Any]
 ProcessResolver = Callable[[JSON, JSON], ProcessSpec | None]
 
 
-def mode() -> str:
-    """'real' or 'simulated': the environment's choice, else DEFAULT_MODE."""
+def mode(profile: Profile | str) -> str:
+    """'real' or 'simulated' for `profile`: the environment's choice, else the profile's default."""
     value = os.environ.get(ENV_SWITCH, "").strip().lower()
-    return value if value in ("real", "simulated") else DEFAULT_MODE
+    if value in ("real", "simulated"):
+        return value
+    name = profile if isinstance(profile, str) else profile.name
+    return "real" if name in REAL_BY_DEFAULT else "simulated"
 
 
 def missing_for_real(profile: Profile) -> str:
@@ -79,7 +85,7 @@ def missing_for_real(profile: Profile) -> str:
 
 def use_real_operator(profile: Profile) -> bool:
     """The one decision the runner (which simulators start) and the kubelet (what pods run) share."""
-    if mode() == "simulated":
+    if mode(profile) == "simulated":
         return False
     missing = missing_for_real(profile)
     if missing:

@@ -139,6 +139,38 @@ def test_missing_configmap_makes_the_operator_pod_crash_loop(bootstrapped: Sandb
     assert not manager_pids(sb) or status["state"].get("running")
 
 
+def test_new_jobs_see_a_configmap_value_only_after_the_manager_process_restarted(bootstrapped: Sandbox) -> None:
+    """The real manager reads lmes-* options once at start (SetupWithManager): an edited ConfigMap reaches new
+    jobs only through a new manager process, which a rollout restart is."""
+    sb = bootstrapped
+    from lmeval_setup.sandbox import scenarios as S
+
+    first = wait_for("one real manager", lambda: one_manager(sb), timeout=60)
+    jobs = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", "restart-proof")
+    sb.kube.create(resource_path("", "v1", "namespaces"), {"metadata": {"name": "restart-proof"}})
+
+    def batch_size_of(name: str) -> str:
+        body = J.lmevaljob(name, "local-completions", {"model": "m", "base_url": "http://m:8080/v1/completions"},
+                           allow_online=False, namespace="restart-proof")
+        del body["spec"]["batchSize"]  # the operator's lmes-default-batch-size applies
+        sb.kube.create(jobs, body)
+        pod_name = wait_for(f"{name}'s pod", lambda: (sb.kube.get(f"{jobs}/{name}").get("status") or {}).get("podName"),
+                            timeout=60)
+        pod = sb.kube.get(resource_path("", "v1", "pods", "restart-proof", pod_name))
+        args = next(c for c in pod["spec"]["containers"] if c["name"] == "main")["args"]
+        return str(args[args.index("--batch_size") + 1])
+
+    before = batch_size_of("before-edit")
+    edited = "3" if before != "3" else "5"
+    path = S.operator_configmap_path(sb.profile)
+    sb.kube.merge_patch(path, {"metadata": {"annotations": {R.MANAGED_ANNOTATION: "false"}}})
+    sb.kube.merge_patch(path, {"data": {"lmes-default-batch-size": edited}})
+    assert batch_size_of("after-edit") == before  # the running manager read the ConfigMap at start only
+    S.rollout_restart(sb.kube, sb.profile)
+    wait_for("a new manager process, alone", lambda: (pid := one_manager(sb)) not in (None, first) and pid, timeout=60)
+    assert batch_size_of("after-restart") == edited
+
+
 def job_outcome(job: JSON) -> tuple[str, str, str]:
     status = job.get("status") or {}
     return status.get("state", ""), status.get("reason", ""), status.get("message", "")

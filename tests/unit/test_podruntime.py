@@ -154,11 +154,13 @@ def test_driver_containers_run_the_built_driver() -> None:
 
 def test_operator_mode_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(realoperator.ENV_SWITCH, "Simulated")
-    assert realoperator.mode() == "simulated"
+    assert realoperator.mode("rhoai-3.5") == "simulated"
     monkeypatch.setenv(realoperator.ENV_SWITCH, "real")
-    assert realoperator.mode() == "real"
+    assert realoperator.mode("rhoai-2.16") == "real"
     monkeypatch.setenv(realoperator.ENV_SWITCH, "bogus")
-    assert realoperator.mode() == realoperator.DEFAULT_MODE
+    assert realoperator.mode("rhoai-3.5") == "real" and realoperator.mode("odh-3.5") == "real"
+    monkeypatch.delenv(realoperator.ENV_SWITCH)
+    assert realoperator.mode("rhoai-2.16") == "simulated"  # not verified against the real line yet
 
 
 # -- the lm_eval stand-in --------------------------------------------------------------------------------

@@ -1,0 +1,112 @@
+"""doctor --fix on the sandbox's broken-jobs scenario (issue 19 item 3), against a real apiserver.
+
+Per profile: the dry run writes nothing (every resourceVersion unchanged, no job created); a read-only
+identity gets the plan and exit 4; `--fix --yes --wait` turns each seed mistake into a job that completes
+and says so per finding; a second doctor reports nothing for the corrected jobs; a second --fix is a no-op.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from lmeval_setup.kube.client import Kube, resource_path
+from lmeval_setup.platform import releases as R
+
+pytestmark = [pytest.mark.controlplane]
+
+READER = "fix-reader"
+
+
+def _jobs_path(ns: str) -> str:
+    return resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", ns)
+
+
+def _versions(kube: Kube, paths: list[str]) -> dict[str, str]:
+    out = {}
+    for path in paths:
+        for item in kube.list_items(path):
+            meta = item["metadata"]
+            out[f"{path}/{meta['name']}"] = meta["resourceVersion"]
+    return out
+
+
+def _wait_all_complete(kube: Kube, ns: str, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = list(kube.list_items(_jobs_path(ns)))
+        if jobs and all((j.get("status") or {}).get("state") == "Complete" for j in jobs):
+            return
+        assert time.monotonic() < deadline, [(j["metadata"]["name"], j.get("status", {}).get("state")) for j in jobs]
+        time.sleep(1.0)
+
+
+def _reader(plane: Any, kube: Kube) -> str:
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": READER},
+            "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]}]}
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": READER},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": READER},
+               "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": READER}]}
+    kube.create("/apis/rbac.authorization.k8s.io/v1/clusterroles", role)
+    kube.create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
+    return str(plane.kubeconfig_for(READER))
+
+
+def _doctor(*args: str) -> Any:
+    from lmeval_setup.cli.doctor import doctor
+
+    return CliRunner().invoke(doctor, list(args), catch_exceptions=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", ["rhoai-2.22", "rhoai-3.5"])
+def test_doctor_fix_turns_each_seed_mistake_into_a_completed_job(new_controlplane: Any, profile: str) -> None:
+    from lmeval_setup.doctor.collect import Scope, collect
+    from lmeval_setup.doctor.evaluate import evaluate
+    from lmeval_setup.fix.engine import FIX_LABEL
+    from lmeval_setup.sandbox import jobs as J
+    from lmeval_setup.sandbox.harness import running_sandbox
+
+    ns = J.DEMO_NAMESPACE
+    with running_sandbox(new_controlplane, profile, "broken-jobs") as sb:
+        kubeconfig = sb.kubeconfig
+        _wait_all_complete(sb.kube, ns)
+        watched = [_jobs_path(ns), resource_path("", "v1", "configmaps", sb.namespace),
+                   resource_path("apps", "v1", "deployments", sb.namespace)]
+        before = _versions(sb.kube, watched)
+        dsc_before = sb.dsc()["metadata"]["resourceVersion"]
+
+        dry = _doctor("--kubeconfig", kubeconfig, "-n", ns, "--fix")
+        assert dry.exit_code == 0, dry.output
+        assert "dry run" in dry.output and "+    value: http://" in dry.output  # the diff of the base_url fix
+        readonly = _doctor("--kubeconfig", _reader(new_controlplane, sb.kube), "-n", ns, "--fix", "--yes")
+        assert readonly.exit_code == 4, readonly.output
+        assert "not permitted to apply the fix: missing create lmevaljobs" in readonly.output
+        assert "-> eval-base-url-no-completions-fix" in readonly.output  # the plan is still shown
+        # neither wrote anything: the same objects at the same resourceVersions
+        assert _versions(sb.kube, watched) == before
+        assert sb.dsc()["metadata"]["resourceVersion"] == dsc_before
+
+        applied = _doctor("--kubeconfig", kubeconfig, "-n", ns, "--fix", "--yes", "--wait", "--wait-timeout", "400")
+        assert applied.exit_code == 0, applied.output
+        for seed in J.SEED_JOBS:
+            if seed.should_succeed:
+                assert f"{seed.name}-fix" not in applied.output  # a clean job is left alone
+                continue
+            fixed = sb.kube.get(f"{_jobs_path(ns)}/{seed.name}-fix")
+            assert fixed["metadata"]["labels"][FIX_LABEL] == seed.name
+            assert fixed["status"]["state"] == "Complete" and fixed["status"]["reason"] == "Succeeded", seed.name
+            assert f"    {seed.expected_rule}: fixed" in applied.output, seed.name
+
+        result = evaluate(collect(sb.kube, Scope(namespace=ns)))
+        on_fixes = [(f.target.name, f.rule_id) for f in result.findings if f.target.name.endswith("-fix")]
+        assert on_fixes == []
+        names = {j["metadata"]["name"] for j in sb.kube.list_items(_jobs_path(ns))}
+        again = _doctor("--kubeconfig", kubeconfig, "-n", ns, "--fix", "--yes")
+        assert again.exit_code == 0, again.output
+        assert "already exists" in again.output
+        assert {j["metadata"]["name"] for j in sb.kube.list_items(_jobs_path(ns))} == names

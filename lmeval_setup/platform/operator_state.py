@@ -16,7 +16,10 @@ others count. Per operator pod that has started, in this order:
    that manager changes any field it owns, so a manager that owns a start-up key and later writes
    only metadata still looks like a change: the answer errs towards restarting, never towards
    "loaded".) Started in a later second than the change: loaded; in an earlier second: stale;
-   in the same second, or either time unknown: it cannot be told, and the answer says so.
+   in the same second, or either time unknown: it cannot be told, and the answer says so. One
+   exception: a ConfigMap not written since the second it was created was loaded by any manager
+   running in that second, because the manager cannot start without it (the platform creates the
+   ConfigMap and the Deployment together, and a fast pod starts in the same second).
 
 A pod that has not started a container yet will load the current keys when it does. Terminating pods
 still count: until they are gone they may still reconcile jobs.
@@ -91,22 +94,33 @@ def parse_time(text: object) -> datetime | None:
         return None
 
 
-def startup_keys_changed_at(configmap: JSON, release: Release) -> datetime | None:
-    """The newest managedFields time of an entry that owns a start-up data key (None: not known).
-
-    An entry without fieldsV1 cannot say what it owns, so it counts (erring towards a restart).
-    """
-    newest: datetime | None = None
+def startup_key_writers(configmap: JSON, release: Release) -> list[JSON]:
+    """managedFields entries that own a start-up data key. An entry without fieldsV1 cannot say what it
+    owns, so it counts (erring towards a restart)."""
+    writers = []
     for entry in (configmap.get("metadata") or {}).get("managedFields") or []:
         fields = entry.get("fieldsV1")
         if isinstance(fields, dict):
             owned = {k[2:] for k in (fields.get("f:data") or {}) if k.startswith("f:")}
             if not any(is_startup_key(k, release) for k in owned):
                 continue
-        when = parse_time(entry.get("time"))
-        if when is not None and (newest is None or when > newest):
-            newest = when
-    return newest
+        writers.append(entry)
+    return writers
+
+
+def startup_keys_changed_at(configmap: JSON, release: Release) -> datetime | None:
+    """The newest managedFields time of an entry that owns a start-up data key (None: not known)."""
+    times = [parse_time(e.get("time")) for e in startup_key_writers(configmap, release)]
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+def unchanged_since_creation(configmap: JSON, release: Release) -> bool:
+    """Only its creator owns start-up keys, last written in the second the ConfigMap was created."""
+    writers = startup_key_writers(configmap, release)
+    created = parse_time((configmap.get("metadata") or {}).get("creationTimestamp"))
+    written = parse_time(writers[0].get("time")) if len(writers) == 1 else None
+    return created is not None and written is not None and _second(created) == _second(written)
 
 
 def manager_started_at(pod: JSON) -> datetime | None:
@@ -200,7 +214,10 @@ def startup_config_state(release: Release, deployment: JSON | None, configmap: J
     if changed_by_this_run and release.needs_restart_for_permissions:
         return answer(Verdict.STALE, "this run changes start-up keys of the ConfigMap the running pods loaded")
     changed_at = startup_keys_changed_at(configmap, release)
-    per_pod = tuple(_pod_state(p, current, changed_at) for p in live)
+    # Not written since the second it was created: a manager cannot start without its ConfigMap, so a pod
+    # running in that second loaded it as created (the platform creates it and the Deployment together).
+    as_created = unchanged_since_creation(configmap, release)
+    per_pod = tuple(_pod_state(p, current, changed_at, as_created) for p in live)
     for verdict in (Verdict.STALE, Verdict.UNKNOWN):
         worst = [p for p in per_pod if p.verdict is verdict]
         if worst:
@@ -214,7 +231,7 @@ def startup_config_of(facts: ClusterFacts) -> StartupConfigState:
                                 facts.operator.pod_objects)
 
 
-def _pod_state(pod: JSON, current_hash: str, changed_at: datetime | None) -> PodState:
+def _pod_state(pod: JSON, current_hash: str, changed_at: datetime | None, as_created: bool = False) -> PodState:
     meta = pod.get("metadata") or {}
     name = str(meta.get("name", "?"))
     stamped = (meta.get("annotations") or {}).get(LMES_HASH_ANNOTATION)
@@ -231,6 +248,9 @@ def _pod_state(pod: JSON, current_hash: str, changed_at: datetime | None) -> Pod
     # The API's times have one-second resolution: the same second proves nothing either way.
     if _second(started) > _second(changed_at):
         return PodState(name, Verdict.LOADED, f"{stamp_note}{when}")
+    if _second(started) == _second(changed_at) and as_created:
+        return PodState(name, Verdict.LOADED, f"{stamp_note}{when}, in the second the ConfigMap was created and "
+                        "not written since: the manager cannot have started without it")
     if _second(started) == _second(changed_at):
         return PodState(name, Verdict.UNKNOWN, f"{stamp_note}cannot tell, same second: {when}")
     return PodState(name, Verdict.STALE, f"{stamp_note}{when}")

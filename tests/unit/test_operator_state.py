@@ -169,3 +169,20 @@ def test_deployment_readiness() -> None:
     assert not readiness.rolled_out and "old" in readiness.detail
     finished = {**pod_of("d-old", "evicted"), "status": {"phase": "Failed"}}
     assert deployment_readiness(done, pods=[pod_of("d-new", "new"), finished], replicasets=sets).rolled_out
+
+
+def test_a_pod_started_in_the_second_its_configmap_was_created_loaded_it() -> None:
+    """Fresh clusters: the platform creates the ConfigMap and the Deployment together; a fast pod starts
+    in the same second. Not written since, the ConfigMap is what the manager (which cannot start without
+    it) loaded: no restart, no LME106 on a healthy cluster."""
+    snap = cluster_snapshot()
+    config = operator_config(snap)
+    created = config["metadata"]["creationTimestamp"]
+    operator_pod(snap)["status"]["startTime"] = created
+    assert startup_config_of(detect(snap)).loaded
+    assert not doctor_says_restart(snap)
+    # Written again in that second by someone else: the pod may have loaded the first version.
+    config["metadata"]["managedFields"].append({"manager": "kubectl-patch", "operation": "Update", "time": created,
+                                                "fieldsV1": {"f:data": {"f:lmes-default-batch-size": {}}}})
+    config["data"]["lmes-default-batch-size"] = "4"
+    assert startup_config_of(detect(snap)).verdict is Verdict.UNKNOWN

@@ -129,7 +129,10 @@ def operator_unavailable(facts: ClusterFacts) -> list[Finding]:
         return [_operator_crashes_without_configmap(facts)]
     text = (f"replicas: {replicas}, availableReplicas: {status.get('availableReplicas') or 0}, "
             f"pods: {', '.join(f'{p.name} ({p.phase})' for p in facts.operator.pods) or 'none'}")
-    why = "it is scaled to 0" if replicas == 0 else "no replica is available"
+    available = int(status.get("availableReplicas") or 0)
+    # operator_state.deployment_readiness: every wanted replica available (one of two is not "running").
+    why = "it is scaled to 0" if replicas == 0 else "no replica is available" if available == 0 \
+        else f"only {available} of {replicas} replicas are available"
     return [Finding("LME107", operator_target(facts), f"the TrustyAI operator is not running: {why}",
                     (Evidence("cluster", text, "status.availableReplicas"),))]
 

@@ -186,3 +186,13 @@ def test_a_pod_started_in_the_second_its_configmap_was_created_loaded_it() -> No
                                                 "fieldsV1": {"f:data": {"f:lmes-default-batch-size": {}}}})
     config["data"]["lmes-default-batch-size"] = "4"
     assert startup_config_of(detect(snap)).verdict is Verdict.UNKNOWN
+
+
+def test_the_doctor_reads_availability_from_the_same_predicate() -> None:
+    """LME107 and detect's `operator_available` ask deployment_readiness: all wanted replicas available."""
+    snap = cluster_snapshot(operator_replicas=2)
+    deployment = next(o for (g, plural, _, _), o in snap.objects.items() if plural == "deployments")
+    deployment["status"] = {"availableReplicas": 1}
+    assert not detect(snap).operator.available
+    [finding] = [f for f in evaluate(snap).findings if f.rule_id == "LME107"]
+    assert "only 1 of 2 replicas are available" in finding.message

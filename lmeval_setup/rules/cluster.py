@@ -74,13 +74,6 @@ def cluster_unreadable(reason: str) -> Finding:
                    (Evidence("cluster", reason),))
 
 
-def cluster_unreadable(reason: str) -> Finding:
-    """LME111, not LME110: a namespace-scoped identity sees no DataScienceCluster because it may not look."""
-    return Finding("LME111", Target(kind="Cluster", name="cluster"),
-                   "the cluster layer was not readable with these credentials; cluster rules were not checked",
-                   (Evidence("cluster", reason),))
-
-
 def trustyai_not_managed(facts: ClusterFacts) -> list[Finding]:
     state = facts.trustyai_state
     return [Finding(

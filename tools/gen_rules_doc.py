@@ -1,7 +1,9 @@
 """Write docs/rules.md from the rule catalog (the catalog is the source; this page is derived).
 
-Run `python tools/gen_rules_doc.py` after changing lmeval_setup/rules/catalog.py; a unit test fails
-while the page is stale.
+Run `python tools/gen_rules_doc.py` after changing lmeval_setup/rules/catalog.py or
+lmeval_setup/rules/operator_messages.py; a unit test fails while the page is stale. The coverage section is
+measured from the operator sources (tools/extract_operator_messages.py); where they or Go are absent the
+section already on the page is kept.
 """
 
 from __future__ import annotations
@@ -15,6 +17,47 @@ sys.path.insert(0, str(REPO))
 from lmeval_setup.rules.catalog import RULES  # noqa: E402
 
 TARGET = REPO / "docs" / "rules.md"
+COVERAGE_HEADING = "## Coverage of the operator's messages"
+
+
+def coverage_section() -> list[str]:
+    """Per release line: how many distinct controller/driver messages map to a rule or are not user-facing."""
+    sys.path.insert(0, str(REPO / "tools"))
+    import extract_operator_messages as extractor
+
+    from lmeval_setup.rules.operator_messages import mapping_for
+
+    try:
+        by_release = extractor.extract()
+    except extractor.ExtractError:
+        return _coverage_on_page()
+    lines = [COVERAGE_HEADING, "",
+             "Every message the LM-Eval controller can put in `status.message`/`reason`, every event it emits and "
+             "every error the driver prints or returns, extracted from the operator sources of each release line "
+             "by `tools/extract_operator_messages.py` (go/ast) and mapped in "
+             "`lmeval_setup/rules/operator_messages.py`.",
+             "",
+             "| release line | messages | mapped to a rule | not user-facing | unmapped | coverage |",
+             "|---|---|---|---|---|---|"]
+    for release, messages in by_release.items():
+        distinct = {(m.kind, m.text) for m in messages}
+        mapped = [mapping_for(kind, text) for kind, text in distinct]
+        ruled = sum(1 for m in mapped if m is not None and m.rule)
+        quiet = sum(1 for m in mapped if m is not None and not m.rule)
+        unmapped = len(distinct) - ruled - quiet
+        share = 100 * (ruled + quiet) // max(len(distinct), 1)
+        lines.append(f"| {release} | {len(distinct)} | {ruled} | {quiet} | {unmapped} | {share}% |")
+    return lines
+
+
+def _coverage_on_page() -> list[str]:
+    if not TARGET.exists():
+        return []
+    text = TARGET.read_text()
+    if COVERAGE_HEADING not in text:
+        return []
+    section = text.split(COVERAGE_HEADING, 1)[1].split("\n## ", 1)[0]
+    return (COVERAGE_HEADING + section).rstrip("\n").split("\n")
 
 
 def render() -> str:
@@ -29,6 +72,9 @@ def render() -> str:
         "|---|---|---|---|",
     ]
     lines += [f"| {r.id} | `{r.slug}` | {r.severity} | {r.title} |" for r in RULES.values()]
+    coverage = coverage_section()
+    if coverage:
+        lines += ["", *coverage]
     for r in RULES.values():
         lines += ["", f"## {r.id} {r.slug}", "", f"**{r.title}** ({r.severity})", "", f"Why: {r.why}", "",
                   f"Fix: {r.fix}"]

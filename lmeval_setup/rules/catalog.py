@@ -328,6 +328,81 @@ _RULES: tuple[Rule, ...] = (
         "lm-eval truncated prompts that exceeded max_length; scores may be lower than they should be.",
         "Set max_length to the served model's context length.",
     ),
+    # LME031-LME038: the failure paths of the real controller and driver and of the cluster around the job
+    # pod (tools/extract_operator_messages.py lists the messages; rules/operator_messages.py maps them).
+    Rule(
+        "LME031", "custom-task-git", "error",
+        "Custom tasks could not be fetched from git",
+        "The driver clones spec.taskList.custom git source in the job pod before lm-eval starts: the clone, the "
+        "branch or commit checkout, or the task path failed ('failed to clone git repository', 'specified "
+        "path ... does not exist in the repository'). The pod needs online access to reach the repository.",
+        "Check the git URL (HTTPS, reachable from the cluster), branch, commit and path in the job's custom "
+        "task source; the job needs allowOnline: true and the cluster must permit online access.",
+    ),
+    Rule(
+        "LME032", "offline-storage-s3", "error",
+        "Offline assets could not be downloaded from S3",
+        "With spec.offline.storage.s3 the driver downloads models and datasets before lm-eval runs; 'failed "
+        "to download assets from S3' means wrong credentials, endpoint, bucket or path, or a Secret key the "
+        "pod cannot read.",
+        "Check the S3 Secret referenced by offline.storage.s3 (access key, secret key, endpoint, bucket, "
+        "region) and the path; for a PVC use offline.storage.pvcName with the assets under the mount.",
+    ),
+    Rule(
+        "LME033", "oci-upload-failed", "error",
+        "Results could not be uploaded to the OCI registry",
+        "With spec.outputs.oci the driver pushes the results after lm-eval finished; the registry was not "
+        "set or refused the push (credentials, repository, TLS).",
+        "Check outputs.oci (registry, repository, tag) and its credentials Secret; the scores are still in "
+        "the pod's log and, with outputs.pvcName, on the PVC.",
+    ),
+    Rule(
+        "LME034", "kueue-admission", "error",
+        "The job waits for Kueue, or Kueue refuses it",
+        "When the operator's job manager integrates Kueue, a job needs the kueue.x-k8s.io/queue-name label "
+        "('job requires kueue.x-k8s.io/queue-name label'); a labelled job stays suspended until its LocalQueue's "
+        "ClusterQueue admits it (no LocalQueue, no ClusterQueue, or a quota smaller than the job's requests).",
+        "Label the job with kueue.x-k8s.io/queue-name: <LocalQueue in its namespace>; check that the "
+        "LocalQueue and its ClusterQueue exist and that the ClusterQueue's quota covers the pod's requests.",
+        example="metadata:\n  labels:\n    kueue.x-k8s.io/queue-name: default",
+    ),
+    Rule(
+        "LME035", "operator-config-invalid", "error",
+        "The TrustyAI operator's configuration cannot be read",
+        "The controller reads trustyai-service-operator-config (and trustyai-dsc-config) for every job; an "
+        "invalid value (pull policy, image, a non-boolean lmes-allow-* key) fails the job with 'Failed to "
+        "read configuration' before a pod exists.",
+        "Correct the named key in trustyai-service-operator-config in the applications namespace (2.25+: the "
+        "DSC's eval.lmeval fields) and re-create the job.",
+    ),
+    Rule(
+        "LME036", "job-pod-gone", "error",
+        "The job's pod was deleted or evicted",
+        "The controller marks a job Failed when its pod disappears (deleted, evicted for node pressure such "
+        "as ephemeral-storage while datasets download, or replaced by a pod it does not own).",
+        "Re-create the job; if the pod was evicted, give it room: an ephemeral-storage request or a PVC "
+        "(outputs.pvcManaged) for the Hugging Face cache, or a node with more disk.",
+    ),
+    Rule(
+        "LME037", "driver-failed", "error",
+        "The LM-Eval driver failed before or around lm-eval",
+        "The driver binary (copied by the init container, wrapping lm_eval in main, exec-ed by the controller "
+        "for --get-status) failed: it could not be copied, found no program to run, could not prepare task "
+        "recipes or custom artifacts, or could not detect the devices. The job image and driver image must "
+        "match the operator release.",
+        "Read the init container's and main container's logs; check that the lmes-pod-image and "
+        "lmes-driver-image of the operator configuration are the release's, and that the pod can write "
+        "/opt/app-root/src.",
+    ),
+    Rule(
+        "LME038", "pod-admission-denied", "error",
+        "The job's pod was refused at admission",
+        "The controller's pod create was denied, so the job fails without a pod: a ResourceQuota is "
+        "exceeded, a LimitRange's minimum or maximum is violated, or no OpenShift SecurityContextConstraint "
+        "(or Pod Security level) admits the pod.",
+        "Raise or free the namespace's quota, fit the job's resources into the LimitRange, or grant the "
+        "job's service account an SCC that admits the pod; the denial message names which.",
+    ),
     Rule(
         "LME101", "trustyai-not-managed", "error",
         "TrustyAI is not enabled in the DataScienceCluster",

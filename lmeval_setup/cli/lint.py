@@ -13,7 +13,7 @@ import click
 
 from lmeval_setup.cli.common import findings_options, kube_options
 from lmeval_setup.cli.verbosity import note as say
-from lmeval_setup.errors import ExitCode
+from lmeval_setup.errors import ExitCode, UsageError
 
 
 @click.command(name="lint", context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,10 +22,14 @@ from lmeval_setup.errors import ExitCode
 @click.option("--cluster", is_flag=True, help="Also check against a cluster: permissions, namespace, PVCs, Secrets.")
 @click.option("-n", "--namespace", "namespace", default=None,
               help="With --cluster: namespace for manifests that do not set one (default: default).")
+@click.option("--fix", "fix", is_flag=True,
+              help="Rewrite the manifests in place with the automatic fixes (comments and layout kept), then report "
+                   "what is left.")
+@click.option("--diff", "diff", is_flag=True, help="With --fix: print the changes as a unified diff; write nothing.")
 @kube_options
 def lint(
     paths: tuple[str, ...], output: str, fail_on: str, ignore: tuple[str, ...], cluster: bool,
-    namespace: str | None, color: bool | None, kubeconfig: str | None, context: str | None,
+    namespace: str | None, fix: bool, diff: bool, color: bool | None, kubeconfig: str | None, context: str | None,
 ) -> None:
     """Check LMEvalJob manifests (files, directories, kustomize directories, '-' for stdin).
 
@@ -37,7 +41,15 @@ def lint(
     from lmeval_setup.report import exit_code_for, filter_ignored, render, resolve_rule_ids
 
     ignored = resolve_rule_ids(ignore)  # validate before doing any work
+    if diff and not fix:
+        raise UsageError("--diff goes with --fix")
+    if fix and "-" in paths:
+        raise UsageError("--fix rewrites files: it cannot take stdin ('-')")
     result = lint_paths(list(paths))
+    if fix and not result.errors:
+        if _fix(result, show_diff=diff):
+            sys.exit(int(ExitCode.FINDINGS))  # --diff: there are changes to make
+        result = lint_paths(list(paths))  # report what the fixes left
     if cluster:
         _cluster_checks(result, kubeconfig, context, namespace or "default")
     findings = filter_ignored(result.findings, ignored)
@@ -57,6 +69,23 @@ def lint(
     if not result.checked and output == "text":
         say("note: no LMEvalJob documents found")
     sys.exit(exit_code_for(findings, fail_on))
+
+
+def _fix(result, *, show_diff: bool) -> bool:  # type: ignore[no-untyped-def]
+    """Apply (or with show_diff print) the automatic fixes; True when --diff found changes to make."""
+    from lmeval_setup.fix.lintfix import fix_documents, write
+
+    fixes = fix_documents(result.jobs)
+    for text in fixes.notes:
+        say(f"note: {text}")
+    if show_diff:
+        for file_fix in fixes.files:
+            click.echo(file_fix.diff(), nl=False)
+        return bool(fixes.files)
+    write(fixes)
+    for file_fix in fixes.files:
+        say(f"fixed {file_fix.file}: {', '.join(file_fix.rules)}")
+    return False
 
 
 def _cluster_checks(result, kubeconfig: str | None, context: str | None, namespace: str) -> None:  # type: ignore[no-untyped-def]

@@ -96,7 +96,7 @@ def tokenizer(job: Job, ctx: FixContext) -> Inferred | None:
     """The Hugging Face repo id of the served model, from the InferenceService (or the jobs next to it)."""
     isvc = matching_isvc(job, ctx)
     if isvc is None:
-        return None
+        return _from_sibling_on_same_endpoint(job, ctx)
     name = isvc["metadata"]["name"]
     uri = str((((isvc.get("spec") or {}).get("predictor") or {}).get("model") or {}).get("storageUri") or "")
     where = f"InferenceService {name} spec.predictor.model.storageUri"
@@ -111,6 +111,25 @@ def tokenizer(job: Job, ctx: FixContext) -> Inferred | None:
     if tag_match:
         return _from_modelcar_tag(tag_match.group("tag"), f"{where} {uri}", job, ctx)
     return None
+
+
+def _from_sibling_on_same_endpoint(job: Job, ctx: FixContext) -> Inferred | None:
+    """Without an InferenceService: a job that evaluates the same served model on the same host names its repo."""
+    host = urlsplit(job.arg_str("base_url") or "").netloc
+    served = job.arg_str("model")
+    if not host or not served:
+        return None
+    found = set()
+    for other in ctx.sibling_jobs:
+        other_job = Job(other, job.target)
+        value = other_job.arg_str("tokenizer") or ""
+        if (HUB_REPO_ID.match(value) and other_job.arg_str("model") == served
+                and urlsplit(other_job.arg_str("base_url") or "").netloc == host):
+            found.add((value, other.get("metadata", {}).get("name", "")))
+    if len({value for value, _ in found}) != 1:
+        return None  # none, or jobs that disagree: not safe to pick one
+    value, other_name = sorted(found)[0]
+    return Inferred(value, f"job {other_name}, which evaluates the served model {served} on {host}")
 
 
 def _from_models_endpoint(isvc: JSON, ctx: FixContext) -> Inferred | None:

@@ -351,7 +351,9 @@ class Kubelet:
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
         # Pods as processes and pods/exec need Linux namespaces; without them containers are scripts only.
-        self.runtime: PodRuntime | None = PodRuntime() if PodRuntime.available() else None
+        # Pods get a private /tmp; the sandbox's own directory (kubeconfig, certs) stays visible in it.
+        kept = (Path(workdir),) if workdir is not None else ()
+        self.runtime: PodRuntime | None = PodRuntime(keep_tmp=kept) if PodRuntime.available() else None
         self.workdir = Path(workdir) if workdir is not None else None
         if process_resolvers is None and profile is not None and self.workdir is not None and self.runtime:
             from lmeval_setup.sandbox.realoperator import process_resolvers as real_operator_processes

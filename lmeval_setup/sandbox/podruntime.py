@@ -60,8 +60,10 @@ CLONE_NEWNET = 0x40000000
 POD_HOSTS_FILE = "/run/hosts"  # bind-mounted over the pod's /etc/hosts
 STOP_GRACE_SECONDS = 2.0
 
-# Runs as the pause process inside the new namespaces: loopback up, the pod's private /opt and /run,
-# then "ready" on stdout and sleep. $1 is the pod's namespace, the rest are directories to create.
+# Runs as the pause process inside the new namespaces: loopback up, the pod's private /opt, /run, /etc/hosts
+# and /tmp (the 2.16 driver's socket is /tmp/ta-lmes-driver.sock: pods must not share it), in which the host
+# paths of $KEEP_TMP (one per line: the sandbox's own directory, with the manager's kubeconfig) stay
+# visible; then "ready" on stdout and sleep. $1 is the pod's namespace, the rest are directories to create.
 PAUSE_SCRIPT = r"""
 set -e
 ip link set lo up
@@ -71,6 +73,14 @@ mkdir -p "$SA_DIR" /opt/app-root/src /opt/app-root/bin
 printf %s "$1" > "$SA_DIR/namespace"
 printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' > /run/hosts
 mount --bind /run/hosts /etc/hosts
+mkdir -p /run/host-tmp
+mount --bind /tmp /run/host-tmp
+mount -t tmpfs -o mode=1777 sandbox-tmp /tmp
+printf '%s\n' "$KEEP_TMP" | while IFS= read -r kept; do
+  [ -n "$kept" ] || continue
+  mkdir -p "$kept"
+  mount --bind "/run/host-tmp/${kept#/tmp/}" "$kept"
+done
 shift
 for d in "$@"; do mkdir -p "$d"; done
 echo ready
@@ -126,11 +136,13 @@ class PodSandbox:
         return self.process.pid
 
     @classmethod
-    def start(cls, uid: str, namespace: str, directories: list[str], timeout: float = 10.0) -> PodSandbox:
+    def start(cls, uid: str, namespace: str, directories: list[str], timeout: float = 10.0,
+              keep_tmp: tuple[str, ...] = ()) -> PodSandbox:
         argv = ["unshare", "--mount", "--net", "--propagation", "private", "--", "sh", "-c", PAUSE_SCRIPT,
                 "pause", namespace, *directories]
+        kept = "\n".join(p for p in keep_tmp if p.startswith("/tmp/") and ".." not in p.split("/"))
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env={"PATH": DEFAULT_PATH, "SA_DIR": SERVICE_ACCOUNT_DIR},
+                                   env={"PATH": DEFAULT_PATH, "SA_DIR": SERVICE_ACCOUNT_DIR, "KEEP_TMP": kept},
                                    preexec_fn=_set_pdeathsig)
         assert process.stdout is not None
         ready = _read_line(process.stdout, timeout)
@@ -350,7 +362,9 @@ def _copy(source: socket.socket, sink: socket.socket) -> None:
 class PodRuntime:
     """The kubelet's process runtime: sandboxes by pod UID, container processes by (UID, name)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_tmp: tuple[Path, ...] = ()) -> None:
+        # Host paths under /tmp that stay visible in every pod's private /tmp (resolved: /tmp may be a link).
+        self.keep_tmp = tuple(str(p.resolve()) for p in keep_tmp if str(p.resolve()).startswith("/tmp/"))
         self._sandboxes: dict[str, PodSandbox] = {}
         self._containers: dict[tuple[str, str], ContainerProcess] = {}
         self._lock = threading.Lock()
@@ -396,7 +410,7 @@ class PodRuntime:
             for stale in self._listeners.pop(uid, []):  # a sandbox that died takes its listeners along
                 stale.close()
             namespace, directories = str(meta.get("namespace", "")), volume_directories(pod)
-            sandbox = self._spawner.run(lambda: PodSandbox.start(uid, namespace, directories))
+            sandbox = self._spawner.run(lambda: PodSandbox.start(uid, namespace, directories, keep_tmp=self.keep_tmp))
             self._sandboxes[uid] = sandbox
             wire = bool(self._forwards)
         if wire:

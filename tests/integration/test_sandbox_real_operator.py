@@ -82,10 +82,11 @@ def kubectl(sb: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(kubectl_path()), *args], capture_output=True, text=True, env=env, timeout=60)
 
 
-@pytest.fixture
-def bootstrapped(new_controlplane: Any, real_operator: None) -> Iterator[Sandbox]:
-    require_real("rhoai-3.5")
-    with running_sandbox(new_controlplane, "rhoai-3.5", "bootstrapped") as sb:
+# 2.16 and 2.22 read their namespace only from the service-account file (the pod's private mount supplies it).
+@pytest.fixture(params=["rhoai-2.16", "rhoai-2.22", "rhoai-3.5"])
+def bootstrapped(request: pytest.FixtureRequest, new_controlplane: Any, real_operator: None) -> Iterator[Sandbox]:
+    require_real(request.param)
+    with running_sandbox(new_controlplane, request.param, "bootstrapped") as sb:
         yield sb
 
 
@@ -176,7 +177,7 @@ def job_outcome(job: JSON) -> tuple[str, str, str]:
     return status.get("state", ""), status.get("reason", ""), status.get("message", "")
 
 
-@pytest.mark.parametrize("profile", ["rhoai-3.5"])
+@pytest.mark.parametrize("profile", ["rhoai-2.16", "rhoai-2.22", "rhoai-2.25", "rhoai-3.0", "rhoai-3.3", "rhoai-3.5"])
 def test_broken_jobs_are_driven_by_the_real_controller(new_controlplane: Any, real_operator: None,
                                                        monkeypatch: pytest.MonkeyPatch, profile: str) -> None:
     require_real(profile)

@@ -243,3 +243,29 @@ def test_an_exposed_host_service_is_reachable_from_pods_by_its_cluster_name() ->
     finally:
         runtime.stop_all()
         server.shutdown()
+
+
+@needs_namespaces
+def test_each_pod_has_its_own_tmp_where_the_kept_host_paths_stay_visible(tmp_path: Path) -> None:
+    """The 2.16 driver listens on /tmp/ta-lmes-driver.sock: two job pods sharing the host's /tmp made the second
+    driver fail (its status server gone, a Go deadlock at --shutdown). The sandbox's own directory stays."""
+    import tempfile
+
+    kept = Path(tempfile.mkdtemp(prefix="g2-kept-", dir="/tmp"))
+    (kept / "kubeconfig").write_text("visible")
+    runtime = PodRuntime(keep_tmp=(kept,))
+    script = f"test ! -e /tmp/mine && echo $0 > /tmp/mine && sleep 0.3 && cat /tmp/mine {kept}/kubeconfig"
+    try:
+        runs = []
+        for uid in ("pod-a", "pod-b"):
+            lines: list[str] = []
+            spec = ProcessSpec(("sh", "-c", script, uid), {"PATH": DEFAULT_PATH})
+            runs.append((runtime.start(pod(uid=uid), "main", spec, lines.append), lines))
+        for (running, lines), uid in zip(runs, ("pod-a", "pod-b"), strict=True):
+            assert wait_exit(running) == 0, lines
+            assert lines == [uid, "visible"]
+        assert not Path("/tmp/mine").exists()
+    finally:
+        runtime.stop_all()
+        (kept / "kubeconfig").unlink()
+        kept.rmdir()

@@ -1,0 +1,93 @@
+"""lint --fix (issue 19 item 2): byte-exact rewrites of the project's broken examples, a kustomize overlay and a
+file full of comments, compared with expected files; idempotent; the fixed rules no longer fire."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lmeval_setup.cli.lint import lint
+
+REPO = Path(__file__).resolve().parent.parent.parent
+DATA = REPO / "tests" / "data"
+EXPECTED = DATA / "fix" / "expected"
+INPUTS = ["examples", "lint", "commented.yaml", "mixed-indentation.yaml", "kustomize/overlays/prod"]
+
+
+@pytest.fixture
+def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The inputs laid out as the expected tree names them, in a scratch working directory."""
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    (tmp_path / "lint").mkdir()
+    for seed in sorted((DATA / "lint").glob("seed-*.yaml")):
+        shutil.copy(seed, tmp_path / "lint" / seed.name)
+    shutil.copytree(DATA / "fix" / "input", tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _run(*args: str) -> object:
+    return CliRunner().invoke(lint, list(args), catch_exceptions=False)
+
+
+def test_fix_rewrites_only_the_fixed_values(tree: Path) -> None:
+    before = _snapshot(tree)
+    result = _run("--fix", *INPUTS)
+    assert result.exit_code in (0, 1), result.output  # type: ignore[attr-defined]
+    after = _snapshot(tree)
+    expected = {str(p.relative_to(EXPECTED)): p.read_bytes() for p in sorted(EXPECTED.rglob("*")) if p.is_file()}
+    assert expected, "expected files missing"
+    for name, content in after.items():
+        assert content == expected.get(name, before[name]), name
+    # the file lint cannot rewrite faithfully is left alone, and the user is told
+    assert after["mixed-indentation.yaml"] == before["mixed-indentation.yaml"]
+    assert "mixed-indentation.yaml: mixed: not fixed" in result.output  # type: ignore[attr-defined]
+
+
+def test_fix_is_idempotent_and_the_fixed_rules_no_longer_fire(tree: Path) -> None:
+    _run("--fix", *INPUTS)
+    once = _snapshot(tree)
+    again = _run("--fix", *INPUTS)
+    assert _snapshot(tree) == once
+    assert "fixed " not in again.output  # type: ignore[attr-defined]
+    report = _run("-o", "json", *INPUTS)
+    fired = {(f["file"]["path"], f["id"]) for f in _findings(report.output)}  # type: ignore[attr-defined]
+    fixed = {"LME001", "LME002", "LME003", "LME004", "LME005"}
+    # what is left is only the file that could not be rewritten
+    assert {(file, rule) for file, rule in fired if rule in fixed} <= {("mixed-indentation.yaml", "LME002")}, fired
+
+
+def _findings(text: str) -> list[dict]:  # type: ignore[type-arg]
+    import json
+
+    doc = json.loads(text)
+    return list(doc["findings"])
+
+
+def test_diff_prints_and_writes_nothing(tree: Path) -> None:
+    before = _snapshot(tree)
+    result = _run("--fix", "--diff", "lint/seed-02-base-url.yaml")
+    assert result.exit_code == 1  # type: ignore[attr-defined]
+    assert "+      value: http://granite-predictor.private-ai-demo.svc.cluster.local:8080/v1/completions  # expect: " \
+        in result.output  # type: ignore[attr-defined]
+    assert _snapshot(tree) == before
+    clean = _run("--fix", "--diff", "lint/seed-good.yaml")
+    assert clean.exit_code == 0 and clean.output.strip().startswith("lint:")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("args", [["--diff", "lint"], ["--fix", "-"]])
+def test_diff_without_fix_and_fix_of_stdin_are_usage_errors(tree: Path, args: list[str],
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from lmeval_setup.cli.main import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["lint", *args])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1  # one line, no traceback

@@ -18,6 +18,7 @@ from lmeval_setup.errors import OpenShiftAIMissing, PrerequisiteError
 from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.detect import CRD_GROUP, CRD_PLURAL, ClusterFacts, detect
 from lmeval_setup.rules import cluster as C
+from lmeval_setup.rules import lifecycle as LC
 from lmeval_setup.rules import logs as L
 from lmeval_setup.rules import pods as P
 from lmeval_setup.rules import status as S
@@ -129,6 +130,7 @@ def job_findings(snapshot: Snapshot, job: JSON, facts: ClusterFacts | None, now:
             if snapshot.knows("", "persistentvolumeclaims", ns) else None)
     out.extend(S.status_findings(job, pod=pod, pvcs=pvcs, now=now, explained=bool(pod_found)))
     out.extend(pod_found)
+    out.extend(LC.lifecycle_findings(job, pod, target, now))
     out.extend(_permission_findings(job, pod, target))
     out.extend(_spec_findings(job, facts, target))
     out = _unsafe_code_before_225(out, facts)

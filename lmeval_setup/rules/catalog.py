@@ -404,6 +404,15 @@ _RULES: tuple[Rule, ...] = (
         "job's service account an SCC that admits the pod; the denial message names which.",
     ),
     Rule(
+        "LME039", "pod-not-shut-down", "warning",
+        "The job completed but its pod still runs",
+        "The controller ends a finished pod by exec-ing `driver --shutdown` in main; when that exec fails "
+        "(no pods/exec permission, a driver of another release) the pod keeps its CPU, memory and GPUs.",
+        "Delete the pod (the results stay in the job's status); check the operator's pods/exec permission "
+        "and that its driver image matches the release.",
+        example="oc delete pod <job name> -n <namespace>",
+    ),
+    Rule(
         "LME101", "trustyai-not-managed", "error",
         "TrustyAI is not enabled in the DataScienceCluster",
         "spec.components.trustyai.managementState is not Managed, so no operator reconciles LMEvalJobs.",

@@ -14,6 +14,7 @@ from typing import Any
 
 from lmeval_setup.report.redact import redact_text
 from lmeval_setup.rules.finding import Evidence, Finding, Target
+from lmeval_setup.rules.operator_messages import rule_for_status_message
 
 JSON = dict[str, Any]
 # Long enough for image pulls and the operator's 10 s polling; short enough to be useful while debugging.
@@ -30,9 +31,18 @@ _STATUS_MESSAGES: tuple[tuple[re.Pattern[str], str, str], ...] = (
      "the evaluation image cannot be pulled ({message})"),
     (re.compile(r"^CreateContainerConfigError$"), "LME022",
      "the container cannot start: a referenced Secret or ConfigMap (or key) is missing"),
-    (re.compile(r"job requires kueue\.x-k8s\.io/queue-name label"), "LME015",
+    (re.compile(r"job requires kueue\.x-k8s\.io/queue-name label"), "LME034",
      "the job needs the kueue.x-k8s.io/queue-name label on this cluster"),
-    (re.compile(r"exceeded quota"), "LME021", "the pod is refused by a ResourceQuota: {message}"),
+    # The controller's pod create was denied; it copies the apiserver's Forbidden into status.message.
+    (re.compile(r"is forbidden: exceeded quota"), "LME038", "a ResourceQuota refused the pod: {message}"),
+    (re.compile(r"is forbidden: (?:\[)?(?:minimum|maximum) \S+ usage per|is forbidden: .*LimitRange"), "LME038",
+     "a LimitRange refused the pod: {message}"),
+    (re.compile(r"is forbidden: unable to validate against any security context constraint"), "LME038",
+     "no SecurityContextConstraint admits the pod: {message}"),
+    (re.compile(r"is forbidden: violates PodSecurity"), "LME038", "Pod Security admission refused the pod: {message}"),
+    (re.compile(r"exceeded quota"), "LME038", "a ResourceQuota refused the pod: {message}"),
+    # getPod's error when the pod was deleted (the controller also emits a PodMissing event).
+    (re.compile(r'^pods "[^"]+" not found$'), "LME036", "the job's pod was deleted: {message}"),
 )
 
 
@@ -58,6 +68,11 @@ def classify_status_message(message: str) -> tuple[str, str] | None:
         m = pattern.search(text)
         if m:
             return rule_id, explanation.format(message=text, **m.groupdict())
+    # Every other message the real controller or driver writes (rules/operator_messages.py, extracted from
+    # the operator sources of every release line).
+    operator_rule = rule_for_status_message(text)
+    if operator_rule:
+        return operator_rule, f"the operator reported: {redact_text(text)}"
     return None
 
 

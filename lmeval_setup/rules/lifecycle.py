@@ -1,0 +1,143 @@
+"""Lifecycle detectors: what the cluster does to an evaluation pod between "created" and "results".
+
+Each reads one object state the real controller and kubelet produce (field names and messages from
+../shared/upstream/trustyai-service-operator controllers/lmes and Kubernetes' own pod status):
+- eviction: the kubelet sets pod `status.reason: Evicted` and a message naming the resource
+  ("The node was low on resource: ephemeral-storage ...") -> LME036;
+- the `driver` init container (it copies the driver binary into the pod) ended non-zero or crash-loops
+  -> LME037 (image pull and OOM stay LME019 / LME020, rules/pods.py);
+- Kueue: a job labelled kueue.x-k8s.io/queue-name that is still `Suspended` (spec.suspend true, waiting
+  for its ClusterQueue to admit it) after STUCK_AFTER -> LME034;
+- a `Running` job whose status (the driver's progress bars) nobody wrote for STALLED_AFTER, read from the
+  newest managedFields time of the status subresource -> LME024;
+- a `Complete` job whose pod still runs (the controller's --shutdown exec did not end `main`), holding its
+  GPUs -> LME039.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from lmeval_setup.report.redact import redact_text
+from lmeval_setup.rules import status as S
+from lmeval_setup.rules.finding import Evidence, Finding, Target
+
+JSON = dict[str, Any]
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+# lm-eval's progress bars move at least every few minutes even on slow endpoints (the driver writes a bar
+# when its percent, count or title changes); 15 minutes of silence is a hang, not a slow model.
+STALLED_AFTER = timedelta(minutes=15)
+# The controller polls a finished pod every 10 s and ends it with `driver --shutdown`; give it time.
+SHUTDOWN_GRACE = timedelta(minutes=5)
+
+
+def lifecycle_findings(job: JSON, pod: JSON | None, target: Target, now: datetime) -> list[Finding]:
+    out: list[Finding] = []
+    if pod is not None:
+        out.extend(_evicted(pod, target))
+        out.extend(_driver_init_failed(pod, target))
+        out.extend(_pod_not_shut_down(job, pod, target, now))
+    out.extend(_kueue_waiting(job, target, now))
+    out.extend(_stalled_running(job, pod, target, now))
+    return out
+
+
+def _pod_name(pod: JSON) -> str:
+    return str((pod.get("metadata") or {}).get("name", ""))
+
+
+def _evicted(pod: JSON, target: Target) -> list[Finding]:
+    status = pod.get("status") or {}
+    if status.get("reason") != "Evicted":
+        return []
+    message = redact_text(str(status.get("message") or "Evicted"))
+    return [Finding("LME036", target, f"pod {_pod_name(pod)!r} was evicted: {message}",
+                    (Evidence("pod", f"Evicted: {message}", f"pod/{_pod_name(pod)}.status.reason"),))]
+
+
+def _driver_init_failed(pod: JSON, target: Target) -> list[Finding]:
+    for cs in (pod.get("status") or {}).get("initContainerStatuses") or []:
+        if cs.get("name") != "driver":
+            continue
+        state = cs.get("state") or {}
+        waiting = state.get("waiting") or {}
+        terminated = state.get("terminated") or (cs.get("lastState") or {}).get("terminated") or {}
+        path = f"pod/{_pod_name(pod)}.status.initContainerStatuses[driver]"
+        if terminated.get("reason") == "OOMKilled":
+            return []  # LME020 (rules/pods.py)
+        if waiting.get("reason") == "CrashLoopBackOff" or terminated.get("exitCode") not in (None, 0):
+            code = terminated.get("exitCode")
+            detail = redact_text(str(terminated.get("message") or waiting.get("message") or ""))[:300]
+            text = ", ".join(p for p in (waiting.get("reason", ""), f"exit code {code}" if code is not None else "",
+                                          detail) if p)
+            return [Finding("LME037", target, f"the driver init container failed ({text})",
+                            (Evidence("pod", text, path),))]
+    return []
+
+
+def _main_running(pod: JSON) -> bool:
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        if cs.get("name") == "main":
+            return bool((cs.get("state") or {}).get("running"))
+    return False
+
+
+def _pod_not_shut_down(job: JSON, pod: JSON, target: Target, now: datetime) -> list[Finding]:
+    status = S.job_status(job)
+    if status.get("state") != "Complete" or not _main_running(pod):
+        return []
+    done = S.parse_time(status.get("completeTime"))
+    if done is None or now - done < SHUTDOWN_GRACE:
+        return []
+    minutes = int((now - done).total_seconds() // 60)
+    return [Finding("LME039", target,
+                    f"the job completed {minutes} minutes ago but its pod {_pod_name(pod)!r} still runs",
+                    (Evidence("status", f"state: Complete, completeTime: {status.get('completeTime')}",
+                              "status.completeTime"),
+                     Evidence("pod", "main: running", f"pod/{_pod_name(pod)}.status.containerStatuses[main]")))]
+
+
+def _kueue_waiting(job: JSON, target: Target, now: datetime) -> list[Finding]:
+    meta = job.get("metadata") or {}
+    queue = (meta.get("labels") or {}).get(KUEUE_QUEUE_LABEL)
+    status = S.job_status(job)
+    suspended = status.get("state") == "Suspended" or (job.get("spec") or {}).get("suspend") is True
+    if not queue or not suspended or status.get("state") == "Complete":
+        return []
+    since = S.parse_time(meta.get("creationTimestamp"))
+    if since is None or now - since < S.STUCK_AFTER:
+        return []
+    minutes = int((now - since).total_seconds() // 60)
+    return [Finding("LME034", target,
+                    f"the job has waited {minutes} minutes for Kueue to admit it from LocalQueue {queue!r}",
+                    (Evidence("spec", f"{KUEUE_QUEUE_LABEL}: {queue}", "metadata.labels"),
+                     Evidence("status", f"state: {status.get('state') or 'New'}, spec.suspend: "
+                              f"{(job.get('spec') or {}).get('suspend')}", "status.state")))]
+
+
+def last_status_write(job: JSON) -> datetime | None:
+    """When the job's status was last written (by the controller copying the driver's progress)."""
+    times = [S.parse_time(e.get("time")) for e in (job.get("metadata") or {}).get("managedFields") or []
+             if e.get("subresource") == "status"]
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+def _stalled_running(job: JSON, pod: JSON | None, target: Target, now: datetime) -> list[Finding]:
+    status = S.job_status(job)
+    if status.get("state") != "Running":
+        return []
+    written = last_status_write(job)
+    if written is None or now - written < STALLED_AFTER:
+        return []
+    minutes = int((now - written).total_seconds() // 60)
+    bars = status.get("progressBars") or []
+    last = bars[-1] if bars and isinstance(bars[-1], dict) else {}
+    progress = " ".join(str(last.get(k)) for k in ("message", "percent", "count") if last.get(k)) or "none"
+    where = f"its pod is {((pod or {}).get('status') or {}).get('phase', 'gone')}" if pod is not None else (
+        "its pod does not exist")
+    return [Finding("LME024", target,
+                    f"the job is Running but its progress has not moved for {minutes} minutes ({where})",
+                    (Evidence("status", f"last progress: {progress}; status last written {written.isoformat()}",
+                              "status.progressBars"),))]

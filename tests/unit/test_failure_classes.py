@@ -1,0 +1,137 @@
+"""Failure classes between the controller and lm-eval (issue 14 item 2), each from a real object state.
+
+The states are what Kubernetes and the real TrustyAI controller write (messages copied from the apiserver's
+admission plugins, the kubelet's eviction manager, and the controller/driver sources of
+../shared/upstream/trustyai-service-operator), not reproduced in the sandbox: it runs no SCC admission, no
+eviction manager and no Kueue. Each case asserts rule, evidence and that the rule has a fix, and that
+`doctor --from-dir` on what `--collect` writes finds the same.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from doctor_support import NOW, add_job, cluster_snapshot, iso, lmevaljob, pod, with_status
+
+from lmeval_setup.doctor.evaluate import evaluate
+from lmeval_setup.doctor.offline import read_dir
+from lmeval_setup.doctor.writer import write_dir
+from lmeval_setup.rules.catalog import rule
+
+JSON = dict[str, Any]
+
+
+def _failed(message: str) -> JSON:
+    return with_status(lmevaljob(), state="Complete", reason="Failed", message=message)
+
+
+def _running_pod(**kw: Any) -> JSON:
+    return pod(main={"state": {"running": {"startedAt": iso(NOW - timedelta(hours=1))}}}, phase="Running", **kw)
+
+
+def _stalled_job() -> JSON:
+    job = with_status(lmevaljob(), state="Running", reason="NoReason", message="Running generate_until requests",
+                      progressBars=[{"message": "Running generate_until requests", "percent": "37%",
+                                     "count": "489/1319"}])
+    job["metadata"]["managedFields"] = [
+        {"manager": "manager", "operation": "Update", "time": iso(NOW - timedelta(minutes=50)), "apiVersion": "x"},
+        {"manager": "manager", "operation": "Update", "subresource": "status",
+         "time": iso(NOW - timedelta(minutes=42)), "apiVersion": "x"}]
+    return job
+
+
+def _kueue_job() -> JSON:
+    job = lmevaljob(suspend=True)
+    job["metadata"]["labels"] = {"kueue.x-k8s.io/queue-name": "team-a"}
+    return with_status(job, state="Suspended")
+
+
+def _evicted_pod() -> JSON:
+    out = pod(main={"state": {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown"}}})
+    out["status"].update(reason="Evicted", message=(
+        "The node was low on resource: ephemeral-storage. Threshold quantity: 10Gi, available: 9532Mi. Container "
+        "main was using 24Gi, request is 0, has larger consumption of ephemeral-storage. "))
+    return out
+
+
+def _driver_crashloop_pod() -> JSON:
+    return pod(phase="Pending", main={"state": {"waiting": {"reason": "PodInitializing"}}}, driver={
+        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting failed container"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}})
+
+
+def _completed_pod_still_running() -> JSON:
+    return with_status(lmevaljob(), state="Complete", reason="Succeeded", message="job completed",
+                       completeTime=iso(NOW - timedelta(minutes=30)))
+
+
+CASES: dict[str, tuple[JSON, JSON | None, str, str]] = {
+    # name: (job, pod, rule, text the evidence must contain)
+    "quota": (_failed('pods "evaljob" is forbidden: exceeded quota: eval-quota, requested: pods=1, used: pods=2, '
+                      'limited: pods=2'), None, "LME038", "exceeded quota"),
+    "limitrange": (_failed('pods "evaljob" is forbidden: [maximum memory usage per Container is 4Gi, but limit is '
+                           '8Gi, maximum cpu usage per Container is 2, but limit is 4]'), None, "LME038",
+                   "maximum memory usage per Container"),
+    "scc": (_failed('pods "evaljob" is forbidden: unable to validate against any security context constraint: '
+                    '[provider "anyuid": Forbidden: not usable by user or serviceaccount, provider restricted-v2: '
+                    '.spec.securityContext.fsGroup: Invalid value: []int64{0}: 0 is not an allowed group]'), None,
+            "LME038", "security context constraint"),
+    "kueue-label": (_failed("job requires kueue.x-k8s.io/queue-name label"), None, "LME034", "queue-name label"),
+    "kueue-suspended": (_kueue_job(), None, "LME034", "kueue.x-k8s.io/queue-name: team-a"),
+    "evicted": (_failed("ContainerStatusUnknown"), _evicted_pod(), "LME036", "ephemeral-storage"),
+    "driver-init": (with_status(lmevaljob(), state="Scheduled", lastScheduleTime=iso(NOW - timedelta(minutes=3))),
+                    _driver_crashloop_pod(), "LME037", "CrashLoopBackOff"),
+    "stalled-running": (_stalled_job(), _running_pod(), "LME024", "489/1319"),
+    "pod-not-shut-down": (_completed_pod_still_running(), _running_pod(), "LME039", "main: running"),
+    "git-clone": (_failed("failed to set up custom tasks: failed to clone git repository: exit status 128, output: "
+                          "fatal: unable to access 'https://github.com/acme/tasks/': Could not resolve host: "
+                          "github.com"), None, "LME031", "failed to clone git repository"),
+    "s3": (_failed("failed to download assets from S3: exit status 1"), None, "LME032", "S3"),
+    "oci": (_failed("failed to upload results to OCI: exit status 1"), None, "LME033", "OCI"),
+    "operator-config": (_failed("Failed to read configuration: invalid PullPolicy"), None, "LME035",
+                        "invalid PullPolicy"),
+    "pod-gone": (_failed('pods "evaljob" not found'), None, "LME036", 'pods "evaljob" not found'),
+}
+
+
+def _snapshot(job: JSON, job_pod: JSON | None) -> Any:
+    snap = cluster_snapshot("rhoai-3.5")
+    add_job(snap, copy.deepcopy(job), copy.deepcopy(job_pod) if job_pod else None)
+    return snap
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_failure_class_rule_evidence_and_fix(case: str, tmp_path: Path) -> None:
+    job, job_pod, rule_id, text = CASES[case]
+    snap = _snapshot(job, job_pod)
+    findings = [f for f in evaluate(snap).findings if f.target.kind == "LMEvalJob"]
+    hit = [f for f in findings if f.rule_id == rule_id]
+    assert hit, [(f.rule_id, f.message) for f in findings]
+    assert any(text in ev.text for ev in hit[0].evidence), hit[0].evidence
+    assert rule(rule_id).fix
+    # --from-dir on what --collect writes: the same findings
+    back = read_dir(write_dir(snap, tmp_path / "collected"))
+    assert sorted((f.rule_id, f.message) for f in evaluate(back).findings) == sorted(
+        (f.rule_id, f.message) for f in evaluate(snap).findings)
+
+
+def test_a_running_job_with_recent_progress_is_not_stalled() -> None:
+    job = _stalled_job()
+    job["metadata"]["managedFields"][-1]["time"] = iso(NOW - timedelta(minutes=2))
+    assert "LME024" not in {f.rule_id for f in evaluate(_snapshot(job, _running_pod())).findings}
+
+
+def test_a_completed_pod_within_its_shutdown_grace_is_fine() -> None:
+    job = with_status(lmevaljob(), state="Complete", reason="Succeeded", message="job completed",
+                      completeTime=iso(NOW - timedelta(minutes=1)))
+    assert "LME039" not in {f.rule_id for f in evaluate(_snapshot(job, _running_pod())).findings}
+
+
+def test_a_kueue_job_admitted_recently_is_not_reported() -> None:
+    job = _kueue_job()
+    job["metadata"]["creationTimestamp"] = iso(NOW - timedelta(minutes=2))
+    assert "LME034" not in {f.rule_id for f in evaluate(_snapshot(job, None)).findings}

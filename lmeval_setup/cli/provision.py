@@ -68,6 +68,8 @@ def _split_tasks(_: click.Context, __: click.Parameter, value: tuple[str, ...]) 
 @click.option("--keep", "teardown", flag_value=False, help="Keep everything after the run (default).")
 @click.option("--render", is_flag=True, help="Print the manifests as YAML and exit (no cluster needed).")
 @click.option("--ignore", multiple=True, metavar="RULE", help="Lint rule ID or slug not to stop on; repeatable.")
+@click.option("--fix", "fix", is_flag=True,
+              help="Fix lint errors that have an automatic fix in the job instead of stopping (the diff is printed).")
 @click.option("--color/--no-color", default=None, help="Colour findings [default: on a terminal].")
 @click.option("-o", "--output", type=click.Choice(["text", "json", "yaml"]), default="text", show_default=True,
               help="Output format of the run's report (docs/schemas/provision.schema.json); progress stays on stderr.")
@@ -193,6 +195,11 @@ def _render(spec: ProvisionSpec, kw: dict[str, Any]) -> None:
 
     objects = build_objects(spec)
     findings = [f for f in lint_job(objects[-1], None) if f.rule_id not in _ignored(kw)]
+    if kw["fix"] and any(f.severity == "error" for f in findings):
+        from lmeval_setup.fix.provisionfix import fix_rendered_job
+
+        if fix_rendered_job(objects, findings, None, [], lambda line: click.echo(line, err=True)):
+            findings = [f for f in lint_job(objects[-1], None) if f.rule_id not in _ignored(kw)]
     if findings:
         click.echo(render(findings, "text", tool="provision", color=kw["color"]).rstrip("\n"), err=True)
     if any(f.severity == "error" for f in findings):
@@ -212,7 +219,7 @@ def _provision_run(spec: ProvisionSpec, gates: list[Any], kw: dict[str, Any], pr
     options = RunOptions(
         spec=spec, wait=kw["wait"], timeout=kw["timeout"], gates=gates, junit=kw["junit"],
         teardown_after=bool(kw["teardown"]), ignore=_ignored(kw), allow_online=kw["allow_online"],
-        allow_code_execution=kw["allow_code_execution"], color=kw["color"],
+        allow_code_execution=kw["allow_code_execution"], color=kw["color"], fix=kw["fix"],
     )
     kube = connect(kw["kubeconfig"], kw["context"])
     try:

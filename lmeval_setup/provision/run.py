@@ -42,6 +42,7 @@ class RunOptions:
     allow_online: bool | None = None
     allow_code_execution: bool | None = None
     color: bool | None = None
+    fix: bool = False  # lint errors with an automatic fix are fixed in the job instead of stopping the run
 
 
 @dataclass
@@ -97,12 +98,18 @@ def require_lmevaljob_api(kube: Kube) -> None:
 
 
 def lint_gate(objects: list[JSON], permissions: Permissions | None, options: RunOptions,
-              printer: Printer) -> bool:
-    """Lint the job; print findings; True when it may be applied (no error left after --ignore)."""
+              printer: Printer, *, isvcs: list[JSON] | None = None) -> bool:
+    """Lint the job; print findings; True when it may be applied (no error left after --ignore).
+
+    With options.fix, fixable errors are fixed in objects[-1] first (the diff goes to stderr)."""
     from lmeval_setup.report import render
 
-    job = objects[-1]
-    findings = [f for f in lint_job(job, permissions) if f.rule_id not in options.ignore]
+    findings = [f for f in lint_job(objects[-1], permissions) if f.rule_id not in options.ignore]
+    if options.fix and any(f.severity == "error" for f in findings):
+        from lmeval_setup.fix.provisionfix import fix_rendered_job
+
+        if fix_rendered_job(objects, findings, permissions, isvcs or [], printer.err):
+            findings = [f for f in lint_job(objects[-1], permissions) if f.rule_id not in options.ignore]
     blocking = [f for f in findings if f.severity == "error"]
     if findings:
         text = render(findings, "text", tool="provision", color=options.color)
@@ -123,7 +130,8 @@ def run_provision(kube: Kube, options: RunOptions, printer: Printer) -> int:
         raise
     choose_flags(options, permissions)
     objects = build_objects(options.spec)
-    if not lint_gate(objects, permissions, options, printer):
+    isvcs = _inference_services(kube, options.spec.namespace) if options.fix else []
+    if not lint_gate(objects, permissions, options, printer, isvcs=isvcs):
         _write_junit(options, error_junit("the job failed lint; it was not applied",
                                           job=options.spec.job_name, gates=options.gates))
         return int(ExitCode.FINDINGS)
@@ -138,6 +146,13 @@ def run_provision(kube: Kube, options: RunOptions, printer: Printer) -> int:
     finally:
         if options.teardown_after:
             run_teardown(kube, options.spec, printer)
+
+
+def _inference_services(kube: Kube, namespace: str | None) -> list[JSON]:
+    """For --fix: the InferenceServices the job may evaluate (base_url and tokenizer values)."""
+    from lmeval_setup.fix.remediate import _inference_services as listed
+
+    return listed(kube, namespace) if namespace else []
 
 
 def run_teardown(kube: Kube, spec: ProvisionSpec, printer: Printer) -> int:

@@ -201,6 +201,12 @@ _FINAL: tuple[_Pattern, ...] = (
        "{path!r} has no tokenizer files (tokenizer.json / tokenizer_config.json)"),
     _p("ERR-009", r"OSError: (?P<repo>\S+) does not appear to have a file named (?P<file>\S+?)\. Checkout", "LME004",
        "the tokenizer repository {repo!r} has no {file} (an adapter or GGUF-only repo?)"),
+    # Seen live (tests/integration/test_lmeval_live.py), not in the captured catalog: a local tokenizer
+    # directory holding only a model's config.json, of a family transformers 4.48 maps to no tokenizer class
+    # (granite), fails in AutoTokenizer's TOKENIZER_MAPPING lookup with a bare KeyError of the config class.
+    _p("ERR-008b", r"KeyError: <class 'transformers\.models\.[\w.]+\.(?P<config>\w+Config)'>", "LME004",
+       "the tokenizer directory has a model config ({config}) but no tokenizer files (tokenizer.json / "
+       "tokenizer_config.json)"),
     _p("ERR-010", r"requires you to execute the dataset script in that repo on your local machine|contains custom "
        r"code which must be executed to correctly load the dataset|Dataset scripts are no longer supported, but "
        r"found (?P<script>\S+)", "LME010",

@@ -4,9 +4,10 @@ The command line and environment are the operator's (`trustyai_operator.generate
 what differs from a pod is only where things live on this machine:
 - `--output_path` and `--include_path` (pod paths under /opt/app-root/src) become directories of a
   per-run work directory, and so does `HF_HOME` (the pod's Hugging Face cache);
-- `HF_ENDPOINT` points at the Hub stand-in, so a permitted download reaches generated content instead of
-  huggingface.co, and an offline run fails exactly where it does on a cluster;
-- the model endpoint is whatever URL the job names (the stand-in's loopback URL in tests).
+- `HF_ENDPOINT` is `http://huggingface.co:<port>`, with huggingface.co resolved to the Hub stand-in for
+  this process only, so a permitted download reaches generated content, an offline run fails exactly where
+  it does on a cluster, and Hub URLs in the log name huggingface.co;
+- cluster-local names (an InferenceService's predictor host) resolve to the model stand-in the same way.
 The driver streams lm-eval's stderr into the `main` log and prints stdout (the results table) after the
 process exits; `RunResult.log` is that concatenation.
 """
@@ -24,6 +25,8 @@ from lmeval_setup.sandbox.jobimage import JobImage
 from lmeval_setup.sandbox.outcomes import INCLUDE_PATH, OUTPUT_PATH
 
 DEFAULT_TIMEOUT_S = 240.0
+HUB_HOST = "huggingface.co"
+HOSTS_ENV = "LMEVAL_SANDBOX_HOSTS"  # podhosts.ENV
 
 
 @dataclass(frozen=True)
@@ -57,14 +60,21 @@ def localise(argv: list[str], workdir: Path) -> list[str]:
     return [str(mapping.get(a, a)) if a in mapping else a for a in argv]
 
 
-def pod_environment(env: list[dict[str, Any]] | dict[str, str], workdir: Path, hub_url: str | None) -> dict[str, str]:
-    """The container's env (name/value list or dict) plus what the image sets: HOME, HF_HOME, PATH."""
+def pod_environment(env: list[dict[str, Any]] | dict[str, str], workdir: Path, hub_port: int | None = None,
+                    hosts: dict[str, str] | None = None) -> dict[str, str]:
+    """The container's env (name/value list or dict) plus what the image and the cluster provide:
+    HOME, HF_HOME, PATH; the Hub stand-in as huggingface.co (HF_ENDPOINT, plain HTTP on its port) and
+    cluster-local names (`hosts`) resolved for the process only (podhosts.py)."""
     values = env if isinstance(env, dict) else {e["name"]: str(e.get("value", "")) for e in env if "name" in e}
     out = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "LANG": "C.UTF-8",
            "HF_HOME": str(workdir / "hf_home"), "PYTHONUNBUFFERED": "1"}
     out.update({k: v for k, v in values.items() if k != "HF_HOME" or v != HF_HOME})
-    if hub_url:
-        out["HF_ENDPOINT"] = hub_url
+    table = dict(hosts or {})
+    if hub_port:
+        out["HF_ENDPOINT"] = f"http://{HUB_HOST}:{hub_port}"
+        # datasets asks the dataset viewer at datasets-server.<endpoint host>; it gets the stand-in's 404.
+        table.update({HUB_HOST: "127.0.0.1", f"datasets-server.{HUB_HOST}": "127.0.0.1"})
+    out[HOSTS_ENV] = json.dumps(table, sort_keys=True)
     return out
 
 

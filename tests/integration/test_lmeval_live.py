@@ -33,7 +33,8 @@ from lmeval_setup.sandbox.modelserver import ModelServer, ModelServerConfig
 from lmeval_setup.sandbox.pki import TinyCA
 from lmeval_setup.sandbox.trustyai_operator import build_env, generate_args, options_from_configmap
 
-pytestmark = pytest.mark.timeout(900)
+# The whole matrix runs in the first test's fixture: ~150 s of CPU, minutes of wall time on a loaded machine.
+pytestmark = pytest.mark.timeout(1800)
 
 MODEL = "granite"
 TOKENIZER = "ibm-granite/granite-3.1-8b-instruct"
@@ -41,6 +42,7 @@ BASE_TOKENIZER = "ibm-granite/granite-3.1-8b-base"  # no chat template
 GATED_TOKENIZER = "meta-llama/Llama-3.1-8B-Instruct"
 API_KEY = "sk-sandbox-endpoint-token"
 HUB_TOKEN = "hf_sandboxaccepted"
+PREDICTOR_HOST = "granite-predictor.private-ai-demo.svc.cluster.local"
 
 UNSAFE_TASK = """\
 task: unsafe_gsm
@@ -55,6 +57,16 @@ generation_kwargs:
 metric_list:
   - metric: exact_match
 unsafe_code: true
+"""
+SCRIPT_TASK = """\
+task: script_task
+dataset_path: sandbox/script_dataset
+output_type: generate_until
+test_split: test
+doc_to_text: "{{question}}"
+doc_to_target: "{{answer}}"
+metric_list:
+  - metric: exact_match
 """
 
 
@@ -73,6 +85,7 @@ class Case:
     chat: bool = False
     env: dict[str, str] = field(default_factory=dict)
     quality: str | None = None  # a non-fatal rule the doctor must also report
+    hub: str = "up"  # "down": HF_ENDPOINT names a port nothing listens on (online, but no egress)
 
 
 SERVERS: dict[str, ModelServerConfig] = {
@@ -144,14 +157,40 @@ CASES = [
          args={"tokenizer": BASE_TOKENIZER}),
     Case("chat-model-without-template-flag", "LME026", r"apply_chat_template", tasks=("gsm8k",),
          model="local-chat-completions", path="/v1/chat/completions"),
+    Case("async-refused", "LME008", r"Cannot connect to host .* \[Connect call failed", server="closed",
+         args={"tokenizer": TOKENIZER, "num_concurrent": "2", "max_retries": "2"}),
+    Case("async-tls-untrusted", "LME006", r"ClientConnectorCertificateError|CERTIFICATE_VERIFY_FAILED", server="tls",
+         args={"tokenizer": TOKENIZER, "num_concurrent": "2", "max_retries": "2"}),
+    Case("base-url-no-scheme", "LME002", r"No connection adapters were found", path="@no-scheme",
+         args={"tokenizer": TOKENIZER}),
+    Case("chat-to-completions-endpoint", "LME002", r"400 Client Error: Bad Request for url: \S+/v1/completions$",
+         tasks=("gsm8k",), model="local-chat-completions", chat=True),
+    Case("context-assert", "LME012", r"Context length must be greater than 0",
+         args={"tokenizer": TOKENIZER, "max_length": "2"}),
+    Case("hub-unreachable", "LME001", r"We couldn't connect to 'http://huggingface\.co:\d+' to load",
+         args={"tokenizer": TOKENIZER}, hub="down"),
+    Case("openai-completions-no-key", "LME005", r"API key not found", model="openai-completions", tasks=("gsm8k",),
+         args={"tokenizer": TOKENIZER, "tokenizer_backend": "huggingface"}),
+    Case("script-dataset", "LME010", r"requires you to execute the dataset script", tasks=("script_task",),
+         args={"tokenizer": TOKENIZER}),
+    Case("tokenizer-dir-without-files", "LME004", r"Can't load tokenizer for", args={"tokenizer": "@llama-dir"}),
+    Case("tokenizer-dir-only-granite-config", "LME004", r"KeyError: <class '\S+GraniteConfig'>",
+         args={"tokenizer": "@empty-dir"}),
     Case("batch-size-twice", "LME015", r"got multiple values for keyword argument 'batch_size'", tasks=("gsm8k",),
          model="local-chat-completions", path="/v1/chat/completions", chat=True, args={"batch_size": "4"}),
 ]
 
 
-def _job_spec(case: Case, base_url: str | None, local_tokenizer: Path) -> dict[str, Any]:
+def _job_spec(case: Case, base_url: str | None, local_tokenizer: Path, workdir: Path) -> dict[str, Any]:
+    """The LMEvalJob spec; `@name` placeholders in model args become paths made for this case."""
     args = {"model": MODEL, **({"base_url": base_url} if base_url else {}), **case.args}
-    args = {k: (str(local_tokenizer) if v == "@local-tokenizer" else v) for k, v in args.items()}
+    places = {"@local-tokenizer": str(local_tokenizer)}
+    for place, model_type in (("@empty-dir", "granite"), ("@llama-dir", "llama")):
+        directory = workdir / f"config-only-{model_type}"  # a model's config.json, no tokenizer files
+        directory.mkdir()
+        (directory / "config.json").write_text(f'{{"model_type": "{model_type}"}}')
+        places[place] = str(directory)
+    args = {k: places.get(v, v) for k, v in args.items()}
     spec: dict[str, Any] = {
         "model": case.model,
         "modelArgs": [{"name": k, "value": v} for k, v in args.items()],
@@ -177,24 +216,32 @@ class Harness:
     image: jobimage.JobImage
     hub: HubServer
     servers: dict[str, ModelServer]
-    closed_url: str
+    closed_port: int
     ca_file: Path
 
     def url(self, case: Case) -> str | None:
+        """The predictor's cluster-local URL, as on a cluster (resolved for the job's process only)."""
         if not case.path:
             return None
-        root = self.closed_url if case.server == "closed" else self.servers[case.server].url
-        return root + case.path
+        if case.path == "@no-scheme":
+            return f"{PREDICTOR_HOST}:{self.servers['good'].port}/v1/completions"
+        if case.server == "closed":
+            return f"http://{PREDICTOR_HOST}:{self.closed_port}{case.path}"
+        server = self.servers[case.server]
+        return f"{server.scheme}://{PREDICTOR_HOST}:{server.port}{case.path}"
 
     def run(self, case: Case, tmp: Path) -> RunResult:
         workdir = tmp / case.name
         workdir.mkdir()
-        spec = _job_spec(case, self.url(case), self.image.hub / "models" / TOKENIZER)
+        spec = _job_spec(case, self.url(case), self.image.hub / "models" / TOKENIZER, workdir)
         options = options_from_configmap({}, release_for("rhoai", (2, 22)))
         argv = generate_args(spec, options)[3:]  # without `python -m lm_eval`
-        env = pod_environment(build_env(spec, case.online, case.code), workdir, self.hub.url)
+        hub_port = self.closed_port if case.hub == "down" else self.hub.port
+        env = pod_environment(build_env(spec, case.online, case.code), workdir, hub_port,
+                              {PREDICTOR_HOST: "127.0.0.1"})
         (workdir / "my_tasks").mkdir()
         (workdir / "my_tasks" / "unsafe_gsm.yaml").write_text(UNSAFE_TASK)
+        (workdir / "my_tasks" / "script_task.yaml").write_text(SCRIPT_TASK)
         return run_lm_eval(self.image, argv, env, workdir)
 
 
@@ -216,14 +263,14 @@ def live_runs(request: pytest.FixtureRequest) -> Iterator[dict[str, RunResult]]:
             pytest.fail(jobimage.missing_reason())
         pytest.skip(jobimage.missing_reason())
     ca = TinyCA("sandbox-service-ca")
-    pair = ca.server_cert(("127.0.0.1", "localhost"))
+    pair = ca.server_cert((PREDICTOR_HOST, "127.0.0.1"))
     servers = {name: ModelServer(config, tls=(pair.cert_pem, pair.key_pem) if name == "tls" else None)
                for name, config in SERVERS.items()}
     hub = HubServer(image.hub, accepted_tokens=(HUB_TOKEN,))
     with tempfile.TemporaryDirectory(prefix="lmeval-live-") as tmp:
         ca_file = Path(tmp) / "ca.crt"
         ca_file.write_bytes(ca.cert_pem)
-        harness = Harness(image, hub, servers, f"http://127.0.0.1:{_closed_port()}", ca_file)
+        harness = Harness(image, hub, servers, _closed_port(), ca_file)
         cases = _selected_cases(request)
         try:
             with ThreadPoolExecutor(max_workers=2) as pool:

@@ -60,6 +60,32 @@ def _coverage_on_page() -> list[str]:
     return (COVERAGE_HEADING + section).rstrip("\n").split("\n")
 
 
+def _fix_kind(rule: object) -> str:
+    fix = rule.autofix  # type: ignore[attr-defined]
+    return {"job-patch": "job patch", "bootstrap": "bootstrap"}.get(fix.kind, "manual")
+
+
+def _fix_text(rule: object) -> str:
+    """The catalog's fix data in words: the merge patch, what is filled in, what the cluster needs."""
+    import json
+
+    fix = rule.autofix  # type: ignore[attr-defined]
+    if fix.kind == "manual":
+        return "none (manual: the fix above)."
+    if fix.kind == "bootstrap":
+        flags = " ".join(fix.bootstrap_flags)
+        return f"`lmeval-setup bootstrap {flags}`".replace(" `", "`") + " (doctor --fix runs it)."
+    text = f"merge patch `{json.dumps(fix.patch)}` (lists of name/value entries merge by name)"
+    if fix.only_missing:
+        text += ", adding only the entries that are missing"
+    if fix.fills:
+        text += "; inferred per job: " + ", ".join(f"`{name}`" for name in fix.fills)
+    if fix.needs_permission:
+        text += f"; when the cluster does not permit {fix.needs_permission.replace('_', ' ')}, also " \
+                f"`lmeval-setup bootstrap {' '.join(fix.bootstrap_flags)}`"
+    return text + "."
+
+
 def render() -> str:
     lines = [
         "# Rule catalog",
@@ -68,10 +94,13 @@ def render() -> str:
         "The same rules serve `doctor` (live or must-gather), `lint` (manifests) and `provision`.",
         "IDs are stable: LME0xx are job-level causes, LME1xx cluster-level ones.",
         "",
-        "| ID | slug | severity | title |",
-        "|---|---|---|---|",
+        "The automatic fix column says what `doctor --fix`, `lint --fix` and `provision --fix` do (the fix",
+        "data is in the catalog too): a job patch, a bootstrap run, or manual.",
+        "",
+        "| ID | slug | severity | automatic fix | title |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| {r.id} | `{r.slug}` | {r.severity} | {r.title} |" for r in RULES.values()]
+    lines += [f"| {r.id} | `{r.slug}` | {r.severity} | {_fix_kind(r)} | {r.title} |" for r in RULES.values()]
     coverage = coverage_section()
     if coverage:
         lines += ["", *coverage]
@@ -80,6 +109,7 @@ def render() -> str:
                   f"Fix: {r.fix}"]
         if r.example:
             lines += ["", "```", r.example, "```"]
+        lines += ["", f"Automatic fix: {_fix_text(r)}"]
         lines += ["", f"Docs: {r.docs}"]
     return "\n".join(lines) + "\n"
 

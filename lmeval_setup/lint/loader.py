@@ -89,7 +89,7 @@ def load_documents(file: str, text: str, *, origin_line_offset: int = 0) -> Iter
             if node is not None:
                 builder = _Builder(file, loader, origin_line_offset)
                 data = builder.build(node, "", 0)
-                yield Document(file, index, data, builder.positions, builder.duplicates)
+                yield from unwrap_lists(Document(file, index, data, builder.positions, builder.duplicates))
             index += 1
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -103,6 +103,31 @@ def load_documents(file: str, text: str, *, origin_line_offset: int = 0) -> Iter
         raise InputError(file, "YAML nesting too deep") from None
     finally:
         loader.dispose()
+
+
+def is_list(data: Any) -> bool:
+    """`kind: List` (kubectl get -o yaml) or a typed list (LMEvalJobList) with an `items` sequence."""
+    return (isinstance(data, dict) and isinstance(data.get("items"), list)
+            and str(data.get("kind", "")).endswith("List") and "spec" not in data)
+
+
+def unwrap_lists(document: Document) -> Iterator[Document]:
+    """A List document as one Document per item, each with its own positions (paths relative to the item),
+    so `kubectl get lmevaljobs -o yaml | lmeval-setup lint -` lints every job at its own line."""
+    if not is_list(document.data):
+        yield document
+        return
+    for i, item in enumerate(document.data["items"]):
+        prefix = f"items[{i}]"
+        positions = {_relative(path, prefix): pos for path, pos in document.positions.items()
+                     if path == prefix or path.startswith((prefix + ".", prefix + "["))}
+        duplicates = [_relative(path, prefix) for path in document.duplicates if path.startswith(prefix + ".")]
+        yield from unwrap_lists(Document(document.file, document.index, item, positions, duplicates))
+
+
+def _relative(path: str, prefix: str) -> str:
+    rest = path[len(prefix):]
+    return rest[1:] if rest.startswith(".") else rest
 
 
 class _Builder:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lmeval_setup.sandbox.outcomes import _go_json, progress_bars
+from lmeval_setup.sandbox.podservices import die_with_parent
 
 
 def _zap(message: str) -> str:
@@ -52,7 +53,7 @@ def run(argv: list[str]) -> int:
         return 0
     seen: list[str] = []
     with tempfile.TemporaryFile() as stdout:
-        child = subprocess.Popen(command, stdout=stdout, stderr=subprocess.PIPE)
+        child = subprocess.Popen(command, stdout=stdout, stderr=subprocess.PIPE, preexec_fn=die_with_parent)
         assert child.stderr is not None
         pending = b""
         while chunk := child.stderr.read1(65536):  # type: ignore[attr-defined]

@@ -23,6 +23,7 @@ error), and the Hub is reached over HTTP on huggingface.co.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -103,12 +104,19 @@ def _start(plan: dict[str, Any]) -> tuple[list[Any], dict[str, str]]:
     return servers, env
 
 
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGKILL when this wrapper dies (PR_SET_PDEATHSIG), so a killed pod
+    process never leaves the driver behind waiting for a --shutdown that will not come."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[1] != "--":
         print("usage: python -m lmeval_setup.sandbox.podservices PLAN_JSON -- COMMAND...", file=sys.stderr)
         return 2
     servers, additions = _start(json.loads(argv[0]))
-    child = subprocess.Popen(argv[2:], env={**os.environ, **additions})
+    child = subprocess.Popen(argv[2:], env={**os.environ, **additions}, preexec_fn=die_with_parent)
 
     def forward(signum: int, _frame: Any) -> None:
         with contextlib.suppress(ProcessLookupError):

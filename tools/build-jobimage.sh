@@ -34,8 +34,11 @@ cache_task_index() {
     (cd "$venv" && "$venv/bin/python" -c 'from lm_eval.tasks import TaskManager; TaskManager()' 2>/dev/null)
   fi
   # Cluster-local names for the job's process only (lmeval_setup/sandbox/podhosts.py).
-  cp "$here/../lmeval_setup/sandbox/podhosts.py" "$site/_lmeval_sandbox_hosts.py"
-  echo 'import _lmeval_sandbox_hosts; _lmeval_sandbox_hosts.install()' > "$site/_lmeval_sandbox_hosts.pth"
+  # Replaced only when changed, and atomically: a job starting meanwhile never imports half a file.
+  if ! cmp -s "$here/../lmeval_setup/sandbox/podhosts.py" "$site/_lmeval_sandbox_hosts.py"; then
+    cp "$here/../lmeval_setup/sandbox/podhosts.py" "$site/.hosts.tmp" && mv -f "$site/.hosts.tmp" "$site/_lmeval_sandbox_hosts.py"
+    echo 'import _lmeval_sandbox_hosts; _lmeval_sandbox_hosts.install()' > "$site/_lmeval_sandbox_hosts.pth"
+  fi
 }
 
 if [ -f "$venv/.installed" ]; then cache_task_index; make_hub; echo "$venv"; exit 0; fi

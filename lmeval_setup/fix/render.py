@@ -64,29 +64,36 @@ def _show(value: Any) -> str:
     return value if isinstance(value, str) else repr(value).replace("True", "true").replace("False", "false")
 
 
+SCHEMA = "lmeval-setup/fix-plan"
+
+
 def plan_document(run: FixRun, *, applying: bool, waited: bool) -> dict[str, Any]:
+    """doctor --fix -o json|yaml (docs/schemas/fix-plan.schema.json): one JSON type per key."""
     return {
-        "kind": "FixPlan",
+        "schema": SCHEMA,
+        "version": 1,
         "dryRun": not applying,
-        "cluster": {"bootstrap": list(run.bootstrap_flags) if run.needs_bootstrap else None,
-                    "rules": run.bootstrap_rules,
-                    "manual": [{"rule": f.rule_id, "steps": [f.rule.fix]} for f in run.cluster_manual]},
+        "cluster": {"bootstrap": run.needs_bootstrap, "bootstrapFlags": list(run.bootstrap_flags),
+                    "rules": list(run.bootstrap_rules),
+                    "manual": [{"rule": f.rule_id, "message": f.message, "steps": [f.rule.fix]}
+                               for f in run.cluster_manual]},
         "jobs": [_job_document(j, waited) for j in run.jobs],
-        "notes": run.notes,
+        "notes": list(run.notes),
     }
 
 
 def _job_document(job: JobFix, waited: bool) -> dict[str, Any]:
     plan: JobPlan = job.plan
     doc: dict[str, Any] = {
-        "namespace": plan.namespace, "name": plan.name, "fixedBy": job.new_name if job.applicable else None,
+        "namespace": plan.namespace or "", "name": plan.name,
+        "fixedBy": job.new_name if job.applicable else "",
         "steps": [{"rule": s.rule_id, "kind": s.kind, "message": s.message,
                    "values": [{"path": v.path, "value": v.value, "source": v.source} for v in s.values],
-                   "bootstrap": list(s.bootstrap_flags), "manual": list(s.manual)} for s in plan.steps],
-        "mergePatch": plan.merge_patch() if job.applicable else None,
+                   "bootstrapFlags": list(s.bootstrap_flags), "manual": list(s.manual)} for s in plan.steps],
+        "mergePatch": plan.merge_patch() if job.applicable else {},
     }
     if waited and job.applicable:
-        doc["outcome"] = job.outcome
+        doc["outcome"] = job.outcome or ""
         doc["verdicts"] = [{"rule": r, "verdict": v} for r, v in step_verdicts(job)]
         doc["newFindings"] = [{"rule": f.rule_id, "severity": f.severity, "message": f.message} for f in job.verdict]
     return doc

@@ -135,3 +135,23 @@ def test_catalog_fix_data_is_consistent() -> None:
         if fix.needs_permission:
             assert fix.bootstrap_flags, rule.id
     assert all(RULES[r].autofix.automatic for r in ("LME001", "LME002", "LME003", "LME004", "LME005"))
+
+
+def test_plan_document_validates_against_the_shipped_schema() -> None:
+    from schemasupport import validate
+
+    from lmeval_setup.fix.remediate import FixRun, JobFix
+    from lmeval_setup.fix.render import plan_document, plan_text
+
+    jobs = []
+    for seed in J.SEED_JOBS:
+        job = seed.for_namespace(J.DEMO_NAMESPACE)
+        findings = spec_findings(job)
+        jobs.append(JobFix(_plan(job, inference_services=[], sibling_jobs=[]), f"{seed.name}-fix", findings))
+    run = FixRun(jobs=jobs, bootstrap_flags=("--allow-online",), bootstrap_rules=["LME102"], notes=["a note"])
+    for applying, waited in ((False, False), (True, True)):
+        document = plan_document(run, applying=applying, waited=waited)
+        validate(document, "fix-plan")
+        assert document["dryRun"] is not applying
+    text = plan_text(run, applying=False)
+    assert "cluster: lmeval-setup bootstrap --allow-online" in text and "manual" in text

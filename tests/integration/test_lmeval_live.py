@@ -132,6 +132,8 @@ CASES = [
     Case("tls-untrusted", "LME006", r"CERTIFICATE_VERIFY_FAILED", server="tls", args={"tokenizer": TOKENIZER}),
     Case("auth-missing", "LME007", r"401 Client Error: Unauthorized", server="auth", args={"tokenizer": TOKENIZER}),
     Case("connection-refused", "LME008", r"Connection refused", server="closed", args={"tokenizer": TOKENIZER}),
+    Case("host-typo", "LME008", r"Failed to resolve 'granite-predictr\.private-ai-demo\.svc\.cluster\.local'",
+         path="@typo", args={"tokenizer": TOKENIZER}),
     Case("connection-reset", "LME008", r"Connection aborted", server="reset", args={"tokenizer": TOKENIZER}),
     Case("timeout", "LME008", r"TimeoutError", server="slow",
          args={"tokenizer": TOKENIZER, "num_concurrent": "2", "timeout": "1", "max_retries": "2"}),
@@ -223,6 +225,9 @@ class Harness:
         """The predictor's cluster-local URL, as on a cluster (resolved for the job's process only)."""
         if not case.path:
             return None
+        if case.path == "@typo":
+            typo = PREDICTOR_HOST.replace("predictor", "predictr")
+            return f"http://{typo}:{self.servers['good'].port}/v1/completions"
         if case.path == "@no-scheme":
             return f"{PREDICTOR_HOST}:{self.servers['good'].port}/v1/completions"
         if case.server == "closed":

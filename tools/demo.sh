@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: the main job, end to end, on the local sandbox (a real kube-apiserver with simulated
 # OpenShift AI operators): fresh cluster -> doctor -> bootstrap (dry run, real, no-op) -> lint and
-# run jobs -> doctor explains the failures -> revert. Tears the sandbox down at the end unless
-# LMEVAL_DEMO_KEEP=1. LMEVAL_DEMO_PROFILE picks the release (default rhoai-2.22, the release line
-# where the seed's manual procedure is the most trap-filled).
+# run jobs -> doctor explains the failures -> doctor --fix corrects them -> revert. Tears the sandbox
+# down at the end unless LMEVAL_DEMO_KEEP=1. LMEVAL_DEMO_PROFILE picks the release (default rhoai-2.22,
+# the release line where the seed's manual procedure is the most trap-filled).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,7 +66,16 @@ expect 1 "$CLI" doctor -n "$NS"
 step "9. results of the good job"
 "$CLI" results -n "$NS" granite-arc-easy
 
-step "10. revert: put back exactly what bootstrap changed"
+step "10. doctor --fix: the plan (a dry run: a diff per job, every value with where it came from; nothing written)"
+"$CLI" doctor -n "$NS" --fix
+
+step "11. doctor --fix --yes --wait: corrected jobs <name>-fix, followed to completion, a verdict per finding"
+"$CLI" doctor -n "$NS" --fix --yes --wait
+
+step "12. doctor on the corrected jobs: nothing to report"
+"$CLI" doctor -n "$NS" --job granite-base-url-fix,granite-chat-arc-fix
+
+step "13. revert: put back exactly what bootstrap changed"
 "$KUBECTL" delete -n "$NS" lmevaljobs --all --wait=true >/dev/null
 "$CLI" revert
 "$KUBECTL" get dsc -o jsonpath='{.items[0].spec.components.trustyai.managementState}{"\n"}'

@@ -226,6 +226,12 @@ def step_verdicts(job: JobFix) -> list[tuple[str, str]]:
         else:
             out.append((finding.rule_id, "not fixed" if finding.rule_id in still or job.outcome != "Succeeded"
                         else "fixed"))
+    # What a fix uncovered and the next step fixed (LME004 once LME005 made the model local-completions).
+    seen = {f.rule_id for f in job.findings}
+    for step in job.plan.steps:
+        if step.rule_id not in seen and step.kind != "bootstrap":
+            fixed = job.outcome == "Succeeded" and step.rule_id not in still and step.kind == "job-patch"
+            out.append((step.rule_id, "manual" if step.kind == "manual" else "fixed" if fixed else "not fixed"))
     return out
 
 

@@ -16,6 +16,7 @@ import click
 
 from lmeval_setup.cli.common import findings_options, kube_options
 from lmeval_setup.cli.scope import namespace_options
+from lmeval_setup.cli.selection import selection_options, selector_option
 from lmeval_setup.cli.verbosity import note
 from lmeval_setup.errors import ExitCode, UsageError
 
@@ -42,12 +43,14 @@ def _split_names(_: click.Context, __: click.Parameter, value: tuple[str, ...]) 
 @click.option("--wait-timeout", "wait_timeout", type=click.FloatRange(min=1), default=900.0, show_default=True,
               metavar="SECONDS", help="With --wait: how long to wait for the corrected jobs (exit 5 after).")
 @findings_options("text", "json", "yaml", "junit", "sarif")
+@selector_option
+@selection_options
 @kube_options
 def doctor(
     namespace: str | None, all_namespaces: bool, jobs: tuple[str, ...], from_dir: str | None, collect_dir: str | None,
     fix: bool, yes: bool, replace: bool, wait: bool, wait_timeout: float,
     output: str, fail_on: str, ignore: tuple[str, ...], color: bool | None, kubeconfig: str | None,
-    context: str | None,
+    context: str | None, selector: str | None = None, rules: tuple[str, ...] = (), suppressions: str | None = None,
 ) -> None:
     """Diagnose LM-Eval on a cluster: TrustyAI setup, permissions, operator, and every LMEvalJob.
 
@@ -55,10 +58,14 @@ def doctor(
     pod, event or log line) and the fix. Exit codes: 0 clean; 1 findings at or above --fail-on;
     2 usage; 3 cluster unreachable/unauthorised; 4 OpenShift AI not installed; 70 internal error.
     """
+    from lmeval_setup.cli.selection import check_selector, load_checks, select_and_suppress
     from lmeval_setup.doctor.evaluate import evaluate
     from lmeval_setup.report import exit_code_for, filter_ignored, render, resolve_rule_ids
+    from lmeval_setup.report.suppress import active
 
     ignored = resolve_rule_ids(ignore)  # validate before any cluster work
+    check_selector(selector)
+    load_checks(rules, suppressions)
     if namespace and all_namespaces:
         raise UsageError("-n/--namespace and -A/--all-namespaces exclude each other")
     if from_dir and collect_dir:
@@ -69,6 +76,8 @@ def doctor(
 
         prepare_dir(collect_dir)
     snapshot = _snapshot(from_dir, namespace, all_namespaces, jobs, kubeconfig, context)
+    if selector:  # narrows live and offline snapshots alike (rules/evaluate read scope["selector"])
+        snapshot.scope = {**snapshot.scope, "selector": selector}
     if collect_dir:
         from lmeval_setup.doctor.writer import write_dir
 
@@ -77,11 +86,11 @@ def doctor(
     result = evaluate(snapshot)
     if not result.openshift_ai_missing:
         _require_named_jobs(jobs, result.checked, snapshot.scope)
-    findings = filter_ignored(result.findings, ignored)
+    findings = select_and_suppress(filter_ignored(result.findings, ignored), rules, suppressions)
     if fix:
         from lmeval_setup.fix.cli import doctor_fix
 
-        result.findings = findings
+        result.findings = active(findings)  # a suppressed finding is accepted: nothing to fix
         sys.exit(doctor_fix(snapshot, result, output=output, fail_on=fail_on, apply=yes, replace=replace,
                             wait=wait, wait_timeout=wait_timeout, kubeconfig=kubeconfig, context=context))
     text = render(findings, output, tool="doctor", color=color, fail_on=fail_on,  # type: ignore[arg-type]

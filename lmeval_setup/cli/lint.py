@@ -12,6 +12,7 @@ import sys
 import click
 
 from lmeval_setup.cli.common import findings_options, kube_options
+from lmeval_setup.cli.selection import selection_options
 from lmeval_setup.cli.verbosity import note as say
 from lmeval_setup.errors import ExitCode, UsageError
 
@@ -26,10 +27,12 @@ from lmeval_setup.errors import ExitCode, UsageError
               help="Rewrite the manifests in place with the automatic fixes (comments and layout kept), then report "
                    "what is left.")
 @click.option("--diff", "diff", is_flag=True, help="With --fix: print the changes as a unified diff; write nothing.")
+@selection_options
 @kube_options
 def lint(
     paths: tuple[str, ...], output: str, fail_on: str, ignore: tuple[str, ...], cluster: bool,
     namespace: str | None, fix: bool, diff: bool, color: bool | None, kubeconfig: str | None, context: str | None,
+    rules: tuple[str, ...] = (), suppressions: str | None = None,
 ) -> None:
     """Check LMEvalJob manifests (files, directories, kustomize directories, '-' for stdin).
 
@@ -37,10 +40,13 @@ def lint(
     Exit codes: 0 clean; 1 findings at or above --fail-on; 2 unreadable or malformed input;
     3 cluster unreachable (--cluster).
     """
+    from lmeval_setup.cli.selection import load_checks, select_and_suppress
     from lmeval_setup.lint import lint_paths
     from lmeval_setup.report import exit_code_for, filter_ignored, render, resolve_rule_ids
+    from lmeval_setup.report.suppress import InlineIndex
 
     ignored = resolve_rule_ids(ignore)  # validate before doing any work
+    load_checks(rules, suppressions)
     if diff and not fix:
         raise UsageError("--diff goes with --fix")
     if fix and "-" in paths:
@@ -52,7 +58,8 @@ def lint(
         result = lint_paths(list(paths))  # report what the fixes left
     if cluster:
         _cluster_checks(result, kubeconfig, context, namespace or "default")
-    findings = filter_ignored(result.findings, ignored)
+    findings = select_and_suppress(filter_ignored(result.findings, ignored), rules, suppressions,
+                                   InlineIndex(result.sources, _document_roots(result.jobs)))
     stream = click.get_text_stream("stdout")
     use_color = color if color is not None else None
     text = render(findings, output, tool="lint", color=use_color, fail_on=fail_on,  # type: ignore[arg-type]
@@ -69,6 +76,17 @@ def lint(
     if not result.checked and output == "text":
         say("note: no LMEvalJob documents found")
     sys.exit(exit_code_for(findings, fail_on))
+
+
+def _document_roots(jobs: list) -> dict[str, list[int]]:  # type: ignore[type-arg]
+    """File -> the line of each linted document's first key (where its header comment block ends)."""
+    roots: dict[str, list[int]] = {}
+    for doc in jobs:
+        top = [pos for path, pos in doc.positions.items() if path and "." not in path and "[" not in path]
+        if top:
+            file, line, _ = min(top, key=lambda pos: pos[1])
+            roots.setdefault(file, []).append(line)
+    return roots
 
 
 def _fix(result, *, show_diff: bool) -> bool:  # type: ignore[no-untyped-def]

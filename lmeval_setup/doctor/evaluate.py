@@ -101,11 +101,20 @@ def _jobs(snapshot: Snapshot) -> list[JSON]:
     jobs = snapshot.list(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL)
     wanted = wanted_jobs(snapshot.scope)
     namespace = None if snapshot.scope.get("all_namespaces") else snapshot.scope.get("namespace")
+    selector = snapshot.scope.get("selector")
     return [
         j for j in jobs
         if (not wanted or j["metadata"].get("name") in wanted)
         and (not namespace or j["metadata"].get("namespace") == namespace)
+        and (not selector or _labels_match(selector, j))
     ]
+
+
+def _labels_match(selector: str, job: JSON) -> bool:
+    """-l/--selector: kubectl's label selector on the job's labels (validated by the CLI before any read)."""
+    from lmeval_setup.lint.kustomize import selector_matches
+
+    return selector_matches(selector, (job.get("metadata") or {}).get("labels") or {})
 
 
 def wanted_jobs(scope: JSON) -> frozenset[str]:

@@ -31,6 +31,8 @@ class LintResult:
     checked: list[Target] = field(default_factory=list)  # every LMEvalJob linted
     jobs: list[Document] = field(default_factory=list)  # the LMEvalJob documents (for --cluster)
     files: int = 0
+    # Text of the files read directly (stdin included), for inline `# lmeval-setup: ignore=` comments.
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 def lint_paths(paths: Sequence[str], permissions: ClusterPermissions | None = None) -> LintResult:
@@ -45,7 +47,7 @@ def lint_paths(paths: Sequence[str], permissions: ClusterPermissions | None = No
 
 def lint_text(text: str, file: str = "<text>", permissions: ClusterPermissions | None = None) -> LintResult:
     """Lint YAML given as a string (tests, the fuzzer, editors)."""
-    result = LintResult(files=1)
+    result = LintResult(files=1, sources={file: text})
     try:
         for document in load_documents(file, text):
             if is_lmevaljob(document.data):
@@ -163,6 +165,7 @@ def _file_documents(file: str, result: LintResult) -> Iterator[Document]:
     result.files += 1
     try:
         text = read_source(file)
+        result.sources[file] = text
         # Materialise per file so a syntax error late in a file reports once, without partial output.
         documents = list(load_documents(file, text))
     except InputError as exc:

@@ -75,7 +75,8 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
 def summary(findings: Iterable[Finding]) -> dict[str, int]:
     counts = {"error": 0, "warning": 0, "info": 0}
     for f in findings:
-        counts[f.severity] += 1
+        if f.suppression is None:
+            counts[f.severity] += 1
     return counts
 
 
@@ -84,7 +85,9 @@ def exit_code_for(findings: Iterable[Finding], fail_on: str = "error") -> int:
     if fail_on not in SEVERITY_ORDER:
         raise UsageError(f"unknown --fail-on level {fail_on!r}", hint="error, warning or info")
     threshold: Severity = fail_on  # type: ignore[assignment]
-    return int(ExitCode.FINDINGS) if any(f.at_least(threshold) for f in findings) else int(ExitCode.OK)
+    # A suppressed finding (suppression file, inline comment) is reported but never fails the run.
+    failing = any(f.at_least(threshold) for f in findings if f.suppression is None)
+    return int(ExitCode.FINDINGS) if failing else int(ExitCode.OK)
 
 
 def resolve_rule_ids(names: Iterable[str]) -> frozenset[str]:

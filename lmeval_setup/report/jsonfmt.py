@@ -31,6 +31,9 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
     out["fix"] = rule.fix
     out["example"] = rule.example or None
     out["docs"] = rule.docs
+    if finding.suppression is not None:
+        s = finding.suppression
+        out["suppressed"] = {"reason": redact_text(s.reason), "source": s.source, "kind": s.kind}
     return out
 
 
@@ -41,7 +44,11 @@ def _evidence(ev: Evidence) -> dict[str, Any]:
 def report_dict(findings: Sequence[Finding], *, tool: str, errors: Sequence[str] = ()) -> dict[str, Any]:
     counts = {"error": 0, "warning": 0, "info": 0}
     for f in findings:
-        counts[f.severity] += 1
+        if f.suppression is None:
+            counts[f.severity] += 1
+    suppressed = sum(1 for f in findings if f.suppression is not None)
+    if suppressed:
+        counts["suppressed"] = suppressed
     return {
         "schema": SCHEMA_NAME,
         "version": SCHEMA_VERSION,

@@ -38,9 +38,13 @@ def render_junit(
     for (obj, rule_id), members in cases.items():
         rule = members[0].rule
         case = ET.SubElement(suite, "testcase", classname=obj, name=f"{rule_id} {rule.slug}")
-        failing = [f for f in members if f.at_least(fail_on)]
+        failing = [f for f in members if f.at_least(fail_on) and f.suppression is None]
         body = "\n\n".join(_describe(f) for f in members)
-        if failing:
+        if all(f.suppression is not None for f in members):
+            reasons = "; ".join(dict.fromkeys(f"{f.suppression.reason} ({f.suppression.source})"
+                                              for f in members if f.suppression))
+            ET.SubElement(case, "skipped", message=redact_text(f"suppressed: {reasons}")[:500]).text = body
+        elif failing:
             failures += 1
             worst = max(failing, key=lambda f: ("info", "warning", "error").index(f.severity))
             failure = ET.SubElement(
@@ -79,4 +83,6 @@ def _describe(f: Finding) -> str:
     lines.extend(f"  {ev.path or ev.source}: {redact_text(ev.text)}" for ev in f.evidence)
     lines.append(f"fix: {rule.fix}")
     lines.append(f"docs: {rule.docs}")
+    if f.suppression is not None:
+        lines.append(f"suppressed: {redact_text(f.suppression.reason)} ({f.suppression.source})")
     return "\n".join(lines)

@@ -81,6 +81,10 @@ def _result(f: Finding, index: dict[str, int]) -> dict[str, Any]:
     fingerprint = "/".join([f.rule_id, t.file or "", t.kind, t.namespace or "", t.name,
                             f.evidence[0].path or "" if f.evidence else ""])
     result["partialFingerprints"] = {"lmevalFinding/v1": fingerprint}
+    if f.suppression is not None:
+        # SARIF's own field: code scanning shows the alert as dismissed with this justification.
+        result["suppressions"] = [{"kind": f.suppression.kind, "status": "accepted",
+                                   "justification": redact_text(f"{f.suppression.reason} ({f.suppression.source})")}]
     return result
 
 

@@ -50,9 +50,12 @@ def render_text(
         lines.append("")
     counts = {"error": 0, "warning": 0, "info": 0}
     for f in findings:
-        counts[f.severity] += 1
+        if f.suppression is None:
+            counts[f.severity] += 1
     clean = [t for t in checked if _group_key(t) not in groups]
-    lines.append(_summary_line(tool, counts, len(checked), len(clean), paint))
+    suppressed = sum(1 for f in findings if f.suppression is not None)
+    lines.append(_summary_line(tool, counts, len(checked), len(clean), paint)
+                 + (f" ({suppressed} suppressed)" if suppressed else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -81,6 +84,11 @@ def _finding_lines(finding: Finding, paint: _Paint) -> list[str]:
         where = ":".join(
             str(p) for p in (finding.target.file, finding.target.line, finding.target.column) if p is not None
         ) + " "
+    if finding.suppression is not None:
+        # One line: what was suppressed, why, and where that was decided.
+        s = finding.suppression
+        return [f"  {where}{paint('dim', 'suppressed')} {rule.id} {rule.slug}: {redact_text(finding.message)}",
+                "      " + paint("dim", f"reason: {redact_text(s.reason)} ({s.source})")]
     head = (
         f"  {where}{paint(finding.severity, finding.severity)} {paint('bold', rule.id)} {rule.slug}: "
         f"{redact_text(finding.message)}"

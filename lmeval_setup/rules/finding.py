@@ -39,12 +39,23 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Suppression:
+    """Why a finding is accepted: from the suppression file (`external`) or an inline comment (`inSource`)."""
+
+    reason: str
+    source: str  # ".lmeval-setup.yaml:4" or "jobs/a.yaml:12"
+    kind: Literal["external", "inSource"] = "external"
+
+
+@dataclass(frozen=True)
 class Finding:
     rule_id: str
     target: Target
     message: str  # specific to this occurrence; the rule's title is the generic one
     evidence: tuple[Evidence, ...] = field(default_factory=tuple)
     severity_override: Severity | None = None
+    # A suppressed finding is still reported (with its reason, in every format) but never fails a run.
+    suppression: Suppression | None = None
 
     @property
     def rule(self) -> Rule:

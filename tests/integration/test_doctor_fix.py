@@ -7,11 +7,13 @@ and says so per finding; a second doctor reports nothing for the corrected jobs;
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from schemasupport import validate
 
 from lmeval_setup.kube.client import Kube, resource_path
 from lmeval_setup.platform import releases as R
@@ -83,6 +85,11 @@ def test_doctor_fix_turns_each_seed_mistake_into_a_completed_job(new_controlplan
         dry = _doctor("--kubeconfig", kubeconfig, "-n", ns, "--fix")
         assert dry.exit_code == 0, dry.output
         assert "dry run" in dry.output and "+    value: http://" in dry.output  # the diff of the base_url fix
+        dry_json = _doctor("--kubeconfig", kubeconfig, "-n", ns, "--fix", "-o", "json")
+        plan = json.loads(dry_json.stdout)
+        validate(plan, "fix-plan")
+        assert plan["dryRun"] is True and {j["name"] for j in plan["jobs"]} == {
+            s.name for s in J.SEED_JOBS if not s.should_succeed}
         readonly = _doctor("--kubeconfig", _reader(new_controlplane, sb.kube), "-n", ns, "--fix", "--yes")
         assert readonly.exit_code == 4, readonly.output
         assert "not permitted to apply the fix: missing create lmevaljobs" in readonly.output
@@ -110,3 +117,47 @@ def test_doctor_fix_turns_each_seed_mistake_into_a_completed_job(new_controlplan
         assert again.exit_code == 0, again.output
         assert "already exists" in again.output
         assert {j["metadata"]["name"] for j in sb.kube.list_items(_jobs_path(ns))} == names
+        if profile == "rhoai-2.22":
+            _replace_in_place(sb.kube, kubeconfig, ns)
+
+
+def _replace_in_place(kube: Kube, kubeconfig: str, ns: str) -> None:
+    """--replace: the broken job is deleted and recreated corrected under its own name (uid changes)."""
+    from lmeval_setup.fix.engine import FIX_LABEL
+    from lmeval_setup.sandbox import jobs as J
+
+    broken = J.seed_job("eval-base-url-no-completions").for_namespace(ns)
+    broken["metadata"]["name"] = "eval-replace-me"
+    created = kube.create(_jobs_path(ns), broken)
+    result = _doctor("--kubeconfig", kubeconfig, "-n", ns, "--job", "eval-replace-me", "--fix", "--yes",
+                     "--replace", "--wait", "--wait-timeout", "400", "-o", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    validate(document, "fix-plan")
+    (job,) = document["jobs"]
+    assert job["fixedBy"] == "eval-replace-me" and job["outcome"] == "Succeeded"
+    assert {"rule": "LME002", "verdict": "fixed"} in job["verdicts"]
+    live = kube.get(f"{_jobs_path(ns)}/eval-replace-me")
+    assert live["metadata"]["uid"] != created["metadata"]["uid"]
+    assert live["metadata"]["labels"][FIX_LABEL] == "eval-replace-me"
+    assert not kube.get_or_none(f"{_jobs_path(ns)}/eval-replace-me-fix")
+
+
+@pytest.mark.slow
+def test_cluster_level_fix_goes_through_bootstrap(new_controlplane: Any) -> None:
+    """TrustyAI Removed (LME101): the plan is bootstrap's (its dry run writes nothing); --yes runs it."""
+    from lmeval_setup.sandbox.harness import running_sandbox
+
+    with running_sandbox(new_controlplane, "rhoai-2.25", "fresh") as sb:
+        kubeconfig = sb.kubeconfig
+        dsc_before = sb.dsc()["metadata"]["resourceVersion"]
+        dry = _doctor("--kubeconfig", kubeconfig, "-A", "--fix")
+        assert dry.exit_code == 0, dry.output
+        assert "cluster: lmeval-setup bootstrap" in dry.output and "LME101" in dry.output
+        assert sb.dsc()["metadata"]["resourceVersion"] == dsc_before
+        applied = _doctor("--kubeconfig", kubeconfig, "-A", "--fix", "--yes")
+        assert applied.exit_code == 0, applied.output
+        trustyai = sb.dsc()["spec"]["components"]["trustyai"]
+        assert trustyai["managementState"] == "Managed"
+        # bootstrap's own bookkeeping: the revert record exists, so `revert` can undo the fix
+        assert sb.kube.get_or_none(resource_path("", "v1", "configmaps", sb.namespace, "lmeval-setup-revert"))

@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-from lmeval_setup.errors import PrerequisiteError, WaitTimeout
+from lmeval_setup.errors import ClusterError, PrerequisiteError, WaitTimeout
 from lmeval_setup.fix import values as V
 from lmeval_setup.fix.engine import FIX_LABEL, JobPlan, fixed_job_manifest, plan_job
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
@@ -102,6 +103,7 @@ def plan_fixes(kube: Kube, snapshot: Any, result: Any, *, fail_on: Severity = "e
                           if j["metadata"]["name"] != name],
             online_permitted=permissions.online if permissions is not None else None,
             code_execution_permitted=permissions.code_execution if permissions is not None else None,
+            models_endpoint=lambda isvc: served_models(kube, isvc),
         )
         plan = plan_job(job, mine, ctx, permissions=permissions)
         run.jobs.append(JobFix(plan, new_name, mine))
@@ -129,6 +131,25 @@ def _inference_services(kube: Kube, namespace: str) -> list[JSON]:
         if exc.status in (403, 404):
             return []
         raise
+
+
+def served_models(kube: Kube, isvc: JSON) -> JSON | None:
+    """The predictor's GET /v1/models through the apiserver's service proxy (a read); None when unreachable.
+
+    The service is the host of the InferenceService's status.url (`<name>-predictor` for RawDeployment)."""
+    url = urlsplit(str((isvc.get("status") or {}).get("url") or ""))
+    service = (url.hostname or "").split(".")[0]
+    if not service:
+        return None
+    namespace = isvc.get("metadata", {}).get("namespace") or ""
+    port = f":{url.port}" if url.port else ""
+    scheme = "https:" if url.scheme == "https" else ""
+    path = f"/api/v1/namespaces/{namespace}/services/{scheme}{service}{port}/proxy/v1/models"
+    try:
+        answer = kube.request("GET", path)
+    except (ApiError, ClusterError, ValueError):  # no such Service, no endpoints, not JSON: no value from here
+        return None
+    return answer if isinstance(answer, dict) else None
 
 
 # -- applying -----------------------------------------------------------------------------------------

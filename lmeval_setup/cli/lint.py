@@ -51,6 +51,8 @@ def lint(
         raise UsageError("--diff goes with --fix")
     if fix and "-" in paths:
         raise UsageError("--fix rewrites files: it cannot take stdin ('-')")
+    if fix:
+        _require_round_trip_yaml()
     result = lint_paths(list(paths))
     if fix and not result.errors:
         if _fix(result, show_diff=diff):
@@ -87,6 +89,16 @@ def _document_roots(jobs: list) -> dict[str, list[int]]:  # type: ignore[type-ar
             file, line, _ = min(top, key=lambda pos: pos[1])
             roots.setdefault(file, []).append(line)
     return roots
+
+
+def _require_round_trip_yaml() -> None:
+    """lint --fix edits through ruamel.yaml, an extra: the base install (the pre-commit hook) stays light."""
+    from lmeval_setup.errors import PrerequisiteError
+
+    try:
+        import ruamel.yaml  # noqa: F401
+    except ImportError:
+        raise PrerequisiteError("lint --fix needs ruamel.yaml (pip install 'lmeval-setup[fix]')") from None
 
 
 def _fix(result, *, show_diff: bool) -> bool:  # type: ignore[no-untyped-def]

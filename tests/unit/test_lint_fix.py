@@ -91,3 +91,19 @@ def test_diff_without_fix_and_fix_of_stdin_are_usage_errors(tree: Path, args: li
         main(["lint", *args])
     assert exited.value.code == 2
     assert capsys.readouterr().err.count("\n") == 1  # one line, no traceback
+
+
+def test_without_the_fix_extra_lint_fix_is_one_line_rc_4(tree: Path) -> None:
+    """ruamel.yaml is the `fix` extra: the base install (the pre-commit hook) stays click + PyYAML."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nsys.modules['ruamel'] = None\nsys.modules['ruamel.yaml'] = None\n"
+              "from lmeval_setup.cli.main import main\nmain(sys.argv[1:])\n")
+    done = subprocess.run([sys.executable, "-c", script, "lint", "--fix", "lint/seed-02-base-url.yaml"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 4, done.stderr
+    assert done.stderr.count("\n") == 1 and "lmeval-setup[fix]" in done.stderr
+    plain = subprocess.run([sys.executable, "-c", script, "lint", "lint/seed-good.yaml"],
+                           capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 0, plain.stderr  # lint itself does not need it

@@ -21,6 +21,7 @@ from lmeval_setup.errors import LmevalError, OpenShiftAIMissing, PrerequisiteErr
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
 from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.detect import KubeSource, detect
+from lmeval_setup.rules import operator_log as OL
 from lmeval_setup.rules import pods as P
 from lmeval_setup.rules import status as S
 
@@ -82,6 +83,8 @@ def collect(kube: Kube, scope: Scope) -> Snapshot:
     _collect_cluster_layer(kube, snapshot)
     jobs = _collect_jobs(kube, snapshot, scope)
     _collect_job_layer(kube, snapshot, jobs)
+    # The manager's log, bounded, only when a job's own status cannot say why (rules/operator_log.py).
+    OL.collect_operator_log(snapshot, jobs, lambda ns, pod, c, lines, limit: _fetch_log(kube, ns, pod, c, lines, limit))
     return snapshot
 
 
@@ -173,9 +176,10 @@ def job_is_stuck(job: JSON, now: datetime) -> bool:
     return since is not None and now - since >= S.STUCK_AFTER
 
 
-def _fetch_log(kube: Kube, ns: str, pod: str, container: str) -> str | None:
+def _fetch_log(kube: Kube, ns: str, pod: str, container: str, tail_lines: int = LOG_TAIL_LINES,
+               limit_bytes: int = LOG_LIMIT_BYTES) -> str | None:
     try:
-        text = kube.pod_log(ns, pod, container, tail_lines=LOG_TAIL_LINES, limit_bytes=LOG_LIMIT_BYTES)
+        text = kube.pod_log(ns, pod, container, tail_lines=tail_lines, limit_bytes=limit_bytes)
     except (ApiError, LmevalError):
         return None
     return sanitize_log(text)

@@ -20,6 +20,7 @@ from lmeval_setup.platform.detect import CRD_GROUP, CRD_PLURAL, ClusterFacts, de
 from lmeval_setup.rules import cluster as C
 from lmeval_setup.rules import lifecycle as LC
 from lmeval_setup.rules import logs as L
+from lmeval_setup.rules import operator_log as OL
 from lmeval_setup.rules import pods as P
 from lmeval_setup.rules import status as S
 from lmeval_setup.rules.catalog import SEVERITY_ORDER
@@ -52,7 +53,7 @@ def evaluate(snapshot: Snapshot, *, now: datetime | None = None) -> DoctorResult
         result.checked.append(S.job_target(job))
         raw.extend(job_findings(snapshot, job, facts, now, result.errors))
     result.facts = facts
-    result.findings = fold_into_cluster_cause(merge(raw))
+    result.findings = fold_into_cluster_cause(merge(OL.with_operator_evidence(raw, snapshot)))
     return result
 
 

@@ -135,3 +135,54 @@ def test_a_kueue_job_admitted_recently_is_not_reported() -> None:
     job = _kueue_job()
     job["metadata"]["creationTimestamp"] = iso(NOW - timedelta(minutes=2))
     assert "LME034" not in {f.rule_id for f in evaluate(_snapshot(job, None)).findings}
+
+
+# The manager's own log lines (controller-runtime's console encoder), as the real 3.5 manager writes them.
+OPERATOR_LOG = (
+    '2026-11-28T10:59:58Z\tINFO\tSuccessfully create a Pod for the Job\t{"controller": "lmevaljob", '
+    '"LMEvalJob": {"name":"other","namespace":"demo"}, "namespace": "demo", "name": "other"}\n'
+    '2026-11-28T11:00:01Z\tERROR\tReconciler error\t{"controller": "lmevaljob", "controllerGroup": '
+    '"trustyai.opendatahub.io", "controllerKind": "LMEvalJob", "LMEvalJob": {"name":"evaljob","namespace":"demo"}, '
+    '"namespace": "demo", "name": "evaljob", "reconcileID": "3c1f", "error": "failed to prepare CA bundle: '
+    'configmaps \\"evaljob-ca-bundle\\" is forbidden: User \\"system:serviceaccount:redhat-ods-applications:'
+    'trustyai-service-operator-controller-manager\\" cannot create resource \\"configmaps\\""}\n'
+    '2026-11-28T11:00:02Z\tINFO\tunable to retrieve the status from the job\'s pod\t{"name": "evaljob-2"}\n'
+)
+
+
+def _operator_pod_of(snap: Any) -> tuple[str, str]:
+    from lmeval_setup.rules.operator_log import operator_pods
+
+    pods = operator_pods(snap)
+    assert len(pods) == 1
+    return pods[0]
+
+
+def test_a_terse_stuck_job_gets_the_operator_logs_lines_about_it(tmp_path: Path) -> None:
+    from lmeval_setup.rules.operator_log import collect_operator_log
+
+    job = lmevaljob()  # never scheduled: no status at all, an hour old
+    snap = _snapshot(job, None)
+    ns, op_pod = _operator_pod_of(snap)
+    fetched = []
+
+    def fetch(namespace: str, pod: str, container: str, lines: int, limit: int) -> str:
+        fetched.append((namespace, pod, container, lines, limit))
+        return OPERATOR_LOG
+
+    collect_operator_log(snap, [job], fetch)
+    assert fetched == [(ns, op_pod, "manager", 2000, 1024 * 1024)]  # one bounded read
+    stuck = next(f for f in evaluate(snap).findings if f.rule_id == "LME024")
+    operator_lines = [ev for ev in stuck.evidence if ev.path == f"pod/{op_pod}/manager"]
+    assert [ev.line for ev in operator_lines] == [2]  # not 'other', not 'evaljob-2'
+    assert "failed to prepare CA bundle" in operator_lines[0].text
+    back = read_dir(write_dir(snap, tmp_path / "collected"))  # --from-dir keeps the operator evidence
+    assert next(f for f in evaluate(back).findings if f.rule_id == "LME024").evidence == stuck.evidence
+
+
+def test_the_operator_log_is_not_read_when_every_job_explains_itself() -> None:
+    from lmeval_setup.rules.operator_log import collect_operator_log
+
+    job, _, _, _ = CASES["quota"]
+    snap = _snapshot(job, None)
+    collect_operator_log(snap, [job], lambda *a: pytest.fail("read the operator log"))

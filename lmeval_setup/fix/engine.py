@@ -281,7 +281,8 @@ def fixed_job_manifest(plan: JobPlan, name: str) -> JSON:
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
                    if not k.startswith("kubectl.kubernetes.io/")}
     labels[FIX_LABEL] = plan.name
-    annotations[FIX_RULES_ANNOTATION] = ",".join(plan.fixed_rules)
+    annotations[FIX_RULES_ANNOTATION] = ",".join(
+        s.rule_id for s in plan.steps if s.kind == "job-patch" or s.kind == "bootstrap")
     return {
         "apiVersion": plan.original.get("apiVersion"),
         "kind": plan.original.get("kind", "LMEvalJob"),

@@ -40,7 +40,9 @@ class JobFix:
 
     @property
     def applicable(self) -> bool:
-        return self.plan.changed
+        """A corrected job is created when the spec changes, or to re-run the job once the cluster-level
+        fix it waits for (bootstrap --allow-online for an LME102) is in place."""
+        return self.plan.changed or self.plan.needs_bootstrap
 
 
 @dataclass
@@ -192,7 +194,8 @@ def create_fixed_jobs(kube: Kube, run: FixRun, *, replace: bool, say: Callable[[
         if replace:
             _delete_and_wait(kube, f"{collection}/{job.plan.name}")
         kube.create(collection, body)
-        say(f"created LMEvalJob {ns}/{job.new_name} (fixes {job.plan.name}: {', '.join(job.plan.fixed_rules)})")
+        rules = ", ".join(s.rule_id for s in job.plan.steps if s.automatic)
+        say(f"created LMEvalJob {ns}/{job.new_name} (fixes {job.plan.name}: {rules})")
 
 
 def _delete_and_wait(kube: Kube, path: str, timeout: float = 60.0) -> None:

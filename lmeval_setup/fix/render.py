@@ -48,8 +48,10 @@ def _job_text(job: JobFix, waited: bool) -> list[str]:
         else:
             lines.append(f"  {step.rule_id} manual: {step.message}")
             lines += [f"      step: {text}" for text in step.manual]
-    if job.applicable:
+    if plan.changed:
         lines += ["    " + line for line in plan.diff().splitlines()]
+    elif job.applicable:
+        lines.append("    (the same spec, run again once the cluster-level fix is in place)")
     if waited and job.applicable:
         lines.append(f"  result: {job.new_name} {job.outcome or 'not complete'}")
         for rule_id, verdict in step_verdicts(job):

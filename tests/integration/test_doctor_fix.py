@@ -161,3 +161,34 @@ def test_cluster_level_fix_goes_through_bootstrap(new_controlplane: Any) -> None
         assert trustyai["managementState"] == "Managed"
         # bootstrap's own bookkeeping: the revert record exists, so `revert` can undo the fix
         assert sb.kube.get_or_none(resource_path("", "v1", "configmaps", sb.namespace, "lmeval-setup-revert"))
+
+
+@pytest.mark.slow
+def test_online_refused_by_the_cluster_is_fixed_by_bootstrap_then_the_jobs(new_controlplane: Any) -> None:
+    """rhoai-2.25 with the DSC denying online access: LME001 (job) and LME102 (cluster refuses what jobs ask)
+    become one bootstrap --allow-online, then every failed job runs again (patched or as it was) and completes."""
+    from lmeval_setup.doctor.collect import Scope, collect
+    from lmeval_setup.doctor.evaluate import evaluate
+    from lmeval_setup.sandbox import jobs as J
+    from lmeval_setup.sandbox import profiles as P
+    from lmeval_setup.sandbox.harness import running_sandbox
+
+    ns = J.DEMO_NAMESPACE
+    with running_sandbox(new_controlplane, "rhoai-2.25", "broken-jobs") as sb:
+        dsc_path = P.dsc_path(sb.release, P.DSC_NAME)
+        sb.kube.merge_patch(dsc_path, {"spec": {"components": {"trustyai": {"eval": {"lmeval": {
+            "permitOnline": "deny"}}}}}})
+        denied = _doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--fix", "-o", "json")
+        plan = json.loads(denied.stdout)
+        validate(plan, "fix-plan")
+        assert plan["cluster"]["bootstrap"] and plan["cluster"]["bootstrapFlags"] == ["--allow-online"]
+        assert "eval-good" in {j["name"] for j in plan["jobs"]}  # LME102: re-run once the cluster permits it
+        applied = _doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--fix", "--yes", "--wait", "--wait-timeout", "400")
+        assert applied.exit_code == 0, applied.output
+        lmeval = sb.dsc()["spec"]["components"]["trustyai"]["eval"]["lmeval"]
+        assert lmeval["permitOnline"] == "allow"
+        for seed in J.SEED_JOBS:
+            fixed = sb.kube.get(f"{_jobs_path(ns)}/{seed.name}-fix")
+            assert fixed["status"]["reason"] == "Succeeded", seed.name
+        result = evaluate(collect(sb.kube, Scope(namespace=ns)))
+        assert [(f.target.name, f.rule_id) for f in result.findings if f.target.name.endswith("-fix")] == []

@@ -126,8 +126,27 @@ def operator_unavailable(facts: ClusterFacts) -> list[Finding]:
     # operator_state.deployment_readiness: every wanted replica available (one of two is not "running").
     why = "it is scaled to 0" if replicas == 0 else "no replica is available" if available == 0 \
         else f"only {available} of {replicas} replicas are available"
+    crashes = _crash_loop_evidence(facts)
+    if crashes:
+        why += "; its manager is crash-looping (the container's log says why: `oc logs --previous`)"
     return [Finding("LME107", operator_target(facts), f"the TrustyAI operator is not running: {why}",
-                    (Evidence("cluster", text, "status.availableReplicas"),))]
+                    (Evidence("cluster", text, "status.availableReplicas"), *crashes))]
+
+
+def _crash_loop_evidence(facts: ClusterFacts) -> list[Evidence]:
+    """Containers of the operator's pods in CrashLoopBackOff or last terminated non-zero (any cause: a bad
+    image, an invalid start-up option, a missing permission), with exit code and restarts."""
+    out = []
+    for pod in facts.operator.pod_objects:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (status.get("state") or {}).get("waiting") or {}
+            last = (status.get("lastState") or {}).get("terminated") or {}
+            if waiting.get("reason") == "CrashLoopBackOff" or last.get("exitCode") not in (None, 0):
+                out.append(Evidence(
+                    "pod", f"container {status.get('name')}: {waiting.get('reason') or 'restarting'}, last exit code "
+                    f"{last.get('exitCode')}, restarts {status.get('restartCount', 0)}",
+                    f"pod/{pod['metadata']['name']}.status.containerStatuses"))
+    return out
 
 
 def _operator_crashes_without_configmap(facts: ClusterFacts) -> Finding:

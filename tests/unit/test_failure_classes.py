@@ -186,3 +186,20 @@ def test_the_operator_log_is_not_read_when_every_job_explains_itself() -> None:
     job, _, _, _ = CASES["quota"]
     snap = _snapshot(job, None)
     collect_operator_log(snap, [job], lambda *a: pytest.fail("read the operator log"))
+
+
+def test_an_operator_crash_loop_is_lme107_with_the_containers_state() -> None:
+    """The operator pod as the kubelet reports a manager that exits at start (here: a start-up option it
+    refuses), while its ConfigMap exists."""
+    snap = cluster_snapshot("rhoai-3.5", operator_replicas=1)
+    deployment = snap.list("apps", "v1", "deployments")[0]
+    deployment["status"] = {"replicas": 1, "unavailableReplicas": 1}
+    operator = next(p for p in snap.list("", "v1", "pods") if p["metadata"]["name"] == "trustyai-operator-abc")
+    operator["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}],
+                          "containerStatuses": [{"name": "manager", "ready": False, "restartCount": 6, "state": {
+                              "waiting": {"reason": "CrashLoopBackOff",
+                                          "message": "back-off 5m0s restarting failed container=manager"}},
+                              "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}
+    hit = next(f for f in evaluate(snap).findings if f.rule_id == "LME107")
+    assert "crash-looping" in hit.message
+    assert any("CrashLoopBackOff, last exit code 1, restarts 6" in ev.text for ev in hit.evidence)

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv controlplane jobimage lint unit bench soak constraints clean
+.PHONY: demo test venv controlplane jobimage lint unit bench peers soak constraints clean
 
 $(STAMP): pyproject.toml constraints.txt tools/install_collections.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,7 +41,11 @@ test: venv controlplane jobimage lint
 unit: venv
 	$(BIN)/python -m pytest tests/unit
 
-bench: venv controlplane
+# The benchmark's peers (toxiproxy for network latency, k8sgpt to compare with), built once into a cache.
+peers:
+	bash tools/build-peers.sh
+
+bench: venv controlplane peers
 	$(BIN)/python -m bench.run
 
 # The long-running part alone: the 10,000-example fuzz and the tests marked slow.

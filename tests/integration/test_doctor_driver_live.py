@@ -1,0 +1,80 @@
+"""Custom tasks from git, live: the real rhoai-3.5 controller and the real driver in the job pod
+(LMEVAL_SANDBOX_OPERATOR=real; lm-eval itself is the stand-in, it never starts here). The driver clones the
+job's taskList.customTasks git source before lm-eval; an unreachable repository fails the job with the
+driver's own message, which the controller reads through `driver --get-status`. The doctor names LME031 with
+that message as evidence; a job without online access gets the driver's refusal, LME001; `doctor
+--from-dir` on what `--collect` wrote finds the same (issue 14 item 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from testsupport import wait_for
+
+from lmeval_setup.kube.client import resource_path
+from lmeval_setup.platform import releases as R
+from lmeval_setup.rules.catalog import rule
+from lmeval_setup.sandbox import jobs as J
+from lmeval_setup.sandbox import realoperator
+
+pytestmark = pytest.mark.controlplane
+NS = "git-tasks"
+REPO_URL = "https://git.invalid/acme/eval-tasks.git"  # .invalid never resolves (RFC 2606)
+
+
+def _git_job(name: str, *, online: bool) -> dict[str, Any]:
+    args = {"model": J.SERVED_MODEL, "base_url": J.COMPLETIONS_URL, "tokenizer": J.HF_TOKENIZER,
+            "num_concurrent": "1", "max_retries": "3", "timeout": "300"}
+    body = J.lmevaljob(name, "local-completions", args, allow_online=online, namespace=NS)
+    body["spec"]["taskList"] = {"taskNames": ["acme_task"],
+                                "customTasks": {"source": {"git": {"url": REPO_URL, "path": "tasks"}}}}
+    return body
+
+
+def test_git_custom_task_failures_are_explained(new_controlplane: Any, monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    from lmeval_setup.doctor.collect import Scope, collect
+    from lmeval_setup.doctor.evaluate import evaluate
+    from lmeval_setup.doctor.offline import read_dir
+    from lmeval_setup.doctor.writer import write_dir
+    from lmeval_setup.sandbox.harness import running_sandbox
+    from lmeval_setup.sandbox.profiles import get_profile
+
+    missing = realoperator.missing_for_real(get_profile("rhoai-3.5"))
+    if missing:
+        pytest.skip(f"real operator for rhoai-3.5: {missing}")
+    monkeypatch.setenv(realoperator.ENV_SWITCH, "real")
+    monkeypatch.setenv(realoperator.LM_EVAL_SWITCH, "standin")
+    with running_sandbox(new_controlplane, "rhoai-3.5", "bootstrapped") as sb:  # online permitted
+        kube = sb.kube
+        kube.create(resource_path("", "v1", "namespaces"), {"metadata": {"name": NS}})
+        jobs = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", NS)
+        kube.create(jobs, _git_job("clone-fails", online=True))
+        kube.create(jobs, _git_job("offline-git", online=False))
+
+        def both_failed() -> bool:
+            states = [(j.get("status") or {}) for j in kube.get(jobs).get("items", [])]
+            return len(states) == 2 and all(s.get("state") == "Complete" and s.get("reason") == "Failed"
+                                            for s in states)
+
+        wait_for("both jobs to fail", both_failed, timeout=120)
+        snapshot = collect(kube, Scope(namespace=NS))
+        result = evaluate(snapshot)
+        by_job = {(f.target.name, f.rule_id): f for f in result.findings}
+
+        clone = by_job.get(("clone-fails", "LME031"))
+        assert clone is not None, [(f.target.name, f.rule_id, f.message) for f in result.findings]
+        status_evidence = next(ev for ev in clone.evidence if ev.path == "status.message")
+        assert "failed to clone git repository" in status_evidence.text and "git.invalid" in status_evidence.text
+        assert "git URL" in rule("LME031").fix
+
+        offline = by_job.get(("offline-git", "LME001"))
+        assert offline is not None, [(f.target.name, f.rule_id, f.message) for f in result.findings]
+        assert any("fetching external git tasks is not allowed" in ev.text for ev in offline.evidence)
+
+        back = read_dir(write_dir(snapshot, tmp_path / "collected"))
+        live = sorted((f.rule_id, f.target.name, f.message) for f in result.findings)
+        assert sorted((f.rule_id, f.target.name, f.message) for f in evaluate(back, now=snapshot.collected_at)
+                      .findings) == live

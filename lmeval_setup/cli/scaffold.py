@@ -20,7 +20,8 @@ Examples:
 @click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--spec", "spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="YAML spec (namespace, tasks, tokenizer, models[name, baseUrl, gpus]); flags override it.")
+              help="YAML spec (namespace, tasks, tokenizer, models[name, baseUrl, gpus]), or LMEvalJobs as "
+                   "`kubectl get lmevaljobs -o yaml` prints them (kind: List); flags override it.")
 @click.option("-n", "--namespace", default=None, help="Namespace of the jobs.")
 @click.option("--tasks", default=None, help="Comma-separated lm-eval tasks.")
 @click.option("--tokenizer", default=None, help="Hugging Face tokenizer id shared by the models.")

@@ -74,9 +74,57 @@ def load_spec(path: Path) -> ScaffoldSpec:
 
     shown = f"--spec {path}"
     data = safeio.load_yaml(safeio.read_text(path, limit=safeio.MiB, display=shown), shown)
+    jobs = _lmevaljobs(data)
+    if jobs is not None:  # `kubectl get lmevaljobs -o yaml > jobs.yaml`: re-create them as a component
+        return spec_from_jobs(jobs, source=str(path))
     if not isinstance(data, dict):
         raise UsageError(f"--spec {path}: expected a mapping with namespace, tasks and models")
     return spec_from_mapping(data, source=str(path))
+
+
+def _lmevaljobs(data: Any) -> list[JSON] | None:
+    """The LMEvalJobs of a `kind: List` (or typed list) or of a single LMEvalJob; None for a scaffold spec."""
+    if isinstance(data, dict) and data.get("kind") == "LMEvalJob":
+        return [data]
+    if isinstance(data, dict) and str(data.get("kind", "")).endswith("List") and isinstance(data.get("items"), list):
+        out: list[JSON] = []
+        for item in data["items"]:
+            out.extend(_lmevaljobs(item) or [])
+        return out
+    return None
+
+
+def spec_from_jobs(jobs: list[JSON], *, source: str) -> ScaffoldSpec:
+    """A scaffold spec that re-creates these LMEvalJobs: one model each (name without the job prefix,
+    base_url, served model, tokenizer, GPUs from the annotation scaffold writes), their namespace and tasks."""
+    if not jobs:
+        raise UsageError(f"--spec {source}: the List holds no LMEvalJob")
+    namespaces = sorted({str((j.get("metadata") or {}).get("namespace") or "") for j in jobs} - {""})
+    if len(namespaces) > 1:
+        raise UsageError(f"--spec {source}: the jobs are in several namespaces ({', '.join(namespaces)})",
+                         hint="one component per namespace: filter the List with -n")
+    first = jobs[0].get("spec") or {}
+    tasks = [str(t) for t in ((first.get("taskList") or {}).get("taskNames") or [])]
+    models = [_model_from_job(j, source, i) for i, j in enumerate(jobs)]
+    return ScaffoldSpec(namespace=namespaces[0] if namespaces else "", tasks=tasks, models=models,
+                        limit=None if first.get("limit") is None else str(first["limit"]),
+                        allow_online=bool(first.get("allowOnline", True)),
+                        allow_code_execution=bool(first.get("allowCodeExecution", False)))
+
+
+def _model_from_job(job: JSON, source: str, index: int) -> ModelEntry:
+    meta = job.get("metadata") or {}
+    args = {str(a.get("name")): str(a.get("value")) for a in (job.get("spec") or {}).get("modelArgs") or []
+            if isinstance(a, dict)}
+    if not meta.get("name") or not args.get("base_url"):
+        raise UsageError(f"--spec {source}: items[{index}] needs metadata.name and a base_url model argument")
+    try:
+        gpus = int((meta.get("annotations") or {}).get(GPUS_ANNOTATION, 1))
+    except ValueError:
+        gpus = 1
+    name = str(meta["name"])
+    return ModelEntry(name=name.removeprefix("lmeval-"), base_url=args["base_url"], gpus=gpus,
+                      served_model=args.get("model"), tokenizer=args.get("tokenizer"))
 
 
 def spec_from_mapping(data: JSON, *, source: str = "spec") -> ScaffoldSpec:

@@ -43,7 +43,7 @@ def lint(
     from lmeval_setup.cli.selection import load_checks, select_and_suppress
     from lmeval_setup.lint import lint_paths
     from lmeval_setup.report import exit_code_for, filter_ignored, render, resolve_rule_ids
-    from lmeval_setup.report.suppress import InlineIndex
+    from lmeval_setup.report.suppress import InlineIndex, active
 
     ignored = resolve_rule_ids(ignore)  # validate before doing any work
     load_checks(rules, suppressions)
@@ -55,7 +55,12 @@ def lint(
         _require_round_trip_yaml()
     result = lint_paths(list(paths))
     if fix and not result.errors:
-        if _fix(result, show_diff=diff):
+        def accept(found: list) -> list:  # type: ignore[type-arg]
+            """What this run reports as active is what gets fixed (never an ignored or suppressed rule)."""
+            return active(select_and_suppress(filter_ignored(found, ignored), rules, suppressions,
+                                              InlineIndex(result.sources, _document_roots(result.jobs))))
+
+        if _fix(result, show_diff=diff, accept=accept):
             sys.exit(int(ExitCode.FINDINGS))  # --diff: there are changes to make
         result = lint_paths(list(paths))  # report what the fixes left
     if cluster:
@@ -101,11 +106,11 @@ def _require_round_trip_yaml() -> None:
         raise PrerequisiteError("lint --fix needs ruamel.yaml (pip install 'lmeval-setup[fix]')") from None
 
 
-def _fix(result, *, show_diff: bool) -> bool:  # type: ignore[no-untyped-def]
+def _fix(result, *, show_diff: bool, accept=None) -> bool:  # type: ignore[no-untyped-def]
     """Apply (or with show_diff print) the automatic fixes; True when --diff found changes to make."""
     from lmeval_setup.fix.lintfix import fix_documents, write
 
-    fixes = fix_documents(result.jobs)
+    fixes = fix_documents(result.jobs, accept=accept)
     for text in fixes.notes:
         say(f"note: {text}")
     if show_diff:

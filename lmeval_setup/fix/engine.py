@@ -113,6 +113,8 @@ def plan_job(job: JSON, findings: list[Finding], ctx: V.FixContext, *, permissio
         candidates: dict[str, Finding] = {
             rid: f for rid, f in given.items() if rid not in spec_visible or rid in current}
         for rid, f in current.items():
+            if rid in spec_visible and rid not in given:
+                continue  # the caller left it out (--ignore, --rule, a suppression): not ours to fix
             candidates.setdefault(rid, f)
         todo = sorted(rid for rid, f in candidates.items() if rid not in handled
                       and SEVERITY_ORDER[f.severity] >= SEVERITY_ORDER[min_severity])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from lmeval_setup.fix import values as V
 from lmeval_setup.fix.engine import NAMED_LISTS, plan_job
 from lmeval_setup.fix.yamledit import Edit, NotEditable, apply_edits
 from lmeval_setup.lint.loader import Document, join, read_source
+from lmeval_setup.rules.finding import Finding
 
 
 @dataclass
@@ -38,8 +40,12 @@ class LintFixResult:
     notes: list[str] = field(default_factory=list)
 
 
-def fix_documents(jobs: list[Document], isvcs: list[dict[str, Any]] | None = None) -> LintFixResult:
-    """Plan every job's fixes and turn them into per-file text edits (nothing is written here)."""
+def fix_documents(jobs: list[Document], isvcs: list[dict[str, Any]] | None = None,
+                  accept: Callable[[list[Finding]], list[Finding]] | None = None) -> LintFixResult:
+    """Plan every job's fixes and turn them into per-file text edits (nothing is written here).
+
+    `accept` narrows a document's findings to those the run reports as active (--ignore, --rule,
+    suppressions): only those are fixed."""
     from lmeval_setup.lint import lint_document
 
     result = LintFixResult()
@@ -47,7 +53,8 @@ def fix_documents(jobs: list[Document], isvcs: list[dict[str, Any]] | None = Non
     for document in jobs:
         others = [d.data for d in jobs if d is not document]
         ctx = V.FixContext(inference_services=list(isvcs or []), sibling_jobs=others)
-        plan = plan_job(document.data, lint_document(document), ctx)
+        findings = lint_document(document)
+        plan = plan_job(document.data, accept(findings) if accept else findings, ctx)
         if not plan.changed:
             continue
         try:

@@ -155,3 +155,12 @@ def test_plan_document_validates_against_the_shipped_schema() -> None:
         assert document["dryRun"] is not applying
     text = plan_text(run, applying=False)
     assert "cluster: lmeval-setup bootstrap --allow-online" in text and "manual" in text
+
+
+def test_a_rule_the_caller_left_out_is_not_fixed_in_a_later_round() -> None:
+    """--ignore, --rule or a suppression removed LME029: the re-check after LME002 must not bring it back."""
+    job = J.seed_job("eval-base-url-no-completions").for_namespace(J.DEMO_NAMESPACE)
+    given = [f for f in spec_findings(job) if f.rule_id != "LME029"]
+    plan = plan_job(job, given, _ctx(job))
+    assert plan.fixed_rules == ["LME002"]
+    assert "timeout" not in {a["name"] for a in plan.fixed["spec"]["modelArgs"]}

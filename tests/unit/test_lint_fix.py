@@ -107,3 +107,14 @@ def test_without_the_fix_extra_lint_fix_is_one_line_rc_4(tree: Path) -> None:
     plain = subprocess.run([sys.executable, "-c", script, "lint", "lint/seed-good.yaml"],
                            capture_output=True, text=True, timeout=60)
     assert plain.returncode == 0, plain.stderr  # lint itself does not need it
+
+
+def test_suppressed_and_ignored_rules_are_not_fixed(tree: Path) -> None:
+    path = tree / "lint" / "seed-02-base-url.yaml"
+    text = path.read_text().replace("# expect: LME002", "# lmeval-setup: ignore=LME002 -- staging has no path")
+    path.write_text(text)
+    _run("--fix", "lint/seed-02-base-url.yaml")
+    assert path.read_text() == text
+    _run("--fix", "--ignore", "LME001", "lint/seed-01-offline.yaml")
+    original = (DATA / "lint" / "seed-01-offline.yaml").read_bytes()
+    assert (tree / "lint" / "seed-01-offline.yaml").read_bytes() == original

@@ -178,15 +178,24 @@ CASES = [
     Case("tokenizer-dir-without-files", "LME004", r"Can't load tokenizer for", args={"tokenizer": "@llama-dir"}),
     Case("tokenizer-dir-only-granite-config", "LME004", r"KeyError: <class '\S+GraniteConfig'>",
          args={"tokenizer": "@empty-dir"}),
+    Case("model-type-typo", "LME015", r"Attempted to load model 'local-completion'", model="local-completion",
+         args={"tokenizer": TOKENIZER}),
+    Case("truncation", None, r"\|arc_easy\|", args={"tokenizer": TOKENIZER, "max_length": "12"}, quality="LME030"),
+    Case("sync-ca-bundle", None, r"\|arc_easy\|", server="tls", args={"tokenizer": TOKENIZER},
+         env={"REQUESTS_CA_BUNDLE": "@ca-file"}),
+    Case("async-verify-false", None, r"\|arc_easy\|", server="tls",
+         args={"tokenizer": TOKENIZER, "num_concurrent": "2", "verify_certificate": "False"}, quality="LME028"),
+    Case("async-verify-path", "LME006", r"ssl should be SSLContext, bool, Fingerprint or None", server="tls",
+         args={"tokenizer": TOKENIZER, "num_concurrent": "2", "verify_certificate": "@ca-file"}),
     Case("batch-size-twice", "LME015", r"got multiple values for keyword argument 'batch_size'", tasks=("gsm8k",),
          model="local-chat-completions", path="/v1/chat/completions", chat=True, args={"batch_size": "4"}),
 ]
 
 
-def _job_spec(case: Case, base_url: str | None, local_tokenizer: Path, workdir: Path) -> dict[str, Any]:
-    """The LMEvalJob spec; `@name` placeholders in model args become paths made for this case."""
+def _job_spec(case: Case, base_url: str | None, local_tokenizer: Path, workdir: Path, ca_file: Path) -> dict[str, Any]:
+    """The LMEvalJob spec; `@name` placeholders in model args and env become paths made for this case."""
     args = {"model": MODEL, **({"base_url": base_url} if base_url else {}), **case.args}
-    places = {"@local-tokenizer": str(local_tokenizer)}
+    places = {"@local-tokenizer": str(local_tokenizer), "@ca-file": str(ca_file)}
     for place, model_type in (("@empty-dir", "granite"), ("@llama-dir", "llama")):
         directory = workdir / f"config-only-{model_type}"  # a model's config.json, no tokenizer files
         directory.mkdir()
@@ -200,7 +209,7 @@ def _job_spec(case: Case, base_url: str | None, local_tokenizer: Path, workdir: 
         "limit": "2",
         "allowOnline": case.online,
         "allowCodeExecution": case.code,
-        "pod": {"container": {"env": [{"name": k, "value": v} for k, v in case.env.items()]}},
+        "pod": {"container": {"env": [{"name": k, "value": places.get(v, v)} for k, v in case.env.items()]}},
     }
     if case.chat:
         spec["chatTemplate"] = {"enabled": True}
@@ -238,7 +247,7 @@ class Harness:
     def run(self, case: Case, tmp: Path) -> RunResult:
         workdir = tmp / case.name
         workdir.mkdir()
-        spec = _job_spec(case, self.url(case), self.image.hub / "models" / TOKENIZER, workdir)
+        spec = _job_spec(case, self.url(case), self.image.hub / "models" / TOKENIZER, workdir, self.ca_file)
         options = options_from_configmap({}, release_for("rhoai", (2, 22)))
         argv = generate_args(spec, options)[3:]  # without `python -m lm_eval`
         hub_port = self.closed_port if case.hub == "down" else self.hub.port

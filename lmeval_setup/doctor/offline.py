@@ -25,6 +25,8 @@ from lmeval_setup.doctor.collect import LOG_LIMIT_BYTES, LOG_TAIL_LINES
 from lmeval_setup.doctor.sanitize import sanitize_log
 from lmeval_setup.doctor.snapshot import SNAPSHOT_META_FILE, Snapshot, group_of
 from lmeval_setup.errors import UsageError
+from lmeval_setup.platform.releases import OPERATOR_CONTAINER
+from lmeval_setup.rules.operator_log import OPERATOR_LOG_LIMIT_BYTES, OPERATOR_LOG_TAIL_LINES
 from lmeval_setup.rules.status import parse_time
 
 SKIPPED_PLURALS = frozenset({"secrets"})
@@ -260,20 +262,24 @@ def _read_pods(pods_dir: Path, ns: str, snapshot: Snapshot, tree: _Tree) -> None
             for obj in _load(pod_file, snapshot, tree):
                 snapshot.add("", "pods", obj)
         for container_dir in tree.subdirs(pod_dir):
-            text = _read_log(container_dir / container_dir.name / "logs", tree)
+            # The operator's manager log is read with the bounds a live run uses for it (rules/operator_log.py).
+            bounds = (OPERATOR_LOG_LIMIT_BYTES, OPERATOR_LOG_TAIL_LINES) if container_dir.name == \
+                OPERATOR_CONTAINER else (LOG_LIMIT_BYTES, LOG_TAIL_LINES)
+            text = _read_log(container_dir / container_dir.name / "logs", tree, *bounds)
             if text is not None:
                 snapshot.logs[(ns, pod_dir.name, container_dir.name)] = text
 
 
-def _read_log(logs: Path, tree: _Tree) -> str | None:
-    """The same tail a live run fetches (LOG_LIMIT_BYTES, then LOG_TAIL_LINES), read from the file's end."""
+def _read_log(logs: Path, tree: _Tree, limit_bytes: int = LOG_LIMIT_BYTES,
+              tail_lines: int = LOG_TAIL_LINES) -> str | None:
+    """The same tail a live run fetches (limit_bytes, then tail_lines), read from the file's end."""
     for name in ("current.log", "previous.log"):
         path = tree.file(logs / name)
         if path is not None:
-            text = tree.tail(path, LOG_LIMIT_BYTES)
+            text = tree.tail(path, limit_bytes)
             if text.strip():
                 lines = text.rstrip("\n").split("\n")
-                return sanitize_log("\n".join(lines[-LOG_TAIL_LINES:]))
+                return sanitize_log("\n".join(lines[-tail_lines:]))
     return None
 
 

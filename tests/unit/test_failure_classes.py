@@ -203,3 +203,19 @@ def test_an_operator_crash_loop_is_lme107_with_the_containers_state() -> None:
     hit = next(f for f in evaluate(snap).findings if f.rule_id == "LME107")
     assert "crash-looping" in hit.message
     assert any("CrashLoopBackOff, last exit code 1, restarts 6" in ev.text for ev in hit.evidence)
+
+
+def test_from_dir_reads_the_operator_log_with_the_live_bounds(tmp_path: Path) -> None:
+    """The job's lines are 1,500 lines back in the manager's log: within a live read's 2000, so --from-dir
+    (which tails job logs at 400) must read the operator's log as far back, or the evidence differs."""
+    from lmeval_setup.rules.operator_log import collect_operator_log
+
+    job = lmevaljob()
+    snap = _snapshot(job, None)
+    noise = "".join(f'2026-11-28T11:00:{i % 60:02d}Z\tINFO\tReconciling\t{{"name": "other-{i}"}}\n'
+                    for i in range(1500))
+    collect_operator_log(snap, [job], lambda *a: OPERATOR_LOG + noise)
+    live = next(f for f in evaluate(snap).findings if f.rule_id == "LME024")
+    assert any("failed to prepare CA bundle" in ev.text for ev in live.evidence)
+    back = read_dir(write_dir(snap, tmp_path / "collected"))
+    assert next(f for f in evaluate(back).findings if f.rule_id == "LME024").evidence == live.evidence

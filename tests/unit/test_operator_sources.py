@@ -62,8 +62,10 @@ _PARSED_CRDS: dict[str, dict[str, Any]] = {}
 
 
 VALIDATION = "controllers/lmes/validation.go"
-WANTED = (CONTROLLER, CONFIG, CONSTANTS, DSC_READER, VALIDATION, str(OB.CRD_RELATIVE), str(OB.UTILS_RELATIVE),
-          "cmd/main.go")
+RHOAI_PARAMS = "config/overlays/rhoai/params.env"
+BASE_PARAMS = "config/base/params.env"
+WANTED = (CONTROLLER, CONFIG, CONSTANTS, DSC_READER, VALIDATION, RHOAI_PARAMS, BASE_PARAMS, str(OB.CRD_RELATIVE),
+          str(OB.UTILS_RELATIVE), "cmd/main.go")
 
 
 @cache
@@ -198,3 +200,17 @@ def test_no_line_validates_system_instruction_and_neither_does_the_stand_in(sour
     assert calls == []
     spec = {"model": "hf", "taskList": {"taskNames": ["arc_easy"]}, "systemInstruction": "a | b & c; $(d)"}
     assert validate_job(spec) == ""
+
+
+def _lmes_params(text: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in text.splitlines() if line.startswith("lmes-") and "=" in line)
+    return {k: v for k, v in pairs if not k.endswith("-image")}
+
+
+def test_shipped_lmes_defaults_are_the_release_tables(sources: Sources) -> None:
+    """The operator ConfigMap's lmes-* keys as each overlay ships them: RHOAI's overlay and ODH's base."""
+    platform, version = ROW_OF_LINE[sources.line]
+    rhoai = release_for("rhoai", version if platform == "rhoai" else (2, 17))
+    odh = release_for("odh", version if platform == "odh" else (2, 35))
+    assert _lmes_params(sources.text(RHOAI_PARAMS)) == rhoai.lmes_defaults
+    assert _lmes_params(sources.text(BASE_PARAMS)) == odh.lmes_defaults

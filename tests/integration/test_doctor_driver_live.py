@@ -74,6 +74,16 @@ def test_git_custom_task_failures_are_explained(new_controlplane: Any, monkeypat
         assert offline is not None, [(f.target.name, f.rule_id, f.message) for f in result.findings]
         assert any("fetching external git tasks is not allowed" in ev.text for ev in offline.evidence)
 
+        # The real manager's log names each job the way rules/operator_log.py looks for it (name and namespace
+        # on one line), so operator-log evidence finds its lines in the real format.
+        from lmeval_setup.rules.operator_log import lines_about, operator_pods
+
+        (op_ns, op_pod), = operator_pods(snapshot)
+        manager_log = kube.pod_log(op_ns, op_pod, R.OPERATOR_CONTAINER, tail_lines=2000, limit_bytes=1 << 20)
+        about = lines_about(manager_log, "clone-fails", NS)
+        assert about and all("clone-fails" in line and NS in line for _, line in about), manager_log[-2000:]
+        assert not any("offline-git" in line for _, line in about)
+
         back = read_dir(write_dir(snapshot, tmp_path / "collected"))
         live = sorted((f.rule_id, f.target.name, f.message) for f in result.findings)
         assert sorted((f.rule_id, f.target.name, f.message) for f in evaluate(back, now=snapshot.collected_at)

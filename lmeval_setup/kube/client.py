@@ -1,9 +1,12 @@
 """One way to talk to a cluster: kubeconfig / context / in-cluster loading, raw REST calls, error mapping.
 
-We use the official client for what it does well (kubeconfig parsing, auth plugins, TLS) and call the
-REST API by path: custom resources need no generated classes, there is no discovery round-trip per
-call, and every request is counted (the doctor's benchmark reports requests, and read-only commands
-are checked to issue no writes). Errors become one-line `LmevalError`s with an exit code.
+The kubeconfig (tokens, token files, client certificates, CAs) and the in-cluster service
+account are read by `kube.kubeconfig` and spoken over a urllib3 pool: importing the official client
+costs more than a cold `doctor -n NS` does otherwise. It is loaded only for credentials that run code
+(`exec` plugins, `auth-provider`) or a `proxy-url`. The REST API is called by path: custom resources
+need no generated classes, there is no discovery round-trip per call, and every request is counted (the
+doctor's benchmark reports requests, and read-only commands are checked to issue no writes). Errors
+become one-line `LmevalError`s with an exit code.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 from lmeval_setup.errors import ClusterError, LmevalError, PrerequisiteError, UsageError
@@ -95,14 +98,90 @@ def resource_path(
     return base
 
 
+# Connections kept per host: the doctor reads logs 8 at a time, and a dropped connection costs a TLS handshake.
+POOL_SIZE = 16
+
+
+class Transport(Protocol):
+    """How requests reach the apiserver: a urllib3 pool and the Authorization of each request."""
+
+    host: str
+    pool: Any
+
+    def authorize(self, headers: dict[str, str], path: str, method: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class PlainTransport:
+    """A urllib3 pool with the kubeconfig's TLS settings (CA, client certificate) and its bearer token, if any."""
+
+    def __init__(self, endpoint: Any) -> None:
+        import urllib3
+
+        from lmeval_setup.kube import kubeconfig as K
+
+        self.host = endpoint.server
+        self._endpoint = endpoint
+        self._token_read: tuple[float, str] | None = None  # (mtime, token) of a token file
+        options: dict[str, Any] = {"maxsize": POOL_SIZE, "block": False}
+        if self.host.startswith("https"):
+            options["ssl_context"] = K.ssl_context(endpoint)
+            if endpoint.insecure:  # asked for by the kubeconfig: kubectl does not warn per request either
+                options["cert_reqs"] = "CERT_NONE"
+                urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            if endpoint.tls_server_name:
+                # SNI and the name ssl verifies (urllib3's own assert_hostname would log a warning to stderr)
+                options["server_hostname"] = endpoint.tls_server_name
+        self.pool = urllib3.PoolManager(**options)
+
+    def authorize(self, headers: dict[str, str], path: str, method: str) -> None:
+        del path, method
+        token = self._token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+
+    def _token(self) -> str | None:
+        if self._endpoint.token or not self._endpoint.token_file:
+            return self._endpoint.token
+        path = self._endpoint.token_file
+        try:
+            mtime = os.stat(path).st_mtime
+            if self._token_read is None or self._token_read[0] != mtime:  # rotated: read it again
+                with open(path, encoding="utf-8") as fh:
+                    self._token_read = (mtime, fh.read().strip())
+        except OSError as exc:
+            raise ClusterError(f"token file {path}: {exc.strerror or exc}") from None
+        return self._token_read[1]
+
+    def close(self) -> None:
+        self.pool.clear()
+
+
+class LibraryTransport:
+    """The kubernetes package's ApiClient, for credentials only it can produce (exec, auth-provider, proxy)."""
+
+    def __init__(self, api_client: Any) -> None:
+        self._api = api_client
+        self.host: str = api_client.configuration.host
+        self.pool = api_client.rest_client.pool_manager
+
+    def authorize(self, headers: dict[str, str], path: str, method: str) -> None:
+        # Asks the plugin again when its credential expired (the package's refresh hook).
+        self._api.update_params_for_auth(headers, [], ["BearerToken"], path, method, None)
+
+    def close(self) -> None:
+        self._api.close()
+
+
 class Kube:
     """A connected cluster. Create with `Kube.connect(kubeconfig, context)`."""
 
-    def __init__(self, api_client: Any, context: str | None = None, request_timeout: float | None = None) -> None:
-        self._api = api_client
+    def __init__(self, transport: Transport, context: str | None = None, request_timeout: float | None = None) -> None:
+        self._transport = transport
         self.context = context
         self.requests = RequestLog()
-        self.host: str = api_client.configuration.host
+        self.host: str = transport.host
         # None: no client-side limit (kubectl's --request-timeout=0)
         self.request_timeout = DEFAULT_REQUEST_TIMEOUT if request_timeout is None else (request_timeout or None)
 
@@ -115,31 +194,31 @@ class Kube:
         Several files (`a:b`, as KUBECONFIG allows) are merged the way kubectl merges them.
         request_timeout: seconds per request, 0 for none; default: $LMEVAL_REQUEST_TIMEOUT, else 30.
         """
-        import yaml
-        from kubernetes import client, config  # lazy: keeps `--help` fast
-        from kubernetes.config.config_exception import ConfigException
+        from lmeval_setup.kube import kubeconfig as K
 
-        configuration = client.Configuration()
         paths = kubeconfig_paths(kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
         path = os.pathsep.join(paths)
         try:
             if kubeconfig or any(os.path.exists(p) for p in paths):
-                _load_merged(paths, context, configuration)
+                merged = K.merge(paths)
+                if merged is None:
+                    raise K.KubeconfigError("Invalid kube-config file. No configuration found.")
+                endpoint = K.endpoint(merged, context)
             elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-                config.load_incluster_config(client_configuration=configuration)
+                endpoint = K.in_cluster()
             else:
                 raise ClusterError(f"no kubeconfig at {path} and not running in a cluster", hint="pass --kubeconfig")
-        except ConfigException as exc:
+            transport: Transport = (_library_transport(paths, context, path) if endpoint.needs_library
+                                    else PlainTransport(endpoint))
+        except K.KubeconfigNotYaml as exc:
+            raise ClusterError(f"kubeconfig {path} is not YAML: {exc}") from None
+        except K.KubeconfigError as exc:
             raise ClusterError(f"kubeconfig {path}: {_first_line(exc)}") from None
-        except yaml.YAMLError as exc:
-            raise ClusterError(f"kubeconfig {path} is not YAML: {_yaml_problem(exc)}") from None
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             raise ClusterError(f"kubeconfig {path} is not usable: {_first_line(exc)}") from None
-        configuration.retries = 1
-        api = client.ApiClient(configuration)
         if request_timeout is None and os.environ.get(REQUEST_TIMEOUT_ENV):
             request_timeout = parse_duration(os.environ[REQUEST_TIMEOUT_ENV])
-        return cls(api, context, request_timeout)
+        return cls(transport, context, request_timeout)
 
     # -- raw requests ----------------------------------------------------------------------------
     def request(
@@ -154,12 +233,12 @@ class Kube:
             verb = "WATCH"
         self.requests.add(verb)
         headers = {"Accept": accept, "Content-Type": content_type}
-        self._api.update_params_for_auth(headers, [], ["BearerToken"], path, method, None)
+        self._transport.authorize(headers, path, method)
         data = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
         timeout = self.request_timeout if timeout is None else timeout
         try:
             # The pool manager directly: the generated REST layer changes shape between client releases.
-            resp = self._api.rest_client.pool_manager.request(
+            resp = self._transport.pool.request(
                 method, url, headers=headers, body=data, timeout=timeout, preload_content=True, retries=False
             )
         except Exception as exc:  # urllib3 raises many types; all mean "cannot reach the cluster"
@@ -245,13 +324,13 @@ class Kube:
         url = self.host + path + f"?{urlencode(query, doseq=True)}"
         self.requests.add("WATCH")
         headers = {"Accept": "application/json"}
-        self._api.update_params_for_auth(headers, [], ["BearerToken"], path, "GET", None)
+        self._transport.authorize(headers, path, "GET")
         import urllib3
 
         # The server ends the watch after timeout_seconds; --request-timeout bounds connecting to it.
         timeout = urllib3.Timeout(connect=self.request_timeout, read=timeout_seconds + 10)
         try:
-            resp = self._api.rest_client.pool_manager.request(
+            resp = self._transport.pool.request(
                 "GET", url, headers=headers, preload_content=False, timeout=timeout, retries=False
             )
         except Exception as exc:
@@ -294,7 +373,7 @@ class Kube:
         return bool(answer.get("status", {}).get("allowed"))
 
     def close(self) -> None:
-        self._api.close()
+        self._transport.close()
 
 
 def kubeconfig_paths(value: str) -> list[str]:
@@ -330,26 +409,34 @@ def merged_kubeconfig(paths: list[str]) -> Any:
 
 def kubeconfig_context(kubeconfig: str | None, context: str | None = None) -> JSON | None:
     """The context entry kubectl would use ({"cluster", "user", "namespace"}), None when there is none."""
+    from lmeval_setup.kube import kubeconfig as K
+
     paths = kubeconfig_paths(kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
     try:
-        merged = merged_kubeconfig(paths).config
-        name = context or merged.value.get("current-context")
-        entry = next((c for c in merged.value.get("contexts", []) if c["name"] == name), None)
-        return dict(entry.value.get("context") or {}) if entry is not None else None
+        merged = K.merge(paths)
+        return dict(K.context_entry(merged, context)[1]) if merged is not None else None
     except Exception:  # no kubeconfig (in-cluster) or an unusual one: the caller's fallback applies
         return None
 
 
-def _load_merged(paths: list[str], context: str | None, configuration: Any) -> None:
+def _library_transport(paths: list[str], context: str | None, display: str) -> LibraryTransport:
+    """The kubernetes package for an exec plugin, an auth-provider or a proxy-url (it runs the plugin now)."""
+    from kubernetes import client
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.config.kube_config import KubeConfigLoader
 
+    configuration = client.Configuration()
     merger = merged_kubeconfig(paths)
-    if merger.config is None:
-        raise ConfigException("Invalid kube-config file. No configuration found.")
-    loader = KubeConfigLoader(config_dict=merger.config, active_context=context, config_base_path=None,
-                              config_persister=merger.save_changes)
-    loader.load_and_set(configuration)
+    try:
+        if merger.config is None:
+            raise ConfigException("Invalid kube-config file. No configuration found.")
+        loader = KubeConfigLoader(config_dict=merger.config, active_context=context, config_base_path=None,
+                                  config_persister=merger.save_changes)
+        loader.load_and_set(configuration)
+    except ConfigException as exc:
+        raise ClusterError(f"kubeconfig {display}: {_first_line(exc)}") from None
+    configuration.retries = 1
+    return LibraryTransport(client.ApiClient(configuration))
 
 
 def parse_duration(text: str) -> float:
@@ -394,14 +481,6 @@ def _reason(exc: BaseException) -> str:
         if marker in text:
             return marker.lower() if marker != "CERTIFICATE_VERIFY_FAILED" else "TLS certificate not trusted"
     return _first_line(inner)
-
-
-def _yaml_problem(exc: Exception) -> str:
-    """The parser's problem and line on one line (its own message spans several)."""
-    problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
-    if problem and mark is not None:
-        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
-    return _first_line(exc)
 
 
 def _first_line(exc: object) -> str:

@@ -71,7 +71,9 @@ def findings_options(*formats: str) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         func = click.option("--color/--no-color", "color", default=None,
                             help="Colour text output (default: on a terminal).")(func)
-        func = click.option("--ignore", "ignore", multiple=True, metavar="ID",
+        from lmeval_setup.cli.completion import complete_rule_ids
+
+        func = click.option("--ignore", "ignore", multiple=True, metavar="ID", shell_complete=complete_rule_ids,
                             help="Suppress a rule (ID like LME029 or slug); repeatable, comma-separated allowed.")(func)
         func = click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error",
                             show_default=True, help="Lowest severity that makes the exit code 1.")(func)

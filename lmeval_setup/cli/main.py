@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "results": ("lmeval_setup.cli.results:results", "Show and compare results of completed jobs."),
     "scaffold": ("lmeval_setup.cli.scaffold:scaffold", "Write a kustomize component of LMEvalJobs."),
     "sandbox": ("lmeval_setup.cli.sandbox:sandbox", "A local OpenShift AI stand-in on a real apiserver."),
+    "rules": ("lmeval_setup.cli.rules:rules", "List the rule catalog (IDs, names, severities, fixes)."),
+    "completion": ("lmeval_setup.cli.completion:completion", "Print the bash, zsh or fish completion script."),
 }
 
 

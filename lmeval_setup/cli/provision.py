@@ -10,6 +10,7 @@ import click
 import yaml
 
 from lmeval_setup.cli.common import connect, kube_options
+from lmeval_setup.cli.completion import complete_rule_ids
 from lmeval_setup.cli.scope import namespace_options
 from lmeval_setup.errors import ExitCode, LmevalError, UsageError
 from lmeval_setup.provision.objects import DEFAULT_JOB_NAME, ProvisionSpec, build_objects
@@ -67,7 +68,8 @@ def _split_tasks(_: click.Context, __: click.Parameter, value: tuple[str, ...]) 
               help="Alone: remove what provision created. With --wait: remove it after the run.")
 @click.option("--keep", "teardown", flag_value=False, help="Keep everything after the run (default).")
 @click.option("--render", is_flag=True, help="Print the manifests as YAML and exit (no cluster needed).")
-@click.option("--ignore", multiple=True, metavar="RULE", help="Lint rule ID or slug not to stop on; repeatable.")
+@click.option("--ignore", multiple=True, metavar="RULE", shell_complete=complete_rule_ids,
+              help="Lint rule ID or slug not to stop on; repeatable.")
 @click.option("--fix", "fix", is_flag=True,
               help="Fix lint errors that have an automatic fix in the job instead of stopping (the diff is printed).")
 @click.option("--color/--no-color", default=None, help="Colour findings [default: on a terminal].")

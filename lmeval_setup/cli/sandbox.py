@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from lmeval_setup.cli.completion import complete_profiles, complete_scenarios
 from lmeval_setup.errors import ClusterError, PrerequisiteError, UsageError
 from lmeval_setup.sandbox.state import SandboxState, default_state_dir, resolve_state_dir
 
@@ -129,9 +130,9 @@ def sandbox() -> None:
 
 
 @sandbox.command()
-@click.option("--profile", default="rhoai-2.25", show_default=True,
+@click.option("--profile", default="rhoai-2.25", show_default=True, shell_complete=complete_profiles,
               help="Release to model (see `sandbox profiles`).")
-@click.option("--scenario", default="fresh", show_default=True,
+@click.option("--scenario", default="fresh", show_default=True, shell_complete=complete_scenarios,
               help="State to bring it to (see `sandbox profiles`).")
 @click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for the scenario to be ready.")
 @_state_dir_option

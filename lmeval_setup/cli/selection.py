@@ -20,7 +20,9 @@ def selection_options(func: F) -> F:
     func = click.option("--suppressions", "suppressions", default=None, metavar="FILE",
                         help="Suppression file (default: ./.lmeval-setup.yaml when present): per namespace, job and "
                              "rule, each with a reason; suppressed findings are shown, never fail the run.")(func)
-    return click.option("--rule", "rules", multiple=True, metavar="ID",
+    from lmeval_setup.cli.completion import complete_rule_ids
+
+    return click.option("--rule", "rules", multiple=True, metavar="ID", shell_complete=complete_rule_ids,
                         help="Report only these rules (ID like LME002 or slug); repeatable, comma-separated.")(func)
 
 

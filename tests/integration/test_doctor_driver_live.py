@@ -1,8 +1,9 @@
-"""Custom tasks from git, live: the real rhoai-3.5 controller and the real driver in the job pod
+"""Custom tasks from git and S3 offline storage, live: the real rhoai-3.5 controller and the real driver in the job pod
 (LMEVAL_SANDBOX_OPERATOR=real; lm-eval itself is the stand-in, it never starts here). The driver clones the
 job's taskList.customTasks git source before lm-eval; an unreachable repository fails the job with the
 driver's own message, which the controller reads through `driver --get-status`. The doctor names LME031 with
-that message as evidence; a job without online access gets the driver's refusal, LME001; `doctor
+that message as evidence; a job without online access gets the driver's refusal, LME001; an S3 download
+that fails is LME032; `doctor
 --from-dir` on what `--collect` wrote finds the same (issue 14 item 2)."""
 
 from __future__ import annotations
@@ -33,6 +34,23 @@ def _git_job(name: str, *, online: bool) -> dict[str, Any]:
     return body
 
 
+def _s3_job(name: str) -> dict[str, Any]:
+    """offline.storage.s3: the driver runs the downloader before lm-eval. This sandbox's job image has no
+    /opt/app-root/src/scripts/s3_downloader.py, so python exits 2 there; on a cluster the download itself
+    fails (credentials, endpoint, bucket): either way the driver's message is the same family."""
+    args = {"model": J.SERVED_MODEL, "base_url": J.COMPLETIONS_URL, "tokenizer": J.HF_TOKENIZER,
+            "num_concurrent": "1", "max_retries": "3", "timeout": "300"}
+    body = J.lmevaljob(name, "local-completions", args, allow_online=False, namespace=NS)
+
+    def ref(key: str) -> dict[str, str]:
+        return {"name": "eval-s3", "key": key}
+
+    body["spec"]["offline"] = {"storage": {"s3": {
+        "accessKeyId": ref("key"), "secretAccessKey": ref("secret"), "bucket": ref("bucket"), "path": "models",
+        "region": ref("region"), "endpoint": ref("endpoint")}}}
+    return body
+
+
 def test_git_custom_task_failures_are_explained(new_controlplane: Any, monkeypatch: pytest.MonkeyPatch,
                                                 tmp_path: Path) -> None:
     from lmeval_setup.doctor.collect import Scope, collect
@@ -53,13 +71,17 @@ def test_git_custom_task_failures_are_explained(new_controlplane: Any, monkeypat
         jobs = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", NS)
         kube.create(jobs, _git_job("clone-fails", online=True))
         kube.create(jobs, _git_job("offline-git", online=False))
+        kube.create(resource_path("", "v1", "secrets", NS), {"metadata": {"name": "eval-s3"}, "stringData": {
+            "key": "AKIAEXAMPLE", "secret": "not-a-real-secret", "bucket": "evals", "region": "us-east-1",
+            "endpoint": "https://s3.invalid"}})
+        kube.create(jobs, _s3_job("s3-assets"))
 
-        def both_failed() -> bool:
+        def all_failed() -> bool:
             states = [(j.get("status") or {}) for j in kube.get(jobs).get("items", [])]
-            return len(states) == 2 and all(s.get("state") == "Complete" and s.get("reason") == "Failed"
+            return len(states) == 3 and all(s.get("state") == "Complete" and s.get("reason") == "Failed"
                                             for s in states)
 
-        wait_for("both jobs to fail", both_failed, timeout=120)
+        wait_for("the three jobs to fail", all_failed, timeout=150)
         snapshot = collect(kube, Scope(namespace=NS))
         result = evaluate(snapshot)
         by_job = {(f.target.name, f.rule_id): f for f in result.findings}
@@ -73,6 +95,11 @@ def test_git_custom_task_failures_are_explained(new_controlplane: Any, monkeypat
         offline = by_job.get(("offline-git", "LME001"))
         assert offline is not None, [(f.target.name, f.rule_id, f.message) for f in result.findings]
         assert any("fetching external git tasks is not allowed" in ev.text for ev in offline.evidence)
+
+        s3 = by_job.get(("s3-assets", "LME032"))
+        assert s3 is not None, [(f.target.name, f.rule_id, f.message) for f in result.findings]
+        assert any("failed to download assets from S3" in ev.text for ev in s3.evidence)
+        assert "S3 Secret" in rule("LME032").fix
 
         # The real manager's log names each job the way rules/operator_log.py looks for it (name and namespace
         # on one line), so operator-log evidence finds its lines in the real format.

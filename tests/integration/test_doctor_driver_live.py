@@ -1,10 +1,9 @@
-"""Custom tasks from git and S3 offline storage, live: the real rhoai-3.5 controller and the real driver in the job pod
-(LMEVAL_SANDBOX_OPERATOR=real; lm-eval itself is the stand-in, it never starts here). The driver clones the
-job's taskList.customTasks git source before lm-eval; an unreachable repository fails the job with the
-driver's own message, which the controller reads through `driver --get-status`. The doctor names LME031 with
-that message as evidence; a job without online access gets the driver's refusal, LME001; an S3 download
-that fails is LME032; `doctor
---from-dir` on what `--collect` wrote finds the same (issue 14 item 2)."""
+"""Custom tasks from git and S3 offline storage, live: the real rhoai-3.5 controller and the real driver in the job
+pod (LMEVAL_SANDBOX_OPERATOR=real; lm-eval itself is the stand-in, it never starts here). The driver clones the
+job's taskList.customTasks git source before lm-eval; an unreachable repository fails the job with the driver's
+own message, which the controller reads through `driver --get-status`. The doctor names LME031 with that message
+as evidence; a job without online access gets the driver's refusal, LME001; an S3 download that fails is LME032;
+`doctor --from-dir` on what `--collect` wrote finds the same (issue 14 item 2)."""
 
 from __future__ import annotations
 

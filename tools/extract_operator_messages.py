@@ -51,7 +51,7 @@ class ExtractError(Exception):
 
 
 def go_binary() -> str:
-    found = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    found = shutil.which("go")  # as tools/build-operator.sh: Go >= 1.26 on PATH
     if not found:
         raise ExtractError("no Go toolchain (go) on PATH: needed to parse the operator sources", 4)
     return found
@@ -60,7 +60,7 @@ def go_binary() -> str:
 def build_extractor(workdir: Path) -> Path:
     """Compile the go/ast program once per run (stdlib only, so no module download)."""
     binary = workdir / "operator_messages"
-    env = {**os.environ, "GOFLAGS": "-mod=mod", "GO111MODULE": "on", "CGO_ENABLED": "0"}
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "GO111MODULE": "on", "CGO_ENABLED": "0", "GOTOOLCHAIN": "local"}
     done = subprocess.run([go_binary(), "build", "-o", str(binary), str(GO_PROGRAM)], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=600, check=False)
     if done.returncode != 0:

@@ -80,10 +80,11 @@ def cli() -> None:
     """Make TrustyAI LM-Eval work on OpenShift AI, and find out why evaluation jobs fail."""
 
 
-def main(argv: list[str] | None = None) -> Any:
+def main(argv: list[str] | None = None, prog_name: str = "lmeval-setup", complete_var: str | None = None) -> Any:
+    """`prog_name`/`complete_var` differ only for the kubectl plugin (lmeval_setup.cli.plugin)."""
     set_level(NORMAL)  # -q/-v apply to one invocation (tests call main() many times in one process)
     try:
-        return cli.main(args=argv, prog_name="lmeval-setup", standalone_mode=False)
+        return cli.main(args=argv, prog_name=prog_name, complete_var=complete_var, standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:

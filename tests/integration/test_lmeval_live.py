@@ -147,6 +147,8 @@ CASES = [
          args={"tokenizer": TOKENIZER}),
     # tokenizer, tasks, code, packages, chat templates
     Case("gated-tokenizer", "LME011", r"gated repo", args={"tokenizer": GATED_TOKENIZER}),
+    Case("gated-tokenizer-with-token", None, r"\|arc_easy\|", args={"tokenizer": GATED_TOKENIZER},
+         env={"HF_TOKEN": HUB_TOKEN}),
     Case("tokenizer-path-missing", "LME004", r"Incorrect path_or_model_id: '/opt/app-root/src/hf_home/flan'",
          args={"tokenizer": "/opt/app-root/src/hf_home/flan"}),
     Case("no-tokenizer-loglikelihood", "LME004", r"Tokenizer is required for loglikelihood tasks",

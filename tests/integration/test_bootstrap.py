@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ import pytest
 from bootstrap_support import sandbox
 from testsupport import error_lines
 
+from lmeval_setup.bootstrap.dryrun import step_of, summarise
 from lmeval_setup.bootstrap.runner import RunOptions, RunResult, run
+from lmeval_setup.cli.bootstrap import as_text
 from lmeval_setup.kube.client import Kube, resource_path
 from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.detect import KubeSource, detect
@@ -71,8 +74,55 @@ def replicasets(kube: Kube, namespace: str) -> list[str]:
             if rs["metadata"]["name"].startswith(R.OPERATOR_DEPLOYMENT)]
 
 
+def changed_by_step(result: RunResult) -> Counter[str]:
+    return Counter(step_of(s.task) for c in result.clusters.values() for s in c.steps if s.status == "changed")
+
+
+def told_by_step(dry: RunResult) -> dict[str, int]:
+    """What the dry run said per step: changes it checked plus those it cannot check before TrustyAI is up."""
+    cluster = dry.clusters["cluster"]
+    told = {s.step: s.would_change + s.cannot_predict for s in summarise(cluster.steps, cluster.plan)}
+    return {step: n for step, n in told.items() if n}
+
+
+def grant_all_but_dsc_writes(kube: Kube, user: str) -> None:
+    """Read everything; write ConfigMaps and Deployments; may not patch the DataScienceCluster."""
+    rbac = "rbac.authorization.k8s.io"
+    rules = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]},
+             {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "patch", "update", "delete"]},
+             {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["patch", "update"]}]
+    kube.create(resource_path(rbac, "v1", "clusterroles"), {"metadata": {"name": user}, "rules": rules})
+    kube.create(resource_path(rbac, "v1", "clusterrolebindings"), {
+        "metadata": {"name": user}, "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": user},
+        "subjects": [{"apiGroup": rbac, "kind": "User", "name": user}]})
+
+
+def revertable_state(kube: Kube, ns: str) -> dict[str, Any]:
+    """What a revert could write: the DSC spec, the operator ConfigMap, the pod template, the record (not
+    status, which the controllers and the kubelet keep updating)."""
+    deployment = kube.get(resource_path("apps", "v1", "deployments", ns, R.OPERATOR_DEPLOYMENT))
+    cm = kube.get(resource_path("", "v1", "configmaps", ns, R.OPERATOR_CONFIGMAP))
+    record = kube.get_or_none(resource_path("", "v1", "configmaps", ns, "lmeval-setup-revert"))
+    return {"dsc": detect(KubeSource(kube)).dsc["spec"], "cm": (cm["metadata"].get("annotations"), cm["data"]),
+            "template": deployment["spec"]["template"]["metadata"], "record": (record or {}).get("data")}
+
+
+def assert_revert_without_rights_writes_nothing(plane: Any, kube: Kube, ns: str, tmp_path: Path) -> None:
+    """Rights to the ConfigMap and the Deployment but not the DSC: the preflight stops revert before it
+    restores half of the fields (it used to revert the ConfigMap, then fail on the DSC)."""
+    grant_all_but_dsc_writes(kube, "partial")
+    partial = plane.kubeconfig_for("partial", path=tmp_path / "partial.kubeconfig")
+    before = revertable_state(kube, ns)
+    proc = subprocess.run([*CLI, "revert", "--kubeconfig", str(partial)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    [line] = error_lines(proc.stderr)
+    assert "RBAC preflight failed" in line and "patch datascienceclusters" in line, line
+    assert revertable_state(kube, ns) == before, "a revert without the rights restored some fields"
+
+
 @pytest.mark.parametrize("profile", LIFECYCLE_PROFILES)
-def test_lifecycle(new_controlplane: Any, profile: str) -> None:
+def test_lifecycle(new_controlplane: Any, profile: str, tmp_path: Path) -> None:
     kubeconfig = str(new_controlplane.kubeconfig)
     with sandbox(new_controlplane, profile, "fresh") as sb:
         kube, ns = sb.kube, sb.namespace
@@ -85,6 +135,9 @@ def test_lifecycle(new_controlplane: Any, profile: str) -> None:
 
         first = bootstrap(kubeconfig)
         assert first.exit_code == 0, first.clusters
+        # The dry run told every change the real run made, per step: checked, or named as not predictable
+        # before TrustyAI is up (a fresh 2.22 made 7 changes where its dry run used to say 2).
+        assert told_by_step(dry) == changed_by_step(first), as_text(dry)
         facts = detect(KubeSource(kube))
         assert facts.trustyai_state == "Managed"
         assert facts.effective_permissions.online and facts.effective_permissions.code_execution
@@ -102,6 +155,12 @@ def test_lifecycle(new_controlplane: Any, profile: str) -> None:
         assert not second.clusters["cluster"].restarted
         assert replicasets(kube, ns) == rs_after_first
 
+        if profile == "rhoai-2.22":
+            assert_revert_without_rights_writes_nothing(new_controlplane, kube, ns, tmp_path)
+            bootstrapped = revertable_state(kube, ns)
+            dry_revert = revert(kubeconfig, dry_run=True)
+            assert dry_revert.exit_code == 0, dry_revert.clusters
+            assert revertable_state(kube, ns) == bootstrapped, "revert --dry-run wrote (or deleted the record)"
         undone = revert(kubeconfig)
         assert undone.exit_code == 0, undone.clusters
         restored = tracked_fields(kube)

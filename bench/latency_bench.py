@@ -1,0 +1,335 @@
+"""Latency: the doctor, the naive kubectl loop, k8sgpt analyze and bare list calls at 0, 25 and 80 ms RTT.
+
+On loopback a request costs ~1 ms, which hides what a tool costs on a real cluster reached over a VPN or
+from CI. toxiproxy (built by `make peers` from the Go module proxy) sits between every client and the
+sandbox apiserver; a `latency` toxic on the downstream direction holds each response for RTT ms, so
+every round trip (TCP and TLS handshakes included) costs RTT more, as a network path would.
+
+The namespace is the sandbox's `broken-jobs` one (rhoai-2.22: the seed's five mistakes and a good job,
+run to completion by the simulated operator and kubelet). Every figure is a fresh process (a cold CLI, as
+a user runs it), except the bare list calls, which are the doctor's namespace reads made with a fresh
+client in process (its TLS handshake included): the floor of any tool that reads the same objects.
+`run()` returns bench/run.py's format; `python -m bench.latency_bench` prints it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.common import median
+
+RTTS_MS = (0, 25, 80)
+PROFILE = "rhoai-2.22"
+REPEAT = 3
+TOXIPROXY_VERSION = "v2.12.0"
+K8SGPT_VERSION = "v0.4.17"
+
+
+def peers_dir() -> Path:
+    base = os.environ.get("LMEVAL_PEERS_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lmeval-setup", "peers")
+    return Path(base)
+
+
+def peer(name: str, version: str) -> Path | None:
+    path = peers_dir() / f"{name}-{version}"
+    return path if os.access(path, os.X_OK) else None
+
+
+# -- toxiproxy -------------------------------------------------------------------------------------------
+class Toxiproxy:
+    """toxiproxy-server on a free port, one proxy to the apiserver, and its latency toxic."""
+
+    def __init__(self, binary: Path, upstream: str, workdir: Path) -> None:
+        from lmeval_setup.sandbox.controlplane import free_port
+
+        self.api = f"http://127.0.0.1:{free_port()}"
+        self.listen = f"127.0.0.1:{free_port()}"
+        log = (workdir / "toxiproxy.log").open("wb")
+        self.process = subprocess.Popen([str(binary), "-host", "127.0.0.1", "-port", self.api.rsplit(":", 1)[1]],
+                                        stdout=log, stderr=log, start_new_session=True)
+        self._wait()
+        self._call("POST", "/proxies", {"name": "apiserver", "listen": self.listen, "upstream": upstream})
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.api + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            text = answer.read()
+        return json.loads(text) if text.strip() else None
+
+    def _wait(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self._call("GET", "/version")
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("toxiproxy-server did not start")
+
+    def set_rtt(self, rtt_ms: int) -> None:
+        toxics = self._call("GET", "/proxies/apiserver/toxics") or []
+        for toxic in toxics:
+            self._call("DELETE", f"/proxies/apiserver/toxics/{toxic['name']}")
+        if rtt_ms:
+            self._call("POST", "/proxies/apiserver/toxics", {
+                "name": "rtt", "type": "latency", "stream": "downstream", "toxicity": 1.0,
+                "attributes": {"latency": rtt_ms, "jitter": 0}})
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextmanager
+def toxiproxy(binary: Path, upstream: str, workdir: Path) -> Any:
+    proxy = Toxiproxy(binary, upstream, workdir)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
+def proxied_kubeconfig(kubeconfig: Path, listen: str, target: Path) -> Path:
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["clusters"][0]["cluster"]["server"] = f"https://{listen}"  # the serving cert names 127.0.0.1
+    target.write_text(yaml.safe_dump(config))
+    target.chmod(0o600)
+    return target
+
+
+# -- the measured tools ------------------------------------------------------------------------------------
+@dataclass
+class Sample:
+    wall_s: float
+    cpu_s: float  # user + system of the child: what the tool itself costs, whatever the machine's load
+    proc: subprocess.CompletedProcess[str]
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(argv: list[str], env: dict[str, str] | None = None) -> Sample:
+    cpu, began = children_cpu(), time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, env=env, timeout=600)
+    return Sample(time.perf_counter() - began, children_cpu() - cpu, proc)
+
+
+def doctor(kubeconfig: Path, namespace: str) -> Sample:
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "LMEVAL_DEBUG")}
+    return _timed([sys.executable, "-m", "lmeval_setup.cli.main", "doctor", "-n", namespace, "-o", "json",
+                   "--kubeconfig", str(kubeconfig)], env)
+
+
+def naive_kubectl_loop(kubectl: Path, kubeconfig: Path, namespace: str, jobs: list[tuple[str, str]],
+                       cache: Path) -> tuple[float, float, int]:
+    """What a user's script does: for each job, `kubectl get` it, `kubectl get` its pod, `kubectl logs` it."""
+    base = [str(kubectl), "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache), "-n", namespace]
+    cpu, began = children_cpu(), time.perf_counter()
+    calls = 0
+    for job, pod in jobs:
+        for argv in (["get", "lmevaljob", job, "-o", "json"], ["get", "pod", pod, "-o", "json"],
+                     ["logs", pod, "-c", "main", "--tail", "400"]):
+            subprocess.run(base + argv, capture_output=True, check=False, timeout=300)
+            calls += 1
+    return time.perf_counter() - began, children_cpu() - cpu, calls
+
+
+def k8sgpt(binary: Path, kubeconfig: Path, namespace: str,
+           workdir: Path) -> Sample:
+    config = workdir / "k8sgpt.yaml"  # keeps it out of ~/.config
+    if not config.exists():
+        config.write_text("{}\n")
+    env = {**os.environ, "HOME": str(workdir), "XDG_CONFIG_HOME": str(workdir), "XDG_CACHE_HOME": str(workdir)}
+    return _timed([str(binary), "analyze", "--namespace", namespace, "--kubeconfig", str(kubeconfig),
+                   "--config", str(config), "--output", "json"], env)
+
+
+def bare_lists(kubeconfig: Path, namespace: str) -> tuple[float, int]:
+    """The namespace reads a diagnosis needs (jobs, pods, Warning events), with a fresh connection."""
+    from lmeval_setup.kube.client import Kube, resource_path
+
+    began = time.perf_counter()
+    kube = Kube.connect(str(kubeconfig))
+    list(kube.list_items(resource_path("trustyai.opendatahub.io", "v1alpha1", "lmevaljobs", namespace)))
+    list(kube.list_items(resource_path("", "v1", "pods", namespace)))
+    list(kube.list_items(resource_path("", "v1", "events", namespace), fieldSelector="type=Warning"))
+    elapsed = time.perf_counter() - began
+    kube.close()
+    return elapsed, kube.requests.total
+
+
+# -- root causes ------------------------------------------------------------------------------------------
+def doctor_root_causes(report: dict[str, Any]) -> int:
+    """Failed seed jobs for which the doctor names the seed's expected rule."""
+    from lmeval_setup.sandbox import jobs as J
+
+    named: dict[str, set[str]] = {}
+    for finding in report.get("findings", []):
+        target = finding.get("target") or {}
+        named.setdefault(str(target.get("name")), set()).add(str(finding.get("rule_id") or finding.get("id")))
+    return sum(1 for seed in J.SEED_JOBS
+               if not seed.should_succeed and seed.expected_rule in named.get(seed.name, set()))
+
+
+def k8sgpt_root_causes(output: str, last_lines: dict[str, str]) -> int:
+    """Failed seed jobs whose pod k8sgpt reports with the exception that ended its log (the root cause)."""
+    try:
+        results = json.loads(output).get("results") or []
+    except ValueError:
+        return 0
+    found = 0
+    for pod, line in last_lines.items():
+        texts = [e.get("Text", "") for r in results if pod in str(r.get("name", "")) for e in r.get("error") or []]
+        found += any(line and line in text for text in texts)
+    return found
+
+
+def seed_jobs(kube: Any, namespace: str) -> list[tuple[str, str]]:
+    from lmeval_setup.kube.client import resource_path
+
+    path = resource_path("trustyai.opendatahub.io", "v1alpha1", "lmevaljobs", namespace)
+    return [(j["metadata"]["name"], (j.get("status") or {}).get("podName") or j["metadata"]["name"])
+            for j in kube.list_items(path)]
+
+
+def wait_finished(kube: Any, namespace: str, timeout: float = 240.0) -> None:
+    from lmeval_setup.kube.client import resource_path
+    from lmeval_setup.sandbox import jobs as J
+
+    path = resource_path("trustyai.opendatahub.io", "v1alpha1", "lmevaljobs", namespace)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = [(j.get("status") or {}).get("state") for j in kube.list_items(path)]
+        if len(states) == len(J.SEED_JOBS) and all(s == "Complete" for s in states):
+            return
+        time.sleep(1.0)
+    raise TimeoutError("the seed jobs did not complete")
+
+
+def failed_log_endings(kube: Any, namespace: str, jobs: list[tuple[str, str]]) -> dict[str, str]:
+    from lmeval_setup.sandbox import jobs as J
+
+    endings = {}
+    failed = {s.name for s in J.SEED_JOBS if not s.should_succeed}
+    for job, pod in jobs:
+        if job in failed:
+            log = kube.pod_log(namespace, pod, "main", tail_lines=50)
+            lines = [line.strip() for line in log.splitlines() if line.strip()]
+            endings[pod] = lines[-1] if lines else ""
+    return endings
+
+
+# -- the benchmark ----------------------------------------------------------------------------------------
+def run() -> dict[str, Any]:
+    from lmeval_setup.kube.client import Kube
+    from lmeval_setup.sandbox import jobs as J
+    from lmeval_setup.sandbox.controlplane import BUILD_HINT, ControlPlane, kubectl_path, missing_binaries
+    from lmeval_setup.sandbox.harness import running_sandbox
+
+    name = f"Latency: one namespace at 0, 25 and 80 ms RTT (toxiproxy {TOXIPROXY_VERSION})"
+    if missing_binaries():
+        return {"name": name, "error": f"control-plane binaries missing ({BUILD_HINT})", "rows": []}
+    proxy_binary = peer("toxiproxy-server", TOXIPROXY_VERSION)
+    if proxy_binary is None:
+        return {"name": name, "error": f"toxiproxy-server not built in {peers_dir()} (make peers)", "rows": []}
+    k8sgpt_binary = peer("k8sgpt", K8SGPT_VERSION)
+    namespace = J.DEMO_NAMESPACE
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp, ControlPlane(Path(tmp) / "plane") as plane:
+        work = Path(tmp)
+        with running_sandbox(plane, PROFILE, "broken-jobs", timeout=240) as sb:
+            wait_finished(sb.kube, namespace)
+            jobs = seed_jobs(sb.kube, namespace)
+            endings = failed_log_endings(sb.kube, namespace, jobs)
+            with toxiproxy(proxy_binary, plane.server.removeprefix("https://"), work) as proxy:
+                kubeconfig = proxied_kubeconfig(plane.kubeconfig, proxy.listen, work / "proxied.kubeconfig")
+                for rtt in RTTS_MS:
+                    proxy.set_rtt(rtt)
+                    rows += measure_at(rtt, kubeconfig, namespace, jobs, endings, kubectl_path(), k8sgpt_binary,
+                                       work, notes)
+            Kube.close(sb.kube)
+    if k8sgpt_binary is None:
+        notes.append(f"k8sgpt not measured: {peers_dir()}/k8sgpt-{K8SGPT_VERSION} is not built (make peers builds it "
+                     "from the Go module proxy; ~7 min and 2 GiB on 2 cores)")
+    notes += [f"profile {PROFILE}, scenario broken-jobs, namespace {namespace}: {len(jobs)} jobs "
+              f"({len(endings)} failed); median of {REPEAT} fresh processes per figure (the kubectl loop: one run)",
+              "RTT is added by a toxiproxy latency toxic on the response direction; every TCP/TLS handshake and "
+              "request pays it, as over a real network",
+              "root causes: the doctor counts when it names the seed's expected rule; k8sgpt counts when its "
+              "result for the pod quotes the exception that ended the pod's log"]
+    return {"name": name, "rows": rows, "notes": notes}
+
+
+def measure_at(rtt: int, kubeconfig: Path, namespace: str, jobs: list[tuple[str, str]], endings: dict[str, str],
+               kubectl: Path, k8sgpt_binary: Path | None, work: Path, notes: list[str]) -> list[dict[str, Any]]:
+    bare = [bare_lists(kubeconfig, namespace) for _ in range(REPEAT)]
+    bare_s = median([b[0] for b in bare])
+    doctor_runs = [doctor(kubeconfig, namespace) for _ in range(REPEAT)]
+    doctor_s = median([d.wall_s for d in doctor_runs])
+    doctor_cpu = median([d.cpu_s for d in doctor_runs])
+    last = doctor_runs[-1].proc
+    report = json.loads(last.stdout) if last.stdout.startswith("{") else {}
+    if not report:
+        notes.append(f"doctor at {rtt} ms exited {last.returncode}: {last.stderr.strip()[-300:]}")
+    kubectl_s, kubectl_cpu, kubectl_calls = naive_kubectl_loop(kubectl, kubeconfig, namespace, jobs,
+                                                               work / f"kubectl-{rtt}")
+    rows = [
+        {"figure": f"{rtt} ms: bare list calls (jobs, pods, Warning events; fresh connection)", "value_s": bare_s,
+         "ratio": 1.0},
+        {"figure": f"{rtt} ms: lmeval-setup doctor -n {namespace} (fresh process)", "value_s": doctor_s,
+         "ratio": doctor_s / bare_s},
+        {"figure": f"{rtt} ms: naive kubectl get job + get pod + logs loop ({kubectl_calls} kubectl runs)",
+         "value_s": kubectl_s, "ratio": kubectl_s / bare_s},
+        {"figure": f"{rtt} ms: doctor speed-up over the kubectl loop", "value": round(kubectl_s / doctor_s, 1),
+         "unit": "x"},
+        {"figure": f"{rtt} ms: CPU (user+sys) of the doctor / of the kubectl loop",
+         "value": f"{doctor_cpu:.2f} s / {kubectl_cpu:.2f} s"},
+    ]
+    if k8sgpt_binary is not None:
+        gpt_runs = [k8sgpt(k8sgpt_binary, kubeconfig, namespace, work) for _ in range(REPEAT)]
+        gpt_s = median([g.wall_s for g in gpt_runs])
+        gpt_cpu = median([g.cpu_s for g in gpt_runs])
+        if gpt_runs[-1].proc.returncode != 0:
+            notes.append(f"k8sgpt at {rtt} ms exited {gpt_runs[-1].proc.returncode}: "
+                         f"{gpt_runs[-1].proc.stderr.strip()[-300:]}")
+        rows += [
+            {"figure": f"{rtt} ms: k8sgpt analyze --namespace {namespace} (fresh process)", "value_s": gpt_s,
+             "ratio": gpt_s / bare_s},
+            {"figure": f"{rtt} ms: doctor / k8sgpt wall time", "value": round(doctor_s / gpt_s, 2), "unit": "x",
+             "target": "<= 2x", "met": doctor_s <= 2 * gpt_s},
+            {"figure": f"{rtt} ms: CPU (user+sys) of the doctor / of k8sgpt",
+             "value": f"{doctor_cpu:.2f} s / {gpt_cpu:.2f} s"},
+            {"figure": f"{rtt} ms: root causes found, doctor / k8sgpt (of {len(endings)})",
+             "value": f"{doctor_root_causes(report)} / {k8sgpt_root_causes(gpt_runs[-1].proc.stdout, endings)}"},
+        ]
+    else:
+        rows.append({"figure": f"{rtt} ms: root causes found by the doctor (of {len(endings)})",
+                     "value": doctor_root_causes(report)})
+    return rows
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))

@@ -144,26 +144,6 @@ def _replace_in_place(kube: Kube, kubeconfig: str, ns: str) -> None:
 
 
 @pytest.mark.slow
-def test_cluster_level_fix_goes_through_bootstrap(new_controlplane: Any) -> None:
-    """TrustyAI Removed (LME101): the plan is bootstrap's (its dry run writes nothing); --yes runs it."""
-    from lmeval_setup.sandbox.harness import running_sandbox
-
-    with running_sandbox(new_controlplane, "rhoai-2.25", "fresh") as sb:
-        kubeconfig = sb.kubeconfig
-        dsc_before = sb.dsc()["metadata"]["resourceVersion"]
-        dry = _doctor("--kubeconfig", kubeconfig, "-A", "--fix")
-        assert dry.exit_code == 0, dry.output
-        assert "cluster: lmeval-setup bootstrap" in dry.output and "LME101" in dry.output
-        assert sb.dsc()["metadata"]["resourceVersion"] == dsc_before
-        applied = _doctor("--kubeconfig", kubeconfig, "-A", "--fix", "--yes")
-        assert applied.exit_code == 0, applied.output
-        trustyai = sb.dsc()["spec"]["components"]["trustyai"]
-        assert trustyai["managementState"] == "Managed"
-        # bootstrap's own bookkeeping: the revert record exists, so `revert` can undo the fix
-        assert sb.kube.get_or_none(resource_path("", "v1", "configmaps", sb.namespace, "lmeval-setup-revert"))
-
-
-@pytest.mark.slow
 def test_online_refused_by_the_cluster_is_fixed_by_bootstrap_then_the_jobs(new_controlplane: Any) -> None:
     """rhoai-2.25 with the DSC denying online access: LME001 (job) and LME102 (cluster refuses what jobs ask)
     become one bootstrap --allow-online, then every failed job runs again (patched or as it was) and completes."""
@@ -178,7 +158,15 @@ def test_online_refused_by_the_cluster_is_fixed_by_bootstrap_then_the_jobs(new_c
         dsc_path = P.dsc_path(sb.release, P.DSC_NAME)
         sb.kube.merge_patch(dsc_path, {"spec": {"components": {"trustyai": {"eval": {"lmeval": {
             "permitOnline": "deny"}}}}}})
+        dsc_config = resource_path("", "v1", "configmaps", sb.namespace, R.DSC_CONFIGMAP)
+        sb.wait_for(lambda: (sb.kube.get(dsc_config).get("data") or {}).get(R.DSC_CM_ONLINE) == "false",
+                    "the platform to render permitOnline: deny", timeout=60)
+        # the platform's status write for this generation has landed: from here only a fix would write
+        sb.wait_for(lambda: (sb.dsc().get("status") or {}).get("observedGeneration")
+                    == sb.dsc()["metadata"]["generation"], "the platform to reconcile the DSC", timeout=60)
+        dsc_before = sb.dsc()["metadata"]["resourceVersion"]
         denied = _doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--fix", "-o", "json")
+        assert sb.dsc()["metadata"]["resourceVersion"] == dsc_before  # the plan wrote nothing
         plan = json.loads(denied.stdout)
         validate(plan, "fix-plan")
         assert plan["cluster"]["bootstrap"] and plan["cluster"]["bootstrapFlags"] == ["--allow-online"]
@@ -187,6 +175,8 @@ def test_online_refused_by_the_cluster_is_fixed_by_bootstrap_then_the_jobs(new_c
         assert applied.exit_code == 0, applied.output
         lmeval = sb.dsc()["spec"]["components"]["trustyai"]["eval"]["lmeval"]
         assert lmeval["permitOnline"] == "allow"
+        # through bootstrap's own path: it recorded the prior value, so `revert` can undo the cluster fix
+        assert sb.kube.get_or_none(resource_path("", "v1", "configmaps", sb.namespace, "lmeval-setup-revert"))
         for seed in J.SEED_JOBS:
             fixed = sb.kube.get(f"{_jobs_path(ns)}/{seed.name}-fix")
             assert fixed["status"]["reason"] == "Succeeded", seed.name

@@ -14,7 +14,7 @@ and unsupported features are listed in docs/lint.md. Semantics follow kustomize'
   field, `$patch: delete|replace` are honoured;
 - target selectors: regexes anchored as in kustomize, the namespace of an object without one is
   `default`, `labelSelector`/`annotationSelector` are Kubernetes label selectors;
-- JSON 6902 ops (add, remove, replace, move, copy, test) as RFC 6902 says.
+- JSON 6902 ops (add, remove, replace, move, copy, test) as kustomize's json-patch applies them.
 A kustomization using a feature that could change an LMEvalJob and that this builder does not build is
 refused ("unsupported kustomize feature X") instead of being built differently.
 """
@@ -240,7 +240,15 @@ class _Builder:
 
 
 def _check_fields(kdoc: Document, component: bool) -> None:
+    """What kustomize checks when it loads a kustomization file, before building anything."""
     kind = kdoc.data.get("kind") or "Kustomization"
+    version = {"Kustomization": "kustomize.config.k8s.io/v1beta1", "Component": "kustomize.config.k8s.io/v1alpha1"}
+    if kind not in version:
+        raise BuildError(kdoc.file, "kind should be Kustomization or Component")
+    if kdoc.data.get("apiVersion") and kdoc.data["apiVersion"] != version[kind]:
+        raise BuildError(kdoc.file, f"apiVersion for {kind} should be {version[kind]}")
+    if all(value is None for key, value in kdoc.data.items() if key not in ("apiVersion", "kind")):
+        raise BuildError(kdoc.file, "kustomization.yaml is empty")
     if component != (kind == "Component"):
         expected = "kind 'Component'" if component else "kind != 'Component'"
         raise BuildError(kdoc.file, f"expected {expected} but got '{kind}'")
@@ -296,7 +304,7 @@ class _Transformers:
             holder = {"path": entry} if is_path else {"patch": entry}
             where = f"patchesStrategicMerge[{i}]"
             for doc in self.builder.patch_documents(holder, where, self.kdoc, self.directory):
-                _patch_by_id(resources, doc)
+                _patch_by_id(resources, doc, through_resmap=True)
 
     def patches(self, resources: list[_Resource]) -> None:
         for i, entry in self.entries("patches"):
@@ -322,7 +330,7 @@ class _Transformers:
                 if target is None:
                     _patch_by_id(resources, doc)
                 else:
-                    _patch_selected(resources, _select(resources, target, self.kdoc, where), doc)
+                    _patch_selected(resources, _select(resources, target, self.kdoc, where), _as_targeted(doc))
 
     def legacy_json6902(self, resources: list[_Resource]) -> None:
         for i, entry in self.entries("patchesJson6902"):
@@ -364,8 +372,7 @@ class _Transformers:
                 self.set_meta(resource, "name", new, key)
 
     def labels(self, resources: list[_Resource]) -> None:
-        common = _dict_of_str(self.k.get("commonLabels"), "commonLabels", self.kdoc)
-        pairs: dict[str, tuple[str, str]] = {key: (value, "commonLabels") for key, value in common.items()}
+        """`labels` entries in order, then `commonLabels` (which wins a clash, as in kustomize's build)."""
         for i, entry in self.entries("labels"):
             if not isinstance(entry, dict):
                 continue
@@ -373,12 +380,11 @@ class _Transformers:
             if entry.get("fields"):
                 raise BuildError(self.kdoc.file, f"unsupported kustomize feature {where}.fields",
                                  *self.kdoc.position(join(where, "fields"))[1:])
-            for key, value in _dict_of_str(entry.get("pairs"), join(where, "pairs"), self.kdoc).items():
-                if key in common:
-                    raise BuildError(self.kdoc.file, f"label name '{key}' exists in both commonLabels and labels",
-                                     *self.kdoc.position(where)[1:])
-                pairs[key] = (value, join(join(where, "pairs"), key))
-        self.add_to_map(resources, "labels", pairs)
+            pairs = join(where, "pairs")
+            self.add_to_map(resources, "labels", {key: (value, join(pairs, key)) for key, value in
+                                                  _dict_of_str(entry.get("pairs"), pairs, self.kdoc).items()})
+        common = _dict_of_str(self.k.get("commonLabels"), "commonLabels", self.kdoc)
+        self.add_to_map(resources, "labels", {key: (value, join("commonLabels", key)) for key, value in common.items()})
 
     def annotations(self, resources: list[_Resource]) -> None:
         common = _dict_of_str(self.k.get("commonAnnotations"), "commonAnnotations", self.kdoc)
@@ -503,8 +509,9 @@ def _patch_id(doc: Document) -> Id:
             str(meta.get("name", "")))
 
 
-def _patch_by_id(resources: list[_Resource], doc: Document) -> None:
-    """A patch without target applies to the one resource that has (or had) the patch's id."""
+def _patch_by_id(resources: list[_Resource], doc: Document, through_resmap: bool = False) -> None:
+    """A patch without target applies to the one resource that has (or had) the patch's id. (kustomize
+    applies legacy patchesStrategicMerge through its resource map, as targeted patches: `_as_targeted`.)"""
     if not isinstance(doc.data, dict):
         raise BuildError(doc.file, "a strategic-merge patch must be a mapping", *doc.position("")[1:])
     wanted = _patch_id(doc)
@@ -513,7 +520,26 @@ def _patch_by_id(resources: list[_Resource], doc: Document) -> None:
         what = "no resource matches" if not matching else "multiple resources match"
         _, kind, namespace, name = wanted
         raise BuildError(doc.file, f"{what} strategic merge patch {kind} {namespace}/{name}", *doc.position("")[1:])
-    _patch_selected(resources, matching, doc)
+    _patch_selected(resources, matching, _as_targeted(doc) if through_resmap else doc)
+
+
+def _as_targeted(doc: Document) -> Document:
+    """kustomize's resource map copies a patch's labels and annotations through a map of strings first, so
+    `env: null` there sets the label to "null" instead of removing it (`~` is "~" there; lint sees "null")."""
+    meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
+    if not isinstance(meta, dict):
+        return doc
+    stringified = dict(meta)
+    for key in ("labels", "annotations"):
+        if isinstance(meta.get(key), dict):
+            stringified[key] = {k: _scalar_text(v) for k, v in meta[key].items()}
+    return Document(doc.file, doc.index, {**doc.data, "metadata": stringified}, doc.positions, doc.duplicates)
+
+
+def _scalar_text(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    return str(value) if isinstance(value, int | float) else value
 
 
 def _patch_selected(resources: list[_Resource], selected: list[_Resource], doc: Document) -> None:
@@ -542,7 +568,8 @@ def _smp(base: Any, patch: Any, obj: Document, pdoc: Document, path: str) -> Any
     directive = patch.get("$patch") if isinstance(patch, dict) else None
     if directive == "delete":
         return None
-    if isinstance(patch, dict) and isinstance(base, dict) and directive != "replace":
+    if isinstance(patch, dict) and directive != "replace":
+        base = base if isinstance(base, dict) else {}  # a new map sheds its nulls and directives too
         out = dict(base)
         for key, value in patch.items():
             if key == "$patch":
@@ -587,8 +614,10 @@ def _move_positions(obj: Document, pdoc: Document, path: str) -> None:
 
 
 # -- JSON 6902 ---------------------------------------------------------------------------------------
-# RFC 6902 by hand rather than with `jsonpatch`: lint's install (the pre-commit hook's) is click and
-# PyYAML only, and the differential test holds these ops to what kustomize's own library does.
+# RFC 6902 as kustomize's library (evanphx/json-patch v4) applies it, not with the `jsonpatch` package:
+# lint's install (the pre-commit hook's) is click and PyYAML only, and v4 has its own rules that the
+# differential test holds us to: `replace` of a missing map key adds it, negative array indexes count from
+# the end, a test of a missing key passes when the value is null, no op may address the whole document.
 def _json6902(resource: _Resource, pdoc: Document) -> None:
     """Apply the ops in order (kustomize fails the build on any failing op, `test` included)."""
     for i, op in enumerate(pdoc.data):
@@ -609,78 +638,96 @@ def _json6902(resource: _Resource, pdoc: Document) -> None:
 
 def _apply_op(data: Any, op: dict[str, Any]) -> Any:
     kind = op.get("op")
-    path = _pointer(op, "path")
-    if kind in ("move", "copy"):
-        source = _pointer(op, "from")
-        value = copy.deepcopy(_get(data, source))
-        if kind == "move":
-            data = _remove(data, source)
-        return _add(data, path, value)
-    if kind == "remove":
-        return _remove(data, path)
-    if kind not in ("add", "replace", "test"):
-        raise ValueError(f"unexpected op {kind!r}")
-    if "value" not in op:
-        raise ValueError("missing value")
     if kind == "test":
-        if _canonical(_get(data, path)) != _canonical(op["value"]):
-            raise ValueError("testing value failed")
+        return _test(data, op)
+    if kind == "replace" and op.get("path") == "":
+        if not isinstance(op.get("value"), dict | list):
+            raise ValueError("replace operation value must be object or array")
+        return copy.deepcopy(op["value"])
+    if kind not in ("add", "remove", "replace", "move", "copy"):
+        raise ValueError(f"Unexpected kind: {kind}")
+    if kind in ("move", "copy"):
+        source, key = _container(data, op, "from")
+        value = _get(source, key)
+        if kind == "move":
+            _remove(source, key)
+        target, key = _container(data, op, "path")
+        _add(target, key, copy.deepcopy(value))
         return data
-    if kind == "replace":
-        _get(data, path)  # must exist
-        data = _remove(data, path)
-    return _add(data, path, copy.deepcopy(op["value"]))
+    target, key = _container(data, op, "path")
+    if kind == "remove":
+        _remove(target, key)
+    elif kind == "add":
+        _add(target, key, copy.deepcopy(op.get("value")))
+    else:
+        _get(target, key)  # an array index must exist; a map key need not
+        _set(target, key, copy.deepcopy(op.get("value")))
+    return data
 
 
-def _pointer(op: dict[str, Any], key: str) -> list[str]:
-    value = op.get(key)
-    if not isinstance(value, str) or (value and not value.startswith("/")):
-        raise ValueError(f"{key} is not a JSON pointer: {value!r}")
-    return [p.replace("~1", "/").replace("~0", "~") for p in value.split("/")[1:]]
-
-
-def _index(node: list[Any], part: str, *, adding: bool = False) -> int:
-    if not re.fullmatch(r"0|[1-9][0-9]*", part):
-        raise IndexError(f"invalid array index {part!r}")
-    index = int(part)
-    if index > len(node) or (index == len(node) and not adding):
-        raise IndexError(f"array index {index} out of bounds")
-    return index
-
-
-def _get(data: Any, parts: list[str]) -> Any:
+def _container(data: Any, op: dict[str, Any], field_name: str) -> tuple[dict[str, Any] | list[Any], str]:
+    """The map or array holding the pointer's last token, and that token (v4's findObject)."""
+    pointer = op.get(field_name)
+    if not isinstance(pointer, str) or (pointer and not pointer.startswith("/")):
+        raise ValueError(f"{field_name} is not a JSON pointer: {pointer!r}")
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")]
     node = data
-    for part in parts:
-        node = node[_index(node, part)] if isinstance(node, list) else node[part]
-    return node
+    for part in parts[1:-1]:
+        node = node.get(part) if isinstance(node, dict) else _get(node, part) if isinstance(node, list) else None
+    if len(parts) < 2 or not isinstance(node, dict | list):
+        raise KeyError(f"doc is missing path {pointer!r}")
+    return node, parts[-1]
 
 
-def _add(data: Any, parts: list[str], value: Any) -> Any:
-    if not parts:
-        return value
-    parent, last = _get(data, parts[:-1]), parts[-1]
-    if isinstance(parent, list):
-        parent.insert(len(parent) if last == "-" else _index(parent, last, adding=True), value)
-    elif isinstance(parent, dict):
-        parent[last] = value
+def _index(node: list[Any], key: str, size: int) -> int:
+    if not re.fullmatch(r"[+-]?\d+", key):
+        raise IndexError(f"not an array index: {key!r}")
+    index = int(key)
+    if index >= size or index < -size:
+        raise IndexError(f"invalid index {index}")
+    return index + size if index < 0 else index
+
+
+def _get(node: dict[str, Any] | list[Any], key: str) -> Any:
+    if isinstance(node, dict):
+        return node.get(key)
+    return node[_index(node, key, len(node))]
+
+
+def _set(node: dict[str, Any] | list[Any], key: str, value: Any) -> None:
+    if isinstance(node, dict):
+        node[key] = value
     else:
-        raise TypeError(f"cannot add below a {type(parent).__name__}")
-    return data
+        node[_index(node, key, len(node))] = value
 
 
-def _remove(data: Any, parts: list[str]) -> Any:
-    if not parts:
-        raise ValueError("cannot remove the whole document")
-    parent, last = _get(data, parts[:-1]), parts[-1]
-    if isinstance(parent, list):
-        parent.pop(_index(parent, last))
+def _add(node: dict[str, Any] | list[Any], key: str, value: Any) -> None:
+    if isinstance(node, dict):
+        node[key] = value
+    elif key == "-":
+        node.append(value)
     else:
-        del parent[last]
+        node.insert(_index(node, key, len(node) + 1), value)
+
+
+def _remove(node: dict[str, Any] | list[Any], key: str) -> None:
+    if isinstance(node, dict):
+        if key not in node:
+            raise KeyError(f"Unable to remove nonexistent key: {key}")
+        del node[key]
+    else:
+        node.pop(_index(node, key, len(node)))
+
+
+def _test(data: Any, op: dict[str, Any]) -> Any:
+    if op.get("path") == "":
+        actual = data
+    else:
+        container, key = _container(data, op, "path")
+        actual = _get(container, key)
+    if json.dumps(actual, sort_keys=True) != json.dumps(op.get("value"), sort_keys=True):
+        raise ValueError("testing value failed")
     return data
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
 
 
 def _dotted(pointer: str, data: Any) -> str:

@@ -16,7 +16,6 @@ class ExitCode(IntEnum):
     CLUSTER = 3  # unreachable, unauthorised, wrong context
     PREREQUISITE = 4  # no OpenShift AI, no KServe, RBAC preflight failed, binaries missing
     TIMEOUT = 5
-    NOT_IMPLEMENTED = 6
     INTERNAL = 70
 
 
@@ -53,6 +52,3 @@ class OpenShiftAIMissing(PrerequisiteError):
 class WaitTimeout(LmevalError):
     exit_code = ExitCode.TIMEOUT
 
-
-class NotImplementedYet(LmevalError):
-    exit_code = ExitCode.NOT_IMPLEMENTED

@@ -43,12 +43,7 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attr = target[0].split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            return add_verbosity(_not_implemented(cmd_name, target[1]))
+        module = importlib.import_module(module_name)
         command = getattr(module, attr)
         assert isinstance(command, click.Command)
         return add_verbosity(command)
@@ -58,19 +53,9 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, help_text) for name, (_, help_text) in COMMANDS.items()])
 
 
-def _not_implemented(name: str, help_text: str) -> click.Command:
-    @click.command(name=name, help=help_text, context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def command(args: tuple[str, ...]) -> None:
-        click.echo(f"error: '{name}' is not implemented yet", err=True)
-        sys.exit(ExitCode.NOT_IMPLEMENTED)
-
-    return command
-
-
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 findings / failed gate / failed step; 2 usage; 3 cluster unreachable or "
-    "unauthorised; 4 prerequisite missing; 5 timeout; 6 not implemented; 70 internal error."
+    "unauthorised; 4 prerequisite missing; 5 timeout; 70 internal error."
 )
 
 

@@ -354,9 +354,6 @@ class Kube:
         finally:
             resp.release_conn()
 
-    def server_version(self) -> JSON:
-        return self.get("/version")
-
     def can_i(self, verb: str, group: str, resource: str, namespace: str | None = None,
               name: str | None = None, subresource: str | None = None) -> bool:
         review = {
@@ -486,7 +483,3 @@ def _reason(exc: BaseException) -> str:
 def _first_line(exc: object) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
-
-def require(condition: bool, message: str) -> None:
-    if not condition:
-        raise UsageError(message)

@@ -18,7 +18,6 @@ Platform = Literal["rhoai", "odh"]
 PermissionLayer = Literal["configmap", "dsc"]
 
 RHOAI_RELEASE_NAME = "OpenShift AI Self-Managed"
-RHOAI_CLOUD_RELEASE_NAME = "OpenShift AI Cloud Service"
 ODH_RELEASE_NAME = "Open Data Hub"
 
 DSC_GROUP = "datasciencecluster.opendatahub.io"

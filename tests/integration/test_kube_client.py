@@ -163,7 +163,7 @@ def test_tls_server_name_is_the_name_verified(plane: Any, tmp_path: Path) -> Non
     assert whoami(Kube.connect(write(tmp_path / "good.kubeconfig", good))) == "lmeval-admin"
     wrong = with_user(base, user, **{"tls-server-name": "not-the-apiserver.example"})
     with pytest.raises(ClusterError, match="TLS certificate not trusted"):
-        Kube.connect(write(tmp_path / "wrong.kubeconfig", wrong)).server_version()
+        Kube.connect(write(tmp_path / "wrong.kubeconfig", wrong)).get("/version")
 
 
 def test_insecure_skip_tls_verify_and_an_untrusted_server(plane: Any, tmp_path: Path) -> None:
@@ -172,7 +172,7 @@ def test_insecure_skip_tls_verify_and_an_untrusted_server(plane: Any, tmp_path: 
     untrusted = with_user(base, user)
     untrusted["clusters"][0]["cluster"].pop("certificate-authority")  # the system CAs do not know ours
     with pytest.raises(ClusterError, match="TLS certificate not trusted"):
-        Kube.connect(write(tmp_path / "untrusted.kubeconfig", untrusted)).server_version()
+        Kube.connect(write(tmp_path / "untrusted.kubeconfig", untrusted)).get("/version")
     untrusted["clusters"][0]["cluster"]["insecure-skip-tls-verify"] = True
     assert whoami(Kube.connect(write(tmp_path / "insecure.kubeconfig", untrusted))) == "lmeval-admin"
 

@@ -8,11 +8,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test venv controlplane jobimage lint unit bench peers soak constraints clean
 
-$(STAMP): pyproject.toml constraints.txt tools/install_collections.py
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[cluster,dev,plot,fix]'
-	$(BIN)/python tools/install_collections.py
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -140,12 +141,23 @@ class RunResult:
         return max(codes, default=ExitCode.OK)
 
 
+def installed_project_dirs() -> list[Path]:
+    """Where the wheel puts ansible.cfg, playbooks/ and ansible/ (pyproject's data-files): the install scheme's
+    data directory (the venv, or the system prefix), then the user scheme's (pip install --user)."""
+    schemes = [sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")]
+    return [Path(sysconfig.get_path("data", scheme)) / "share" / "lmeval-setup" / "project" for scheme in schemes]
+
+
 def project_dir() -> Path:
-    """The repository root holding ansible.cfg, playbooks/ and ansible/ (override: LMEVAL_ANSIBLE_DIR)."""
-    root = Path(os.environ.get("LMEVAL_ANSIBLE_DIR") or REPO_ROOT).resolve()
-    if not (root / "playbooks" / "bootstrap.yml").is_file():
-        raise PrerequisiteError(f"playbooks not found under {root}", hint="set LMEVAL_ANSIBLE_DIR to the checkout")
-    return root
+    """The directory holding ansible.cfg, playbooks/ and ansible/: LMEVAL_ANSIBLE_DIR when set, else the checkout
+    this package runs from, else what the installed wheel carries (no checkout and no variable needed)."""
+    override = os.environ.get("LMEVAL_ANSIBLE_DIR")
+    candidates = [Path(override)] if override else [REPO_ROOT, *installed_project_dirs()]
+    for root in candidates:
+        if (root / "playbooks" / "bootstrap.yml").is_file():
+            return root.resolve()
+    raise PrerequisiteError(f"playbooks not found under {candidates[0]}",
+                            hint="set LMEVAL_ANSIBLE_DIR to the checkout, or reinstall lmeval-setup")
 
 
 def collections_path(root: Path) -> str:

@@ -1,0 +1,112 @@
+"""Issue 13 "done when": the wheel and the collection tarball, installed into a fresh venv and an empty
+collections path outside the repository, run bootstrap, revert, doctor and lint against a sandbox with no
+checkout and no environment variable pointing at one.
+
+The venv is really fresh: `pip install <wheel>[cluster] -c constraints.txt` resolves every dependency
+(kubernetes.core included, from the declared `ansible` dependency) as a user's install does; pip's cache
+makes a second run quick. The commands run from a working directory outside the repository, with PATH holding
+only the fresh venv and the system, and no PYTHONPATH or LMEVAL_ANSIBLE_DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bootstrap_support import sandbox
+
+from lmeval_setup.platform.detect import KubeSource, detect
+
+REPO = Path(__file__).resolve().parents[2]
+COLLECTION_SRC = REPO / "ansible" / "collections" / "ansible_collections" / "lmeval" / "setup"
+VENV_BIN = Path(sys.executable).parent
+
+pytestmark = [pytest.mark.controlplane, pytest.mark.slow]
+
+
+@dataclass
+class Installed:
+    root: Path  # outside the repository: the working directory of every command
+    venv: Path
+    collections: Path
+
+    def env(self, kubeconfig: str) -> dict[str, str]:
+        keep = {k: v for k, v in os.environ.items()
+                if k not in ("PYTHONPATH", "LMEVAL_ANSIBLE_DIR", "VIRTUAL_ENV", "ANSIBLE_CONFIG",
+                             "ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_COLLECTIONS_PATHS")}
+        return {**keep, "PATH": f"{self.venv / 'bin'}:/usr/bin:/bin", "KUBECONFIG": kubeconfig,
+                "HOME": str(self.root / "home"), "ANSIBLE_HOME": str(self.root / "home" / ".ansible")}
+
+    def run(self, *argv: str, kubeconfig: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(argv), cwd=self.root, env=self.env(kubeconfig), capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+
+def _check(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, **kw)
+    assert proc.returncode == 0, f"{' '.join(argv)}\n{(proc.stdout + proc.stderr)[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    root = tmp_path_factory.mktemp("installed")
+    assert REPO not in root.parents
+    dist = root / "dist"
+    _check([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(REPO)], timeout=300)
+    _check([str(VENV_BIN / "ansible-galaxy"), "collection", "build", str(COLLECTION_SRC), "--output-path", str(dist)],
+           timeout=120, cwd=root)
+    wheel, tarball = next(dist.glob("lmeval_setup-*.whl")), next(dist.glob("lmeval-setup-*.tar.gz"))
+    venv = root / "venv"
+    _check([sys.executable, "-m", "venv", str(venv)], timeout=120)
+    _check([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-c", str(REPO / "constraints.txt"),
+            f"{wheel}[cluster]"], timeout=900)
+    collections = root / "collections"
+    # --no-deps: kubernetes.core is already there from the wheel's declared dependency (no Galaxy server here).
+    _check([str(venv / "bin" / "ansible-galaxy"), "collection", "install", "--no-deps", "-p", str(collections),
+            str(tarball)], timeout=120, cwd=root)
+    (root / "home").mkdir()
+    return Installed(root, venv, collections)
+
+
+def test_the_installed_package_is_the_one_that_runs(installed: Installed) -> None:
+    proc = installed.run(str(installed.venv / "bin" / "python"), "-c",
+                         "import lmeval_setup, ansible_collections.kubernetes.core as k; print(lmeval_setup.__file__)",
+                         kubeconfig="/nonexistent")
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip()).is_relative_to(installed.venv), proc.stdout
+    galaxy = installed.run(str(installed.venv / "bin" / "ansible-galaxy"), "collection", "list", "-p",
+                           str(installed.collections), kubeconfig="/nonexistent")
+    assert "lmeval.setup" in galaxy.stdout and "kubernetes.core" in galaxy.stdout, galaxy.stdout + galaxy.stderr
+
+
+def test_bootstrap_revert_doctor_lint_from_the_installed_package(installed: Installed, new_controlplane: Any) -> None:
+    kubeconfig = str(new_controlplane.kubeconfig)
+    cli = str(installed.venv / "bin" / "lmeval-setup")
+    job = installed.root / "job.yaml"
+    shutil.copy(REPO / "examples" / "jobs" / "base-url-without-path.yaml", job)
+    with sandbox(new_controlplane, "rhoai-2.25", "fresh") as sb:
+        lint = installed.run(cli, "lint", str(job), "-o", "json", kubeconfig=kubeconfig)
+        assert lint.returncode == 1 and "LME002" in {f["id"] for f in json.loads(lint.stdout)["findings"]}, lint
+
+        boot = installed.run(cli, "bootstrap", "-o", "json", kubeconfig=kubeconfig, timeout=600)
+        assert boot.returncode == 0, (boot.stdout + boot.stderr)[-3000:]
+        facts = detect(KubeSource(sb.kube))
+        assert facts.trustyai_state == "Managed"
+        assert facts.dsc_eval == {"permitOnline": "allow", "permitCodeExecution": "allow"}
+
+        doctor = installed.run(cli, "doctor", "-A", "-o", "json", kubeconfig=kubeconfig)
+        assert doctor.returncode in (0, 1), doctor.stderr
+        assert json.loads(doctor.stdout)["schema"] == "lmeval-setup/findings"
+
+        revert = installed.run(cli, "revert", "-o", "json", kubeconfig=kubeconfig, timeout=600)
+        assert revert.returncode == 0, (revert.stdout + revert.stderr)[-3000:]
+        assert detect(KubeSource(sb.kube)).trustyai_state == "Removed"
+

@@ -5,7 +5,7 @@ per namespace that has unhealthy jobs one LIST of pods, one of Warning events an
 one of PVCs; logs only for pods that failed or hang, tail-limited, fetched concurrently with a bound.
 The cluster layer is recorded while platform.detect() reads it, so the offline run replays exactly the
 same answers. Objects are kept as read, so rules see real values (outputs and --collect files are redacted
-by report.redact / sanitize); logs are redacted here, since no rule needs a credential in a log line.
+by lmeval_setup.redact / sanitize); logs are redacted here, since no rule needs a credential in a log line.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
+from lmeval_setup.doctor import operator_log as OL
 from lmeval_setup.doctor.sanitize import sanitize_log
 from lmeval_setup.doctor.snapshot import CLUSTER_UNREADABLE_NOTE, JSON, Snapshot
 from lmeval_setup.errors import LmevalError, OpenShiftAIMissing, PrerequisiteError
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
 from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.detect import KubeSource, detect
-from lmeval_setup.rules import operator_log as OL
 from lmeval_setup.rules import pods as P
 from lmeval_setup.rules import status as S
 
@@ -83,7 +83,7 @@ def collect(kube: Kube, scope: Scope) -> Snapshot:
     _collect_cluster_layer(kube, snapshot)
     jobs = _collect_jobs(kube, snapshot, scope)
     _collect_job_layer(kube, snapshot, jobs)
-    # The manager's log, bounded, only when a job's own status cannot say why (rules/operator_log.py).
+    # The manager's log, bounded, only when a job's own status cannot say why (doctor/operator_log.py).
     OL.collect_operator_log(snapshot, jobs, lambda ns, pod, c, lines, limit: _fetch_log(kube, ns, pod, c, lines, limit))
     return snapshot
 

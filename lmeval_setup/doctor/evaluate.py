@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from lmeval_setup.doctor import operator_log as OL
 from lmeval_setup.doctor.snapshot import JSON, Snapshot
 from lmeval_setup.errors import OpenShiftAIMissing, PrerequisiteError
 from lmeval_setup.platform import releases as R
@@ -20,7 +21,6 @@ from lmeval_setup.platform.detect import CRD_GROUP, CRD_PLURAL, ClusterFacts, de
 from lmeval_setup.rules import cluster as C
 from lmeval_setup.rules import lifecycle as LC
 from lmeval_setup.rules import logs as L
-from lmeval_setup.rules import operator_log as OL
 from lmeval_setup.rules import pods as P
 from lmeval_setup.rules import status as S
 from lmeval_setup.rules.catalog import SEVERITY_ORDER

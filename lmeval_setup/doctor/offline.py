@@ -22,11 +22,11 @@ from typing import Any
 from lmeval_setup import safeio
 from lmeval_setup.doctor import layout as Lay
 from lmeval_setup.doctor.collect import LOG_LIMIT_BYTES, LOG_TAIL_LINES
+from lmeval_setup.doctor.operator_log import OPERATOR_LOG_LIMIT_BYTES, OPERATOR_LOG_TAIL_LINES
 from lmeval_setup.doctor.sanitize import sanitize_log
 from lmeval_setup.doctor.snapshot import SNAPSHOT_META_FILE, Snapshot, group_of
 from lmeval_setup.errors import UsageError
 from lmeval_setup.platform.releases import OPERATOR_CONTAINER
-from lmeval_setup.rules.operator_log import OPERATOR_LOG_LIMIT_BYTES, OPERATOR_LOG_TAIL_LINES
 from lmeval_setup.rules.status import parse_time
 
 SKIPPED_PLURALS = frozenset({"secrets"})
@@ -262,7 +262,7 @@ def _read_pods(pods_dir: Path, ns: str, snapshot: Snapshot, tree: _Tree) -> None
             for obj in _load(pod_file, snapshot, tree):
                 snapshot.add("", "pods", obj)
         for container_dir in tree.subdirs(pod_dir):
-            # The operator's manager log is read with the bounds a live run uses for it (rules/operator_log.py).
+            # The operator's manager log is read with the bounds a live run uses for it (doctor/operator_log.py).
             bounds = (OPERATOR_LOG_LIMIT_BYTES, OPERATOR_LOG_TAIL_LINES) if container_dir.name == \
                 OPERATOR_CONTAINER else (LOG_LIMIT_BYTES, LOG_TAIL_LINES)
             text = _read_log(container_dir / container_dir.name / "logs", tree, *bounds)

@@ -1,7 +1,7 @@
 """Remove secrets from objects and logs before they are written (`--collect`) or shown.
 
 Rules read the real values (a `<redacted>` placeholder would itself trip the spec checks); what leaves
-the process goes through here or through the renderers, both on report.redact (one classifier of secret
+the process goes through here or through the renderers, both on lmeval_setup.redact (one classifier of secret
 names and values). The doctor never reads Secrets; what leaks are literal env values and model arguments
 in LMEvalJobs and pods, bearer tokens and URLs with passwords in logs and messages, and the
 last-applied annotation (which repeats the whole spec).
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lmeval_setup.report.redact import redact_pair, redact_text
+from lmeval_setup.redact import redact_pair, redact_text
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # Field-ownership bookkeeping holds field names and timestamps, never values: kept as it is, unwalked

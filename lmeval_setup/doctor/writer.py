@@ -24,7 +24,7 @@ from lmeval_setup.doctor import layout as Lay
 from lmeval_setup.doctor.sanitize import sanitize_log, sanitize_object
 from lmeval_setup.doctor.snapshot import SNAPSHOT_META_FILE, Snapshot
 from lmeval_setup.errors import UsageError
-from lmeval_setup.report.redact import redact_text
+from lmeval_setup.redact import redact_text
 
 LIST_PLURALS = frozenset({"events"})  # inspect writes these as one List per namespace
 

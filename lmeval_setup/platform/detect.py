@@ -16,6 +16,7 @@ from lmeval_setup.errors import OpenShiftAIMissing, PrerequisiteError
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
 from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.operator_state import deployment_readiness
+from lmeval_setup.platform.permissions import Permissions
 from lmeval_setup.platform.releases import Release
 
 JSON = dict[str, Any]
@@ -65,12 +66,6 @@ class KubeSource:
         preferred = doc.get("preferredVersion", {}).get("version")
         versions = [v["version"] for v in doc.get("versions", [])]
         return sorted(versions, key=lambda v: v != preferred)
-
-
-@dataclass(frozen=True)
-class Permissions:
-    online: bool
-    code_execution: bool
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from typing import Any
 
 from lmeval_setup.errors import PrerequisiteError
 from lmeval_setup.kube.client import Kube
-from lmeval_setup.platform.detect import ClusterFacts, Permissions
+from lmeval_setup.platform.detect import ClusterFacts
+from lmeval_setup.platform.permissions import Permissions
 from lmeval_setup.rules.finding import Finding
 
 JSON = dict[str, Any]

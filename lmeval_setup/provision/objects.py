@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmeval_setup.errors import UsageError
+from lmeval_setup.platform.lmevaljob import lmevaljob_path as lmevaljob_path  # re-exported for callers
 from lmeval_setup.platform.releases import LMEVAL_GROUP, LMEVAL_VERSION
 
 JSON = dict[str, Any]
@@ -62,12 +63,6 @@ class ProvisionSpec:
     allow_online: bool = False
     allow_code_execution: bool = False
     base_job: JSON | None = None
-
-
-def lmevaljob_path(namespace: str, name: str | None = None) -> str:
-    from lmeval_setup.kube.client import resource_path
-
-    return resource_path(LMEVAL_GROUP, LMEVAL_VERSION, "lmevaljobs", namespace, name)
 
 
 def instance_value(spec: ProvisionSpec) -> str:

@@ -34,8 +34,8 @@ class ProvisionReport:
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self, exit_code: int) -> dict[str, Any]:
+        from lmeval_setup.redact import redact_text
         from lmeval_setup.report.jsonfmt import finding_to_dict
-        from lmeval_setup.report.redact import redact_text
         from lmeval_setup.results.table import columns_for, results_json
 
         return {

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmeval_setup.errors import ExitCode, LmevalError, OpenShiftAIMissing, PrerequisiteError, WaitTimeout
+from lmeval_setup.errors import ExitCode, LmevalError, OpenShiftAIMissing, WaitTimeout
 from lmeval_setup.kube.client import Kube
-from lmeval_setup.platform.detect import Permissions
+from lmeval_setup.platform.lmevaljob import require_lmevaljob_api as require_lmevaljob_api  # re-exported
+from lmeval_setup.platform.permissions import Permissions
 from lmeval_setup.platform.releases import LMEVAL_GROUP, LMEVAL_VERSION
 from lmeval_setup.provision import apply as A
 from lmeval_setup.provision.diagnose import ClusterNotReady, diagnose_job, lint_job, require_cluster_ready
@@ -87,14 +88,6 @@ def choose_flags(options: RunOptions, permissions: Permissions | None) -> None:
     spec.allow_code_execution = (
         permitted_code if options.allow_code_execution is None else options.allow_code_execution
     )
-
-
-def require_lmevaljob_api(kube: Kube) -> None:
-    if kube.get_or_none(f"/apis/{LMEVAL_GROUP}/{LMEVAL_VERSION}") is None:
-        raise PrerequisiteError(
-            "this cluster does not serve LMEvalJobs (trustyai.opendatahub.io/v1alpha1)",
-            hint="enable TrustyAI first: lmeval-setup bootstrap",
-        )
 
 
 def lint_gate(objects: list[JSON], permissions: Permissions | None, options: RunOptions,
@@ -223,7 +216,7 @@ def _report_failure(kube: Kube, options: RunOptions, printer: Printer, reason: s
     from lmeval_setup.report import render
 
     spec = options.spec
-    from lmeval_setup.report.redact import redact_text
+    from lmeval_setup.redact import redact_text
 
     headline = f"LMEvalJob {spec.namespace}/{spec.job_name} {reason.lower() or 'ended'}: {redact_text(message)}"
     printer.out(headline)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from lmeval_setup.report.redact import redact_text
+from lmeval_setup.redact import redact_text
 from lmeval_setup.rules.catalog import Severity
 from lmeval_setup.rules.finding import Finding, Target
 

@@ -14,7 +14,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from lmeval_setup import __version__
-from lmeval_setup.report.redact import redact_text
+from lmeval_setup.redact import redact_text
 from lmeval_setup.rules.catalog import RULES, Rule
 from lmeval_setup.rules.finding import Finding
 

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from lmeval_setup.report.redact import redact_text
+from lmeval_setup.redact import redact_text
 from lmeval_setup.rules.finding import Evidence, Finding, Target
 
 _COLORS = {"error": "31;1", "warning": "33;1", "info": "36", "dim": "2", "bold": "1", "ok": "32"}

@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 
 from lmeval_setup.errors import UsageError
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
+from lmeval_setup.platform.lmevaljob import lmevaljob_path, require_lmevaljob_api
 from lmeval_setup.platform.releases import LMEVAL_GROUP, LMEVAL_VERSION
-from lmeval_setup.provision.objects import lmevaljob_path
 from lmeval_setup.results.model import JobResult, has_results, job_result
 
 
@@ -71,6 +71,4 @@ def _completed(jobs: list[dict], where: str, warn: Callable[[str], None]) -> lis
 
 def _require_lmevaljob_api(kube: Kube) -> None:
     """No LMEvalJob API is a missing prerequisite (exit 4, as provision says), not a usage error."""
-    from lmeval_setup.provision.run import require_lmevaljob_api
-
     require_lmevaljob_api(kube)

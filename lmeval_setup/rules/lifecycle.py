@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from lmeval_setup.report.redact import redact_text
+from lmeval_setup.redact import redact_text
 from lmeval_setup.rules import status as S
 from lmeval_setup.rules.finding import Evidence, Finding, Target
 

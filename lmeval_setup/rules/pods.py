@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lmeval_setup.report.redact import redact_text
+from lmeval_setup.redact import redact_text
 from lmeval_setup.rules.finding import Evidence, Finding, Target
 
 JSON = dict[str, Any]

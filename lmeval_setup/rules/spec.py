@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # What the cluster grants jobs: the one type detect() computes (DSC config over operator ConfigMap).
-from lmeval_setup.platform.detect import Permissions as ClusterPermissions
-from lmeval_setup.report.redact import REDACTED, is_secret_name, is_secret_value
+from lmeval_setup.platform.permissions import Permissions as ClusterPermissions
+from lmeval_setup.redact import REDACTED, is_secret_name, is_secret_value
 from lmeval_setup.rules import schema as S
 from lmeval_setup.rules.catalog import Severity
 from lmeval_setup.rules.finding import Evidence, Finding, Target

@@ -100,9 +100,9 @@ def test_git_custom_task_failures_are_explained(new_controlplane: Any, monkeypat
         assert any("failed to download assets from S3" in ev.text for ev in s3.evidence)
         assert "S3 Secret" in rule("LME032").fix
 
-        # The real manager's log names each job the way rules/operator_log.py looks for it (name and namespace
+        # The real manager's log names each job the way doctor/operator_log.py looks for it (name and namespace
         # on one line), so operator-log evidence finds its lines in the real format.
-        from lmeval_setup.rules.operator_log import lines_about, operator_pods
+        from lmeval_setup.doctor.operator_log import lines_about, operator_pods
 
         (op_ns, op_pod), = operator_pods(snapshot)
         manager_log = kube.pod_log(op_ns, op_pod, R.OPERATOR_CONTAINER, tail_lines=2000, limit_bytes=1 << 20)

@@ -151,7 +151,7 @@ OPERATOR_LOG = (
 
 
 def _operator_pod_of(snap: Any) -> tuple[str, str]:
-    from lmeval_setup.rules.operator_log import operator_pods
+    from lmeval_setup.doctor.operator_log import operator_pods
 
     pods = operator_pods(snap)
     assert len(pods) == 1
@@ -159,7 +159,7 @@ def _operator_pod_of(snap: Any) -> tuple[str, str]:
 
 
 def test_a_terse_stuck_job_gets_the_operator_logs_lines_about_it(tmp_path: Path) -> None:
-    from lmeval_setup.rules.operator_log import collect_operator_log
+    from lmeval_setup.doctor.operator_log import collect_operator_log
 
     job = lmevaljob()  # never scheduled: no status at all, an hour old
     snap = _snapshot(job, None)
@@ -181,7 +181,7 @@ def test_a_terse_stuck_job_gets_the_operator_logs_lines_about_it(tmp_path: Path)
 
 
 def test_the_operator_log_is_not_read_when_every_job_explains_itself() -> None:
-    from lmeval_setup.rules.operator_log import collect_operator_log
+    from lmeval_setup.doctor.operator_log import collect_operator_log
 
     job, _, _, _ = CASES["quota"]
     snap = _snapshot(job, None)
@@ -208,7 +208,7 @@ def test_an_operator_crash_loop_is_lme107_with_the_containers_state() -> None:
 def test_from_dir_reads_the_operator_log_with_the_live_bounds(tmp_path: Path) -> None:
     """The job's lines are 1,500 lines back in the manager's log: within a live read's 2000, so --from-dir
     (which tails job logs at 400) must read the operator's log as far back, or the evidence differs."""
-    from lmeval_setup.rules.operator_log import collect_operator_log
+    from lmeval_setup.doctor.operator_log import collect_operator_log
 
     job = lmevaljob()
     snap = _snapshot(job, None)

@@ -12,7 +12,8 @@ import pytest
 from doctor_support import cluster_snapshot
 
 from lmeval_setup.platform import releases as R
-from lmeval_setup.platform.detect import Permissions, detect, go_parse_bool
+from lmeval_setup.platform.detect import detect, go_parse_bool
+from lmeval_setup.platform.permissions import Permissions
 
 START_UP_PROFILES = [n for n, p in R.PROFILES.items() if not p.release.permissions_read_per_job]
 PER_JOB_PROFILES = [n for n, p in R.PROFILES.items() if p.release.permissions_read_per_job]

@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from lmeval_setup.errors import UsageError
+from lmeval_setup.redact import redact_text
 from lmeval_setup.report import exit_code_for, filter_ignored, render, resolve_rule_ids
-from lmeval_setup.report.redact import redact_text
 from lmeval_setup.rules.catalog import RULES
 from lmeval_setup.rules.finding import Evidence, Finding, Target
 

@@ -24,7 +24,7 @@ from lmeval_setup.doctor.offline import read_dir
 from lmeval_setup.doctor.writer import write_dir
 from lmeval_setup.errors import UsageError
 from lmeval_setup.lint import lint_text
-from lmeval_setup.report.redact import REDACTED, is_secret_name, redact_text
+from lmeval_setup.redact import REDACTED, is_secret_name, redact_text
 
 # Realistic credential names, each with a value of no well-known shape: only the name can hide it.
 SECRET_NAMES = (

@@ -23,10 +23,16 @@ class LmevalError(Exception):
     """An error the user can act on: printed as one line, mapped to an exit code."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
+    # What went wrong as data, for callers that must tell failures apart (the Ansible modules' `reason`,
+    # the CLI's exit code): a stable word, and the rule ID when a catalog rule names the failure.
+    reason: str = "error"
+    rule: str | None = None
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, reason: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
+        if reason is not None:
+            self.reason = reason
 
     def one_line(self) -> str:
         text = str(self).replace("\n", " ").strip()
@@ -43,12 +49,17 @@ class ClusterError(LmevalError):
 
 class PrerequisiteError(LmevalError):
     exit_code = ExitCode.PREREQUISITE
+    reason = "prerequisite"
 
 
 class OpenShiftAIMissing(PrerequisiteError):
     """The cluster answers but has no DataScienceCluster API (doctor rule LME110)."""
 
+    reason = "no_openshift_ai"
+    rule = "LME110"
+
 
 class WaitTimeout(LmevalError):
     exit_code = ExitCode.TIMEOUT
+    reason = "timeout"
 

@@ -13,7 +13,6 @@ from lmeval_setup.errors import (
     ClusterError,
     ExitCode,
     LmevalError,
-    OpenShiftAIMissing,
     PrerequisiteError,
     WaitTimeout,
 )
@@ -48,12 +47,8 @@ def connect(params: dict[str, Any]) -> Kube:
 def reason_for(exc: BaseException) -> str:
     """A stable machine word for the failure kind (order matters: subclasses first)."""
     text = str(exc)
-    if isinstance(exc, OpenShiftAIMissing):
-        return "no_openshift_ai"
-    if type(exc).__name__ == "KServeMissing":
-        return "kserve_missing"
-    if isinstance(exc, WaitTimeout):
-        return "timeout"
+    if isinstance(exc, (PrerequisiteError, WaitTimeout)):
+        return exc.reason  # the exception says which (no_openshift_ai, kserve_missing, timeout, ...)
     if isinstance(exc, ApiError):
         if exc.status == 401:
             return "unauthorised"
@@ -66,8 +61,6 @@ def reason_for(exc: BaseException) -> str:
         if "unauthorised" in text or "Unauthorized" in text:
             return "unauthorised"
         return "unreachable"
-    if isinstance(exc, PrerequisiteError):
-        return "prerequisite"
     return "error"
 
 

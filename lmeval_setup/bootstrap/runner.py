@@ -31,7 +31,6 @@ from lmeval_setup.kube.client import REQUEST_TIMEOUT_ENV, kubeconfig_paths, merg
 
 JSON = dict[str, Any]
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PREREQUISITE_RULES = ("[LME108]", "[LME109]")
 # kubernetes.core reports a dead or unreachable apiserver as a urllib3 error text, with no `reason`.
 _CONNECTION_FAILURES = ("Connection refused", "Failed to establish a new connection", "Max retries exceeded",
                         "Connection aborted", "RemoteDisconnected", "Connection reset", "timed out")
@@ -113,8 +112,10 @@ class ClusterResult:
             return CUT_EXIT_CODES[failure.reason]
         if failure.reason in REASON_EXIT_CODES:
             return REASON_EXIT_CODES[failure.reason]
-        if failure.msg.startswith(PREREQUISITE_RULES):
-            return ExitCode.PREREQUISITE
+        # The role stops before any write when the plan has blockers (LME108, LME109): the plan says why.
+        blockers = (self.plan or {}).get("blockers") or []
+        if blockers:
+            return REASON_EXIT_CODES.get(blockers[0].get("reason", ""), ExitCode.PREREQUISITE)
         return ExitCode.FINDINGS
 
 

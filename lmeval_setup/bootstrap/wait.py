@@ -22,6 +22,9 @@ JSON = dict[str, Any]
 class KServeMissing(PrerequisiteError):
     """TrustyAI reports the InferenceService CRD missing (LME108)."""
 
+    reason = "kserve_missing"
+    rule = "LME108"
+
 
 def condition(obj: JSON, kind: str) -> JSON | None:
     return next((c for c in obj.get("status", {}).get("conditions") or [] if c.get("type") == kind), None)

@@ -12,6 +12,7 @@ Proves, per profile whose operator line is built (tools/build-operator.sh; other
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -169,7 +170,18 @@ def test_new_jobs_see_a_configmap_value_only_after_the_manager_process_restarted
     assert batch_size_of("after-edit") == before  # the running manager read the ConfigMap at start only
     S.rollout_restart(sb.kube, sb.profile)
     wait_for("a new manager process, alone", lambda: (pid := one_manager(sb)) not in (None, first) and pid, timeout=60)
+    # The old pod is deleted at once but its manager still reconciles until SIGTERM ends it (as an old leader
+    # does on a cluster until it exits): only a job created after it is gone must see the edit.
+    wait_for("the old manager process to exit", lambda: not process_alive(first), timeout=30)
     assert batch_size_of("after-restart") == edited
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def job_outcome(job: JSON) -> tuple[str, str, str]:

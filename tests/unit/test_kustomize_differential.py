@@ -165,9 +165,13 @@ class Gen:
                     entry["target"] = self.target(names)
             else:
                 body = self.smp_patch(layer)
+                if self.maybe(0.03):
+                    body = {k: v for k, v in body.items() if k != "spec"} | {"$patch": "delete"}
                 if self.maybe():
                     entry["target"] = self.target(names)
             text = dump(body) if self.maybe() or not isinstance(body, list) else yaml.safe_dump(body)
+            if "target" not in entry and isinstance(body, dict) and self.maybe(0.1):
+                text += "\n---\n" + dump(self.smp_patch(layer))  # several patches in one file
             if self.maybe():
                 entry["path"] = layer.write(f"patch{i}.yaml", text)
             else:
@@ -200,7 +204,7 @@ class Gen:
             k["commonLabels"] = self.pick(({"app": "lmeval"}, {"env": "prod"}))
         if self.maybe(0.25):
             pairs = {"env": "dev"} if self.maybe(0.1) else {"team": "ai"}  # env may clash with commonLabels: an error
-            k["labels"] = [{"pairs": pairs, "includeSelectors": self.maybe()}]
+            k["labels"] = [{"pairs": pairs, "includeSelectors": self.maybe(), "includeTemplates": self.maybe()}]
         if self.maybe(0.25):
             k["commonAnnotations"] = {"note": self.pick(("one", "two"))}
         if self.maybe(0.15):
@@ -218,6 +222,10 @@ class Gen:
                 layer.objects.append([(name, job["metadata"].get("namespace") or "default")])
                 layer.write(f"{name.split('-')[1]}.yaml", dump(job))
             layer.k["resources"] = sorted(n.rsplit("/", 1)[1] for n in layer.files)
+            if b == 1 and self.maybe(0.03):  # the same object as in base0: an id clash unless renamed
+                layer.write("chat.yaml", dump(self.job(f"{TOKEN}-chat")))
+                layer.objects.append([(f"{TOKEN}-chat", "default")])
+                layer.k["resources"].append("chat.yaml")
             self.transforms(layer)
             bases.append(layer)
         layers, below = list(bases), bases
@@ -228,7 +236,7 @@ class Gen:
             layers.append(middle)
             below = [middle]
         top = Layer("top", [history for b in below for history in b.objects])
-        top.k["resources"] = [f"../{b.directory}" for b in below]
+        top.k["bases" if self.maybe(0.1) else "resources"] = [f"../{b.directory}" for b in below]
         if self.maybe(0.2):
             component = Layer("component", top.objects)  # a component renames the objects of the top
             component.k = {"apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component"}
@@ -256,6 +264,10 @@ JSON_OPS = (
     {"op": "add", "path": "/metadata/labels", "value": {"copied": "yes"}},
     {"op": "add", "path": "/spec/modelArgs", "value": [{"name": "model", "value": "m"}]},
     {"op": "replace", "path": "/spec/taskList", "value": {"taskNames": ["gsm8k"]}},
+    {"op": "replace", "path": "/spec/limit", "value": "3"},  # v4: replacing a missing map key adds it
+    {"op": "add", "path": "/spec/taskList/taskNames/-1", "value": "gsm8k"},  # v4: negative index
+    {"op": "test", "path": "/spec/nothing", "value": None},  # v4: a missing key tests as null
+    {"op": "add", "path": "/metadata/annotations", "value": {"note": "one"}},
 )
 RISKY_OPS = (
     {"op": "remove", "path": "/spec/numFewShot"},

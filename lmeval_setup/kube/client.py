@@ -241,7 +241,7 @@ class Kube:
             resp = self._transport.pool.request(
                 method, url, headers=headers, body=data, timeout=timeout, preload_content=True, retries=False
             )
-        except Exception as exc:  # urllib3 raises many types; all mean "cannot reach the cluster"
+        except _transport_errors() as exc:  # only these mean "cannot reach the cluster"; a bug stays a bug
             reason = _reason(exc)
             if reason == "timed out" and timeout:
                 reason += f" (no answer within {timeout:g} s; --request-timeout sets the limit)"
@@ -333,7 +333,7 @@ class Kube:
             resp = self._transport.pool.request(
                 "GET", url, headers=headers, preload_content=False, timeout=timeout, retries=False
             )
-        except Exception as exc:
+        except _transport_errors() as exc:
             raise ClusterError(f"cannot reach the cluster at {self.host}: {_reason(exc)}") from None
         try:
             if resp.status >= 400:
@@ -345,11 +345,7 @@ class Kube:
                     line, buffer = buffer.split(b"\n", 1)
                     if line.strip():
                         yield json.loads(line)
-        except ClusterError:
-            raise
-        except ApiError:
-            raise
-        except Exception as exc:  # connection dropped mid-stream: the caller re-lists and re-watches
+        except _transport_errors() as exc:  # connection dropped mid-stream: the caller re-lists and re-watches
             raise ClusterError(f"watch on {path} interrupted: {_reason(exc)}") from None
         finally:
             resp.release_conn()
@@ -478,6 +474,16 @@ def _reason(exc: BaseException) -> str:
         if marker in text:
             return marker.lower() if marker != "CERTIFICATE_VERIFY_FAILED" else "TLS certificate not trusted"
     return _first_line(inner)
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """What a request raises when the network, TLS or the server's connection fails (urllib3 is imported
+    lazily for a fast start; by the time a request fails it is loaded)."""
+    import http.client
+
+    import urllib3.exceptions
+
+    return urllib3.exceptions.HTTPError, OSError, http.client.HTTPException
 
 
 def _first_line(exc: object) -> str:

@@ -83,8 +83,9 @@ def kubectl(sb: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(kubectl_path()), *args], capture_output=True, text=True, env=env, timeout=60)
 
 
-# 2.16 and 2.22 read their namespace only from the service-account file (the pod's private mount supplies it).
-@pytest.fixture(params=["rhoai-2.16", "rhoai-2.22", "rhoai-3.5"])
+# 2.16 (like 2.22) reads its namespace only from the service-account file (the pod's private mount supplies
+# it); 3.5 is a default-real profile. Two lines keep the suite's time in bounds (2.22 passed these too).
+@pytest.fixture(params=["rhoai-2.16", "rhoai-3.5"])
 def bootstrapped(request: pytest.FixtureRequest, new_controlplane: Any, real_operator: None) -> Iterator[Sandbox]:
     require_real(request.param)
     with running_sandbox(new_controlplane, request.param, "bootstrapped") as sb:
@@ -189,7 +190,9 @@ def job_outcome(job: JSON) -> tuple[str, str, str]:
     return status.get("state", ""), status.get("reason", ""), status.get("message", "")
 
 
-@pytest.mark.parametrize("profile", ["rhoai-2.16", "rhoai-2.22", "rhoai-2.25", "rhoai-3.0", "rhoai-3.3", "rhoai-3.5"])
+# Three driver generations: a Unix socket in /tmp (2.16), TCP 18080 before the 2.25 permission model (2.22),
+# the latest (3.5). 2.25, 3.0 and 3.3 passed too; more parameters cost ~40 s each.
+@pytest.mark.parametrize("profile", ["rhoai-2.16", "rhoai-2.22", "rhoai-3.5"])
 def test_broken_jobs_are_driven_by_the_real_controller(new_controlplane: Any, real_operator: None,
                                                        monkeypatch: pytest.MonkeyPatch, profile: str) -> None:
     require_real(profile)

@@ -44,6 +44,10 @@ def peers_dir() -> Path:
     return Path(base)
 
 
+# How the report names the cache: no absolute path of the machine goes into bench/REPORT.md.
+PEERS_DISPLAY = "~/.cache/lmeval-setup/peers (or $LMEVAL_PEERS_DIR)"
+
+
 def peer(name: str, version: str) -> Path | None:
     path = peers_dir() / f"{name}-{version}"
     return path if os.access(path, os.X_OK) else None
@@ -253,7 +257,7 @@ def run() -> dict[str, Any]:
         return {"name": name, "error": f"control-plane binaries missing ({BUILD_HINT})", "rows": []}
     proxy_binary = peer("toxiproxy-server", TOXIPROXY_VERSION)
     if proxy_binary is None:
-        return {"name": name, "error": f"toxiproxy-server not built in {peers_dir()} (make peers)", "rows": []}
+        return {"name": name, "error": f"toxiproxy-server not built in {PEERS_DISPLAY} (make peers)", "rows": []}
     k8sgpt_binary = peer("k8sgpt", K8SGPT_VERSION)
     namespace = J.DEMO_NAMESPACE
     rows: list[dict[str, Any]] = []
@@ -272,12 +276,16 @@ def run() -> dict[str, Any]:
                                        work, notes)
             Kube.close(sb.kube)
     if k8sgpt_binary is None:
-        notes.append(f"k8sgpt not measured: {peers_dir()}/k8sgpt-{K8SGPT_VERSION} is not built (make peers builds it "
-                     "from the Go module proxy; ~7 min and 2 GiB on 2 cores)")
+        notes.append(f"k8sgpt not measured: k8sgpt-{K8SGPT_VERSION} is not built in {PEERS_DISPLAY} (make peers "
+                     "builds it from the Go module proxy; ~7 min and 2 GiB on an idle 2-core machine)")
     notes += [f"profile {PROFILE}, scenario broken-jobs, namespace {namespace}: {len(jobs)} jobs "
               f"({len(endings)} failed); median of {REPEAT} fresh processes per figure (the kubectl loop: one run)",
               "RTT is added by a toxiproxy latency toxic on the response direction; every TCP/TLS handshake and "
               "request pays it, as over a real network",
+              "the doctor's wall time under load is mostly waiting for a CPU (compare its CPU time); what RTT "
+              "adds to it is its sequential round trips: the cluster layer's reads (DSC and DSCI discovery and "
+              "lists, operator Deployment, CRDs, both ConfigMaps) and the namespace's lists, one after another, "
+              "then the failed pods' logs 8 at a time",
               "root causes: the doctor counts when it names the seed's expected rule; k8sgpt counts when its "
               "result for the pod quotes the exception that ended the pod's log"]
     return {"name": name, "rows": rows, "notes": notes}

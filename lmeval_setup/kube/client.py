@@ -159,19 +159,42 @@ class PlainTransport:
 
 
 class LibraryTransport:
-    """The kubernetes package's ApiClient, for credentials only it can produce (exec, auth-provider, proxy)."""
+    """The kubernetes package's Configuration, for credentials only it can produce (exec, auth-provider, proxy).
 
-    def __init__(self, api_client: Any) -> None:
-        self._api = api_client
-        self.host: str = api_client.configuration.host
-        self.pool = api_client.rest_client.pool_manager
+    Only its public fields are used: the TLS files and proxy it resolved build our own urllib3 pool, and
+    its auth settings give each request's Authorization (reading them calls the package's refresh hook,
+    which runs the plugin again when its credential expired)."""
+
+    def __init__(self, configuration: Any) -> None:
+        import urllib3
+
+        self._configuration = configuration
+        self.host: str = configuration.host
+        options: dict[str, Any] = {
+            "maxsize": POOL_SIZE, "block": False, "ca_certs": configuration.ssl_ca_cert,
+            "cert_file": configuration.cert_file, "key_file": configuration.key_file,
+            "cert_reqs": "CERT_REQUIRED" if configuration.verify_ssl else "CERT_NONE",
+        }
+        if configuration.tls_server_name:
+            options["server_hostname"] = configuration.tls_server_name
+        proxy = configuration.proxy
+        if proxy and proxy.startswith("socks"):
+            from urllib3.contrib.socks import SOCKSProxyManager
+
+            self.pool: Any = SOCKSProxyManager(proxy, **options)
+        elif proxy:
+            self.pool = urllib3.ProxyManager(proxy, proxy_headers=configuration.proxy_headers, **options)
+        else:
+            self.pool = urllib3.PoolManager(**options)
 
     def authorize(self, headers: dict[str, str], path: str, method: str) -> None:
-        # Asks the plugin again when its credential expired (the package's refresh hook).
-        self._api.update_params_for_auth(headers, [], ["BearerToken"], path, method, None)
+        del path, method
+        for setting in self._configuration.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[setting["key"].title()] = setting["value"]
 
     def close(self) -> None:
-        self._api.close()
+        self.pool.clear()
 
 
 class Kube:
@@ -239,7 +262,8 @@ class Kube:
         try:
             # The pool manager directly: the generated REST layer changes shape between client releases.
             resp = self._transport.pool.request(
-                method, url, headers=headers, body=data, timeout=timeout, preload_content=True, retries=False
+                method, url, headers=headers, body=data, timeout=timeout, preload_content=True,
+                retries=_read_retries() if method == "GET" else False,
             )
         except _transport_errors() as exc:  # only these mean "cannot reach the cluster"; a bug stays a bug
             reason = _reason(exc)
@@ -428,8 +452,7 @@ def _library_transport(paths: list[str], context: str | None, display: str) -> L
         loader.load_and_set(configuration)
     except ConfigException as exc:
         raise ClusterError(f"kubeconfig {display}: {_first_line(exc)}") from None
-    configuration.retries = 1
-    return LibraryTransport(client.ApiClient(configuration))
+    return LibraryTransport(configuration)
 
 
 def parse_duration(text: str) -> float:
@@ -474,6 +497,22 @@ def _reason(exc: BaseException) -> str:
         if marker in text:
             return marker.lower() if marker != "CERTIFICATE_VERIFY_FAILED" else "TLS certificate not trusted"
     return _first_line(inner)
+
+
+# A read answered 429 (API priority and fairness) or 503 (an apiserver or aggregated API not ready yet) is
+# the server asking to come back: retried here, the one place, honouring Retry-After. Writes are not
+# retried (a 503 may come after the write happened), nor are connection failures (exit 3 at once).
+READ_RETRIES = 3
+
+
+def _read_retries() -> Any:
+    import urllib3
+
+    return urllib3.Retry(
+        total=READ_RETRIES, connect=0, read=0, other=0, status=READ_RETRIES, redirect=False,
+        status_forcelist=(429, 503), allowed_methods=frozenset({"GET"}), backoff_factor=0.2, backoff_max=5.0,
+        respect_retry_after_header=True, raise_on_status=False,
+    )
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:

@@ -43,7 +43,7 @@ DEFAULT_NUM_CONCURRENT = 1
 DEFAULT_MODEL_TYPE = "local-completions"
 
 
-@dataclass
+@dataclass(kw_only=True)  # many fields of one type: callers name each
 class ProvisionSpec:
     """What the user asked for. `base_job` (from --from-file) is the starting point when given."""
 

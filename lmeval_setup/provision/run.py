@@ -30,7 +30,7 @@ JSON = dict[str, Any]
 Out = Callable[[str], None]
 
 
-@dataclass
+@dataclass(kw_only=True)  # ten options, several booleans: callers name each
 class RunOptions:
     spec: ProvisionSpec
     wait: bool = False
@@ -159,7 +159,8 @@ def namespaces_of(kube: Kube, job_name: str) -> list[str]:
     from lmeval_setup.kube.client import ApiError, resource_path
     from lmeval_setup.provision.objects import INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL
 
-    selector = f"{MANAGED_BY_LABEL}={MANAGED_BY},{INSTANCE_LABEL}={instance_value(ProvisionSpec('', job_name))}"
+    instance = instance_value(ProvisionSpec(namespace="", job_name=job_name))
+    selector = f"{MANAGED_BY_LABEL}={MANAGED_BY},{INSTANCE_LABEL}={instance}"
     found: set[str] = set()
     for group, version, plural in (("", "v1", "serviceaccounts"), (LMEVAL_GROUP, LMEVAL_VERSION, "lmevaljobs")):
         try:

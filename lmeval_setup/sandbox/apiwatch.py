@@ -1,9 +1,11 @@
-"""List + watch against the real apiserver, for the sandbox's simulated controllers.
+"""List + watch against the real apiserver: the one informer of the sandbox's simulated controllers.
 
 The informer pattern without a cache: list (to learn the current objects and the collection's
 resourceVersion), then watch from that version through `Kube.watch`, and list again when the server
-says the version is too old (410 Gone) or the connection drops. Watches are short (a few seconds of
-server-side timeout) so that a stop request is honoured quickly; an idle watch costs nothing.
+says the version is too old (410 Gone, at once) or the connection drops or the apiserver is away
+(after a backoff that doubles from BACKOFF_FIRST to BACKOFF_MAX and starts again after a good list).
+Watches are short (a few seconds of server-side timeout) so that a stop request is honoured quickly;
+an idle watch costs nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from lmeval_setup.errors import LmevalError
 from lmeval_setup.kube.client import JSON, Kube
 
 WATCH_SECONDS = 5
+BACKOFF_FIRST = 0.25  # seconds before the first re-list after an error
+BACKOFF_MAX = 2.0  # a restarted apiserver is noticed within this long
 Handler = Callable[[str, JSON], None]
+ListHandler = Callable[[list[JSON]], None]
 
 
 class _Gone(Exception):
@@ -24,9 +29,9 @@ class _Gone(Exception):
 
 
 def _watch_until_stopped(kube: Kube, path: str, version: str, on_change: Handler, stop: threading.Event,
-                         query: dict[str, Any]) -> None:
+                         query: dict[str, Any], watch_seconds: int) -> None:
     while not stop.is_set():
-        for event in kube.watch(path, resource_version=version, timeout_seconds=WATCH_SECONDS, **query):
+        for event in kube.watch(path, resource_version=version, timeout_seconds=watch_seconds, **query):
             kind, obj = event.get("type", ""), event.get("object", {})
             if kind == "ERROR":
                 if obj.get("code") == 410:
@@ -40,29 +45,36 @@ def _watch_until_stopped(kube: Kube, path: str, version: str, on_change: Handler
 
 
 def informer(kube: Kube, path: str, on_change: Handler, stop: threading.Event, *,
-             retry_pause: float = 1.0, **query: Any) -> None:
+             on_list: ListHandler | None = None, watch_seconds: int = WATCH_SECONDS, **query: Any) -> None:
     """List then watch `path` until `stop`, calling on_change(kind, obj) for every change.
 
-    kind is "SYNC" for each object of a (re-)list (and once with {} when the list is empty), then
-    ADDED / MODIFIED / DELETED. Handlers should be level-triggered: reconcile the whole state whatever
-    the event, so a change that fell between two watches is never missed. Errors (apiserver
-    restarting, the CRD not installed yet) are retried after `retry_pause` seconds.
+    A (re-)list calls on_list(items) when given; otherwise on_change("SYNC", item) for each object (and
+    once with {} when the list is empty). Then ADDED / MODIFIED / DELETED. Handlers should be
+    level-triggered: reconcile the whole state whatever the event, so a change that fell between two
+    watches is never missed. Errors (apiserver restarting, the CRD not installed yet) are retried with
+    backoff.
     """
+    pause = BACKOFF_FIRST
     while not stop.is_set():
         try:
             answer = kube.get(path, **query)
+            pause = BACKOFF_FIRST  # the apiserver answers: the next error starts the backoff afresh
             version = str(answer.get("metadata", {}).get("resourceVersion", ""))
             items = answer.get("items", [])
-            for item in items:
-                on_change("SYNC", item)
-            if not items:
-                on_change("SYNC", {})
-            _watch_until_stopped(kube, path, version, on_change, stop, query)
+            if on_list is not None:
+                on_list(items)
+            else:
+                for item in items:
+                    on_change("SYNC", item)
+                if not items:
+                    on_change("SYNC", {})
+            _watch_until_stopped(kube, path, version, on_change, stop, query, watch_seconds)
         except _Gone:
             continue
-        except Exception:
-            if stop.wait(retry_pause):
+        except Exception:  # the simulators must outlive anything a restarting apiserver does to them
+            if stop.wait(pause):
                 return
+            pause = min(pause * 2, BACKOFF_MAX)
 
 
 def start_informer(kube: Kube, path: str, on_change: Handler, stop: threading.Event, name: str,

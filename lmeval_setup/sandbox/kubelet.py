@@ -48,6 +48,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 from lmeval_setup.errors import ClusterError
 from lmeval_setup.kube.client import JSON, MERGE_PATCH, ApiError, Kube, resource_path
 from lmeval_setup.platform.releases import Profile, Release
+from lmeval_setup.sandbox.apiwatch import informer
 from lmeval_setup.sandbox.outcomes import container_behaviour
 from lmeval_setup.sandbox.podruntime import (
     ContainerProcess,
@@ -490,26 +491,9 @@ class Kubelet:
 
     # -- watch -----------------------------------------------------------------------------------
     def _watch_pods(self, stop: threading.Event) -> None:
-        path = resource_path("", "v1", "pods")
-        while not stop.is_set():
-            try:
-                listing = self.kube.get(path)
-                version = listing.get("metadata", {}).get("resourceVersion")
-                self._events.put(("RESYNC", {"items": listing.get("items", [])}))
-                while not stop.is_set():
-                    for event in self.kube.watch(path, resource_version=version,
-                                                 timeout_seconds=WATCH_TIMEOUT_SECONDS):
-                        obj = event.get("object", {})
-                        if event.get("type") == "ERROR":
-                            raise ApiError(int(obj.get("code", 500)), "", str(obj.get("message")))
-                        version = obj.get("metadata", {}).get("resourceVersion", version)
-                        if event.get("type") != "BOOKMARK":
-                            self._events.put((str(event.get("type")), obj))
-                        if stop.is_set():
-                            return
-            except Exception:  # apiserver restarting, 410 Gone, dropped stream: list again shortly
-                if stop.wait(1.0):
-                    return
+        informer(self.kube, resource_path("", "v1", "pods"), lambda kind, pod: self._events.put((kind, pod)), stop,
+                 on_list=lambda pods: self._events.put(("RESYNC", {"items": pods})),
+                 watch_seconds=WATCH_TIMEOUT_SECONDS)
 
     # -- main loop -------------------------------------------------------------------------------
     def _loop(self, stop: threading.Event) -> None:

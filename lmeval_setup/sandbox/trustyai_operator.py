@@ -56,6 +56,7 @@ from lmeval_setup.platform.releases import (
 )
 from lmeval_setup.rules.models import HF_HOME, MODEL_TYPES
 from lmeval_setup.sandbox import operator_build, realoperator
+from lmeval_setup.sandbox.apiwatch import informer
 from lmeval_setup.sandbox.kubelet import POD_LOGS, LogStore
 from lmeval_setup.sandbox.outcomes import DRIVER_BIN, INCLUDE_PATH, OUTPUT_PATH, parse_driver_status
 from lmeval_setup.sandbox.outcomes import progress_bars as parse_progress_bars
@@ -460,25 +461,11 @@ class TrustyAIOperator:
                     self.log("ERROR", "Reconciler error", {"namespace": namespace, "name": name, "error": str(exc)})
 
     def _watch_jobs(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                listing = self.kube.get(JOBS)
-                version = listing.get("metadata", {}).get("resourceVersion")
-                for job in listing.get("items", []):
-                    self._queue.put((job["metadata"]["namespace"], job["metadata"]["name"]))
-                while not stop.is_set():
-                    for event in self.kube.watch(JOBS, resource_version=version, timeout_seconds=WATCH_TIMEOUT_SECONDS):
-                        obj = event.get("object", {})
-                        if event.get("type") == "ERROR":
-                            raise ApiError(int(obj.get("code", 500)), "", str(obj.get("message")))
-                        version = obj.get("metadata", {}).get("resourceVersion", version)
-                        if event.get("type") in ("ADDED", "MODIFIED"):
-                            self._queue.put((obj["metadata"]["namespace"], obj["metadata"]["name"]))
-                        if stop.is_set():
-                            return
-            except Exception:  # CRD not installed yet, apiserver restarting, 410 Gone: list again
-                if stop.wait(2.0):
-                    return
+        def changed(kind: str, job: JSON) -> None:
+            if kind in ("SYNC", "ADDED", "MODIFIED") and job:
+                self._queue.put((job["metadata"]["namespace"], job["metadata"]["name"]))
+
+        informer(self.kube, JOBS, changed, stop, watch_seconds=WATCH_TIMEOUT_SECONDS)
 
     def _enqueue_all(self) -> None:
         with contextlib.suppress(ApiError):

@@ -10,7 +10,6 @@ The rules for names and directories are in lmeval_setup/sandbox/state.py.
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 import sys
@@ -35,18 +34,6 @@ def _kubeconfig(state_dir: Path) -> Path:
     return _controlplane_dir(state_dir) / "kubeconfig"
 
 
-def _group_alive(pgid: int | None) -> bool:
-    if not pgid or pgid <= 1:  # 0 would ask about our own group
-        return False
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _apiserver_answers(state_dir: Path) -> bool:
     from lmeval_setup.kube.client import Kube
 
@@ -61,7 +48,9 @@ def _apiserver_answers(state_dir: Path) -> bool:
 
 
 def _is_up(state_dir: Path, state: SandboxState | None) -> bool:
-    return state is not None and _group_alive(state.runner_pgid) and _apiserver_answers(state_dir)
+    from lmeval_setup.sandbox.controlplane import group_alive
+
+    return state is not None and group_alive(state.runner_pgid) and _apiserver_answers(state_dir)
 
 
 def _stop_everything(state_dir: Path, state: SandboxState | None) -> bool:
@@ -71,6 +60,7 @@ def _stop_everything(state_dir: Path, state: SandboxState | None) -> bool:
     """
     from lmeval_setup.sandbox.controlplane import (
         ControlPlaneState,
+        group_alive,
         kill_groups,
         recorded_group_is_ours,
         stop_recorded,
@@ -89,7 +79,7 @@ def _stop_everything(state_dir: Path, state: SandboxState | None) -> bool:
         stopped = stop_recorded(_controlplane_dir(state_dir)) or stopped
     # SIGKILLed processes linger until their new parent reaps them: leave only once they are gone.
     deadline = time.monotonic() + 5.0
-    while any(_group_alive(g) for g in groups) and time.monotonic() < deadline:
+    while any(group_alive(g) for g in groups) and time.monotonic() < deadline:
         time.sleep(0.1)
     return stopped
 
@@ -244,7 +234,7 @@ def status(name: str, state_dir: Path | None) -> None:
     from lmeval_setup.kube.client import Kube
     from lmeval_setup.platform import releases as R
     from lmeval_setup.sandbox import profiles as P
-    from lmeval_setup.sandbox.controlplane import K8S_VERSION, ControlPlaneState
+    from lmeval_setup.sandbox.controlplane import K8S_VERSION, ControlPlaneState, group_alive
     from lmeval_setup.sandbox.status import HEADER, format_uptime, read_runner_state, real_rows, simulated_rows
 
     directory = _resolve(name, state_dir)
@@ -255,8 +245,8 @@ def status(name: str, state_dir: Path | None) -> None:
     uptime = f", up {format_uptime(time.time() - state.created)}" if state.created else ""
     click.echo(f"sandbox {name!r}: profile {state.profile}, scenario {state.scenario}{uptime}")
     click.echo(HEADER)
-    rows = real_rows(plane.pgids if plane else {}, plane.ports if plane else {}, _group_alive, K8S_VERSION)
-    rows += simulated_rows(state.runner_pgid, read_runner_state(_controlplane_dir(directory)), _group_alive)
+    rows = real_rows(plane.pgids if plane else {}, plane.ports if plane else {}, group_alive, K8S_VERSION)
+    rows += simulated_rows(state.runner_pgid, read_runner_state(_controlplane_dir(directory)), group_alive)
     for row in rows:
         click.echo(row.line())
     if not _apiserver_answers(directory):

@@ -108,7 +108,10 @@ class ControlPlaneState:
         return cls(**json.loads(path.read_text()))
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int | None) -> bool:
+    """Is any process of the group still there (also when it is not ours to signal)?"""
+    if not pgid or pgid <= 1:  # 0 would ask about our own group
+        return False
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
@@ -128,7 +131,7 @@ def kill_groups(pgids: dict[str, int], grace: float = 3.0) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_group_alive(p) for p in order):
+    while time.monotonic() < deadline and any(group_alive(p) for p in order):
         time.sleep(0.1)
     for pgid in order:
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
+
+from lmeval_setup.sandbox.loopback import LoopbackServer
 
 LAST_MODIFIED = "2026-01-01T00:00:00.000Z"
 
@@ -218,32 +219,10 @@ class _Handler(BaseHTTPRequestHandler):
         return info
 
 
-class HubServer:
+class HubServer(LoopbackServer):
     """The Hub stand-in on a loopback port; `url` is the value for HF_ENDPOINT."""
 
     def __init__(self, root: Path, *, host: str = "127.0.0.1", port: int = 0,
                  accepted_tokens: tuple[str, ...] = ()) -> None:
         self._server = _Server((host, port), HubContent(root), frozenset(accepted_tokens))
-        self.host = host
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        daemon=True, name=f"hubserver-{self.port}")
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def requests_seen(self) -> list[tuple[str, str]]:
-        return list(self._server.requests_seen)
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> HubServer:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+        self._serve(self._server, host, "hubserver")

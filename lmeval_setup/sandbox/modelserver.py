@@ -28,12 +28,13 @@ import socket
 import ssl
 import struct
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from lmeval_setup.sandbox.loopback import LoopbackServer
 
 FAULTS = ("429", "500", "slow", "reset", "no-logprobs")
 ROUTES = {"/v1/completions": "POST", "/v1/chat/completions": "POST", "/v1/models": "GET", "/health": "GET",
@@ -290,7 +291,7 @@ class _Handler(BaseHTTPRequestHandler):
         })
 
 
-class ModelServer:
+class ModelServer(LoopbackServer):
     """One served model on a loopback port (`url`), optionally over TLS; `stop()` ends it."""
 
     def __init__(self, config: ModelServerConfig | None = None, *, host: str = "127.0.0.1", port: int = 0,
@@ -308,26 +309,4 @@ class ModelServer:
                 context.load_cert_chain(cert, key)
             self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
             self.scheme = "https"
-        self.host = host
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        daemon=True, name=f"modelserver-{self.port}")
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}"
-
-    @property
-    def requests_seen(self) -> list[tuple[str, str]]:
-        return list(self._server.requests_seen)
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> ModelServer:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+        self._serve(self._server, host, "modelserver")

@@ -10,7 +10,7 @@ both must refuse the case. Features outside the supported list are not generated
 Speed: every object name carries its case's token (`case0042z`), so the cases that build are built by one
 kubectl run per batch (a kustomization listing every case's top directory); kubectl's objects are sorted
 back to their cases by that token. Only cases our builder refuses run kubectl one by one (a few percent),
-in a small thread pool. 2,000 cases: 56 s of CPU (two thirds kubectl's), about 30 s wall on the idle 2-core
+in a small thread pool. 2,000 cases: 56 s of CPU (two thirds kubectl's), an estimated 30 s wall on the idle 2-core
 dev machine (3.6 min measured under a load average of 18).
 """
 

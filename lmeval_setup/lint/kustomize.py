@@ -503,7 +503,7 @@ def _int_compare(actual: str, wanted: str, op: str, term: str) -> bool:
 # -- strategic merge ---------------------------------------------------------------------------------
 def _patch_id(doc: Document) -> Id:
     data = doc.data if isinstance(doc.data, dict) else {}
-    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    meta: dict[str, Any] = data["metadata"] if isinstance(data.get("metadata"), dict) else {}
     kind = str(data.get("kind", ""))
     return (str(data.get("apiVersion", "")), kind, _effective_namespace(kind, meta.get("namespace")),
             str(meta.get("name", "")))

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lmeval_setup.kube.access import Access as Access  # re-exported: preflight and revert name it here
 from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.detect import ClusterFacts
 from lmeval_setup.platform.operator_state import startup_config_of
@@ -49,23 +50,6 @@ class Blocker:
     reason: str
     message: str
     fix: str
-
-
-@dataclass(frozen=True)
-class Access:
-    """One verb the run will use; checked by a SelfSubjectAccessReview in preflight."""
-
-    verb: str
-    group: str
-    resource: str
-    namespace: str | None = None
-    name: str | None = None
-
-    def describe(self) -> str:
-        what = f"{self.resource}.{self.group}" if self.group else self.resource
-        where = f" in namespace {self.namespace}" if self.namespace else " (cluster-scoped)"
-        named = f" {self.name!r}" if self.name else ""
-        return f"{self.verb} {what}{named}{where}"
 
 
 # The role's step names (task name prefixes before " | "): dry-run summaries count per step.

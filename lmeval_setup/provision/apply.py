@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lmeval_setup.errors import PrerequisiteError, UsageError, WaitTimeout
+from lmeval_setup.kube.access import Access
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
 from lmeval_setup.platform.releases import LMEVAL_GROUP, LMEVAL_VERSION
 from lmeval_setup.provision.objects import (
@@ -97,17 +98,6 @@ class Step:
         return self.action in ("create", "update", "replace")
 
 
-@dataclass(frozen=True)
-class Need:
-    """One permission a planned write needs; checked by a SelfSubjectAccessReview."""
-
-    verb: str
-    group: str
-    resource: str
-    namespace: str | None = None
-    name: str | None = None
-
-
 def apply_objects(kube: Kube, objects: list[JSON], *, log: Log = lambda _: None,
                   delete_timeout: float = 120.0) -> list[Change]:
     steps = plan_objects(kube, objects)
@@ -173,7 +163,7 @@ def require_access(kube: Kube, steps: list[Step]) -> None:
                                 + describe_needs(missing))
 
 
-def describe_needs(needs: list[Need]) -> str:
+def describe_needs(needs: list[Access]) -> str:
     """`get, list, watch pods in namespace ci; create roles.rbac.authorization.k8s.io in namespace ci`."""
     verbs: dict[tuple[str, str, str | None, str | None], list[str]] = {}
     for need in needs:
@@ -187,27 +177,27 @@ def describe_needs(needs: list[Need]) -> str:
     return "; ".join(parts)
 
 
-def _needs(kube: Kube, steps: list[Step]) -> list[Need]:
-    needs: list[Need] = []
+def _needs(kube: Kube, steps: list[Step]) -> list[Access]:
+    needs: list[Access] = []
     for step in (s for s in steps if s.writes):
         group, _, plural, namespaced = KINDS[step.obj["kind"]]
         namespace = step.obj["metadata"].get("namespace") if namespaced else None
         name = step.obj["metadata"]["name"]
         verbs = {"create": ["create"], "update": ["patch"], "replace": ["delete", "create"]}[step.action]
-        needs += [Need(v, group, plural, namespace, None if v == "create" else name) for v in verbs]
+        needs += [Access(v, group, plural, namespace, None if v == "create" else name) for v in verbs]
         if step.obj["kind"] == "Role" and not kube.can_i("escalate", group, plural, namespace, name):
             needs += _role_grants(step.obj)
         if step.obj["kind"] == "RoleBinding" and not kube.can_i("bind", group, "roles", namespace,
                                                                 step.obj["roleRef"]["name"]):
             role = next((s.obj for s in steps if s.obj["kind"] == "Role"), None)
-            needs += _role_grants(role) if role else [Need("bind", group, "roles", namespace,
+            needs += _role_grants(role) if role else [Access("bind", group, "roles", namespace,
                                                            step.obj["roleRef"]["name"])]
     return needs
 
 
-def _role_grants(role: JSON) -> list[Need]:
+def _role_grants(role: JSON) -> list[Access]:
     namespace = role["metadata"].get("namespace")
-    return [Need(verb, group, resource, namespace)
+    return [Access(verb, group, resource, namespace)
             for rule in role.get("rules") or []
             for group in rule.get("apiGroups") or [""]
             for resource in rule.get("resources") or []

@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lmeval_setup.platform.operator_state import parse_time as parse_time  # the one RFC 3339 reader
 from lmeval_setup.redact import redact_text
 from lmeval_setup.rules.finding import Evidence, Finding, Target
 from lmeval_setup.rules.operator_messages import rule_for_status_message
@@ -74,15 +75,6 @@ def classify_status_message(message: str) -> tuple[str, str] | None:
     if operator_rule:
         return operator_rule, f"the operator reported: {redact_text(text)}"
     return None
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def referenced_pvcs(job: JSON) -> list[tuple[str, str]]:

@@ -1,4 +1,4 @@
-"""`molecule test` for the lmeval_bootstrap role: create (sandbox), converge, idempotence, verify, destroy."""
+"""`molecule test` for the lmeval.setup.bootstrap role: create (sandbox), converge, idempotence, verify, destroy."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-ROLE = REPO / "ansible" / "roles" / "lmeval_bootstrap"
+ROLE = REPO / "ansible" / "collections" / "ansible_collections" / "lmeval" / "setup" / "roles" / "bootstrap"
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.slow]
 

@@ -110,3 +110,29 @@ def test_bootstrap_revert_doctor_lint_from_the_installed_package(installed: Inst
         assert revert.returncode == 0, (revert.stdout + revert.stderr)[-3000:]
         assert detect(KubeSource(sb.kube)).trustyai_state == "Removed"
 
+
+
+def test_ansible_playbook_runs_the_installed_collections_playbook(installed: Installed, new_controlplane: Any) -> None:
+    """`ansible-playbook lmeval.setup.bootstrap` and `lmeval.setup.revert` from the collection installed by
+    ansible-galaxy into an empty path: its role and modules, kubernetes.core from the venv's `ansible` package."""
+    kubeconfig = str(new_controlplane.kubeconfig)
+    inventory = installed.root / "inventory.yml"
+    inventory.write_text(json.dumps({"all": {"hosts": {"cluster": {
+        "ansible_connection": "local", "ansible_python_interpreter": str(installed.venv / "bin" / "python"),
+        "lmeval_kubeconfig": kubeconfig}}}}))
+    # The only lmeval.setup ansible can find: the wheel puts its copy under share/, not on a collections path.
+    env = {**installed.env(kubeconfig), "ANSIBLE_COLLECTIONS_PATH": str(installed.collections), "ANSIBLE_NOCOLOR": "1"}
+
+    def playbook(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(installed.venv / "bin" / "ansible-playbook"), "-i", str(inventory), name],
+                              cwd=installed.root, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+    with sandbox(new_controlplane, "rhoai-2.25", "fresh") as sb:
+        boot = playbook("lmeval.setup.bootstrap")
+        assert boot.returncode == 0, (boot.stdout + boot.stderr)[-4000:]
+        facts = detect(KubeSource(sb.kube))
+        assert facts.trustyai_state == "Managed"
+        assert facts.dsc_eval == {"permitOnline": "allow", "permitCodeExecution": "allow"}
+        revert = playbook("lmeval.setup.revert")
+        assert revert.returncode == 0, (revert.stdout + revert.stderr)[-4000:]
+        assert detect(KubeSource(sb.kube)).trustyai_state == "Removed"

@@ -20,8 +20,9 @@ from lmeval_setup.doctor.sanitize import sanitize_log
 from lmeval_setup.doctor.snapshot import CLUSTER_UNREADABLE_NOTE, JSON, Snapshot
 from lmeval_setup.errors import LmevalError, OpenShiftAIMissing, PrerequisiteError
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
+from lmeval_setup.kube.source import KubeSource
 from lmeval_setup.platform import releases as R
-from lmeval_setup.platform.detect import KubeSource, detect
+from lmeval_setup.platform.detect import detect
 from lmeval_setup.rules import pods as P
 from lmeval_setup.rules import status as S
 

@@ -20,7 +20,8 @@ from lmeval_setup.rules.spec import ClusterPermissions, target_for
 
 def read_permissions(kube: Any) -> tuple[ClusterPermissions | None, str | None]:
     """Effective permissions, or (None, reason) when they cannot be read (e.g. no OpenShift AI)."""
-    from lmeval_setup.platform.detect import KubeSource, detect
+    from lmeval_setup.kube.source import KubeSource
+    from lmeval_setup.platform.detect import detect
 
     try:
         facts = detect(KubeSource(kube))

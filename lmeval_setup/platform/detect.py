@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lmeval_setup.errors import OpenShiftAIMissing, PrerequisiteError
-from lmeval_setup.kube.client import ApiError, Kube, resource_path
+from lmeval_setup.kube.source import KubeSource as KubeSource  # re-exported for callers of detect(KubeSource(kube))
 from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.operator_state import deployment_readiness
 from lmeval_setup.platform.permissions import Permissions
@@ -35,37 +35,6 @@ class ObjectSource(Protocol):
 
     def served_versions(self, group: str) -> list[str]:
         """Versions served for an API group, preferred first; [] when the group is absent."""
-
-
-class KubeSource:
-    """ObjectSource over a live cluster."""
-
-    def __init__(self, kube: Kube) -> None:
-        self.kube = kube
-
-    def get(self, group: str, version: str, plural: str, name: str, namespace: str | None = None) -> JSON | None:
-        return self.kube.get_or_none(resource_path(group, version, plural, namespace, name))
-
-    def list(
-        self, group: str, version: str, plural: str, namespace: str | None = None,
-        label_selector: str | None = None,
-    ) -> list[JSON]:
-        try:
-            return list(
-                self.kube.list_items(resource_path(group, version, plural, namespace), labelSelector=label_selector)
-            )
-        except ApiError as exc:
-            if exc.not_found:
-                return []
-            raise
-
-    def served_versions(self, group: str) -> list[str]:
-        doc = self.kube.get_or_none(f"/apis/{group}")
-        if not doc:
-            return []
-        preferred = doc.get("preferredVersion", {}).get("version")
-        versions = [v["version"] for v in doc.get("versions", [])]
-        return sorted(versions, key=lambda v: v != preferred)
 
 
 @dataclass(frozen=True)

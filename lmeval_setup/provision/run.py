@@ -66,7 +66,8 @@ class Printer:
 
 def resolve_permissions(kube: Kube, options: RunOptions, err: Out) -> Permissions | None:
     """What the cluster permits, unless both flags say it; None when it cannot be known."""
-    from lmeval_setup.platform.detect import KubeSource, detect
+    from lmeval_setup.kube.source import KubeSource
+    from lmeval_setup.platform.detect import detect
 
     try:
         facts = detect(KubeSource(kube))

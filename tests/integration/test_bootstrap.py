@@ -23,8 +23,9 @@ from lmeval_setup.bootstrap.dryrun import step_of, summarise
 from lmeval_setup.bootstrap.runner import RunOptions, RunResult, run
 from lmeval_setup.cli.bootstrap import as_text
 from lmeval_setup.kube.client import Kube, resource_path
+from lmeval_setup.kube.source import KubeSource
 from lmeval_setup.platform import releases as R
-from lmeval_setup.platform.detect import KubeSource, detect
+from lmeval_setup.platform.detect import detect
 
 pytestmark = pytest.mark.controlplane
 LIFECYCLE_PROFILES = ["rhoai-2.16", "rhoai-2.22", "rhoai-2.25", "rhoai-3.5"]

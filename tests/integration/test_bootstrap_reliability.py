@@ -34,8 +34,9 @@ from testsupport import error_lines
 from lmeval_setup.bootstrap.revert import RECORD_NAME, Entry, RevertStore
 from lmeval_setup.bootstrap.runner import RunOptions, RunResult, run
 from lmeval_setup.kube.client import Kube, resource_path
+from lmeval_setup.kube.source import KubeSource
 from lmeval_setup.platform import releases as R
-from lmeval_setup.platform.detect import KubeSource, detect
+from lmeval_setup.platform.detect import detect
 from lmeval_setup.platform.operator_state import LMES_HASH_ANNOTATION
 
 pytestmark = pytest.mark.controlplane

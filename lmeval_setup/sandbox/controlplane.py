@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from lmeval_setup.errors import PrerequisiteError, WaitTimeout
+from lmeval_setup.sandbox.cache import cache_dir
 from lmeval_setup.sandbox.pki import TinyCA, service_account_keys
 from lmeval_setup.sandbox.private import make_private_dir, write_private
 
@@ -62,11 +63,7 @@ _KCM_CONTROLLERS = ",".join(
 
 
 def default_binary_dir() -> Path:
-    override = os.environ.get("LMEVAL_CONTROLPLANE_DIR")
-    if override:
-        return Path(override)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "lmeval-setup" / "controlplane" / K8S_VERSION
+    return cache_dir("controlplane", K8S_VERSION, override="LMEVAL_CONTROLPLANE_DIR")
 
 
 def kubectl_path(binary_dir: Path | None = None) -> Path:

@@ -9,9 +9,10 @@ cache (default `${XDG_CACHE_HOME:-~/.cache}/lmeval-setup/jobimage`).
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from lmeval_setup.sandbox.cache import cache_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONSTRAINTS = REPO_ROOT / "tools" / "jobimage-constraints.txt"
@@ -26,11 +27,7 @@ def _key(path: Path) -> str:
 
 
 def cache_root() -> Path:
-    explicit = os.environ.get("LMEVAL_JOBIMAGE_ROOT")
-    if explicit:
-        return Path(explicit)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "lmeval-setup" / "jobimage"
+    return cache_dir("jobimage", override="LMEVAL_JOBIMAGE_ROOT")
 
 
 @dataclass(frozen=True)

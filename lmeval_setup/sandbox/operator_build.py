@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lmeval_setup.errors import PrerequisiteError
+from lmeval_setup.sandbox.cache import cache_dir
 
 CRD_RELATIVE = Path("config/crd/bases/trustyai.opendatahub.io_lmevaljobs.yaml")
 UTILS_RELATIVE = Path("controllers/utils/utils.go")
@@ -134,11 +135,7 @@ class OperatorBuild:
 
 
 def cache_root() -> Path:
-    override = os.environ.get("LMEVAL_OPERATOR_DIR")
-    if override:
-        return Path(override)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "lmeval-setup" / "operator"
+    return cache_dir("operator", override="LMEVAL_OPERATOR_DIR")
 
 
 def _is_complete(directory: Path) -> bool:

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,9 @@ _RESULT_EVENTS = {
 @dataclass
 class RunOptions:
     playbook: str  # "bootstrap" or "revert"
+    # Everything after the playbook is named at the call site: ten positional booleans and strings are how
+    # revert once passed its dry_run as diff.
+    _: KW_ONLY
     inventory: str | None = None
     kubeconfig: str | None = None
     context: str | None = None

@@ -49,8 +49,9 @@ def bootstrap(kubeconfig: str | None, context: str | None, inventory: str | None
               allow_code_execution: bool | None, wait_timeout: int | None, output: str) -> None:
     """Enable TrustyAI LM-Eval: detect the release, check RBAC, enable TrustyAI, set the permissions the
     way that release reads them, restart the operator only if needed, and remember how to revert."""
-    opts = RunOptions("bootstrap", inventory, kubeconfig, context, limit, dry_run, diff, allow_online,
-                      allow_code_execution, timeout, wait_timeout=wait_timeout)
+    opts = RunOptions("bootstrap", inventory=inventory, kubeconfig=kubeconfig, context=context, limit=limit,
+                      dry_run=dry_run, diff=diff, allow_online=allow_online,
+                      allow_code_execution=allow_code_execution, timeout=timeout, wait_timeout=wait_timeout)
     _execute(opts, output)
 
 
@@ -60,7 +61,8 @@ def bootstrap(kubeconfig: str | None, context: str | None, inventory: str | None
 def revert(kubeconfig: str | None, context: str | None, inventory: str | None, limit: str | None,
            dry_run: bool, timeout: int, output: str) -> None:
     """Put back every field bootstrap changed (recorded on the cluster); a second revert does nothing."""
-    _execute(RunOptions("revert", inventory, kubeconfig, context, limit, dry_run, dry_run, timeout=timeout), output)
+    _execute(RunOptions("revert", inventory=inventory, kubeconfig=kubeconfig, context=context, limit=limit,
+                        dry_run=dry_run, timeout=timeout), output)
 
 
 def _execute(opts: RunOptions, output: str) -> None:

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None, prog_name: str = "lmeval-setup", complet
 
 
 # What the `cluster` extra installs (pyproject.toml): missing on a light install.
-CLUSTER_EXTRA_MODULES = frozenset({"kubernetes", "ansible", "ansible_runner", "jsonpatch", "cryptography"})
+CLUSTER_EXTRA_MODULES = frozenset({"kubernetes", "ansible", "ansible_runner", "jsonpatch", "cryptography", "urllib3"})
 
 
 def _internal_error(exc: BaseException) -> NoReturn:

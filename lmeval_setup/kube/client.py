@@ -217,6 +217,9 @@ class Kube:
         Several files (`a:b`, as KUBECONFIG allows) are merged the way kubectl merges them.
         request_timeout: seconds per request, 0 for none; default: $LMEVAL_REQUEST_TIMEOUT, else 30.
         """
+        # The transport needs urllib3 (the `cluster` extra): a light install learns that before anything else.
+        import urllib3  # noqa: F401
+
         from lmeval_setup.kube import kubeconfig as K
 
         paths = kubeconfig_paths(kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")

@@ -440,9 +440,8 @@ class TrustyAIOperator:
                 stop.wait(1.0)
                 continue
             now = time.monotonic()
-            if now - self._last_resync >= self.options.pod_checking_interval:
+            if now - self._last_resync >= self.options.pod_checking_interval and self._enqueue_all():
                 self._last_resync = now
-                self._enqueue_all()
             try:
                 key = self._queue.get(timeout=1.0)
             except queue.Empty:
@@ -467,10 +466,18 @@ class TrustyAIOperator:
 
         informer(self.kube, JOBS, changed, stop, watch_seconds=WATCH_TIMEOUT_SECONDS)
 
-    def _enqueue_all(self) -> None:
-        with contextlib.suppress(ApiError):
-            for job in self.kube.get(JOBS).get("items", []):
-                self._queue.put((job["metadata"]["namespace"], job["metadata"]["name"]))
+    def _enqueue_all(self) -> bool:
+        """Queue every job (the periodic resync); False when the apiserver did not answer, to retry soon.
+        A resync that met a restarting apiserver used to end the whole simulator (fault tests, 1 run in ~3)."""
+        try:
+            items = self.kube.get(JOBS).get("items", [])
+        except ClusterError:
+            return False
+        except ApiError:
+            return True
+        for job in items:
+            self._queue.put((job["metadata"]["namespace"], job["metadata"]["name"]))
+        return True
 
     # -- the operator pod ------------------------------------------------------------------------
     def _running_operator_pod(self) -> JSON | None:

@@ -50,7 +50,10 @@ class Installed:
 
 
 def _check(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, **kw)
+    # No PYTHONPATH: a checkout on it (with the egg-info `pip wheel` leaves there) makes pip in the fresh venv
+    # believe lmeval-setup is already installed, and it silently installs only the dependencies.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, env=env, **kw)
     assert proc.returncode == 0, f"{' '.join(argv)}\n{(proc.stdout + proc.stderr)[-3000:]}"
     return proc
 

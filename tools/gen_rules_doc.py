@@ -27,6 +27,10 @@ def coverage_section() -> list[str]:
 
     from lmeval_setup.rules.operator_messages import mapping_for
 
+    if not extractor.DEFAULT_SOURCES.is_dir():
+        # Without ../shared only v1.38.0 (from the Go module cache) could be measured: keep the table that was
+        # measured over every release line instead of shrinking it to one row.
+        return _coverage_on_page()
     try:
         by_release = extractor.extract()
     except extractor.ExtractError:

@@ -34,8 +34,10 @@ lint: venv
 	$(BIN)/ruff check .
 
 # The whole suite, soak included (10,000 fuzz examples per lint fuzz test, ~70 s): CI runs only this.
+# Three workers on two cores: most of the suite waits on apiservers, Ansible and lm-eval rather than computing;
+# --dist loadfile keeps a module's tests (and its module-scoped sandbox) on one worker.
 test: venv controlplane jobimage lint
-	LMEVAL_SOAK=1 LMEVAL_REQUIRE_CONTROLPLANE=1 $(BIN)/python -m pytest
+	LMEVAL_SOAK=1 LMEVAL_REQUIRE_CONTROLPLANE=1 $(BIN)/python -m pytest -n 3 --dist loadfile
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit

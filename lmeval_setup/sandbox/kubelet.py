@@ -54,7 +54,6 @@ from lmeval_setup.sandbox.podruntime import (
     ContainerProcess,
     PodRuntime,
     ProcessSpec,
-    ServiceForward,
     StreamServer,
     container_environment,
     stream_binary,
@@ -370,13 +369,6 @@ class Kubelet:
     def register(self, resolver: Resolver) -> None:
         """Scenarios add behaviours; the newest resolver is asked first."""
         self.resolvers.insert(0, resolver)
-
-    def expose(self, names: tuple[str, ...], port: int, target: tuple[str, int]) -> bool:
-        """A host service reachable from pods as `names:port` (a Service); False without pod namespaces."""
-        if self.runtime is None:
-            return False
-        self.runtime.expose(ServiceForward(names, port, target))
-        return True
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:

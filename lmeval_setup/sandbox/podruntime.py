@@ -13,10 +13,6 @@ same on this machine with util-linux:
 - `ContainerProcess`: `nsenter --target PAUSE --mount [--net] -- env --chdir=DIR ARGV` with the container's
   environment; stdout and stderr become the container's log (LogStore), the exit code its
   terminated state. Every process gets PR_SET_PDEATHSIG, so none outlives the kubelet thread.
-- `PodRuntime.expose`: a service on this machine (the vLLM or Hub stand-in on 127.0.0.1:PORT) reachable
-  from every pod under cluster DNS names, as a Service would be: the names go into the pod's /etc/hosts
-  on a loopback address of its own, where a listener inside the pod's network namespace forwards each
-  connection to the host address (the listening socket is made in the pod's namespace with setns).
 - `StreamServer`: the Go program `kubelet-stream` (tools/kubeletstream, built with the control
   plane) in front of the kubelet's Python HTTPS server: it serves `/exec/...` with the kubelet's own
   streaming code (SPDY and WebSocket) and proxies everything else (containerLogs) to Python. It asks
@@ -40,7 +36,6 @@ import queue
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -56,8 +51,6 @@ SERVICE_ACCOUNT_DIR = "/run/secrets/kubernetes.io/serviceaccount"
 POD_ROOT = "/opt/app-root/src"
 DEFAULT_PATH = "/opt/app-root/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PR_SET_PDEATHSIG = 1
-CLONE_NEWNET = 0x40000000
-POD_HOSTS_FILE = "/run/hosts"  # bind-mounted over the pod's /etc/hosts
 STOP_GRACE_SECONDS = 2.0
 
 # Runs as the pause process inside the new namespaces: loopback up, the pod's private /opt, /run, /etc/hosts
@@ -279,86 +272,6 @@ class _Spawner:
         return value
 
 
-@dataclass(frozen=True)
-class ServiceForward:
-    """Cluster names (e.g. granite-predictor.private-ai-demo.svc.cluster.local) and a port, served at `target`."""
-
-    names: tuple[str, ...]
-    port: int
-    target: tuple[str, int]
-
-
-class _PodListener:
-    """One forward in one pod: accepts inside the pod's network namespace, connects on the host."""
-
-    def __init__(self, sock: socket.socket, target: tuple[str, int]) -> None:
-        self.sock, self.target = sock, target
-        threading.Thread(target=self._accept, daemon=True, name="pod-forward").start()
-
-    @classmethod
-    def open(cls, pid: int, address: tuple[str, int], target: tuple[str, int]) -> _PodListener:
-        made: list[socket.socket | BaseException] = []
-
-        def in_pod_namespace() -> None:  # a throwaway thread: setns changes only the calling thread
-            try:
-                fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
-                try:
-                    if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
-                        raise OSError(ctypes.get_errno(), "setns into the pod's network namespace failed")
-                finally:
-                    os.close(fd)
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind(address)
-                sock.listen(64)
-                made.append(sock)
-            except BaseException as exc:
-                made.append(exc)
-
-        worker = threading.Thread(target=in_pod_namespace, daemon=True)
-        worker.start()
-        worker.join(10)
-        if not made or isinstance(made[0], BaseException):
-            raise RuntimeError(f"cannot listen on {address} in the pod: {made[0] if made else 'timeout'}")
-        return cls(made[0], target)
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                inside, _ = self.sock.accept()
-            except OSError:
-                return  # closed with the pod
-            threading.Thread(target=self._bridge, args=(inside,), daemon=True, name="pod-forward-conn").start()
-
-    def _bridge(self, inside: socket.socket) -> None:
-        try:
-            outside = socket.create_connection(self.target, timeout=10)
-        except OSError:
-            inside.close()  # the client sees the connection closed, as with a Service without endpoints
-            return
-        outside.settimeout(None)
-        threading.Thread(target=_copy, args=(outside, inside), daemon=True).start()
-        _copy(inside, outside)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.close()
-
-
-def _copy(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, sink):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                sock.close()
-
-
 class PodRuntime:
     """The kubelet's process runtime: sandboxes by pod UID, container processes by (UID, name)."""
 
@@ -369,31 +282,6 @@ class PodRuntime:
         self._containers: dict[tuple[str, str], ContainerProcess] = {}
         self._lock = threading.Lock()
         self._spawner = _Spawner()
-        self._forwards: list[ServiceForward] = []
-        self._listeners: dict[str, list[_PodListener]] = {}  # by pod UID
-
-    def expose(self, forward: ServiceForward) -> None:
-        """Make `forward` reachable from every pod, those running now and those to come."""
-        with self._lock:
-            self._forwards.append(forward)
-            sandboxes = list(self._sandboxes.values())
-        for sandbox in sandboxes:
-            self._wire(sandbox)
-
-    def _wire(self, sandbox: PodSandbox) -> None:
-        """The pod's /etc/hosts and listeners for every forward (new ones only: listeners are kept)."""
-        with self._lock:
-            forwards = list(self._forwards)
-            listeners = self._listeners.setdefault(sandbox.uid, [])
-        hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost"]
-        for index, forward in enumerate(forwards):
-            address = f"127.0.1.{index + 1}"  # one loopback address per service: ports never collide
-            hosts.append(f"{address}\t{' '.join(forward.names)}")
-            if index >= len(listeners):
-                listeners.append(_PodListener.open(sandbox.pid, (address, forward.port), forward.target))
-        # The bind mount keeps the inode: rewriting the file in place updates the pod's /etc/hosts.
-        with open(f"/proc/{sandbox.pid}/root{POD_HOSTS_FILE}", "w", encoding="utf-8") as file:
-            file.write("\n".join(hosts) + "\n")
 
     @staticmethod
     def available() -> bool:
@@ -407,14 +295,9 @@ class PodRuntime:
             existing = self._sandboxes.get(uid)
             if existing is not None and existing.process.poll() is None:
                 return existing
-            for stale in self._listeners.pop(uid, []):  # a sandbox that died takes its listeners along
-                stale.close()
             namespace, directories = str(meta.get("namespace", "")), volume_directories(pod)
             sandbox = self._spawner.run(lambda: PodSandbox.start(uid, namespace, directories, keep_tmp=self.keep_tmp))
             self._sandboxes[uid] = sandbox
-            wire = bool(self._forwards)
-        if wire:
-            self._wire(sandbox)
         return sandbox
 
     def start(self, pod: dict[str, Any], container: str, spec: ProcessSpec,
@@ -437,9 +320,6 @@ class PodRuntime:
         with self._lock:
             containers = [self._containers.pop(k) for k in [k for k in self._containers if k[0] == uid]]
             sandbox = self._sandboxes.pop(uid, None)
-            listeners = self._listeners.pop(uid, [])
-        for listener in listeners:
-            listener.close()
         for running in containers:
             running.stop(grace=0.5)
         if sandbox is not None:

@@ -22,7 +22,6 @@ from lmeval_setup.sandbox.podruntime import (
     DEFAULT_PATH,
     PodRuntime,
     ProcessSpec,
-    ServiceForward,
     container_environment,
     in_directory,
     volume_directories,
@@ -203,46 +202,6 @@ def test_job_python_answers_the_device_probe_and_runs_the_venv_or_the_standin(tm
         plain = subprocess.run([str(shim), "-c", "print(6 * 7)"], capture_output=True, text=True, timeout=30)
         assert plain.stdout == "42\n"
         assert ("lm_eval_standin" in shim.read_text()) == (venv is None)
-
-
-@needs_namespaces
-def test_an_exposed_host_service_is_reachable_from_pods_by_its_cluster_name() -> None:
-    """The model server stand-in listens on the host's loopback; pods have only their own loopback. A Service
-    name in the pod's /etc/hosts and a forwarder in its network namespace bridge the two."""
-    import http.server
-
-    class Hello(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = f"hello {self.path}".encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
-    import threading
-
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    runtime = PodRuntime()
-    url = "http://granite-predictor.private-ai-demo.svc.cluster.local:8080/v1/models"
-    fetch = f"import urllib.request; print(urllib.request.urlopen('{url}', timeout=10).read().decode())"
-    names = ("granite-predictor", "granite-predictor.private-ai-demo.svc.cluster.local")
-    try:
-        early, late = pod(uid="early"), pod(uid="late")
-        runtime.sandbox(early)  # running before the service is exposed: wired when it is
-        runtime.expose(ServiceForward(names, 8080, ("127.0.0.1", server.server_address[1])))
-        for body in (early, late):
-            lines: list[str] = []
-            running = runtime.start(body, "main", ProcessSpec((sys.executable, "-c", fetch), {"PATH": DEFAULT_PATH}),
-                                    lines.append)
-            assert wait_exit(running) == 0, lines
-            assert lines == ["hello /v1/models"]
-    finally:
-        runtime.stop_all()
-        server.shutdown()
 
 
 @needs_namespaces

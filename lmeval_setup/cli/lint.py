@@ -12,7 +12,7 @@ import sys
 import click
 
 from lmeval_setup.cli.common import findings_options, kube_options
-from lmeval_setup.cli.selection import selection_options
+from lmeval_setup.cli.selection import selection_options, selector_option
 from lmeval_setup.cli.verbosity import note as say
 from lmeval_setup.errors import ExitCode, UsageError
 
@@ -27,12 +27,13 @@ from lmeval_setup.errors import ExitCode, UsageError
               help="Rewrite the manifests in place with the automatic fixes (comments and layout kept), then report "
                    "what is left.")
 @click.option("--diff", "diff", is_flag=True, help="With --fix: print the changes as a unified diff; write nothing.")
+@selector_option
 @selection_options
 @kube_options
 def lint(
     paths: tuple[str, ...], output: str, fail_on: str, ignore: tuple[str, ...], cluster: bool,
     namespace: str | None, fix: bool, diff: bool, color: bool | None, kubeconfig: str | None, context: str | None,
-    rules: tuple[str, ...] = (), suppressions: str | None = None,
+    selector: str | None = None, rules: tuple[str, ...] = (), suppressions: str | None = None,
 ) -> None:
     """Check LMEvalJob manifests (files, directories, kustomize directories, '-' for stdin).
 
@@ -40,12 +41,13 @@ def lint(
     Exit codes: 0 clean; 1 findings at or above --fail-on; 2 unreadable or malformed input;
     3 cluster unreachable (--cluster).
     """
-    from lmeval_setup.cli.selection import load_checks, select_and_suppress
+    from lmeval_setup.cli.selection import check_selector, load_checks, select_and_suppress
     from lmeval_setup.lint import lint_paths
     from lmeval_setup.report import exit_code_for, filter_ignored, render, resolve_rule_ids
     from lmeval_setup.report.suppress import InlineIndex, active
 
     ignored = resolve_rule_ids(ignore)  # validate before doing any work
+    check_selector(selector)
     load_checks(rules, suppressions)
     if diff and not fix:
         raise UsageError("--diff goes with --fix")
@@ -53,7 +55,7 @@ def lint(
         raise UsageError("--fix rewrites files: it cannot take stdin ('-')")
     if fix:
         _require_round_trip_yaml()
-    result = lint_paths(list(paths))
+    result = lint_paths(list(paths), selector=selector)
     if fix and not result.errors:
         def accept(found: list) -> list:  # type: ignore[type-arg]
             """What this run reports as active is what gets fixed (never an ignored or suppressed rule)."""
@@ -62,7 +64,7 @@ def lint(
 
         if _fix(result, show_diff=diff, accept=accept):
             sys.exit(int(ExitCode.FINDINGS))  # --diff: there are changes to make
-        result = lint_paths(list(paths))  # report what the fixes left
+        result = lint_paths(list(paths), selector=selector)  # report what the fixes left
     if cluster:
         _cluster_checks(result, kubeconfig, context, namespace or "default")
     findings = select_and_suppress(filter_ignored(result.findings, ignored), rules, suppressions,
@@ -81,7 +83,7 @@ def lint(
     if result.errors:
         sys.exit(int(ExitCode.USAGE))
     if not result.checked and output == "text":
-        say("note: no LMEvalJob documents found")
+        say("note: no LMEvalJob documents found" + (f" matching -l {selector}" if selector else ""))
     sys.exit(exit_code_for(findings, fail_on))
 
 

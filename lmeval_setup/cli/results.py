@@ -8,6 +8,7 @@ import click
 
 from lmeval_setup.cli.common import connect, kube_options
 from lmeval_setup.cli.scope import namespace_options, resolve_namespace
+from lmeval_setup.cli.selection import selector_option
 from lmeval_setup.cli.verbosity import note
 from lmeval_setup.errors import UsageError
 
@@ -15,6 +16,7 @@ EPILOG = """\b
 Examples:
   lmeval-setup results -n private-ai-demo                        # every completed job in the namespace
   lmeval-setup results -A                                        # ... in every namespace
+  lmeval-setup results -A -l team=granite                        # ... whose labels match, as kubectl -l
   lmeval-setup results -n private-ai-demo granite-fp16 granite-w4a16 -o markdown
   lmeval-setup results -n private-ai-demo --compare granite-fp16 granite-w4a16 --plot compare.png
 """
@@ -29,16 +31,19 @@ Examples:
 @click.option("--metric", default=None, help="Metric to show per task [default: acc_norm, else acc, ...].")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a bar chart with error bars (.png or .svg).")
+@selector_option
 @kube_options
 def results(jobs: tuple[str, ...], namespace: str | None, all_namespaces: bool, output: str,
             compare: tuple[str, str] | None, metric: str | None, plot: Path | None, kubeconfig: str | None,
-            context: str | None) -> None:
+            context: str | None, selector: str | None = None) -> None:
     """Show the results of completed LMEvalJobs: model, each task's metric ± stderr, time."""
+    from lmeval_setup.cli.selection import check_selector
     from lmeval_setup.results.fetch import fetch_results
     from lmeval_setup.results.table import render, render_compare
 
     if compare and jobs:
         raise UsageError("give either JOB... or --compare JOB_A JOB_B")
+    check_selector(selector)  # a selector kubectl would refuse is exit 2 before any cluster call
     names = list(compare) if compare else list(jobs)
     if plot is not None:  # a bad --plot is reported before any cluster call or output
         from lmeval_setup.results.plot import check_plot_target
@@ -47,7 +52,7 @@ def results(jobs: tuple[str, ...], namespace: str | None, all_namespaces: bool, 
     scope = resolve_namespace(namespace, all_namespaces, kubeconfig, context)
     kube = connect(kubeconfig, context)
     try:
-        found = fetch_results(kube, scope, names, warn=note)
+        found = fetch_results(kube, scope, names, warn=note, selector=selector)
     finally:
         kube.close()
     written = None

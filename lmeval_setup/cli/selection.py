@@ -1,4 +1,5 @@
-"""`--rule`, `--suppressions` (and doctor's `-l/--selector`): which findings a run reports and which it accepts.
+"""`--rule`, `--suppressions` (and `-l/--selector` of doctor, lint and results): which findings a run reports
+and which it accepts.
 
 `--ignore` (cli.common.findings_options) drops a rule everywhere; `--rule` keeps only the named ones; the
 suppression file and inline comments (report.suppress) accept findings with a reason, still shown.

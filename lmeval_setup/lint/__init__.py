@@ -35,14 +35,27 @@ class LintResult:
     sources: dict[str, str] = field(default_factory=dict)
 
 
-def lint_paths(paths: Sequence[str], permissions: ClusterPermissions | None = None) -> LintResult:
+def lint_paths(paths: Sequence[str], permissions: ClusterPermissions | None = None,
+               selector: str | None = None) -> LintResult:
+    """`selector` (lint -l): only LMEvalJobs whose metadata.labels match it are linted, as doctor -l narrows
+    the jobs it checks; the others are skipped as documents of other kinds are."""
     result = LintResult()
     for document in _documents(paths, result):
-        if is_lmevaljob(document.data):
+        if is_lmevaljob(document.data) and _selected(document, selector):
             result.jobs.append(document)
             result.findings.extend(lint_document(document, permissions))
             result.checked.append(_target(document, document.position("")))
     return result
+
+
+def _selected(document: Document, selector: str | None) -> bool:
+    if not selector:
+        return True
+    from lmeval_setup.lint.kustomize import selector_matches
+
+    metadata = document.data.get("metadata") if isinstance(document.data, dict) else None
+    labels = (metadata or {}).get("labels") if isinstance(metadata, dict) else None
+    return selector_matches(selector, labels if isinstance(labels, dict) else {})
 
 
 def lint_text(text: str, file: str = "<text>", permissions: ClusterPermissions | None = None) -> LintResult:

@@ -28,6 +28,7 @@ from typing import Any
 from lmeval_setup.bootstrap.ansible_support import REASON_EXIT_CODES
 from lmeval_setup.errors import ExitCode, PrerequisiteError, UsageError
 from lmeval_setup.kube.client import REQUEST_TIMEOUT_ENV, kubeconfig_paths, merged_kubeconfig
+from lmeval_setup.redact import redact_text
 
 JSON = dict[str, Any]
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +77,7 @@ class RunOptions:
     forks: int = 10
     wait_timeout: int | None = None  # None: the role defaults (TrustyAI ready 600 s, rollout 300 s)
     request_timeout: float | None = None  # seconds per API request in our modules (kubectl --request-timeout)
+    verbosity: int = 0  # ansible-playbook's -v count (the CLI's -v, -vv, -vvv)
 
 
 @dataclass
@@ -253,11 +255,14 @@ def cmdline(opts: RunOptions) -> str:
 
 
 class EventCollector:
-    """Turns runner events into per-cluster steps; optionally prints live progress."""
+    """Turns runner events into per-cluster steps; optionally prints live progress, and ansible-playbook's
+    own output (what it would print on a terminal at the run's verbosity) with every secret masked."""
 
-    def __init__(self, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(self, progress: Callable[[str], None] | None = None,
+                 ansible_output: Callable[[str], None] | None = None) -> None:
         self.clusters: dict[str, ClusterResult] = {}
         self.progress = progress
+        self.ansible_output = ansible_output
         # host -> (task, monotonic start, monotonic of the last line about it): what each cluster is doing
         self.running: dict[str, tuple[str, float, float]] = {}
         self.ansible_errors: list[str] = []  # "[ERROR]: ..." that ansible-playbook printed (before any host ran)
@@ -265,6 +270,7 @@ class EventCollector:
     def __call__(self, event: JSON) -> bool:
         kind = event.get("event", "")
         data = event.get("event_data", {})
+        self._show_output(event)
         if kind == "verbose" and str(event.get("stdout", "")).lstrip().startswith("[ERROR]:"):
             self.ansible_errors.append(_clean(str(event["stdout"]).strip()[len("[ERROR]:"):]))
             return True
@@ -291,6 +297,13 @@ class EventCollector:
         if self.progress and status != "skipped":
             self.progress(f"[{host}] {status:<9} {task}")
         return True
+
+    def _show_output(self, event: JSON) -> None:
+        """ansible-playbook's text for this event (task banners, results; at -vvv its module arguments),
+        through the one redactor: a module result or an echoed argument may carry a credential."""
+        text = str(event.get("stdout") or "")
+        if self.ansible_output and text.strip():
+            self.ansible_output(redact_text(text))
 
     def heartbeat(self, now: float | None = None) -> None:
         """A "still running" line for every task that has run HEARTBEAT_SECONDS since its last line:
@@ -475,13 +488,15 @@ def guarded_run(timeout: float | None, marker: str | None = None) -> Iterator[Ru
             guard.kill()
 
 
-def run(opts: RunOptions, progress: Callable[[str], None] | None = None) -> RunResult:
+def run(opts: RunOptions, progress: Callable[[str], None] | None = None,
+        ansible_output: Callable[[str], None] | None = None) -> RunResult:
+    """ansible_output receives ansible-playbook's own output, redacted (the CLI gives it under -v)."""
     import ansible_runner  # lazy: heavy
 
     validate_limit(opts.limit)
     root = project_dir()
     private = Path(tempfile.mkdtemp(prefix="lmeval-setup-run-"))
-    collector = EventCollector(progress)
+    collector = EventCollector(progress, ansible_output)
     try:
         inventory: Any = (str(Path(opts.inventory).resolve()) if opts.inventory
                           else single_cluster_inventory(opts.kubeconfig, opts.context))
@@ -503,6 +518,7 @@ def run(opts: RunOptions, progress: Callable[[str], None] | None = None) -> RunR
                 cmdline=cmdline(opts) or None,
                 limit=opts.limit,
                 forks=opts.forks,
+                verbosity=opts.verbosity or None,
                 suppress_env_files=True,
                 quiet=True,
                 # a backstop only: it kills ansible-playbook's group but not the workers' (see RunGuard)

@@ -66,8 +66,12 @@ def revert(kubeconfig: str | None, context: str | None, inventory: str | None, l
 
 
 def _execute(opts: RunOptions, output: str) -> None:
+    from lmeval_setup.cli.verbosity import verbosity
+
     opts.request_timeout = request_timeout()
-    result = run(opts, _progress_printer(output, sys.stderr.isatty()))
+    # -v/-vv/-vvv: the requests happen inside Ansible, so its verbosity is what -v can raise.
+    opts.verbosity = verbosity()
+    result = run(opts, _progress_printer(output, sys.stderr.isatty()), _ansible_printer(opts.verbosity))
     if output in ("json", "yaml"):
         click.echo(render_structured(result, output), nl=False)
     else:
@@ -100,6 +104,18 @@ def _progress_printer(output: str, tty: bool) -> Callable[[str], None] | None:
 
     def show(line: str) -> None:
         click.echo(line if tty else f"{progress_stamp()} {line}", err=True)
+
+    return show
+
+
+def _ansible_printer(count: int) -> Callable[[str], None] | None:
+    """Under -v, ansible-playbook's own output (already redacted by the runner) on stderr; stdout keeps the
+    report in every format."""
+    if not count:
+        return None
+
+    def show(text: str) -> None:
+        click.echo(text.rstrip("\n"), err=True)
 
     return show
 

@@ -34,13 +34,19 @@ def _kubeconfig(state_dir: Path) -> Path:
     return _controlplane_dir(state_dir) / "kubeconfig"
 
 
-def _apiserver_answers(state_dir: Path) -> bool:
+def _connect(kubeconfig: Path) -> Any:
+    """The sandbox's client; under -v every request it makes is logged on stderr, as for every command."""
+    from lmeval_setup.cli.verbosity import trace_requests
     from lmeval_setup.kube.client import Kube
 
+    return trace_requests(Kube.connect(str(kubeconfig)))
+
+
+def _apiserver_answers(state_dir: Path) -> bool:
     if not _kubeconfig(state_dir).exists():
         return False
     try:
-        kube = Kube.connect(str(_kubeconfig(state_dir)))
+        kube = _connect(_kubeconfig(state_dir))
         kube.request("GET", "/readyz", accept="text/plain", raw=True, timeout=3)
     except Exception:  # any failure means: not up
         return False
@@ -172,7 +178,6 @@ def _already_up(ctx: click.Context, name: str, existing: SandboxState, directory
 
 
 def _bring_up(directory: Path, profile: Any, plan: Any, timeout: float) -> None:
-    from lmeval_setup.kube.client import Kube
     from lmeval_setup.sandbox.controlplane import ControlPlane
     from lmeval_setup.sandbox.profiles import install_profile
     from lmeval_setup.sandbox.scenarios import wait_for
@@ -181,7 +186,7 @@ def _bring_up(directory: Path, profile: Any, plan: Any, timeout: float) -> None:
     state.save(directory)
     plane = ControlPlane(_controlplane_dir(directory), stop_at_exit=False)
     plane.start()  # processes run in their own sessions: they outlive this command
-    kube = Kube.connect(str(plane.kubeconfig))
+    kube = _connect(plane.kubeconfig)
     install_profile(kube, profile, plan.install(profile))
     log = (plane.workdir / "logs" / "runner.out").open("ab")
     runner = subprocess.Popen(
@@ -231,7 +236,6 @@ def down(name: str, state_dir: Path | None) -> None:
 @_state_dir_option
 def status(name: str, state_dir: Path | None) -> None:
     """Profile, scenario, uptime; each component, real or simulated, with its PID and port; the DSC."""
-    from lmeval_setup.kube.client import Kube
     from lmeval_setup.platform import releases as R
     from lmeval_setup.sandbox import profiles as P
     from lmeval_setup.sandbox.controlplane import K8S_VERSION, ControlPlaneState, group_alive
@@ -252,7 +256,7 @@ def status(name: str, state_dir: Path | None) -> None:
     if not _apiserver_answers(directory):
         raise ClusterError("the sandbox's apiserver does not answer (lmeval-setup sandbox down, then up)")
     profile = P.get_profile(state.profile)
-    kube = Kube.connect(str(_kubeconfig(directory)))
+    kube = _connect(_kubeconfig(directory))
     dsc = kube.get_or_none(P.dsc_path(profile.release, P.DSC_NAME))
     if dsc is None:  # the profile never got installed (an `up` that died half way), or another cluster
         raise PrerequisiteError(f"the sandbox's cluster has no DataScienceCluster {P.DSC_NAME!r}",

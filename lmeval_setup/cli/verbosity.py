@@ -3,7 +3,9 @@
 The rule is the same everywhere: stdout (the report, in any -o format) never changes.
   -q  stderr carries errors only: no notes, warnings-about-the-run, progress or status lines.
   -v  stderr also carries every API request the command makes through cli.common.connect (method, path,
-      outcome, milliseconds). bootstrap/revert make theirs inside Ansible, scaffold makes none.
+      outcome, milliseconds); sandbox traces its own requests the same way, scaffold makes none.
+      bootstrap/revert make theirs inside Ansible: -v, -vv, -vvv are ansible-playbook's verbosity, and
+      the tasks' output goes to stderr through the one redactor (bootstrap.runner).
 main.LazyGroup adds both options to every command, so no command can forget them.
 """
 
@@ -15,6 +17,7 @@ from typing import Any
 
 import click
 
+# -v adds one level per letter: -vv is VERBOSE + 1, -vvv VERBOSE + 2.
 QUIET, NORMAL, VERBOSE = 0, 1, 2
 _state = {"level": NORMAL}
 
@@ -32,7 +35,12 @@ def quiet() -> bool:
 
 
 def verbose() -> bool:
-    return level() == VERBOSE
+    return level() >= VERBOSE
+
+
+def verbosity() -> int:
+    """How many -v were given (0 without, and under -q): Ansible's -v count for bootstrap and revert."""
+    return max(0, level() - NORMAL)
 
 
 def note(text: str) -> None:
@@ -58,11 +66,11 @@ def _on_quiet(_ctx: click.Context, _: click.Parameter, value: bool) -> None:
         set_level(QUIET)
 
 
-def _on_verbose(_ctx: click.Context, _: click.Parameter, value: bool) -> None:
+def _on_verbose(_ctx: click.Context, _: click.Parameter, value: int) -> None:
     if value:
         if quiet():
             raise click.UsageError("-q/--quiet and -v/--verbose exclude each other")
-        set_level(VERBOSE)
+        set_level(NORMAL + value)
 
 
 def verbosity_params() -> list[click.Option]:
@@ -70,8 +78,9 @@ def verbosity_params() -> list[click.Option]:
     return [
         click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, is_eager=True, callback=_on_quiet,
                      help="Errors only on stderr (no notes, progress or status); stdout unchanged."),
-        click.Option(["-v", "--verbose"], is_flag=True, expose_value=False, is_eager=True, callback=_on_verbose,
-                     help="Also log every API request on stderr; stdout unchanged."),
+        click.Option(["-v", "--verbose"], count=True, expose_value=False, is_eager=True, callback=_on_verbose,
+                     help="Also log every API request on stderr (bootstrap, revert: Ansible's verbosity, "
+                          "-vv and -vvv for more); stdout unchanged."),
     ]
 
 

@@ -229,6 +229,21 @@ def test_failing_bootstrap_against_an_unreachable_server(place: dict[str, Path],
         assert proc.returncode == 3, proc.stderr
 
 
+def test_verbose_revert_shows_ansible_output_and_no_token(place: dict[str, Path], dead_kubeconfig: Path) -> None:
+    """-vv is ansible-playbook's -vv: its banners, task paths and the failed task's result reach stderr (cli()
+    fails on a planted secret); stdout is the same report; -q leaves the error line alone."""
+    plain = cli(place, "revert", "--kubeconfig", dead_kubeconfig)
+    verbose = cli(place, "revert", "--kubeconfig", dead_kubeconfig, "-vv")
+    quiet = cli(place, "revert", "--kubeconfig", dead_kubeconfig, "-q")
+    assert plain.returncode == verbose.returncode == quiet.returncode == 3, verbose.stderr
+    assert verbose.stdout == plain.stdout == quiet.stdout
+    for marker in ("ansible-playbook [core", "TASK [lmeval.setup.bootstrap : Revert", "task path: ",
+                   'fatal: [cluster]: FAILED! => {"changed": false'):
+        assert marker in verbose.stderr and marker not in plain.stderr, (marker, verbose.stderr)
+    assert [line for line in quiet.stderr.splitlines() if line] == \
+        ["error: cluster: cannot reach the cluster at https://127.0.0.1:1: connection refused"]
+
+
 def test_a_rejected_token_is_not_echoed(box: Any, place: dict[str, Path], planted_kubeconfig: Path,
                                         leaky_manifest: Path) -> None:
     """The token alone: the apiserver answers 401, and the error says so without repeating it."""

@@ -423,7 +423,7 @@ class Kubelet:
             self._stream.stop()
             self._stream = None
         if self.runtime is not None:
-            self.runtime.stop_all()
+            self.runtime.teardown()  # every pod's processes, children included, are gone when this returns
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -12,7 +12,11 @@ same on this machine with util-linux:
   127.0.0.1:18080 (the TrustyAI driver) without meeting another pod. Nothing is written on the host.
 - `ContainerProcess`: `nsenter --target PAUSE --mount [--net] -- env --chdir=DIR ARGV` with the container's
   environment; stdout and stderr become the container's log (LogStore), the exit code its
-  terminated state. Every process gets PR_SET_PDEATHSIG, so none outlives the kubelet thread.
+  terminated state. Every container process leads a process group of its own (a session): whatever it
+  starts (the driver's lm-eval, lm-eval's children) is killed with it when the container is stopped, its
+  pod deleted or finished, or when its main process exits (as a runtime tears down a container's PID
+  namespace). The kubelet's sandboxes are also stopped at interpreter exit and on SIGTERM/SIGHUP
+  (sandbox/reaper.py), and every direct child gets PR_SET_PDEATHSIG, so none outlives the kubelet thread.
 - `StreamServer`: the Go program `kubelet-stream` (tools/kubeletstream, built with the control
   plane) in front of the kubelet's Python HTTPS server: it serves `/exec/...` with the kubelet's own
   streaming code (SPDY and WebSocket) and proxies everything else (containerLogs) to Python. It asks
@@ -39,10 +43,13 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from lmeval_setup.sandbox import reaper
 
 log = logging.getLogger("lmeval_setup.sandbox.podruntime")
 
@@ -52,6 +59,7 @@ POD_ROOT = "/opt/app-root/src"
 DEFAULT_PATH = "/opt/app-root/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PR_SET_PDEATHSIG = 1
 STOP_GRACE_SECONDS = 2.0
+TEARDOWN_GRACE_SECONDS = 1.0  # sandbox teardown: SIGTERM to every group, SIGKILL to what is left after this
 
 # Runs as the pause process inside the new namespaces: loopback up, the pod's private /opt, /run, /etc/hosts
 # and /tmp (the 2.16 driver's socket is /tmp/ta-lmes-driver.sock: pods must not share it), in which the host
@@ -79,6 +87,19 @@ for d in "$@"; do mkdir -p "$d"; done
 echo ready
 exec sleep infinity
 """
+
+
+def signal_group(pgid: int, signum: int) -> bool:
+    """Send `signum` to process group `pgid`; False when the group is gone (no process of it is left)."""
+    if pgid <= 1:  # 0 would be our own group, 1 init
+        return False
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a member we may not signal: the group still exists
+        return True
+    return True
 
 
 def _set_pdeathsig() -> None:
@@ -136,7 +157,7 @@ class PodSandbox:
         kept = "\n".join(p for p in keep_tmp if p.startswith("/tmp/") and ".." not in p.split("/"))
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    env={"PATH": DEFAULT_PATH, "SA_DIR": SERVICE_ACCOUNT_DIR, "KEEP_TMP": kept},
-                                   preexec_fn=_set_pdeathsig)
+                                   preexec_fn=_set_pdeathsig, start_new_session=True)
         assert process.stdout is not None
         ready = _read_line(process.stdout, timeout)
         if ready != "ready":
@@ -146,8 +167,7 @@ class PodSandbox:
         return cls(uid, process)
 
     def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.process.kill()
+        signal_group(self.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(5)
 
@@ -184,6 +204,7 @@ class ContainerProcess:
     spec: ProcessSpec
     process: subprocess.Popen[bytes]
     readers: list[threading.Thread] = field(default_factory=list)
+    group_killed: bool = False  # what the main process left behind has been killed
 
     @property
     def pid(self) -> int:
@@ -193,8 +214,10 @@ class ContainerProcess:
     def start(cls, sandbox: PodSandbox, spec: ProcessSpec, on_line: Callable[[str], None]) -> ContainerProcess:
         argv = ["nsenter", "--target", str(sandbox.pid), *(f"--{ns}" for ns in spec.namespaces), "--",
                 *in_directory(spec.working_dir, spec.argv)]
+        # Its own session and process group (pgid = pid; nsenter execs, it does not fork): the container's
+        # processes, however deep, are one group to signal.
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env=spec.env, preexec_fn=_set_pdeathsig)
+                                   env=spec.env, preexec_fn=_set_pdeathsig, start_new_session=True)
         running = cls(spec, process)
         lock = threading.Lock()  # stdout and stderr are one log, line by line, like CRI-O's
         for stream in (process.stdout, process.stderr):
@@ -206,28 +229,38 @@ class ContainerProcess:
         return running
 
     def poll(self) -> int | None:
-        """The exit code once the process has exited and its output is fully read, else None."""
+        """The exit code once the process has exited and its output is fully read, else None.
+
+        A container ends with its main process: what that left running (children holding the log pipes)
+        is killed, as a runtime's PID namespace teardown would."""
         code = self.process.poll()
         if code is None:
             return None
+        self.kill_group()
         for reader in self.readers:
             reader.join(2.0)
         return 128 - code if code < 0 else code  # killed by signal N: 128+N, as runtimes report
 
+    def kill_group(self) -> None:
+        if not self.group_killed:
+            signal_group(self.pid, signal.SIGKILL)
+            self.group_killed = True
+
+    def terminate(self) -> bool:
+        """SIGTERM to the whole group; False when no process of it is left."""
+        return signal_group(self.pid, signal.SIGTERM)
+
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """SIGTERM, then SIGKILL after `grace` (in the background: the kubelet loop must not block)."""
-        if self.process.poll() is not None:
+        """SIGTERM to the group, SIGKILL to what is left after `grace` (in the background: the kubelet
+        loop must not block)."""
+        if not self.terminate():
             return
-        with contextlib.suppress(ProcessLookupError):
-            self.process.terminate()
 
         def finish() -> None:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    self.process.kill()
-                self.process.wait()
+            self.kill_group()  # also children that outlived a main process that obeyed SIGTERM
+            self.process.wait()
 
         threading.Thread(target=finish, daemon=True, name=f"container-stop-{self.pid}").start()
 
@@ -282,6 +315,8 @@ class PodRuntime:
         self._containers: dict[tuple[str, str], ContainerProcess] = {}
         self._lock = threading.Lock()
         self._spawner = _Spawner()
+        # A test run or runner that is killed must not leave job processes behind (issue 12).
+        self._reaper_token = reaper.register(self.teardown)
 
     @staticmethod
     def available() -> bool:
@@ -334,6 +369,37 @@ class PodRuntime:
             uids = {*self._sandboxes, *(k[0] for k in self._containers)}
         for uid in uids:
             self.stop_pod(uid)
+
+    def teardown(self, grace: float = TEARDOWN_GRACE_SECONDS) -> None:
+        """Stop every pod and wait until none of their processes is left (the kubelet stopping, or this
+        process ending): SIGTERM to every container's group, SIGKILL after `grace`, then the sandboxes."""
+        reaper.unregister(self._reaper_token)
+        with self._lock:
+            containers = list(self._containers.values())
+            sandboxes = list(self._sandboxes.values())
+            self._containers.clear()
+            self._sandboxes.clear()
+        alive = [c for c in containers if c.terminate()]
+        deadline = time.monotonic() + grace
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+            alive = [c for c in alive if signal_group(c.pid, 0) and not _only_zombies(c.pid)]
+        for running in containers:
+            running.kill_group()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                running.process.wait(5)
+        for sandbox in sandboxes:
+            sandbox.stop()
+
+
+def _only_zombies(pgid: int) -> bool:
+    """Whether every process left in group `pgid` has exited (zombies wait for whoever reaps them)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return False
+    return True
 
 
 def volume_directories(pod: dict[str, Any]) -> list[str]:

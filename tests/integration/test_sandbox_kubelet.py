@@ -221,3 +221,36 @@ def test_kube_pod_log_reads_through_the_apiserver(kube: Kube, kubelet: Kubelet, 
                 pod_body("viaclient", [{"name": "main", "image": "echo/x:0", "args": ["hello from main"]}]))
     wait_for("Succeeded", phase_is(kube, namespace, "viaclient", "Succeeded"))
     assert kube.pod_log(namespace, "viaclient", "main") == "hello from main\n"
+
+
+def tree_process(pod: dict, container: dict) -> Any:
+    """A test process resolver: containers whose image starts with 'tree/' run a shell with two children
+    of its own (as the driver runs lm-eval, and lm-eval its helpers)."""
+    from lmeval_setup.sandbox.podruntime import DEFAULT_PATH, ProcessSpec
+
+    if not str(container.get("image", "")).startswith("tree/"):
+        return None
+    return ProcessSpec(("sh", "-c", "sleep 600 & sleep 600 & echo started; wait"), {"PATH": DEFAULT_PATH})
+
+
+def test_deleting_a_running_pod_leaves_no_process_of_it(kube: Kube, kubelet: Kubelet, namespace: str) -> None:
+    """Issue 12: a job pod's processes (the driver, lm-eval and whatever lm-eval starts) die with the pod."""
+    import processsupport
+
+    if kubelet.runtime is None:
+        pytest.skip("Linux namespaces (unshare/nsenter as root) are not available for pods as processes")
+    kubelet.process_resolvers.append(tree_process)
+    try:
+        kube.create(resource_path("", "v1", "pods", namespace),
+                    pod_body("tree", [{"name": "main", "image": "tree/job:1"}]))
+        wait_for("Running", phase_is(kube, namespace, "tree", "Running"))
+        uid = get_pod(kube, namespace, "tree")["metadata"]["uid"]
+        running = kubelet.runtime.process(uid, "main")
+        assert running is not None
+        tree = processsupport.wait_for_descendants(running.pid, 3)
+        assert len(tree) >= 3, tree
+        kube.delete(resource_path("", "v1", "pods", namespace, "tree"))
+        wait_for("pod gone", lambda: kube.get_or_none(resource_path("", "v1", "pods", namespace, "tree")) is None)
+        assert processsupport.survivors(tree) == set()
+    finally:
+        kubelet.process_resolvers.remove(tree_process)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import processsupport
 import pytest
 
 from lmeval_setup.platform.releases import OPERATOR_DEPLOYMENT
@@ -106,6 +107,59 @@ def test_stopping_a_pod_ends_its_processes_and_sandbox() -> None:
     assert wait_exit(running) == 128 + 15  # SIGTERM
     sandbox.process.wait(5)
     assert not runtime.has_sandbox("uid-1")
+
+
+# A container whose main process has children of its own, as the driver has lm-eval and lm-eval its workers:
+# the shell dies of SIGTERM, but its background children (no PR_SET_PDEATHSIG: it is not inherited) would not.
+TREE = "sleep 600 & sleep 600 & echo started; wait"
+
+
+def start_tree(runtime: PodRuntime, script: str = TREE, uid: str = "uid-1") -> tuple[Any, set[Any]]:
+    started: list[str] = []
+    running = runtime.start(pod(uid=uid), "main", ProcessSpec(("sh", "-c", script), {"PATH": DEFAULT_PATH}),
+                            started.append)
+    tree = processsupport.wait_for_descendants(running.pid, 3)
+    assert len(tree) >= 3, tree
+    return running, tree
+
+
+@needs_namespaces
+def test_stopping_a_pod_leaves_no_process_of_its_containers() -> None:
+    """Deleting a pod kills its containers' whole process trees, not only their main processes."""
+    runtime = PodRuntime()
+    try:
+        running, tree = start_tree(runtime)
+        runtime.stop_pod("uid-1")
+        assert wait_exit(running) == 128 + 15
+        assert processsupport.survivors(tree) == set()
+    finally:
+        runtime.teardown()
+
+
+@needs_namespaces
+def test_a_container_ends_with_its_main_process() -> None:
+    """A main process that exits leaves nothing running behind it (its children held the log open, too)."""
+    runtime = PodRuntime()
+    try:
+        running, tree = start_tree(runtime, "sleep 600 & sleep 600 & echo started; sleep 0.5; exit 4")
+        assert wait_exit(running) == 4
+        assert processsupport.survivors(tree) == set()
+    finally:
+        runtime.teardown()
+
+
+@needs_namespaces
+def test_teardown_kills_what_ignores_sigterm_and_waits_for_it() -> None:
+    """The kubelet's (and the reaper's) teardown: SIGTERM, then SIGKILL after the grace; done when it returns."""
+    runtime = PodRuntime()
+    running, tree = start_tree(runtime, "trap '' TERM; sleep 600 & sleep 600 & echo started; wait; wait; sleep 600")
+    second, second_tree = start_tree(runtime, uid="uid-2")
+    began = time.monotonic()
+    runtime.teardown(grace=0.5)
+    assert time.monotonic() - began < 8
+    assert {p for p in tree | second_tree if processsupport.alive(p)} == set()
+    assert running.process.returncode is not None and second.process.returncode is not None
+    assert not runtime.has_sandbox("uid-1") and not runtime.has_sandbox("uid-2")
 
 
 def wait_exit(running: Any, timeout: float = 10.0) -> int:

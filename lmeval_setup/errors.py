@@ -43,8 +43,16 @@ class UsageError(LmevalError):
     exit_code = ExitCode.USAGE
 
 
+# The kinds of ClusterError, as data (bootstrap's modules report them as their failure `reason`; each is exit 3).
+UNREACHABLE, WRONG_CONTEXT, BAD_KUBECONFIG = "unreachable", "wrong_context", "bad_kubeconfig"
+
+
 class ClusterError(LmevalError):
+    """The cluster cannot be talked to: by default a transport failure; the kubeconfig's loader says
+    WRONG_CONTEXT or BAD_KUBECONFIG when the problem is on this side."""
+
     exit_code = ExitCode.CLUSTER
+    reason = UNREACHABLE
 
 
 class PrerequisiteError(LmevalError):

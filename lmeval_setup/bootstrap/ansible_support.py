@@ -9,13 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from lmeval_setup.errors import (
-    ClusterError,
-    ExitCode,
-    LmevalError,
-    PrerequisiteError,
-    WaitTimeout,
-)
+from lmeval_setup.errors import BAD_KUBECONFIG, UNREACHABLE, WRONG_CONTEXT, ExitCode, LmevalError
 from lmeval_setup.kube.client import ApiError, Kube
 
 CONNECTION_ARGS: dict[str, Any] = {
@@ -24,8 +18,9 @@ CONNECTION_ARGS: dict[str, Any] = {
 }
 
 REASON_EXIT_CODES: dict[str, ExitCode] = {
-    "unreachable": ExitCode.CLUSTER,
-    "wrong_context": ExitCode.CLUSTER,
+    UNREACHABLE: ExitCode.CLUSTER,
+    WRONG_CONTEXT: ExitCode.CLUSTER,
+    BAD_KUBECONFIG: ExitCode.CLUSTER,
     "unauthorised": ExitCode.CLUSTER,
     "no_openshift_ai": ExitCode.PREREQUISITE,
     "forbidden": ExitCode.PREREQUISITE,
@@ -44,23 +39,17 @@ def connect(params: dict[str, Any]) -> Kube:
     return Kube.connect(kubeconfig, params.get("context") or None)
 
 
+# An API answer's kind is its status code (ApiError.reason is the server's reason phrase, e.g. "NotFound").
+_API_STATUS_REASONS = {401: "unauthorised", 403: "forbidden"}
+
+
 def reason_for(exc: BaseException) -> str:
-    """A stable machine word for the failure kind (order matters: subclasses first)."""
-    text = str(exc)
-    if isinstance(exc, (PrerequisiteError, WaitTimeout)):
-        return exc.reason  # the exception says which (no_openshift_ai, kserve_missing, timeout, ...)
+    """A stable machine word for the failure kind, read from the exception's data, never its text: every
+    LmevalError says which (no_openshift_ai, kserve_missing, timeout, unreachable, wrong_context, ...)."""
     if isinstance(exc, ApiError):
-        if exc.status == 401:
-            return "unauthorised"
-        if exc.status == 403:
-            return "forbidden"
-        return "api_error"
-    if isinstance(exc, ClusterError):
-        if "context" in text and ("not found" in text or "does not exist" in text or "Expected key" in text):
-            return "wrong_context"
-        if "unauthorised" in text or "Unauthorized" in text:
-            return "unauthorised"
-        return "unreachable"
+        return _API_STATUS_REASONS.get(exc.status, "api_error")
+    if isinstance(exc, LmevalError):
+        return exc.reason
     return "error"
 
 

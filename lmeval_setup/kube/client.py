@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
-from lmeval_setup.errors import ClusterError, LmevalError, PrerequisiteError, UsageError
+from lmeval_setup.errors import BAD_KUBECONFIG, ClusterError, LmevalError, PrerequisiteError, UsageError
 
 JSON = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
@@ -52,6 +52,11 @@ class ApiError(LmevalError):
     @property
     def conflict(self) -> bool:
         return self.status == 409
+
+
+class WatchInterrupted(ClusterError):
+    """A watch whose stream broke after it had started (the apiserver went away): the caller re-lists and
+    watches again. Still "cannot reach the cluster" (exit 3) for a caller that does not."""
 
 
 def _exit_code_for(status: int) -> Any:
@@ -151,7 +156,7 @@ class PlainTransport:
                 with open(path, encoding="utf-8") as fh:
                     self._token_read = (mtime, fh.read().strip())
         except OSError as exc:
-            raise ClusterError(f"token file {path}: {exc.strerror or exc}") from None
+            raise ClusterError(f"token file {path}: {exc.strerror or exc}", reason=BAD_KUBECONFIG) from None
         return self._token_read[1]
 
     def close(self) -> None:
@@ -233,15 +238,16 @@ class Kube:
             elif os.environ.get("KUBERNETES_SERVICE_HOST"):
                 endpoint = K.in_cluster()
             else:
-                raise ClusterError(f"no kubeconfig at {path} and not running in a cluster", hint="pass --kubeconfig")
+                raise ClusterError(f"no kubeconfig at {path} and not running in a cluster", hint="pass --kubeconfig",
+                                   reason=BAD_KUBECONFIG)
             transport: Transport = (_library_transport(paths, context, path) if endpoint.needs_library
                                     else PlainTransport(endpoint))
         except K.KubeconfigNotYaml as exc:
-            raise ClusterError(f"kubeconfig {path} is not YAML: {exc}") from None
-        except K.KubeconfigError as exc:
-            raise ClusterError(f"kubeconfig {path}: {_first_line(exc)}") from None
+            raise ClusterError(f"kubeconfig {path} is not YAML: {exc}", reason=exc.reason) from None
+        except K.KubeconfigError as exc:  # its kind (wrong_context, bad_kubeconfig) travels as data
+            raise ClusterError(f"kubeconfig {path}: {_first_line(exc)}", reason=exc.reason) from None
         except (OSError, ValueError, TypeError, AttributeError) as exc:
-            raise ClusterError(f"kubeconfig {path} is not usable: {_first_line(exc)}") from None
+            raise ClusterError(f"kubeconfig {path} is not usable: {_first_line(exc)}", reason=BAD_KUBECONFIG) from None
         if request_timeout is None and os.environ.get(REQUEST_TIMEOUT_ENV):
             request_timeout = parse_duration(os.environ[REQUEST_TIMEOUT_ENV])
         return cls(transport, context, request_timeout)
@@ -373,7 +379,7 @@ class Kube:
                     if line.strip():
                         yield json.loads(line)
         except _transport_errors() as exc:  # connection dropped mid-stream: the caller re-lists and re-watches
-            raise ClusterError(f"watch on {path} interrupted: {_reason(exc)}") from None
+            raise WatchInterrupted(f"watch on {path} interrupted: {_reason(exc)}") from None
         finally:
             resp.release_conn()
 
@@ -417,7 +423,7 @@ def merged_kubeconfig(paths: list[str]) -> Any:
             try:
                 safeio.read_bytes(path, limit=16 * safeio.MiB)
             except safeio.UnreadableInput as exc:
-                raise ClusterError(f"kubeconfig {exc}") from None
+                raise ClusterError(f"kubeconfig {exc}", reason=BAD_KUBECONFIG) from None
     merger = KubeConfigMerger(os.pathsep.join(paths))
     if merger.config is not None:
         first = next((cfg.get("current-context") for cfg in merger.config_files.values()
@@ -454,7 +460,7 @@ def _library_transport(paths: list[str], context: str | None, display: str) -> L
                                   config_persister=merger.save_changes)
         loader.load_and_set(configuration)
     except ConfigException as exc:
-        raise ClusterError(f"kubeconfig {display}: {_first_line(exc)}") from None
+        raise ClusterError(f"kubeconfig {display}: {_first_line(exc)}", reason=BAD_KUBECONFIG) from None
     return LibraryTransport(configuration)
 
 

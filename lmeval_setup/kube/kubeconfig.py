@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmeval_setup import safeio
+from lmeval_setup.errors import BAD_KUBECONFIG, WRONG_CONTEXT
 
 JSON = dict[str, Any]
 MAX_KUBECONFIG_BYTES = 16 * safeio.MiB
@@ -34,11 +35,21 @@ LIBRARY_CLUSTER_KEYS = ("proxy-url",)
 
 
 class KubeconfigError(Exception):
-    """A kubeconfig that cannot be used; the message is one line."""
+    """A kubeconfig that cannot be used; the message is one line. `reason` says which kind, as data: the
+    client's ClusterError carries it on to the Ansible modules' failure reason (exit 3 either way)."""
+
+    reason = BAD_KUBECONFIG
 
 
 class KubeconfigNotYaml(KubeconfigError):
     """The file is not YAML: the message names the problem and its line."""
+
+
+class ContextError(KubeconfigError):
+    """The context to use is not there: none named and no current-context, a name no file defines, or an
+    entry without its context or cluster (kubectl: `context "x" does not exist`)."""
+
+    reason = WRONG_CONTEXT
 
 
 @dataclass(frozen=True)
@@ -131,12 +142,12 @@ def merge(paths: list[str], reader: Callable[[str], JSON | None] = read_file) ->
 
 
 def _named(merged: Merged, section: str, name: str) -> Entry:
+    error = ContextError if section == "contexts" else KubeconfigError
     if section not in merged.sections:
-        raise KubeconfigError(f"Invalid kube-config file. Expected key {section} in kube-config")
+        raise error(f"Invalid kube-config file. Expected key {section} in kube-config")
     entry = getattr(merged, section).get(name)
     if entry is None:
-        raise KubeconfigError(f"Invalid kube-config file. Expected object with name {name} in "
-                              f"kube-config/{section} list")
+        raise error(f"Invalid kube-config file. Expected object with name {name} in kube-config/{section} list")
     return entry
 
 
@@ -144,10 +155,10 @@ def context_entry(merged: Merged, context: str | None) -> tuple[str, JSON]:
     """(name, the context's {"cluster", "user", "namespace"}) kubectl would use."""
     name = context or merged.current_context
     if not name:
-        raise KubeconfigError("Invalid kube-config file. Expected key current-context in kube-config")
+        raise ContextError("Invalid kube-config file. Expected key current-context in kube-config")
     body = _named(merged, "contexts", name).value.get("context")
     if not isinstance(body, dict):
-        raise KubeconfigError(f"Invalid kube-config file. Expected key context in kube-config/contexts[name={name}]")
+        raise ContextError(f"Invalid kube-config file. Expected key context in kube-config/contexts[name={name}]")
     return name, body
 
 
@@ -156,7 +167,7 @@ def endpoint(merged: Merged, context: str | None) -> Endpoint:
     """The endpoint and credentials of `context` (default: current-context)."""
     name, ctx = context_entry(merged, context)
     if not ctx.get("cluster"):
-        raise KubeconfigError(f"Invalid kube-config file. Expected key cluster in kube-config/contexts[name={name}]"
+        raise ContextError(f"Invalid kube-config file. Expected key cluster in kube-config/contexts[name={name}]"
                               "/context")
     cluster_entry = _named(merged, "clusters", str(ctx["cluster"]))
     cluster = cluster_entry.value.get("cluster")

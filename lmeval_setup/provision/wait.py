@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from lmeval_setup.errors import ClusterError, WaitTimeout
-from lmeval_setup.kube.client import ApiError, Kube
+from lmeval_setup.kube.client import ApiError, Kube, WatchInterrupted
 from lmeval_setup.provision.objects import lmevaljob_path
 
 JSON = dict[str, Any]
@@ -151,11 +151,9 @@ def _watch_until_finished(
                 on_update(obj)
                 if is_finished(obj):
                     return obj
-    except ClusterError as exc:
-        if "interrupted" in str(exc):
-            time.sleep(1)  # the apiserver went away mid-watch: re-read when it is back
-            return None
-        raise
+    except WatchInterrupted:
+        time.sleep(1)  # the apiserver went away mid-watch: re-read when it is back
+        return None
     except ApiError as exc:
         if exc.status == 410:
             return None

@@ -25,6 +25,7 @@ from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.detect import detect
 from lmeval_setup.rules import pods as P
 from lmeval_setup.rules import status as S
+from lmeval_setup.rules.managed_pvc import managed_pvc_name
 
 LOG_TAIL_LINES = 400
 LOG_LIMIT_BYTES = 512 * 1024
@@ -133,7 +134,8 @@ def _collect_job_layer(kube: Kube, snapshot: Snapshot, jobs: list[JSON]) -> None
     for ns in namespaces:
         _list_into(kube, snapshot, "", "v1", "pods", ns)
         _list_into(kube, snapshot, "", "v1", "events", ns, fieldSelector="type=Warning")
-        if any(S.referenced_pvcs(j) for j in unhealthy if j["metadata"].get("namespace") == ns):
+        in_ns = [j for j in unhealthy if j["metadata"].get("namespace") == ns]
+        if any(S.referenced_pvcs(j) or managed_pvc_name(j) for j in in_ns):  # LME025, LME040
             _list_into(kube, snapshot, "", "v1", "persistentvolumeclaims", ns)
     wanted = list(_logs_wanted(snapshot, unhealthy))
     with ThreadPoolExecutor(max_workers=LOG_WORKERS) as pool:

@@ -28,7 +28,9 @@ from lmeval_setup.rules.finding import Evidence, Finding, Target
 
 LMEVAL_PLURAL = "lmevaljobs"
 # (folded, into): when both fire on one job, the second is the root cause.
-FOLDS = (("LME001", "LME102"), ("LME010", "LME103"))
+FOLDS = (("LME001", "LME102"), ("LME010", "LME103"),
+         # An unusable outputs PVC is why the pod is unschedulable or the job never starts.
+         ("LME021", "LME040"), ("LME024", "LME040"))
 # While TrustyAI is not Managed (LME101) no operator runs a job (LME024) and no permission layer is in
 # effect (LME001, LME102, LME103 follow from that): these job-level symptoms become LME101's evidence,
 # so the fix shown is the cluster's (bootstrap), not an edit of every job.
@@ -141,6 +143,7 @@ def job_findings(snapshot: Snapshot, job: JSON, facts: ClusterFacts | None, now:
     out.extend(S.status_findings(job, pod=pod, pvcs=pvcs, now=now, explained=bool(pod_found)))
     out.extend(pod_found)
     out.extend(LC.lifecycle_findings(job, pod, target, now))
+    out.extend(_managed_pvc_findings(snapshot, job, target, now))
     out.extend(_permission_findings(job, pod, target))
     out.extend(_spec_findings(job, facts, target))
     out = _unsafe_code_before_225(out, facts)
@@ -183,6 +186,18 @@ def _log_findings(snapshot: Snapshot, ns: str, pod: str, target: Target) -> list
             evidence += [Evidence("log", t, f"pod/{pod}/{container}", n) for n, t in hit.extra]
             out.append(Finding(hit.rule_id, target, hit.message, tuple(evidence), hit.severity))
     return out
+
+
+def _managed_pvc_findings(snapshot: Snapshot, job: JSON, target: Target, now: datetime) -> list[Finding]:
+    """LME040: the outputs PVC the operator created for the job, with the Warning events on it."""
+    from lmeval_setup.rules.managed_pvc import claim_findings, managed_pvc_name
+
+    name = managed_pvc_name(job)
+    ns = target.namespace or ""
+    if name is None or not snapshot.knows("", "persistentvolumeclaims", ns):
+        return []
+    pvc = snapshot.get("", "v1", "persistentvolumeclaims", name, ns)
+    return claim_findings(job, pvc, snapshot.events_for(ns, "PersistentVolumeClaim", name), target, now)
 
 
 def _permission_findings(job: JSON, pod: JSON | None, target: Target) -> list[Finding]:

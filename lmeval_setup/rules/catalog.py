@@ -413,6 +413,19 @@ _RULES: tuple[Rule, ...] = (
         example="oc delete pod <job name> -n <namespace>",
     ),
     Rule(
+        id="LME040", slug="managed-pvc-unusable", severity="error",
+        title="The outputs PVC the operator creates cannot be created or bound",
+        why="With spec.outputs.pvcManaged the controller creates <job>-pvc (ReadWriteOnce, no storageClassName, "
+            "pvcManaged.size) before the pod. A size that is not a Kubernetes quantity makes the controller's "
+            "resource.MustParse panic and a size of zero is refused by the apiserver: either way the job never "
+            "gets a status or a pod. The claim names no StorageClass, so without a default StorageClass (or when "
+            "provisioning fails) it stays Pending and the pod is never scheduled.",
+        fix="Set outputs.pvcManaged.size to a quantity such as 10Gi. For a Pending claim: mark a StorageClass as "
+            "the cluster default (annotation storageclass.kubernetes.io/is-default-class: \"true\"), or create a "
+            "PVC with the storageClassName you need and use outputs.pvcName instead; then re-create the job.",
+        example="spec:\n  outputs:\n    pvcManaged:\n      size: 10Gi",
+    ),
+    Rule(
         "LME101", "trustyai-not-managed", "error",
         "TrustyAI is not enabled in the DataScienceCluster",
         "spec.components.trustyai.managementState is not Managed, so no operator reconciles LMEvalJobs.",

@@ -610,10 +610,18 @@ def tls_and_tuning_rules(job: Job) -> Iterator[Finding]:
             )
 
 
+def managed_pvc_rules(job: Job) -> list[Finding]:
+    """outputs.pvcManaged.size the controller cannot parse or the apiserver refuses (LME040, rules/managed_pvc)."""
+    from lmeval_setup.rules.managed_pvc import size_findings
+
+    return size_findings(job.spec, job.target)
+
+
 # -- entry points ------------------------------------------------------------------------------------
 Detector = Callable[[Job], Iterable[Finding]]
 DETECTORS: tuple[Detector, ...] = (
     controller_rules, endpoint_rules, chat_rules, tokenizer_rules, secret_rules, tls_and_tuning_rules,
+    managed_pvc_rules,
 )
 
 

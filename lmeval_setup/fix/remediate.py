@@ -113,9 +113,31 @@ def plan_fixes(kube: Kube, snapshot: Any, result: Any, *, fail_on: Severity = "e
             if step.kind == "bootstrap" or step.bootstrap_flags:
                 run.bootstrap_rules.append(step.rule_id)
                 flags += step.bootstrap_flags
-    run.bootstrap_flags = tuple(dict.fromkeys(flags))
+    run.bootstrap_flags = pin_unrequested_permissions(flags, permissions)
     run.bootstrap_rules = list(dict.fromkeys(run.bootstrap_rules))
     return run
+
+
+# (the flag a fix asks for, its opposite, the Permissions field it sets)
+_PERMISSION_FLAGS = (("--allow-online", "--deny-online", "online"),
+                     ("--allow-code-execution", "--deny-code-execution", "code_execution"))
+
+
+def pin_unrequested_permissions(flags: list[str], permissions: Any) -> tuple[str, ...]:
+    """The bootstrap flags of the cluster-level fix, with every permission it does not ask for pinned.
+
+    bootstrap permits both online access and code execution unless told otherwise, so a bare
+    `bootstrap --allow-online` would also grant code execution on a cluster that denies it: a fix must
+    never grant more than its findings ask for. A permission the fix does not ask for is passed as the
+    cluster has it now (a permitted one needs no flag: bootstrap keeps it), and denied when unknown."""
+    wanted = list(dict.fromkeys(flags))
+    if not wanted:
+        return ()
+    for allow, deny, field_name in _PERMISSION_FLAGS:
+        current = getattr(permissions, field_name, None) if permissions is not None else None
+        if allow not in wanted and deny not in wanted and current is not True:
+            wanted.append(deny)
+    return tuple(wanted)
 
 
 def _jobs_in_scope(snapshot: Any) -> list[JSON]:

@@ -164,3 +164,17 @@ def test_a_rule_the_caller_left_out_is_not_fixed_in_a_later_round() -> None:
     plan = plan_job(job, given, _ctx(job))
     assert plan.fixed_rules == ["LME002"]
     assert "timeout" not in {a["name"] for a in plan.fixed["spec"]["modelArgs"]}
+
+
+def test_the_cluster_fix_never_grants_a_permission_its_findings_do_not_ask_for() -> None:
+    """bootstrap permits code execution unless told otherwise: the cluster-level fix of an online finding
+    pins it to what the cluster has (denied when unknown), so `--fix --yes` widens nothing else."""
+    from lmeval_setup.fix.remediate import pin_unrequested_permissions as pin
+    from lmeval_setup.platform.permissions import Permissions
+
+    denied = Permissions(online=False, code_execution=False)
+    assert pin(["--allow-online"], denied) == ("--allow-online", "--deny-code-execution")
+    assert pin(["--allow-online"], Permissions(online=False, code_execution=True)) == ("--allow-online",)
+    assert pin(["--allow-online", "--allow-online"], None) == ("--allow-online", "--deny-code-execution")
+    assert pin(["--allow-code-execution"], denied) == ("--allow-code-execution", "--deny-online")
+    assert pin([], denied) == ()  # no cluster-level fix: no bootstrap run at all

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import traceback
 from typing import Any, NoReturn
 
 import click
@@ -101,6 +100,8 @@ CLUSTER_EXTRA_MODULES = frozenset({"kubernetes", "ansible", "ansible_runner", "j
 
 def _internal_error(exc: BaseException) -> NoReturn:
     if os.environ.get("LMEVAL_DEBUG"):
+        import traceback  # only here: it costs a cold start ~10 ms (linecache, tokenize)
+
         traceback.print_exc()
     click.echo(f"internal error: {type(exc).__name__}: {exc} (set LMEVAL_DEBUG=1 for details)", err=True)
     sys.exit(ExitCode.INTERNAL)

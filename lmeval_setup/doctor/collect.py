@@ -4,13 +4,20 @@ Cost does not grow with the number of healthy jobs: one paginated LIST of LMEval
 per namespace that has unhealthy jobs one LIST of pods, one of Warning events and (when a job names a PVC)
 one of PVCs; logs only for pods that failed or hang, tail-limited, fetched concurrently with a bound.
 The cluster layer is recorded while platform.detect() reads it, so the offline run replays exactly the
-same answers. Objects are kept as read, so rules see real values (outputs and --collect files are redacted
-by lmeval_setup.redact / sanitize); logs are redacted here, since no rule needs a credential in a log line.
+same answers. Objects are kept as read, so rules see real values (outputs and --collect files are
+redacted by lmeval_setup.redact / sanitize); logs are redacted here, since no rule needs a credential in a
+log line.
+
+Round trips, not bytes, are what a remote cluster charges for (20-80 ms each), so independent reads run
+at the same time on the client's one keep-alive pool: the cluster layer (detect's prefetched rounds) on
+one thread while this one reads the jobs, their namespaces' lists and their logs; a -n run waits for about
+five round trips after the TLS handshake instead of twenty.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +27,7 @@ from lmeval_setup.doctor.sanitize import sanitize_log
 from lmeval_setup.doctor.snapshot import CLUSTER_UNREADABLE_NOTE, JSON, Snapshot
 from lmeval_setup.errors import LmevalError, OpenShiftAIMissing, PrerequisiteError
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
-from lmeval_setup.kube.source import KubeSource
+from lmeval_setup.kube.source import KubeSource, Read
 from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.detect import detect
 from lmeval_setup.rules import pods as P
@@ -30,6 +37,8 @@ from lmeval_setup.rules.managed_pvc import managed_pvc_name
 LOG_TAIL_LINES = 400
 LOG_LIMIT_BYTES = 512 * 1024
 LOG_WORKERS = 8
+# detect()'s widest prefetch round is 4 reads; one more thread reads the jobs side meanwhile.
+CLUSTER_READ_WORKERS = 4
 LMEVAL_PLURAL = "lmevaljobs"
 
 
@@ -49,18 +58,25 @@ class Scope:
 
 
 class RecordingSource:
-    """platform.detect's ObjectSource over the live cluster, writing every answer into the Snapshot."""
+    """platform.detect's ObjectSource over the live cluster, writing every answer into the Snapshot.
 
-    def __init__(self, kube: Kube, snapshot: Snapshot) -> None:
-        self.live = KubeSource(kube)
+    `lock` guards the Snapshot, which the job layer fills from another thread at the same time."""
+
+    def __init__(self, live: KubeSource, snapshot: Snapshot, lock: threading.Lock | None = None) -> None:
+        self.live = live
         self.snapshot = snapshot
+        self.lock = lock or threading.Lock()
+
+    def prefetch(self, reads: Iterable[Read]) -> None:
+        self.live.prefetch(reads)
 
     def get(self, group: str, version: str, plural: str, name: str, namespace: str | None = None) -> JSON | None:
         obj = self.live.get(group, version, plural, name, namespace)
-        if obj is None:
-            self.snapshot.absent.add((group, plural, namespace or "", name))
-        else:
-            self.snapshot.add(group, plural, obj)
+        with self.lock:
+            if obj is None:
+                self.snapshot.absent.add((group, plural, namespace or "", name))
+            else:
+                self.snapshot.add(group, plural, obj)
         return obj
 
     def list(
@@ -68,42 +84,52 @@ class RecordingSource:
         label_selector: str | None = None,
     ) -> list[JSON]:
         items = self.live.list(group, version, plural, namespace, label_selector)
-        for item in items:
-            self.snapshot.add(group, plural, item)
-        if label_selector is None:  # only an unfiltered list proves absence
-            self.snapshot.mark_collected(group, plural, namespace if namespace is not None else "")
+        with self.lock:
+            for item in items:
+                self.snapshot.add(group, plural, item)
+            if label_selector is None:  # only an unfiltered list proves absence
+                self.snapshot.mark_collected(group, plural, namespace if namespace is not None else "")
         return items
 
     def served_versions(self, group: str) -> list[str]:
         versions = self.live.served_versions(group)
-        self.snapshot.served[group] = list(versions)
+        with self.lock:
+            self.snapshot.served[group] = list(versions)
         return versions
 
 
 def collect(kube: Kube, scope: Scope) -> Snapshot:
     snapshot = Snapshot(collected_at=S.utcnow(), scope=scope.as_dict())
-    _collect_cluster_layer(kube, snapshot)
-    jobs = _collect_jobs(kube, snapshot, scope)
-    _collect_job_layer(kube, snapshot, jobs)
+    lock = threading.Lock()
+    with KubeSource(kube, workers=CLUSTER_READ_WORKERS) as live, ThreadPoolExecutor(max_workers=1) as side:
+        # The cluster layer and the jobs do not depend on each other: read them at the same time.
+        cluster = side.submit(_collect_cluster_layer, RecordingSource(live, snapshot, lock))
+        try:
+            jobs = _collect_jobs(kube, snapshot, scope, lock)
+            _collect_job_layer(kube, snapshot, jobs, lock)
+        finally:
+            cluster.result()  # its error (unreachable, 401) is the one to report when both fail
     # The manager's log, bounded, only when a job's own status cannot say why (doctor/operator_log.py).
     OL.collect_operator_log(snapshot, jobs, lambda ns, pod, c, lines, limit: _fetch_log(kube, ns, pod, c, lines, limit))
     return snapshot
 
 
-def _collect_cluster_layer(kube: Kube, snapshot: Snapshot) -> None:
+def _collect_cluster_layer(source: RecordingSource) -> None:
+    snapshot = source.snapshot
     try:
-        detect(RecordingSource(kube, snapshot))
+        detect(source)
     except OpenShiftAIMissing:
         pass  # recorded (no served DSC versions / no DSC): evaluate reports LME110
     except ApiError as exc:
         if exc.status != 403:
             raise
-        snapshot.notes.append(f"{CLUSTER_UNREADABLE_NOTE} ({exc}); cluster rules skipped")
+        with source.lock:
+            snapshot.notes.append(f"{CLUSTER_UNREADABLE_NOTE} ({exc}); cluster rules skipped")
     except PrerequisiteError:
         pass  # recorded; evaluate raises the same error from the snapshot and reports it
 
 
-def _collect_jobs(kube: Kube, snapshot: Snapshot, scope: Scope) -> list[JSON]:
+def _collect_jobs(kube: Kube, snapshot: Snapshot, scope: Scope, lock: threading.Lock) -> list[JSON]:
     namespace = None if scope.all_namespaces else scope.namespace
     path = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL, namespace)
     # A field selector takes one name: one cheap LIST per named job.
@@ -115,11 +141,12 @@ def _collect_jobs(kube: Kube, snapshot: Snapshot, scope: Scope) -> list[JSON]:
             jobs = []
         else:
             raise
-    if scope.job_names():
-        for job in jobs:
-            snapshot.add(R.LMEVAL_GROUP, LMEVAL_PLURAL, job)
-    else:
-        snapshot.add_all(R.LMEVAL_GROUP, LMEVAL_PLURAL, jobs, namespace if namespace is not None else None)
+    with lock:
+        if scope.job_names():
+            for job in jobs:
+                snapshot.add(R.LMEVAL_GROUP, LMEVAL_PLURAL, job)
+        else:
+            snapshot.add_all(R.LMEVAL_GROUP, LMEVAL_PLURAL, jobs, namespace if namespace is not None else None)
     return jobs
 
 
@@ -128,29 +155,41 @@ def _needs_attention(job: JSON) -> bool:
     return not (status.get("state") == "Complete" and status.get("reason") == "Succeeded")
 
 
-def _collect_job_layer(kube: Kube, snapshot: Snapshot, jobs: list[JSON]) -> None:
+def _collect_job_layer(kube: Kube, snapshot: Snapshot, jobs: list[JSON], lock: threading.Lock) -> None:
     unhealthy = [j for j in jobs if _needs_attention(j)]
     namespaces = sorted({str(j["metadata"].get("namespace")) for j in unhealthy})
+    reads: list[Callable[[], None]] = []
     for ns in namespaces:
-        _list_into(kube, snapshot, "", "v1", "pods", ns)
-        _list_into(kube, snapshot, "", "v1", "events", ns, fieldSelector="type=Warning")
+        reads.append(_list_into(kube, snapshot, lock, "pods", ns))
+        reads.append(_list_into(kube, snapshot, lock, "events", ns, fieldSelector="type=Warning"))
         in_ns = [j for j in unhealthy if j["metadata"].get("namespace") == ns]
         if any(S.referenced_pvcs(j) or managed_pvc_name(j) for j in in_ns):  # LME025, LME040
-            _list_into(kube, snapshot, "", "v1", "persistentvolumeclaims", ns)
-    wanted = list(_logs_wanted(snapshot, unhealthy))
+            reads.append(_list_into(kube, snapshot, lock, "persistentvolumeclaims", ns))
     with ThreadPoolExecutor(max_workers=LOG_WORKERS) as pool:
+        # Every namespace's lists at once (bounded), then the logs they show are needed, at once (bounded).
+        for done in pool.map(lambda read: read(), reads):
+            del done
+        with lock:
+            wanted = list(_logs_wanted(snapshot, unhealthy))
         for (ns, pod, container), text in zip(wanted, pool.map(lambda key: _fetch_log(kube, *key), wanted),
                                               strict=True):
-            if text is None:
-                snapshot.notes.append(f"log of {ns}/{pod}/{container} not available")
-            else:
-                snapshot.logs[(ns, pod, container)] = text
+            with lock:
+                if text is None:
+                    snapshot.notes.append(f"log of {ns}/{pod}/{container} not available")
+                else:
+                    snapshot.logs[(ns, pod, container)] = text
 
 
-def _list_into(kube: Kube, snapshot: Snapshot, group: str, version: str, plural: str, ns: str,
-               **query: str) -> None:
-    items = kube.list_items(resource_path(group, version, plural, ns), **query)
-    snapshot.add_all(group, plural, items, ns)
+def _list_into(kube: Kube, snapshot: Snapshot, lock: threading.Lock, plural: str, ns: str,
+               **query: str) -> Callable[[], None]:
+    """One core/v1 list of a namespace into the snapshot, as a call to run on the pool."""
+
+    def read() -> None:
+        items = list(kube.list_items(resource_path("", "v1", plural, ns), **query))
+        with lock:
+            snapshot.add_all("", plural, items, ns)
+
+    return read
 
 
 def _logs_wanted(snapshot: Snapshot, jobs: Iterable[JSON]) -> Iterable[tuple[str, str, str]]:

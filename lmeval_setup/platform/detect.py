@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lmeval_setup.errors import OpenShiftAIMissing, PrerequisiteError
-from lmeval_setup.kube.source import KubeSource as KubeSource  # re-exported for callers of detect(KubeSource(kube))
+from lmeval_setup.kube.source import Read, prefetch
 from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.operator_state import deployment_readiness
 from lmeval_setup.platform.permissions import Permissions
@@ -195,12 +195,23 @@ def lmes_permission(value: object, release: Release) -> bool:
 
 # -- detection ---------------------------------------------------------------------------------------
 def detect(source: ObjectSource) -> ClusterFacts:
+    # The prefetch hints name each round of reads as soon as their inputs are known, so a source that
+    # prefetches (kube.source.KubeSource with workers) makes 4 sequential round trips instead of 11.
+    prefetch(source, Read.versions(R.DSC_GROUP), Read.versions(R.DSCI_GROUP),
+             Read.get(CRD_GROUP, CRD_VERSION, CRD_PLURAL, f"datascienceclusters.{R.DSC_GROUP}"),
+             Read.get(CRD_GROUP, CRD_VERSION, CRD_PLURAL, R.KSERVE_ISVC_CRD))
     dsc_version = _dsc_version(source)
+    dsci_versions = source.served_versions(R.DSCI_GROUP)
+    prefetch(source, Read.list(R.DSC_GROUP, dsc_version, "datascienceclusters"),
+             *[Read.list(R.DSCI_GROUP, v, "dscinitializations") for v in dsci_versions[:1]])
     dsc = _single_dsc(source, dsc_version)
-    dsci = _single_dsci(source)
+    dsci = _single_dsci(source, dsci_versions)
     release_name, release_version = _release_of(dsc, dsci)
     release = _release_row(release_name, release_version)
     namespace = _applications_namespace(source, dsci, release)
+    prefetch(source, Read.get("apps", "v1", "deployments", R.OPERATOR_DEPLOYMENT, namespace),
+             Read.get("", "v1", "configmaps", R.OPERATOR_CONFIGMAP, namespace),
+             Read.get("", "v1", "configmaps", R.DSC_CONFIGMAP, namespace))
     operator = _operator_facts(source, namespace, release)
     return ClusterFacts(
         release=release,
@@ -239,8 +250,7 @@ def _single_dsc(source: ObjectSource, version: str) -> JSON:
     return items[0]
 
 
-def _single_dsci(source: ObjectSource) -> JSON | None:
-    versions = source.served_versions(R.DSCI_GROUP)
+def _single_dsci(source: ObjectSource, versions: list[str]) -> JSON | None:
     if not versions:
         return None
     items = source.list(R.DSCI_GROUP, versions[0], "dscinitializations")

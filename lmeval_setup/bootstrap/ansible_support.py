@@ -1,4 +1,5 @@
-"""What the collection's modules share: connecting, and one `reason` per kind of failure.
+"""What the collection's modules share: one `reason` per kind of failure (connecting is the collection's
+plugins/module_utils/k8s_auth.py, with kubernetes.core's options, and bootstrap/k8s_auth.py).
 
 The reason travels in the failed task's result; runner.py maps it to the exit code (3 cluster,
 4 prerequisite, 5 timeout), so the CLI answers one line and the right code even through Ansible.
@@ -6,16 +7,10 @@ The reason travels in the failed task's result; runner.py maps it to the exit co
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from lmeval_setup.errors import BAD_KUBECONFIG, UNREACHABLE, WRONG_CONTEXT, ExitCode, LmevalError
-from lmeval_setup.kube.client import ApiError, Kube
-
-CONNECTION_ARGS: dict[str, Any] = {
-    "kubeconfig": {"type": "path", "required": False},
-    "context": {"type": "str", "required": False},
-}
+from lmeval_setup.kube.client import ApiError
 
 REASON_EXIT_CODES: dict[str, ExitCode] = {
     UNREACHABLE: ExitCode.CLUSTER,
@@ -30,13 +25,6 @@ REASON_EXIT_CODES: dict[str, ExitCode] = {
     "prerequisite": ExitCode.PREREQUISITE,
     "timeout": ExitCode.TIMEOUT,
 }
-
-
-def connect(params: dict[str, Any]) -> Kube:
-    kubeconfig = params.get("kubeconfig") or None
-    if kubeconfig:
-        kubeconfig = os.path.abspath(os.path.expanduser(kubeconfig))
-    return Kube.connect(kubeconfig, params.get("context") or None)
 
 
 # An API answer's kind is its status code (ApiError.reason is the server's reason phrase, e.g. "NotFound").

@@ -10,9 +10,8 @@ description:
   - Calls C(lmeval_setup.platform.detect.detect) on the cluster and returns C(ClusterFacts.as_dict()) as C(facts).
   - Returns C(plan), what bootstrap must change for the requested permissions on this release.
   - Fails with a distinct C(reason) (no_openshift_ai, unreachable, wrong_context, unauthorised, forbidden, ...).
+extends_documentation_fragment: [lmeval.setup.k8s_auth_options]
 options:
-  kubeconfig: {type: path, description: kubeconfig file (default KUBECONFIG, ~/.kube/config)}
-  context: {type: str, description: kubeconfig context}
   allow_online: {type: bool, default: true, description: permit LMEvalJobs online access}
   allow_code_execution: {type: bool, default: true, description: permit LMEvalJobs remote code execution}
   revert_configmap: {type: str, default: lmeval-setup-revert, description: name of the revert record}
@@ -38,6 +37,7 @@ reason: {description: failure kind, returned: failure, type: str}
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible puts docs first)
+from ansible_collections.lmeval.setup.plugins.module_utils.k8s_auth import connect, connection_spec  # noqa: E402
 
 
 def restart_settled(kube: Any, facts: Any) -> bool:
@@ -54,15 +54,16 @@ def restart_settled(kube: Any, facts: Any) -> bool:
 
 
 def main() -> None:
-    from lmeval_setup.bootstrap.ansible_support import CONNECTION_ARGS, connect, fail
+    from lmeval_setup.bootstrap.ansible_support import fail
     from lmeval_setup.bootstrap.plan import Desired, make_plan
     from lmeval_setup.bootstrap.wait import trustyai_state
+    from lmeval_setup.kube.source import KubeSource
     from lmeval_setup.platform import releases as R
-    from lmeval_setup.platform.detect import KubeSource, detect
+    from lmeval_setup.platform.detect import detect
 
     module = AnsibleModule(
         argument_spec={
-            **CONNECTION_ARGS,
+            **connection_spec(),
             "allow_online": {"type": "bool", "default": True},
             "allow_code_execution": {"type": "bool", "default": True},
             "revert_configmap": {"type": "str", "default": "lmeval-setup-revert"},
@@ -70,7 +71,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     try:
-        kube = connect(module.params)
+        kube = connect(module)
         facts = detect(KubeSource(kube))
         desired = Desired(module.params["allow_online"], module.params["allow_code_execution"])
         plan = make_plan(facts, desired, module.params["revert_configmap"])

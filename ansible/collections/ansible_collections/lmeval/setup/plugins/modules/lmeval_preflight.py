@@ -9,9 +9,8 @@ short_description: Check RBAC for every verb a bootstrap run will use, before an
 description:
   - One SelfSubjectAccessReview per entry of C(access) (the plan's C(required_access)).
   - Fails with reason C(rbac) and lists every missing permission; never writes anything else.
+extends_documentation_fragment: [lmeval.setup.k8s_auth_options]
 options:
-  kubeconfig: {type: path, description: kubeconfig file}
-  context: {type: str, description: kubeconfig context}
   access: {type: list, elements: dict, required: true, description: "verb/group/resource/namespace/name entries"}
 """
 
@@ -26,19 +25,20 @@ checked: {description: how many reviews were made, returned: always, type: int}
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible puts docs first)
+from ansible_collections.lmeval.setup.plugins.module_utils.k8s_auth import connect, connection_spec  # noqa: E402
 
 
 def main() -> None:
-    from lmeval_setup.bootstrap.ansible_support import CONNECTION_ARGS, connect, fail
+    from lmeval_setup.bootstrap.ansible_support import fail
     from lmeval_setup.bootstrap.preflight import access_from_dicts, missing_access, missing_message
 
     module = AnsibleModule(
-        argument_spec={**CONNECTION_ARGS, "access": {"type": "list", "elements": "dict", "required": True}},
+        argument_spec={**connection_spec(), "access": {"type": "list", "elements": "dict", "required": True}},
         supports_check_mode=True,
     )
     wanted = access_from_dicts(module.params["access"])
     try:
-        missing = missing_access(connect(module.params), wanted)
+        missing = missing_access(connect(module), wanted)
     except Exception as exc:
         fail(module, exc)
         return

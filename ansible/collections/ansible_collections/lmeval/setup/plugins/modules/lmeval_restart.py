@@ -15,9 +15,8 @@ description:
     the new ReplicaSet is available and no pod of an older one is left. Stamping the same hash is a
     no-op, so concurrent runs start at most one rollout.
   - Check mode sends the patch as a server-side dry run and does not wait.
+extends_documentation_fragment: [lmeval.setup.k8s_auth_options]
 options:
-  kubeconfig: {type: path, description: kubeconfig file}
-  context: {type: str, description: kubeconfig context}
   namespace: {type: str, required: true, description: the applications namespace}
   deployment: {type: str, default: trustyai-service-operator-controller-manager, description: Deployment}
   configmap: {type: str, default: trustyai-service-operator-config, description: operator ConfigMap}
@@ -40,17 +39,18 @@ config_hash: {description: hash of the start-up configuration, returned: when th
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible puts docs first)
+from ansible_collections.lmeval.setup.plugins.module_utils.k8s_auth import connect, connection_spec  # noqa: E402
 
 
 def main() -> None:
-    from lmeval_setup.bootstrap.ansible_support import CONNECTION_ARGS, connect, fail
+    from lmeval_setup.bootstrap.ansible_support import fail
     from lmeval_setup.bootstrap.restart import Restarter
     from lmeval_setup.bootstrap.revert import RevertStore
     from lmeval_setup.platform.releases import RELEASES
 
     module = AnsibleModule(
         argument_spec={
-            **CONNECTION_ARGS,
+            **connection_spec(),
             "namespace": {"type": "str", "required": True},
             "deployment": {"type": "str", "default": "trustyai-service-operator-controller-manager"},
             "configmap": {"type": "str", "default": "trustyai-service-operator-config"},
@@ -64,7 +64,7 @@ def main() -> None:
     p = module.params
     try:
         release = next(r for r in RELEASES if r.key == p["release_line"])
-        kube = connect(p)
+        kube = connect(module)
         restarter = Restarter(kube, p["namespace"], p["deployment"], p["configmap"])
         result = restarter.run(
             release=release, dry_run=module.check_mode, config_changed=p["config_changed"],

@@ -15,9 +15,8 @@ description:
     restoring it needs (get and patch of each recorded object, delete of the record); fails with reason
     C(rbac) listing all that is missing, before anything is written.
   - Check mode uses server-side dry run for every write.
+extends_documentation_fragment: [lmeval.setup.k8s_auth_options]
 options:
-  kubeconfig: {type: path, description: kubeconfig file}
-  context: {type: str, description: kubeconfig context}
   state: {type: str, choices: [record, preflight, restore], default: record, description: what to do}
   namespace: {type: str, required: true, description: namespace of the record (the applications namespace)}
   record: {type: str, default: lmeval-setup-revert, description: ConfigMap name}
@@ -40,16 +39,17 @@ checked: {description: how many access reviews were made, returned: state=prefli
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible puts docs first)
+from ansible_collections.lmeval.setup.plugins.module_utils.k8s_auth import connect, connection_spec  # noqa: E402
 
 
 def main() -> None:
-    from lmeval_setup.bootstrap.ansible_support import CONNECTION_ARGS, connect, fail
+    from lmeval_setup.bootstrap.ansible_support import fail
     from lmeval_setup.bootstrap.preflight import missing_access, missing_message
     from lmeval_setup.bootstrap.revert import ObjectRef, RevertStore
 
     module = AnsibleModule(
         argument_spec={
-            **CONNECTION_ARGS,
+            **connection_spec(),
             "state": {"type": "str", "choices": ["record", "preflight", "restore"], "default": "record"},
             "namespace": {"type": "str", "required": True},
             "record": {"type": "str", "default": "lmeval-setup-revert"},
@@ -61,7 +61,7 @@ def main() -> None:
     )
     params = module.params
     try:
-        store = RevertStore(connect(params), params["namespace"], params["record"])
+        store = RevertStore(connect(module), params["namespace"], params["record"])
         if params["state"] == "record":
             t = params["target"]
             ref = ObjectRef(t["api_version"], t["kind"], t["plural"], t["name"], t.get("namespace"))

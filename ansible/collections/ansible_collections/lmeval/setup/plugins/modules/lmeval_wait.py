@@ -12,9 +12,8 @@ description:
     C(kserve_missing) when TrustyAI reports the InferenceService CRD missing.
   - C(for=dsc_config) polls trustyai-dsc-config until it has the requested permissions.
   - Skipped in check mode (nothing was written, so there is nothing to wait for).
+extends_documentation_fragment: [lmeval.setup.k8s_auth_options]
 options:
-  kubeconfig: {type: path, description: kubeconfig file}
-  context: {type: str, description: kubeconfig context}
   for: {type: str, choices: [trustyai, dsc_config], required: true, description: what to wait for}
   release_line: {type: str, description: "release table key, e.g. rhoai-2.22 (for=trustyai)"}
   dsc_api_version: {type: str, description: group/version of the DSC (for=trustyai)}
@@ -39,17 +38,18 @@ detail: {description: what was seen when the wait ended, returned: success, type
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible puts docs first)
+from ansible_collections.lmeval.setup.plugins.module_utils.k8s_auth import connect, connection_spec  # noqa: E402
 
 
 def main() -> None:
-    from lmeval_setup.bootstrap.ansible_support import CONNECTION_ARGS, connect, fail
+    from lmeval_setup.bootstrap.ansible_support import fail
     from lmeval_setup.bootstrap.wait import wait_dsc_config, wait_trustyai_ready
     from lmeval_setup.kube.client import resource_path
     from lmeval_setup.platform.releases import RELEASES
 
     module = AnsibleModule(
         argument_spec={
-            **CONNECTION_ARGS,
+            **connection_spec(),
             "for": {"type": "str", "choices": ["trustyai", "dsc_config"], "required": True},
             "release_line": {"type": "str"},
             "dsc_api_version": {"type": "str"},
@@ -66,7 +66,7 @@ def main() -> None:
     if module.check_mode:
         module.exit_json(changed=False, skipped=True, detail="check mode: nothing was written, nothing to wait for")
     try:
-        kube = connect(p)
+        kube = connect(module)
         if p["for"] == "trustyai":
             release = next(r for r in RELEASES if r.key == p["release_line"])
             group, version = p["dsc_api_version"].split("/")

@@ -1,0 +1,128 @@
+# Copyright: lmeval-setup maintainers
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""The connection options of kubernetes.core.k8s, resolved from the task and the K8S_AUTH_* environment.
+
+Every lmeval.setup module takes the options kubernetes.core's modules take, with the same names,
+aliases and environment variables, and each option comes from where kubernetes.core 6.x takes it
+(plugins/module_utils/k8s/client.py, _create_auth_spec and _create_headers): the task's value, else
+K8S_AUTH_<OPTION>, else K8S_AUTH_<client library name> (K8S_AUTH_VERIFY_SSL, K8S_AUTH_SSL_CA_CERT,
+K8S_AUTH_CERT_FILE, K8S_AUTH_KEY_FILE); a boolean from the environment is false only for 0, false and
+no. So in AWX, where a credential injects K8S_AUTH_HOST / K8S_AUTH_API_KEY / K8S_AUTH_VERIFY_SSL, the
+role's kubernetes.core.k8s tasks and these modules talk to the same cluster as the same identity.
+lmeval_setup.bootstrap.k8s_auth turns the result into a connection (which base wins, what overrides it).
+
+The specs below are kubernetes.core's interface (its args_common.AUTH_ARG_SPEC / AUTH_ARG_MAP);
+tests/unit/test_k8s_auth.py fails when they drift from the installed kubernetes.core.
+"""
+
+from __future__ import annotations
+
+import os
+
+AUTH_PROXY_HEADERS_SPEC = {
+    "proxy_basic_auth": {"type": "str", "no_log": True},
+    "basic_auth": {"type": "str", "no_log": True},
+    "user_agent": {"type": "str"},
+}
+
+AUTH_ARG_SPEC = {
+    "kubeconfig": {"type": "raw", "no_log": True},
+    "context": {},
+    "host": {},
+    "api_key": {"no_log": True},
+    "username": {},
+    "password": {"no_log": True},
+    "validate_certs": {"type": "bool", "aliases": ["verify_ssl"]},
+    "ca_cert": {"type": "path", "aliases": ["ssl_ca_cert"]},
+    "client_cert": {"type": "path", "aliases": ["cert_file"]},
+    "client_key": {"type": "path", "aliases": ["key_file"]},
+    "proxy": {"type": "str"},
+    "no_proxy": {"type": "str"},
+    "proxy_headers": {"type": "dict", "options": AUTH_PROXY_HEADERS_SPEC},
+    "persist_config": {"type": "bool"},
+    "impersonate_user": {},
+    "impersonate_groups": {"type": "list", "elements": "str"},
+}
+
+# client library name -> option name
+AUTH_ARG_MAP = {
+    "kubeconfig": "kubeconfig",
+    "context": "context",
+    "host": "host",
+    "api_key": "api_key",
+    "username": "username",
+    "password": "password",
+    "verify_ssl": "validate_certs",
+    "ssl_ca_cert": "ca_cert",
+    "cert_file": "client_cert",
+    "key_file": "client_key",
+    "proxy": "proxy",
+    "no_proxy": "no_proxy",
+    "proxy_headers": "proxy_headers",
+    "persist_config": "persist_config",
+}
+
+FALSE_WORDS = ("0", "false", "no")
+
+
+def connection_spec():
+    """A fresh copy of the connection options, for a module's argument_spec."""
+    return {name: dict(spec) for name, spec in AUTH_ARG_SPEC.items()}
+
+
+def _env_bool(value):
+    return value.lower() not in FALSE_WORDS
+
+
+def resolve_auth(params, environ=None):
+    """{client name: value} for every option given by the task or the environment."""
+    env = os.environ if environ is None else environ
+    auth = {}
+    for true_name, arg_name in AUTH_ARG_MAP.items():
+        if params.get(arg_name) is not None:
+            auth[true_name] = params[arg_name]
+        elif arg_name == "proxy_headers":
+            headers = {}
+            for key, spec in AUTH_PROXY_HEADERS_SPEC.items():
+                value = env.get("K8S_AUTH_PROXY_HEADERS_{0}".format(key.upper()))
+                if value is not None:
+                    headers[key] = _env_bool(value) if spec.get("type") == "bool" else value
+            auth[true_name] = headers
+        else:
+            # `or`, as kubernetes.core: an empty K8S_AUTH_HOST falls through to the next name
+            value = env.get("K8S_AUTH_{0}".format(arg_name.upper())) or env.get("K8S_AUTH_{0}".format(true_name.upper()))
+            if value is not None:
+                auth[true_name] = _env_bool(value) if AUTH_ARG_SPEC[arg_name].get("type") == "bool" else value
+    return auth
+
+
+def resolve_impersonation(params, environ=None):
+    """{"impersonate_user": ..., "impersonate_groups": [...]} from the task, else K8S_AUTH_IMPERSONATE_*."""
+    env = os.environ if environ is None else environ
+    found = {}
+    for name in ("impersonate_user", "impersonate_groups"):
+        value = params.get(name)
+        if value is None:
+            value = env.get("K8S_AUTH_{0}".format(name.upper()))
+            if value is not None and AUTH_ARG_SPEC[name].get("type") == "list":
+                value = [part for part in value.split(",") if part != ""]
+        if value:
+            found[name] = value
+    return found
+
+
+def secrets_of(auth):
+    """Values that must never be printed: Ansible masks no_log options, not what came from the environment."""
+    values = [auth.get("api_key"), auth.get("password")]
+    values += [v for k, v in (auth.get("proxy_headers") or {}).items() if k != "user_agent"]
+    return [v for v in values if isinstance(v, str) and v]
+
+
+def connect(module):
+    """The lmeval_setup Kube for this task's connection (kubernetes.core's options and environment)."""
+    from lmeval_setup.bootstrap.k8s_auth import connect_with_auth
+
+    auth = resolve_auth(module.params)
+    for secret in secrets_of(auth):
+        module.no_log_values.add(secret)
+    return connect_with_auth(auth, resolve_impersonation(module.params))

@@ -7,12 +7,13 @@ clients holding a certificate of its own CA (as kubeadm sets it up): any local u
 read every Secret, or write around RBAC, through etcd's port. The apiserver's client certificates come
 from another CA, so no apiserver identity (not even the admin) can talk to etcd. Keys are 0600 and the
 working directory 0700. Processes run in their own sessions so that `stop()` (or `stop_recorded()` from
-another process, for `sandbox down`) kills whole process groups and leaves nothing behind.
+another process, for `sandbox down`) kills whole process groups and leaves nothing behind; unless
+`stop_at_exit=False` (`sandbox up`), `stop()` also runs when this process exits, is sent SIGTERM/SIGHUP or
+loses its parent (sandbox/reaper.py), since sessions of their own would otherwise outlive it.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
@@ -28,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from lmeval_setup.errors import PrerequisiteError, WaitTimeout
+from lmeval_setup.sandbox import reaper
 from lmeval_setup.sandbox.cache import cache_dir
 from lmeval_setup.sandbox.pki import TinyCA, service_account_keys
 from lmeval_setup.sandbox.private import make_private_dir, write_private
@@ -163,6 +165,7 @@ class ControlPlane:
         self.ports: dict[str, int] = {}
         self.started_at: float = 0.0
         self.started_in: float = 0.0
+        self._reaper_token = 0
 
     # -- paths -----------------------------------------------------------------------------------
     @property
@@ -194,8 +197,8 @@ class ControlPlane:
         began = time.monotonic()
         self._make_private_dirs()
         self._write_pki()
-        if self.stop_at_exit:
-            atexit.register(self.stop)
+        if self.stop_at_exit:  # also on SIGTERM/SIGHUP and when our parent dies, not only at a clean exit
+            self._reaper_token = reaper.register(self.stop, watch_parent=True)
         try:
             etcd_port = self._start_etcd()
             self._start_apiserver(etcd_port)
@@ -222,6 +225,9 @@ class ControlPlane:
         )
 
     def stop(self) -> None:
+        if self._reaper_token:
+            reaper.unregister(self._reaper_token)
+            self._reaper_token = 0
         kill_groups({name: p.pid for name, p in self._procs.items()})
         for proc in self._procs.values():
             with contextlib.suppress(subprocess.TimeoutExpired):

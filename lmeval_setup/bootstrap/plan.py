@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lmeval_setup.kube.access import Access as Access  # re-exported: preflight and revert name it here
+from lmeval_setup.kube.access import Access
 from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.detect import ClusterFacts
 from lmeval_setup.platform.operator_state import startup_config_of

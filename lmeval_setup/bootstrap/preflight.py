@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from lmeval_setup.bootstrap.plan import Access
+from lmeval_setup.kube.access import Access
 from lmeval_setup.kube.client import Kube
 
 

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from lmeval_setup.bootstrap.plan import Access
+from lmeval_setup.kube.access import Access
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
 
 JSON = dict[str, Any]

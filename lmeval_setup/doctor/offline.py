@@ -26,8 +26,8 @@ from lmeval_setup.doctor.operator_log import OPERATOR_LOG_LIMIT_BYTES, OPERATOR_
 from lmeval_setup.doctor.sanitize import sanitize_log
 from lmeval_setup.doctor.snapshot import SNAPSHOT_META_FILE, Snapshot, group_of
 from lmeval_setup.errors import UsageError
+from lmeval_setup.platform.operator_state import parse_time
 from lmeval_setup.platform.releases import OPERATOR_CONTAINER
-from lmeval_setup.rules.status import parse_time
 
 SKIPPED_PLURALS = frozenset({"secrets"})
 _MUST_GATHER_TIME = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)")

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from lmeval_setup.lint.loader import STDIN, Document, InputError, load_documents, read_source
+from lmeval_setup.platform.permissions import Permissions
 from lmeval_setup.rules.finding import Evidence, Finding, Target
-from lmeval_setup.rules.spec import ClusterPermissions, is_lmevaljob, spec_findings, target_for
+from lmeval_setup.rules.spec import is_lmevaljob, spec_findings, target_for
 
 YAML_SUFFIXES = (".yaml", ".yml")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox"})
@@ -35,7 +36,7 @@ class LintResult:
     sources: dict[str, str] = field(default_factory=dict)
 
 
-def lint_paths(paths: Sequence[str], permissions: ClusterPermissions | None = None,
+def lint_paths(paths: Sequence[str], permissions: Permissions | None = None,
                selector: str | None = None) -> LintResult:
     """`selector` (lint -l): only LMEvalJobs whose metadata.labels match it are linted, as doctor -l narrows
     the jobs it checks; the others are skipped as documents of other kinds are."""
@@ -58,7 +59,7 @@ def _selected(document: Document, selector: str | None) -> bool:
     return selector_matches(selector, labels if isinstance(labels, dict) else {})
 
 
-def lint_text(text: str, file: str = "<text>", permissions: ClusterPermissions | None = None) -> LintResult:
+def lint_text(text: str, file: str = "<text>", permissions: Permissions | None = None) -> LintResult:
     """Lint YAML given as a string (tests, the fuzzer, editors)."""
     result = LintResult(files=1, sources={file: text})
     try:
@@ -72,7 +73,7 @@ def lint_text(text: str, file: str = "<text>", permissions: ClusterPermissions |
     return result
 
 
-def lint_document(document: Document, permissions: ClusterPermissions | None = None) -> list[Finding]:
+def lint_document(document: Document, permissions: Permissions | None = None) -> list[Finding]:
     """Spec findings for one LMEvalJob document, each placed at the line of its evidence path."""
     findings = [_placed(f, document) for f in spec_findings(document.data, permissions)]
     for dup in document.duplicates:

@@ -14,11 +14,12 @@ from typing import Any
 
 from lmeval_setup.errors import LmevalError
 from lmeval_setup.lint.loader import Document
+from lmeval_setup.platform.permissions import Permissions
 from lmeval_setup.rules.finding import Evidence, Finding, Target
-from lmeval_setup.rules.spec import ClusterPermissions, target_for
+from lmeval_setup.rules.spec import target_for
 
 
-def read_permissions(kube: Any) -> tuple[ClusterPermissions | None, str | None]:
+def read_permissions(kube: Any) -> tuple[Permissions | None, str | None]:
     """Effective permissions, or (None, reason) when they cannot be read (e.g. no OpenShift AI)."""
     from lmeval_setup.kube.source import KubeSource
     from lmeval_setup.platform.detect import detect

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmeval_setup.errors import UsageError
-from lmeval_setup.platform.lmevaljob import lmevaljob_path as lmevaljob_path  # re-exported for callers
 from lmeval_setup.platform.releases import LMEVAL_GROUP, LMEVAL_VERSION
 
 JSON = dict[str, Any]

@@ -13,7 +13,7 @@ from typing import Any
 
 from lmeval_setup.errors import ExitCode, LmevalError, OpenShiftAIMissing, WaitTimeout
 from lmeval_setup.kube.client import Kube
-from lmeval_setup.platform.lmevaljob import require_lmevaljob_api as require_lmevaljob_api  # re-exported
+from lmeval_setup.platform.lmevaljob import require_lmevaljob_api
 from lmeval_setup.platform.permissions import Permissions
 from lmeval_setup.platform.releases import LMEVAL_GROUP, LMEVAL_VERSION
 from lmeval_setup.provision import apply as A

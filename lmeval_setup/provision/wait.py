@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from lmeval_setup.errors import ClusterError, WaitTimeout
 from lmeval_setup.kube.client import ApiError, Kube, WatchInterrupted
-from lmeval_setup.provision.objects import lmevaljob_path
+from lmeval_setup.platform.lmevaljob import lmevaljob_path
 
 JSON = dict[str, Any]
 TERMINAL_STATE = "Complete"

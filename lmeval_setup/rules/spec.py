@@ -8,7 +8,7 @@ Layers:
 - the CRD schema (what the API server rejects): types, enums, patterns, required, unknown fields;
 - the controller's ValidateUserInput (what the CRD accepts but the job then fails on);
 - the seed's root causes visible in a spec (base_url path, chat + loglikelihood, tokenizer, ...);
-- with ClusterPermissions: online / code execution requested but not permitted (LME102/LME103).
+- with Permissions: online / code execution requested but not permitted (LME102/LME103).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # What the cluster grants jobs: the one type detect() computes (DSC config over operator ConfigMap).
-from lmeval_setup.platform.permissions import Permissions as ClusterPermissions
+from lmeval_setup.platform.permissions import Permissions
 from lmeval_setup.redact import REDACTED, is_secret_name, is_secret_value
 from lmeval_setup.rules import schema as S
 from lmeval_setup.rules.catalog import Severity
@@ -504,7 +504,7 @@ def downloads_needed(job: Job) -> list[tuple[str, str]]:
     return needed
 
 
-def offline_rules(job: Job, permissions: ClusterPermissions | None) -> Iterator[Finding]:
+def offline_rules(job: Job, permissions: Permissions | None) -> Iterator[Finding]:
     """LME001 (job runs offline but needs downloads), LME102/LME103 (requested but not permitted)."""
     needed = downloads_needed(job)
     if job.flag("allowOnline"):
@@ -626,7 +626,7 @@ DETECTORS: tuple[Detector, ...] = (
 
 
 def spec_findings(
-    job: dict[str, Any], permissions: ClusterPermissions | None = None, *, target: Target | None = None
+    job: dict[str, Any], permissions: Permissions | None = None, *, target: Target | None = None
 ) -> list[Finding]:
     """All spec findings for one LMEvalJob document. Never raises on malformed input."""
     if not isinstance(job, dict):

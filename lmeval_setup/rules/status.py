@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lmeval_setup.platform.operator_state import parse_time as parse_time  # the one RFC 3339 reader
+from lmeval_setup.platform.operator_state import parse_time  # the one RFC 3339 reader
 from lmeval_setup.redact import redact_text
 from lmeval_setup.rules.finding import Evidence, Finding, Target
 from lmeval_setup.rules.operator_messages import rule_for_status_message

@@ -23,7 +23,7 @@ from testsupport import require_controlplane_binaries, wait_for
 from lmeval_setup.cli.main import main
 from lmeval_setup.kube.client import resource_path
 from lmeval_setup.platform import releases as R
-from lmeval_setup.provision.objects import lmevaljob_path
+from lmeval_setup.platform.lmevaljob import lmevaljob_path
 
 pytestmark = pytest.mark.controlplane
 

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 from bootstrap_support import sandbox
 
-from lmeval_setup.platform.detect import KubeSource, detect
+from lmeval_setup.kube.source import KubeSource
+from lmeval_setup.platform.detect import detect
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTION_SRC = REPO / "ansible" / "collections" / "ansible_collections" / "lmeval" / "setup"

@@ -26,7 +26,7 @@ from testsupport import require_controlplane_binaries
 
 from lmeval_setup.cli.main import main
 from lmeval_setup.kube.client import Kube, resource_path
-from lmeval_setup.provision.objects import lmevaljob_path
+from lmeval_setup.platform.lmevaljob import lmevaljob_path
 
 pytestmark = pytest.mark.controlplane
 
@@ -361,7 +361,7 @@ def test_results_table_compare_and_plot(capsys, plane, kube_, tmp_path: Path) ->
 # -- scaffold ------------------------------------------------------------------------------------------------
 def test_scaffold_output_lints_clean_and_applies_with_kubectl_k(capsys, plane, kube_, tmp_path: Path) -> None:
     from lmeval_setup.lint import lint_paths
-    from lmeval_setup.rules.spec import ClusterPermissions
+    from lmeval_setup.platform.permissions import Permissions
     from lmeval_setup.sandbox.controlplane import default_binary_dir
 
     out_dir = tmp_path / "trustyai-eval"
@@ -371,7 +371,7 @@ def test_scaffold_output_lints_clean_and_applies_with_kubectl_k(capsys, plane, k
               "--model", f"name=granite-fp16,url={URL},gpus=4"])
         raise SystemExit(0)
     assert exc.value.code in (0, None), capsys.readouterr().err
-    lint = lint_paths([str(out_dir)], ClusterPermissions(online=True, code_execution=False))
+    lint = lint_paths([str(out_dir)], Permissions(online=True, code_execution=False))
     assert lint.errors == [] and lint.findings == [] and len(lint.checked) == 2
     kubectl = default_binary_dir() / "kubectl"
     if not os.access(kubectl, os.X_OK):

@@ -17,7 +17,7 @@ from testsupport import require_controlplane_binaries
 
 from lmeval_setup.cli.main import main
 from lmeval_setup.kube.client import Kube, resource_path
-from lmeval_setup.provision.objects import lmevaljob_path
+from lmeval_setup.platform.lmevaljob import lmevaljob_path
 
 pytestmark = pytest.mark.controlplane
 

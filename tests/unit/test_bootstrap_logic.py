@@ -90,8 +90,8 @@ def test_wait_timeout_sets_both_role_timeouts() -> None:
 
 def test_revert_preflight_asks_for_every_recorded_object() -> None:
     """Revert had no preflight: with partial rights it restored the ConfigMap, then failed on the DSC."""
-    from lmeval_setup.bootstrap.plan import Access
     from lmeval_setup.bootstrap.revert import RevertStore
+    from lmeval_setup.kube.access import Access
 
     dsc = ObjectRef("datasciencecluster.opendatahub.io/v1", "DataScienceCluster", "datascienceclusters", "d")
     entries = [Entry(dsc, ("spec", "x"), True, "Removed", 0), Entry(CM_REF, ANNOTATION, False, None, 1, 2)]

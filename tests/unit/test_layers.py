@@ -71,3 +71,48 @@ def test_lint_does_not_load_the_kube_client() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=PACKAGE.parent).stdout
     assert out.strip() == "[]"
+
+
+def _home_names(module: str, cache: dict[str, set[str] | None]) -> set[str] | None:
+    """What `module` defines at its top level, plus its `__all__` (a package's deliberate public API);
+    None when `module` is no file of ours."""
+    if module not in cache:
+        base = PACKAGE.parent.joinpath(*module.split("."))
+        path = base / "__init__.py" if (base / "__init__.py").exists() else base.with_suffix(".py")
+        if not path.exists():
+            cache[module] = None
+            return None
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+                if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value is not None:
+                    names |= {e.value for e in ast.walk(node.value) if isinstance(e, ast.Constant)}
+        cache[module] = names
+    return cache[module]
+
+
+def test_names_are_imported_from_their_home() -> None:
+    """A name is imported from the module that defines it, never through another that imported it (a copy
+    of where it lives: platform.detect once re-exported KubeSource, rules.spec Permissions as
+    ClusterPermissions). The package, its tests and the collection's modules alike."""
+    roots = [PACKAGE, PACKAGE.parent / "tests", PACKAGE.parent / "ansible"]
+    cache: dict[str, set[str] | None] = {}
+    passed_on = []
+    for path in sorted(p for root in roots for p in root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").startswith(
+                    "lmeval_setup")):
+                continue
+            for alias in node.names:
+                home = _home_names(node.module or "", cache)
+                submodule = _home_names(f"{node.module}.{alias.name}", cache) is not None
+                where = f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.module}.{alias.name}"
+                if home is not None and not submodule and alias.name not in home:
+                    passed_on.append(where)
+                elif alias.asname == alias.name:  # `import X as X`: the idiom that marks a re-export
+                    passed_on.append(f"{where} (re-exported)")
+    assert not passed_on, "names imported from a module that only passes them on:\n" + "\n".join(passed_on)

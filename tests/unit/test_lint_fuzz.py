@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lmeval_setup.lint import lint_text
+from lmeval_setup.platform.permissions import Permissions
 from lmeval_setup.report import render
-from lmeval_setup.rules.spec import ClusterPermissions, spec_findings
+from lmeval_setup.rules.spec import spec_findings
 
 EXAMPLES = 10_000 if os.environ.get("LMEVAL_SOAK") else 300
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
@@ -41,7 +42,7 @@ def _job(tree: Any) -> dict[str, Any]:
 @FUZZ
 @given(TREES, st.booleans(), st.booleans())
 def test_spec_rules_never_crash(tree: Any, online: bool, code: bool) -> None:
-    findings = spec_findings(_job(tree), ClusterPermissions(online, code))
+    findings = spec_findings(_job(tree), Permissions(online, code))
     for fmt in ("json", "sarif"):
         render(findings, fmt, tool="lint")
 

@@ -9,8 +9,9 @@ from datetime import timedelta
 from doctor_support import NOW, cluster_snapshot
 
 from lmeval_setup.bootstrap.dryrun import dry_run_lines, summarise
-from lmeval_setup.bootstrap.plan import Access, Desired, Plan, make_plan
+from lmeval_setup.bootstrap.plan import Desired, Plan, make_plan
 from lmeval_setup.doctor.snapshot import Snapshot
+from lmeval_setup.kube.access import Access
 from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.detect import detect
 

@@ -7,9 +7,9 @@ import yaml
 from click.testing import CliRunner
 
 from lmeval_setup.cli.provision import provision
+from lmeval_setup.platform.permissions import Permissions
 from lmeval_setup.provision.objects import SPEC_HASH_ANNOTATION, ProvisionSpec, build_objects, spec_hash
 from lmeval_setup.provision.run import Printer, RunOptions, lint_gate
-from lmeval_setup.rules.spec import ClusterPermissions
 
 ARGS = ["-n", "ci", "--render", "--model", "granite", "--base-url", "http://granite-predictor:8080/v1",
         "--tokenizer", "ibm-granite/granite-3.1-8b-instruct", "--tasks", "arc_easy", "--allow-online"]
@@ -39,7 +39,7 @@ def test_live_gate_fills_the_tokenizer_from_the_inference_service() -> None:
             "spec": {"predictor": {"model": {"storageUri": "hf://ibm-granite/granite-3.1-8b-instruct"}}}}
     lines: list[str] = []
     printer = Printer(out=lines.append, err=lines.append)
-    permitted = ClusterPermissions(online=True, code_execution=False)
+    permitted = Permissions(online=True, code_execution=False)
     assert not lint_gate(list(objects), permitted, RunOptions(spec=spec), printer)  # LME004 stops it
     assert lint_gate(objects, permitted, RunOptions(spec=spec, fix=True), printer, isvcs=[isvc])
     args = {a["name"]: a["value"] for a in objects[-1]["spec"]["modelArgs"]}
@@ -53,7 +53,7 @@ def test_offline_cluster_keeps_the_error_and_names_bootstrap(online: bool) -> No
                          tokenizer="ibm-granite/granite-3.1-8b-instruct", tasks=["arc_easy"], allow_online=False)
     objects = build_objects(spec)
     lines: list[str] = []
-    ok = lint_gate(objects, ClusterPermissions(online=online, code_execution=False),
+    ok = lint_gate(objects, Permissions(online=online, code_execution=False),
                    RunOptions(spec=spec, fix=True), Printer(out=lines.append, err=lines.append))
     assert not ok  # allowOnline alone does not help while the cluster refuses it (LME102 now)
     assert any("bootstrap --allow-online" in line for line in lines)

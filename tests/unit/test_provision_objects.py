@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from lmeval_setup.errors import UsageError
+from lmeval_setup.platform.permissions import Permissions
 from lmeval_setup.provision.objects import (
     API_KEY_ENV,
     CREATED_ANNOTATION,
@@ -18,7 +19,7 @@ from lmeval_setup.provision.objects import (
     build_objects,
     lmevaljob_object,
 )
-from lmeval_setup.rules.spec import ClusterPermissions, spec_findings
+from lmeval_setup.rules.spec import spec_findings
 
 SECRET_VALUE = "sk-live-0123456789abcdefXYZ"
 
@@ -59,12 +60,12 @@ def test_job_has_the_seed_settings_and_lints_clean() -> None:
     }
     assert job["spec"]["limit"] == "50" and job["spec"]["allowOnline"] is True
     assert job["spec"]["allowCodeExecution"] is False
-    assert spec_findings(job, ClusterPermissions(online=True, code_execution=False)) == []
+    assert spec_findings(job, Permissions(online=True, code_execution=False)) == []
 
 
 def test_cluster_that_forbids_online_gets_a_lint_error_not_a_silent_offline_job() -> None:
     job = lmevaljob_object(good_spec(allow_online=False))
-    assert "LME001" in {f.rule_id for f in spec_findings(job, ClusterPermissions(False, False))}
+    assert "LME001" in {f.rule_id for f in spec_findings(job, Permissions(False, False))}
 
 
 def test_api_key_only_through_a_secret_reference() -> None:

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from lmeval_setup.errors import UsageError
-from lmeval_setup.rules.spec import ClusterPermissions, spec_findings
+from lmeval_setup.platform.permissions import Permissions
+from lmeval_setup.rules.spec import spec_findings
 from lmeval_setup.scaffold.render import load_spec, parse_model_flag, render_files, spec_from_mapping, write_files
 
 SPEC = {
@@ -50,7 +51,7 @@ def test_one_job_per_model_with_concurrency_matched_to_gpus() -> None:
 
 def test_every_job_is_lint_clean() -> None:
     for job in jobs_of(render_files(spec_from_mapping(SPEC))).values():
-        assert spec_findings(job, ClusterPermissions(online=True, code_execution=False)) == []
+        assert spec_findings(job, Permissions(online=True, code_execution=False)) == []
 
 
 def test_model_flags() -> None:

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from lmeval_setup.platform.permissions import Permissions
 from lmeval_setup.rules import schema as S
-from lmeval_setup.rules.spec import ClusterPermissions, spec_findings
+from lmeval_setup.rules.spec import spec_findings
 
 GOOD: dict[str, Any] = {
     "apiVersion": "trustyai.opendatahub.io/v1alpha1",
@@ -53,7 +54,7 @@ def with_arg(name: str, value: Any, doc: dict[str, Any] | None = None) -> dict[s
     return doc
 
 
-def rules(doc: dict[str, Any], permissions: ClusterPermissions | None = None) -> dict[str, list[str]]:
+def rules(doc: dict[str, Any], permissions: Permissions | None = None) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for f in spec_findings(doc, permissions):
         out.setdefault(f.rule_id, []).append(f.evidence[0].path or "")
@@ -138,11 +139,11 @@ def test_secrets_are_redacted_in_evidence() -> None:
 
 def test_permissions_layer() -> None:
     doc = job(allowCodeExecution=True)
-    denied = ClusterPermissions(online=False, code_execution=False)
+    denied = Permissions(online=False, code_execution=False)
     found = rules(doc, denied)
     assert found["LME102"] == ["spec.allowOnline"]
     assert found["LME103"] == ["spec.allowCodeExecution"]
-    assert "LME102" not in rules(doc, ClusterPermissions(online=True, code_execution=True))
+    assert "LME102" not in rules(doc, Permissions(online=True, code_execution=True))
     assert "LME102" not in rules(doc)  # unknown permissions: no claim
 
 

@@ -25,6 +25,11 @@ API (used by the sandbox to run the real manager, and by tests):
     find(profile) -> OperatorBuild | None     the first built line for the profile, or None
     locate(profile) -> OperatorBuild          the same, or PrerequisiteError (exit 4) naming the build command
     build_for_line(line) -> OperatorBuild | None
+    shipped_crd(profile) -> ShippedCrd | None the LMEvalJob CRD that the profile's line ships, for the sandbox
+                                              to install: from a build in the cache, else the line's archive
+                                              in ../shared/upstream (LMEVAL_SHARED_DIR), else, for a line the Go
+                                              module proxy serves (v1.38.0), `go mod download`; None when no
+                                              source is at hand (ShippedCrd.missing says why)
 
     OperatorBuild (frozen): line, commit, directory, manager, driver, source_dir, crd (the shipped
         LMEvalJob CRD, config/crd/bases/trustyai.opendatahub.io_lmevaljobs.yaml), config_dir, and
@@ -46,9 +51,17 @@ RELATED_IMAGE_ODH_TA_LMES_JOB_IMAGE nor RELATED_IMAGE_ODH_TA_LMES_DRIVER_IMAGE i
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+import shutil
+import subprocess
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from lmeval_setup.errors import PrerequisiteError
 from lmeval_setup.sandbox.cache import cache_dir
@@ -177,3 +190,110 @@ def locate(profile: str, root: Path | None = None) -> OperatorBuild:
             f"the TrustyAI operator for {profile} ({wanted}) is not built in {root or cache_root()}; {BUILD_HINT}"
         )
     return build
+
+
+# -- the LMEvalJob CRD each line ships -----------------------------------------------------------------------
+REPO_SHARED = Path(__file__).resolve().parents[3] / "shared"
+ARCHIVE_DIR = Path("upstream/trustyai-service-operator")
+GO_DOWNLOAD_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class ShippedCrd:
+    """A line's LMEvalJob CRD, ready to apply (status and server-set metadata removed), and where it came from."""
+
+    line: str
+    source: str  # "build", "archive" or "module proxy"
+    body: dict[str, Any]
+
+
+def shared_dir() -> Path:
+    """../shared beside the checkout, or LMEVAL_SHARED_DIR (as tools/build-operator.sh finds it)."""
+    return Path(os.environ.get("LMEVAL_SHARED_DIR", "") or REPO_SHARED)
+
+
+def shipped_crd(profile: str, root: Path | None = None, shared: Path | None = None) -> ShippedCrd | None:
+    """The LMEvalJob CRD of the first line of `profile` whose sources are at hand (see the module docstring)."""
+    for line in lines_for_profile(profile):
+        found = _crd_of_line(line, root, shared or shared_dir())
+        if found is not None:
+            return found
+    return None
+
+
+def missing_crd_reason(profile: str, root: Path | None = None, shared: Path | None = None) -> str:
+    """Why shipped_crd(profile) found nothing: the places it looked."""
+    lines = lines_for_profile(profile)
+    archives = [OPERATOR_LINES[n].archive for n in lines if OPERATOR_LINES[n].archive]
+    proxied = [n for n in lines if OPERATOR_LINES[n].module_version]
+    where = [f"no build of {' or '.join(lines)} in {root or cache_root()}"]
+    if archives:
+        where.append(f"no {' or '.join(map(str, archives))} in {(shared or shared_dir()) / ARCHIVE_DIR}")
+    if proxied:
+        where.append(f"{' or '.join(proxied)} not downloadable from the Go module proxy (go on PATH, network)")
+    return "; ".join(where)
+
+
+def _crd_of_line(line: str, root: Path | None, shared: Path) -> ShippedCrd | None:
+    spec = OPERATOR_LINES[line]
+    build = build_for_line(line, root)
+    if build is not None:
+        return ShippedCrd(line, "build", _copy(_parsed_crd(str(build.crd))))
+    if spec.archive and (shared / ARCHIVE_DIR / spec.archive).is_file():
+        return ShippedCrd(line, "archive", _copy(_crd_from_archive(str(shared / ARCHIVE_DIR / spec.archive))))
+    if spec.module_version:
+        directory = _module_dir(spec.module_version)
+        if directory is not None and (directory / CRD_RELATIVE).is_file():
+            return ShippedCrd(line, "module proxy", _copy(_parsed_crd(str(directory / CRD_RELATIVE))))
+    return None
+
+
+def _copy(crd: dict[str, Any]) -> dict[str, Any]:
+    """The cached CRDs are shared; a JSON round trip (a few ms) gives each caller its own."""
+    return dict(json.loads(json.dumps(crd)))
+
+
+def applicable(crd: dict[str, Any]) -> dict[str, Any]:
+    """The CRD as one applies it: without status and without metadata the server sets."""
+    metadata = crd.get("metadata") or {}
+    kept = {k: metadata[k] for k in ("name", "annotations", "labels") if metadata.get(k)}
+    return {"apiVersion": crd["apiVersion"], "kind": crd["kind"], "metadata": kept, "spec": crd["spec"]}
+
+
+def _load_yaml(stream: Any) -> dict[str, Any]:
+    # The C loader: a shipped CRD is ~330 KB of YAML (0.02 s with it, ~1 s without).
+    return dict(yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed_crd(path: str) -> dict[str, Any]:
+    """Parsed once per process (the sandbox installs a profile per control plane)."""
+    with open(path, encoding="utf-8") as handle:
+        return applicable(_load_yaml(handle))
+
+
+@functools.lru_cache(maxsize=16)
+def _crd_from_archive(archive: str) -> dict[str, Any]:
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            if member.isfile() and member.name.split("/", 1)[-1] == str(CRD_RELATIVE):
+                handle = tar.extractfile(member)
+                if handle is not None:
+                    return applicable(_load_yaml(handle))
+    raise FileNotFoundError(f"{archive} has no {CRD_RELATIVE}")
+
+
+@functools.lru_cache(maxsize=4)
+def _module_dir(version: str) -> Path | None:
+    """The module's directory in the Go module cache (downloaded from the proxy on first use), or None."""
+    go = shutil.which("go")
+    if go is None:
+        return None
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
+    try:
+        done = subprocess.run([go, "mod", "download", "-json", f"{MODULE}@{version}"], capture_output=True,
+                              text=True, env=env, timeout=GO_DOWNLOAD_TIMEOUT, check=False, cwd="/")
+        directory = json.loads(done.stdout or "{}").get("Dir") if done.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return None
+    return Path(directory) if directory else None

@@ -1,7 +1,10 @@
 """Release profiles: install one OpenShift AI / Open Data Hub release's API surface on a real apiserver.
 
 A profile (`releases.PROFILES`: rhoai-2.16 ... odh-3.5) installs, through the API only:
-- the project's own minimal CRDs for that release (`sandbox.crds`), and waits until they are Established;
+- the LMEvalJob CRD that the profile's TrustyAI operator line ships (`operator_build.shipped_crd`: its build,
+  its sources in ../shared/upstream, or v1.38.0 from the Go module proxy; without any, the project's own
+  CRD, with a warning), the project's own minimal CRDs for the platform (`sandbox.crds`), and waits until
+  they are Established;
 - on 3.x, a ValidatingAdmissionPolicy + binding standing in for the operator's DSC webhook that refuses
   any create/update while kueue is `Managed` (the apiserver itself denies, with the real message);
 - the seed objects: the applications / monitoring / operator namespaces, the DSCI `default-dsci`, and
@@ -14,6 +17,7 @@ comes from the release table; nothing here compares version numbers.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,7 +27,9 @@ from lmeval_setup.errors import UsageError, WaitTimeout
 from lmeval_setup.kube.client import APPLY_PATCH, JSON, ApiError, Kube, resource_path
 from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.releases import PROFILES, Profile, Release
+from lmeval_setup.sandbox import operator_build
 from lmeval_setup.sandbox.crds import crds_for
+from lmeval_setup.sandbox.crds.schema import Schema
 
 DSC_NAME = "default-dsc"
 DSCI_NAME = "default-dsci"
@@ -31,6 +37,9 @@ COMPONENT_CR_NAME = "default-trustyai"
 SANDBOX_MANAGER = "lmeval-sandbox"  # field manager of what the profile itself writes
 KUEUE_POLICY = "datasciencecluster-kueue-managed-state"
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+LMEVALJOB_CRD = f"lmevaljobs.{R.LMEVAL_GROUP}"
+
+log = logging.getLogger("lmeval_setup.sandbox.profiles")
 
 __all__ = ["PROFILES", "InstallOptions", "get_profile", "install_profile"]
 
@@ -172,6 +181,17 @@ def apply(kube: Kube, path: str, body: JSON, manager: str = SANDBOX_MANAGER) -> 
     return result
 
 
+def profile_crds(profile: Profile, *, kserve: bool = True) -> list[Schema]:
+    """The CRDs a profile installs: ours for the platform, the LMEvalJob CRD its operator line ships."""
+    crds = crds_for(profile.release, kserve=kserve)
+    shipped = operator_build.shipped_crd(profile.name)
+    if shipped is None:
+        log.warning("%s: the sandbox's own LMEvalJob CRD stands in for the shipped one (%s)", profile.name,
+                    operator_build.missing_crd_reason(profile.name))
+        return crds
+    return [shipped.body if crd["metadata"]["name"] == LMEVALJOB_CRD else crd for crd in crds]
+
+
 def apply_crds(kube: Kube, crds: Iterable[JSON], timeout: float = 30.0) -> None:
     names = []
     for crd in crds:
@@ -216,7 +236,7 @@ def install_profile(kube: Kube, profile: Profile | str, options: InstallOptions 
     """Install CRDs, admission policy and seed objects. Idempotent: a second call changes nothing."""
     profile = get_profile(profile) if isinstance(profile, str) else profile
     release = profile.release
-    apply_crds(kube, crds_for(release, kserve=options.kserve))
+    apply_crds(kube, profile_crds(profile, kserve=options.kserve))
     for ns in namespaces(release):
         ensure_namespace(kube, ns)
     now = _now()

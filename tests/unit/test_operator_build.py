@@ -101,3 +101,58 @@ def test_script_does_nothing_for_a_built_line(tmp_path: Path) -> None:
     _fake_build(tmp_path / "cache", "rhoai-3.5")
     done = _run_script(tmp_path, "rhoai-3.5")
     assert done.returncode == 0 and "operator rhoai-3.5: built" in done.stderr
+
+
+# -- the LMEvalJob CRD a profile installs (operator_build.shipped_crd) ---------------------------------------
+def _crd_text(marker: str) -> str:
+    return ("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+            "metadata: {name: lmevaljobs.trustyai.opendatahub.io, creationTimestamp: null,"
+            f" annotations: {{from: {marker}}}}}\nspec: {{group: trustyai.opendatahub.io}}\n"
+            "status: {acceptedNames: {kind: ''}}\n")
+
+
+def _fake_archive(shared: Path, line: str, marker: str) -> None:
+    import io
+    import tarfile
+    directory = shared / OB.ARCHIVE_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    data = _crd_text(marker).encode()
+    with tarfile.open(directory / str(OB.OPERATOR_LINES[line].archive), "w:gz") as tar:
+        info = tarfile.TarInfo(f"trustyai-service-operator-{line}/{OB.CRD_RELATIVE}")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+
+def test_shipped_crd_comes_from_the_build_then_the_archive_then_the_module_proxy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache, shared, module = tmp_path / "cache", tmp_path / "shared", tmp_path / "module"
+    (module / OB.CRD_RELATIVE).parent.mkdir(parents=True)
+    (module / OB.CRD_RELATIVE).write_text(_crd_text("proxy"))
+    monkeypatch.setattr(OB, "_module_dir", lambda version: module if version == "v1.38.0" else None)
+    # Nothing at hand for 3.5 (the proxy serves only v1.38.0): None, and the reason names every place.
+    assert OB.shipped_crd("rhoai-3.5", cache, shared) is None
+    reason = OB.missing_crd_reason("rhoai-3.5", cache, shared)
+    assert "no build of rhoai-3.5" in reason and "rhoai-3.5.tar.gz" in reason and "proxy" not in reason
+    # rhoai-2.22 without its archive: v1.38.0, the line ODH 2.22-2.34 track, from the proxy.
+    found = OB.shipped_crd("rhoai-2.22", cache, shared)
+    assert found is not None and (found.line, found.source) == ("v1.38.0", "module proxy")
+    _fake_archive(shared, "rhoai-2.22", "archive")
+    found = OB.shipped_crd("rhoai-2.22", cache, shared)
+    assert found is not None and (found.line, found.source) == ("rhoai-2.22", "archive")
+    # Ready to apply: no status, no server-set metadata.
+    assert "status" not in found.body
+    assert found.body["metadata"] == {"name": "lmevaljobs.trustyai.opendatahub.io", "annotations": {"from": "archive"}}
+    (_fake_build(cache, "rhoai-2.22") / "src" / OB.CRD_RELATIVE).write_text(_crd_text("build"))
+    found = OB.shipped_crd("rhoai-2.22", cache, shared)
+    assert found is not None and (found.line, found.source) == ("rhoai-2.22", "build")
+    assert found.body["metadata"]["annotations"] == {"from": "build"}
+    # Each caller gets its own copy of the cached CRD.
+    found.body["spec"]["group"] = "changed"
+    again = OB.shipped_crd("rhoai-2.22", cache, shared)
+    assert again is not None and again.body["spec"]["group"] == "trustyai.opendatahub.io"
+
+
+def test_odh_profiles_install_the_crd_of_their_rhoai_line(tmp_path: Path) -> None:
+    _fake_archive(tmp_path / "shared", "rhoai-2.25", "2.25")
+    found = OB.shipped_crd("odh-2.35", tmp_path / "cache", tmp_path / "shared")
+    assert found is not None and found.line == "rhoai-2.25"

@@ -49,6 +49,11 @@ class ModelServerConfig:
     slow_seconds: float = 5.0
     max_model_len: int = 4096
     vllm_version: str = "0.10.1.1"
+    # vLLM's --model, which /v1/models reports as `root` (a Hugging Face id when vLLM pulled the model
+    # itself, /mnt/models under KServe storage); default: the served name.
+    model: str | None = None
+    # Only these client addresses are answered (None: any); for a stand-in bound to a non-loopback address.
+    clients: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.fault is not None and self.fault not in FAULTS:
@@ -110,6 +115,9 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.config = config
         self.requests_seen: list[tuple[str, str]] = []
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        return self.config.clients is None or str(client_address[0]) in self.config.clients
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -212,7 +220,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _models(self) -> None:
         name = self.server.config.served_model_name
         self._send_json(200, {"object": "list", "data": [{
-            "id": name, "object": "model", "created": 1700000000, "owned_by": "vllm", "root": name,
+            "id": name, "object": "model", "created": 1700000000, "owned_by": "vllm",
+            "root": self.server.config.model or name,
             "parent": None, "max_model_len": self.server.config.max_model_len}]})
 
     def _missing_field(self, field: str, body: dict[str, Any]) -> None:

@@ -71,7 +71,10 @@ def _execute(opts: RunOptions, output: str) -> None:
     opts.request_timeout = request_timeout()
     # -v/-vv/-vvv: the requests happen inside Ansible, so its verbosity is what -v can raise.
     opts.verbosity = verbosity()
-    result = run(opts, _progress_printer(output, sys.stderr.isatty()), _ansible_printer(opts.verbosity))
+    progress = _progress_printer(output, sys.stderr.isatty())
+    from lmeval_setup.bootstrap.noop import answer  # a no-op bootstrap needs no Ansible start-up
+
+    result = answer(opts, progress) or run(opts, progress, _ansible_printer(opts.verbosity))
     if output in ("json", "yaml"):
         click.echo(render_structured(result, output), nl=False)
     else:

@@ -34,32 +34,14 @@ plan: {description: what must change (patches, blockers, required_access), retur
 reason: {description: failure kind, returned: failure, type: str}
 """
 
-from typing import Any  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible puts docs first)
 from ansible_collections.lmeval.setup.plugins.module_utils.k8s_auth import connect, connection_spec  # noqa: E402
 
 
-def restart_settled(kube: Any, facts: Any) -> bool:
-    """The restart decision and rollout check lmeval_restart makes, from this read: lets a no-op run skip it."""
-    from lmeval_setup.bootstrap.restart import rollout_readiness
-    from lmeval_setup.platform.operator_state import startup_config_of
-
-    deployment = facts.operator.deployment
-    if deployment is None:
-        return False
-    if startup_config_of(facts).restart_needed:
-        return False
-    return rollout_readiness(kube, deployment, facts.applications_namespace).rolled_out
-
-
 def main() -> None:
     from lmeval_setup.bootstrap.ansible_support import fail
-    from lmeval_setup.bootstrap.plan import Desired, make_plan
-    from lmeval_setup.bootstrap.wait import trustyai_state
-    from lmeval_setup.kube.source import KubeSource
-    from lmeval_setup.platform import releases as R
-    from lmeval_setup.platform.detect import detect
+    from lmeval_setup.bootstrap.noop import read_and_plan
+    from lmeval_setup.bootstrap.plan import Desired
 
     module = AnsibleModule(
         argument_spec={
@@ -72,27 +54,13 @@ def main() -> None:
     )
     try:
         kube = connect(module)
-        facts = detect(KubeSource(kube))
         desired = Desired(module.params["allow_online"], module.params["allow_code_execution"])
-        plan = make_plan(facts, desired, module.params["revert_configmap"])
-        settled = restart_settled(kube, facts)
+        # The one read and plan: the CLI answers a no-op bootstrap from the same function (bootstrap/noop.py).
+        facts, plan = read_and_plan(kube, desired, module.params["revert_configmap"])
     except Exception as exc:  # every failure becomes one line and a reason
         fail(module, exc)
         return
-    summary = facts.as_dict()
-    summary["dsc_generation"] = facts.dsc.get("metadata", {}).get("generation")
-    # Lets the role skip the wait (one module run) when TrustyAI is already ready; a KServe failure
-    # is left to lmeval_wait, which reports it with its reason.
-    try:
-        summary["trustyai_ready"] = trustyai_state(facts.dsc, facts.release, facts.operator.deployment)[0]
-    except Exception:
-        summary["trustyai_ready"] = False
-    # The same comparison lmeval_wait for=dsc_config polls on: true means that wait has nothing to wait for.
-    wanted = {R.DSC_CM_ONLINE: str(desired.online).lower(), R.DSC_CM_CODE: str(desired.code_execution).lower()}
-    dsc_config = (facts.dsc_config or {}).get("data") or {}
-    summary["dsc_config_current"] = all(dsc_config.get(k) == v for k, v in wanted.items())
-    summary["restart_settled"] = settled
-    module.exit_json(changed=False, facts=summary, plan=plan.as_dict())
+    module.exit_json(changed=False, facts=facts, plan=plan)
 
 
 if __name__ == "__main__":

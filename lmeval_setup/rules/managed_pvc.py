@@ -7,10 +7,10 @@ storageClassName, `resources.requests.storage: resource.MustParse(pvcManaged.siz
 - a size that is not a Kubernetes quantity (or no size at all: "") makes MustParse panic; controller-runtime
   recovers the panic and requeues forever, so the job never gets a status, a PVC or a pod;
 - a size of zero or less is refused by the apiserver ("must be greater than zero"), with the same result;
-- the claim names no StorageClass, so the cluster's default one provisions it; without a default
-  StorageClass the persistentvolume controller reports "no persistent volumes available for this claim and
-  no storage class is set" and the claim stays Pending, and the scheduler keeps the pod Pending ("pod has
-  unbound immediate PersistentVolumeClaims");
+- the claim names no StorageClass, so the apiserver gives it the cluster's default one at creation; without
+  a default StorageClass it keeps none, the persistentvolume controller reports (a Normal FailedBinding
+  event) "no persistent volumes available for this claim and no storage class is set", the claim stays
+  Pending and the scheduler keeps the pod Pending ("pod has unbound immediate PersistentVolumeClaims");
 - any other Warning event on the claim (ProvisioningFailed: a missing StorageClass, a quota, the storage
   backend) says why it is not bound.
 
@@ -35,7 +35,6 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 # Dynamic provisioning usually binds a claim within a minute; a claim Pending this long with no Warning
 # event on it waits for a provisioner that is not coming.
 PENDING_AFTER = timedelta(minutes=5)
-NO_DEFAULT_CLASS = "no storage class is set"
 
 
 def managed_pvc_name(job: JSON) -> str | None:
@@ -75,33 +74,36 @@ def _not_positive(quantity: str) -> bool:
 
 
 def claim_findings(job: JSON, pvc: JSON | None, events: list[JSON], target: Target, now: datetime) -> list[Finding]:
-    """The managed claim of a job that has not completed: Pending with a Warning, or Pending too long."""
+    """The managed claim of a job that has not completed, while it is Pending.
+
+    A claim created without storageClassName keeps none only when the cluster had no default StorageClass
+    (the apiserver's DefaultStorageClass admission fills it in otherwise): nothing will provision it, so it
+    is reported at once. With a class, a Warning event on the claim says why; without one, PENDING_AFTER.
+    The persistentvolume controller's own FailedBinding is a Normal event, shown when it was collected."""
     name = managed_pvc_name(job)
     state = ((job.get("status") or {}).get("state")) if isinstance(job.get("status"), dict) else None
     if name is None or pvc is None or state == "Complete":
         return []
-    phase = (pvc.get("status") or {}).get("phase") or "Pending"
-    if phase != "Pending":
+    if ((pvc.get("status") or {}).get("phase") or "Pending") != "Pending":
         return []  # Bound; Lost is the storage admin's, and the pod's own events say so
+    storage_class = (pvc.get("spec") or {}).get("storageClassName")
     warnings = [e for e in events if e.get("type") == "Warning"]
     created = _parse_time((pvc.get("metadata") or {}).get("creationTimestamp"))
-    if not warnings and (created is None or now - created < PENDING_AFTER):
+    waited = now - created if created else timedelta(0)
+    if storage_class and not warnings and waited < PENDING_AFTER:
         return []
-    spec = pvc.get("spec") or {}
-    storage_class = spec.get("storageClassName")
     evidence = [Evidence(source="cluster", text=f"persistentvolumeclaim {name}: Pending, storageClassName: "
                          f"{storage_class or '(none)'}", path=f"persistentvolumeclaim/{name}.status.phase")]
-    for event in sorted(warnings, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))[-3:]:
+    for event in sorted(events, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))[-3:]:
         text = f"{event.get('reason')}: {redact_text(str(event.get('message') or ''))}"
         evidence.append(Evidence(source="event", text=text, path=f"persistentvolumeclaim/{name}"))
-    if any(NO_DEFAULT_CLASS in str(e.get("message") or "") for e in warnings) or (
-            not storage_class and not warnings):
+    if not storage_class:
         why = ("it names no StorageClass and the cluster has no default StorageClass, so no volume is "
                "provisioned for it")
     elif warnings:
         why = f"{warnings[-1].get('reason')}: {redact_text(str(warnings[-1].get('message') or ''))}"
     else:
-        minutes = int((now - created).total_seconds() // 60) if created else 0
+        minutes = int(waited.total_seconds() // 60)
         why = f"StorageClass {storage_class!r} has not provisioned a volume in {minutes} minutes"
     message = f"the outputs PVC {name!r} the operator created is Pending: {why}; the job's pod cannot start"
     return [Finding(rule_id="LME040", target=target, message=message, evidence=tuple(evidence))]

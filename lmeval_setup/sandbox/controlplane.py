@@ -42,6 +42,8 @@ STATE_FILE = "controlplane.json"
 
 # KCM controllers we leave out: no cloud, no real nodes to watch (our simulated kubelet owns the one
 # Node), no certificate signing, and no token minting (ServiceAccount admission is off, as in envtest).
+# The PersistentVolume binder runs: it binds claims to existing PersistentVolumes and reports the others
+# (FailedBinding: "no storage class is set"), as a cluster without a default StorageClass does.
 _KCM_CONTROLLERS = ",".join(
     [
         "*",
@@ -50,7 +52,6 @@ _KCM_CONTROLLERS = ",".join(
         "-cloud-node-lifecycle",
         "-service-lb-controller",
         "-node-route-controller",
-        "-persistentvolume-binder",
         "-attachdetach",
         "-persistentvolume-expander",
         "-ephemeral-volume",

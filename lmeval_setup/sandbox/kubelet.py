@@ -65,6 +65,15 @@ KUBELET_VERSION = "v1.36.3"
 ANNOTATION_PREFIX = "sandbox.lmeval-setup.io/"
 IMAGE_PULL_ERROR_ANNOTATION = ANNOTATION_PREFIX + "image-pull-error"
 OOM_KILL_ANNOTATION = ANNOTATION_PREFIX + "oom-kill"
+# The named containers exit 1 at start, before any process resolver runs them (a driver that cannot copy
+# itself into a volume it may not write, as on a cluster whose SCC gives the pod another UID).
+CRASH_ANNOTATION = ANNOTATION_PREFIX + "crash"
+# Value: a resource (ephemeral-storage, memory). Once `main` runs, the eviction manager evicts the pod for
+# node pressure on it: containers killed, phase Failed, reason Evicted, the kubelet's message and event.
+EVICT_ANNOTATION = ANNOTATION_PREFIX + "evict"
+# The driver's own words when its --copy fails (cmd/lmes_driver/main.go, zap development encoder).
+DRIVER_COPY_FAILED = ('ERROR\tdriver\tfailed to copy  binary\t{"error": "copy this binary to '
+                      '/opt/app-root/src/bin/driver: open /opt/app-root/src/bin/driver: permission denied"}')
 DEFAULT_CAPACITY = {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "200Gi"}
 SCHEDULER_RETRY_SECONDS = 10.0
 CONFIG_RETRY_SECONDS = 3.0
@@ -174,7 +183,17 @@ def _annotated_for(pod: JSON, annotation: str, container: str) -> bool:
 def annotation_resolver(pod: JSON, container: JSON) -> ContainerScript | None:
     if _annotated_for(pod, OOM_KILL_ANNOTATION, container.get("name", "")):
         return ContainerScript((), exit_code=137, linger=1.0, meta={"reason": "OOMKilled"})
+    if _annotated_for(pod, CRASH_ANNOTATION, container.get("name", "")):
+        text = DRIVER_COPY_FAILED if container.get("name") == "driver" else "exit status 1"
+        return ContainerScript((LogLine(0.1, text, "zap" if container.get("name") == "driver" else None),),
+                               exit_code=1, linger=0.2)
     return None
+
+
+def eviction_message(resource: str, container: str) -> str:
+    """The eviction manager's status.message (pkg/kubelet/eviction/helpers.go formats), with fixed numbers."""
+    return (f"The node was low on resource: {resource}. Threshold quantity: 10Gi, available: 9532Mi. "
+            f"Container {container} was using 24Gi, request is 0, has larger consumption of {resource}. ")
 
 
 def default_resolvers() -> list[Resolver]:
@@ -278,6 +297,7 @@ class PodRun:
     volume_message: str = ""
     volume_retry: float = 0.0
     deleted: bool = False
+    evicted: str = ""  # the eviction message, once the eviction manager has evicted the pod
 
     @property
     def uid(self) -> str:
@@ -612,15 +632,36 @@ class Kubelet:
         if not self._volumes_ready(run, now):
             self._write_status(run)
             return
+        if run.evicted:
+            return  # terminal: nothing restarts, the status is written
         active = self._current_init(run)
         if active is not None:
             self._drive(run, active, now)
         else:
             for c in run.main:
                 self._drive(run, c, now)
+        self._evict_under_pressure(run)
         self._write_status(run)
         if self.runtime is not None and self._phase(run) in ("Succeeded", "Failed"):
             self.runtime.stop_pod(run.uid)  # a finished pod's sandbox goes, as the kubelet kills it
+
+    def _evict_under_pressure(self, run: PodRun) -> None:
+        """EVICT_ANNOTATION: once `main` runs, evict as the eviction manager does (it kills the containers,
+        which the runtime then no longer knows: ContainerStatusUnknown, exit 137)."""
+        resource = (run.pod["metadata"].get("annotations") or {}).get(EVICT_ANNOTATION)
+        if not resource or not any(c.state == "running" for c in run.main):
+            return
+        run.evicted = eviction_message(resource, "main")
+        self._event(run.pod, "Warning", "Evicted", None, run.evicted)
+        for c in [*run.init, *run.main]:
+            if c.state != "terminated":
+                self._event(run.pod, "Normal", "Killing", c, f"Stopping container {c.name}", once=False)
+                c.state, c.exit_code, c.reason = "terminated", 137, "ContainerStatusUnknown"
+                c.message = "The container could not be located when the pod was terminated"
+                c.finished_at = now_utc()
+                self.logs.finish(run.uid, c.name)
+        if self.runtime is not None:
+            self.runtime.stop_pod(run.uid)
 
     def _current_init(self, run: PodRun) -> ContainerRun | None:
         for c in run.init:
@@ -665,7 +706,7 @@ class Kubelet:
     def _start_process(self, run: PodRun, c: ContainerRun, now: float) -> bool:
         """Run the container as a local process when a process resolver knows it; False to play a script."""
         c.process = None
-        if self.runtime is None:
+        if self.runtime is None or _annotated_for(run.pod, CRASH_ANNOTATION, c.name):
             return False
         spec = next((s for s in (r(run.pod, c.spec) for r in self.process_resolvers) if s is not None), None)
         if spec is None:
@@ -821,6 +862,8 @@ class Kubelet:
         state: JSON = {"exitCode": c.exit_code, "reason": c.reason,
                        "startedAt": rfc3339(c.started_at or now_utc()),
                        "finishedAt": rfc3339(c.finished_at or now_utc()), "containerID": c.container_id}
+        if c.message:
+            state["message"] = c.message
         return {"terminated": state}
 
     def _container_status(self, c: ContainerRun) -> JSON:
@@ -845,6 +888,8 @@ class Kubelet:
         return status
 
     def _phase(self, run: PodRun) -> str:
+        if run.evicted:
+            return "Failed"
         failed_init = any(c.state == "terminated" and c.exit_code != 0 for c in run.init)
         if failed_init and run.restart_policy == "Never":
             return "Failed"
@@ -889,6 +934,7 @@ class Kubelet:
             cond("Ready", not unready and not completed, ready_reason, ready_msg),
             cond("ContainersReady", not unready and not completed, ready_reason, ready_msg),
             cond("PodScheduled", True),
+            *([cond("DisruptionTarget", True, "TerminationByKubelet", run.evicted)] if run.evicted else []),
         ]
 
     def pod_status(self, run: PodRun) -> JSON:
@@ -907,6 +953,8 @@ class Kubelet:
         }
         if run.init:
             status["initContainerStatuses"] = [self._container_status(c) for c in run.init]
+        if run.evicted:
+            status.update(reason="Evicted", message=run.evicted)
         return status
 
     def _write_status(self, run: PodRun) -> None:
@@ -943,12 +991,30 @@ class Kubelet:
         return reasons
 
     def _missing_claim(self, pod: JSON) -> str:
+        """The scheduler's VolumeBinding verdict: a claim that does not exist, or one not bound while its
+        binding is immediate (no StorageClass, or one without WaitForFirstConsumer). The sandbox has no
+        provisioner: the real PersistentVolume controller binds a claim only to a PersistentVolume that
+        exists, and reports the rest (FailedBinding), as on a cluster without a default StorageClass."""
         ns = pod["metadata"]["namespace"]
         for volume in pod.get("spec", {}).get("volumes") or []:
             claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
-            if claim and self.kube.get_or_none(resource_path("", "v1", "persistentvolumeclaims", ns, claim)) is None:
+            if not claim:
+                continue
+            pvc = self.kube.get_or_none(resource_path("", "v1", "persistentvolumeclaims", ns, claim))
+            if pvc is None:
                 return f'persistentvolumeclaim "{claim}" not found'
+            if self._unbound_immediate(pvc):
+                return "pod has unbound immediate PersistentVolumeClaims"
         return ""
+
+    def _unbound_immediate(self, pvc: JSON) -> bool:
+        if (pvc.get("status") or {}).get("phase") == "Bound":
+            return False
+        storage_class = (pvc.get("spec") or {}).get("storageClassName")
+        if not storage_class:
+            return True
+        sc = self.kube.get_or_none(resource_path("storage.k8s.io", "v1", "storageclasses", None, storage_class))
+        return (sc or {}).get("volumeBindingMode") != "WaitForFirstConsumer"
 
     def _schedule(self, pod: JSON, now: float) -> None:
         uid = pod["metadata"]["uid"]

@@ -69,8 +69,8 @@ def _claim(phase: str = "Pending", storage_class: str | None = None, age: timede
             "spec": spec, "status": {"phase": phase}}
 
 
-def _event(involved_kind: str, name: str, reason: str, message: str, component: str) -> JSON:
-    return {"apiVersion": "v1", "kind": "Event", "type": "Warning", "reason": reason, "message": message,
+def _event(involved_kind: str, name: str, reason: str, message: str, component: str, kind: str = "Warning") -> JSON:
+    return {"apiVersion": "v1", "kind": "Event", "type": kind, "reason": reason, "message": message,
             "metadata": {"name": f"{name}.{reason}", "namespace": "demo"},
             "involvedObject": {"kind": involved_kind, "name": name, "namespace": "demo"},
             "source": {"component": component}, "lastTimestamp": iso(NOW - timedelta(minutes=1))}
@@ -93,7 +93,7 @@ def _pending_pod() -> JSON:
 def test_a_pending_claim_without_a_default_storage_class_is_lme040_and_the_root_cause(tmp_path: Path) -> None:
     job = _managed_job(state="Scheduled", lastScheduleTime=iso(NOW - timedelta(minutes=20)))
     events = [_event("PersistentVolumeClaim", "evaljob-pvc", "FailedBinding", NO_CLASS,
-                     "persistentvolume-controller"),
+                     "persistentvolume-controller", "Normal"),  # the PV controller's is Normal (seen live)
               _event("Pod", "evaljob", "FailedScheduling", UNBOUND, "default-scheduler")]
     snap = _snapshot(job, _claim(), events, _pending_pod())
     findings = [f for f in evaluate(snap).findings if f.target.kind == "LMEvalJob"]
@@ -102,12 +102,20 @@ def test_a_pending_claim_without_a_default_storage_class_is_lme040_and_the_root_
     hit = findings[0] if findings[0].rule_id == "LME040" else next(f for f in findings if f.rule_id == "LME040")
     assert "no default StorageClass" in hit.message
     texts = [ev.text for ev in hit.evidence]
-    assert f"FailedBinding: {NO_CLASS}" in texts
+    assert f"FailedBinding: {NO_CLASS}" in texts  # a must-gather holds Normal events too
     assert any("storageClassName: (none)" in t for t in texts)
+    assert any("unbound immediate PersistentVolumeClaims" in t for t in texts)  # the folded LME021
     assert "is-default-class" in rule("LME040").fix and "pvcName" in rule("LME040").fix
     back = read_dir(write_dir(snap, tmp_path / "collected"))  # --from-dir on --collect output: the same
     assert sorted((f.rule_id, f.message) for f in evaluate(back, now=NOW).findings) == sorted(
         (f.rule_id, f.message) for f in evaluate(snap, now=NOW).findings)
+
+
+def test_a_claim_without_a_class_is_reported_at_once_without_any_event() -> None:
+    """A live doctor lists Warning events only; the claim's missing class is the proof on its own."""
+    snap = _snapshot(_managed_job(state="Scheduled"), _claim(age=timedelta(seconds=20)), [])
+    hit = next(f for f in evaluate(snap, now=NOW).findings if f.rule_id == "LME040")
+    assert "no default StorageClass" in hit.message
 
 
 def test_a_failed_provisioning_names_the_provisioners_words() -> None:

@@ -11,7 +11,7 @@ A row describes a *line*: it applies from `since` up to the next row of the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Literal
 
 Platform = Literal["rhoai", "odh"]
@@ -63,6 +63,7 @@ class Release:
 
     platform: Platform
     since: tuple[int, int]
+    _: KW_ONLY
     # DataScienceCluster / DSCInitialization API versions served; the last one is the storage version.
     dsc_versions: tuple[str, ...]
     # How LM-Eval permissions are granted: operator ConfigMap (+restart) or DSC eval.lmeval fields.
@@ -101,6 +102,14 @@ class Release:
     # tasks (humaneval, mbpp: lm-eval refuses them without the flag) cannot run whatever the permissions;
     # trust_remote_code datasets still work when code execution is permitted.
     unsafe_code_flags: bool = False
+    # For a job with allowOnline that the operator permits, the controller passes the driver `--allow-online`
+    # besides leaving out the HF_*_OFFLINE variables. Not on the 2.16 line: its generateCmd
+    # (controllers/lmes/lmevaljob_controller.go of ../shared/upstream/trustyai-service-operator/rhoai-2.16.tar.gz,
+    # `func generateCmd`) never appends it and its driver (cmd/lmes_driver/main.go) has no such flag; online
+    # access there is the environment alone (`// Enforce offline mode by default`). From rhoai-2.22 and
+    # upstream v1.38.0 on: `cmds = append(cmds, "--allow-online")` when job and operator both allow it.
+    # ODH 2.16-2.21 is not pinned by any source here and keeps the default.
+    allow_online_flag: bool = True
 
     @property
     def key(self) -> str:
@@ -206,7 +215,7 @@ _V35 = {
 _RHOAI_CRD = {"lmevaljob_model_enum": True}
 
 RELEASES: tuple[Release, ...] = (
-    replace(_legacy("rhoai", (2, 16), "TAS,LMES"), **_RHOAI_CRD),
+    replace(_legacy("rhoai", (2, 16), "TAS,LMES"), **_RHOAI_CRD, allow_online_flag=False),
     _component("rhoai", (2, 17), **_RHOAI_CRD),
     _component("rhoai", (2, 25), **_DSC_EVAL),
     _component("rhoai", (3, 0), **_V3),

@@ -35,7 +35,7 @@ import queue
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from lmeval_setup.errors import ClusterError
@@ -87,6 +87,7 @@ WATCH_TIMEOUT_SECONDS = 30
 class Options:
     pod_image: str
     driver_image: str
+    _: KW_ONLY
     pull_policy: str = "Always"
     default_batch_size: str = "1"
     max_batch_size: int = 24
@@ -232,11 +233,11 @@ def effective_batch_size(spec: JSON, options: Options) -> str:
     return "1"
 
 
-def generate_cmd(spec: JSON, options: Options, online: bool) -> list[str]:
+def generate_cmd(spec: JSON, options: Options, online: bool, allow_online_flag: bool = True) -> list[str]:
     cmd = [DRIVER_BIN, "--output-path", OUTPUT_PATH]
     if options.detect_device:
         cmd.append("--detect-device")
-    if online:
+    if online and allow_online_flag:  # Release.allow_online_flag: the 2.16 driver has no such flag
         cmd.append("--allow-online")
     return [*cmd, "--"]
 
@@ -295,7 +296,7 @@ def build_env(spec: JSON, online: bool, code_execution: bool, unsafe_code_flags:
 
 
 def build_pod(job: JSON, options: Options, *, online: bool, code_execution: bool,
-              unsafe_code_flags: bool = True) -> JSON:
+              unsafe_code_flags: bool = True, allow_online_flag: bool = True) -> JSON:
     meta, spec = job["metadata"], job.get("spec") or {}
     pod_spec = spec.get("pod") or {}
     container = pod_spec.get("container") or {}
@@ -316,7 +317,7 @@ def build_pod(job: JSON, options: Options, *, online: bool, code_execution: bool
         "image": options.pod_image,
         "imagePullPolicy": options.pull_policy,
         "ports": [{"name": "driver", "containerPort": DRIVER_PORT, "protocol": "TCP"}],
-        "command": generate_cmd(spec, options, online),
+        "command": generate_cmd(spec, options, online, allow_online_flag),
         "args": generate_args(spec, options, unsafe_code_flags),
         "env": build_env(spec, online, code_execution, unsafe_code_flags),
         "securityContext": container.get("securityContext") or default_sc,
@@ -622,7 +623,8 @@ class TrustyAIOperator:
                          {**where, "error": "code execution not allowed by the operator"})
         self._ensure_managed_pvc(job)
         pod = build_pod(job, self.options, online=online, code_execution=code,
-                        unsafe_code_flags=self.release.unsafe_code_flags)
+                        unsafe_code_flags=self.release.unsafe_code_flags,
+                        allow_online_flag=self.release.allow_online_flag)
         try:
             self.kube.create(resource_path("", "v1", "pods", meta["namespace"]), pod)
         except ApiError as exc:

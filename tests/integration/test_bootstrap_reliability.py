@@ -100,11 +100,13 @@ def job_pod(kube: Kube, name: str, *, online: bool = True, code: bool = True,
     return next(c for c in pod["spec"]["containers"] if c["name"] == "main")
 
 
-def sees_online(container: dict[str, Any]) -> bool:
-    """What the real operator does for allowOnline + permitted: no HF_*_OFFLINE, `--allow-online`."""
+def sees_online(container: dict[str, Any], release: R.Release) -> bool:
+    """What the real operator does for allowOnline + permitted: no HF_*_OFFLINE, and `--allow-online` on the
+    lines whose driver has the flag (Release.allow_online_flag: not 2.16, whose online mode is the env alone)."""
     env = {e["name"] for e in container.get("env") or []}
-    online = "--allow-online" in (container.get("command") or [])
-    assert online == (not env & set(OFFLINE_ENV)), (container.get("command"), sorted(env))
+    online = not env & set(OFFLINE_ENV)
+    flag = "--allow-online" in (container.get("command") or [])
+    assert flag == (online and release.allow_online_flag), (container.get("command"), sorted(env))
     return online
 
 
@@ -219,7 +221,8 @@ def test_apiserver_killed_at_each_step_then_rerun_converges(new_controlplane: An
         assert converged.exit_code == 0, converged.clusters
         facts = detect(KubeSource(kube))
         assert (facts.effective_permissions.online, facts.effective_permissions.code_execution) == (True, True)
-        assert sees_online(job_pod(kube, "after-faults")), "a new job must get the permissions the run reported"
+        assert sees_online(job_pod(kube, "after-faults"), sb.release), \
+            "a new job must get the permissions the run reported"
         again = bootstrap(kubeconfig)
         assert again.exit_code == 0 and not changed_steps(again) and not again.clusters["cluster"].restarted
 
@@ -281,7 +284,7 @@ def test_legacy_platform_revert_is_warned_reported_and_reapplied(new_controlplan
         # no restart, and new jobs are online again.
         assert not again.clusters["cluster"].restarted
         assert (again.clusters["cluster"].plan or {}).get("warnings"), "and warned about again"
-        assert sees_online(job_pod(kube, "after-platform-revert"))
+        assert sees_online(job_pod(kube, "after-platform-revert"), sb.release)
 
 
 # -- new jobs see the permissions; a second run changes nothing (every profile) -------------------------
@@ -300,13 +303,13 @@ def test_new_jobs_see_the_permissions_and_second_run_is_a_noop(new_controlplane:
         second = bootstrap(kubeconfig)
         assert second.exit_code == 0 and not changed_steps(second), changed_steps(second)
         assert not second.clusters["cluster"].restarted
-        assert sees_online(job_pod(sb.kube, "allowed")), "allowOnline + permitted: online, no HF_*_OFFLINE"
+        assert sees_online(job_pod(sb.kube, "allowed"), sb.release), "allowOnline + permitted: online, no HF_*_OFFLINE"
 
         denied = bootstrap(kubeconfig, allow_online=False)
         assert denied.exit_code == 0, denied.clusters
         # Restart only where the release reads the permission at start-up (the ConfigMap layer).
         assert denied.clusters["cluster"].restarted == (sb.release.permission_layer == "configmap")
-        assert not sees_online(job_pod(sb.kube, "denied")), "--deny-online: the job gets the offline env"
+        assert not sees_online(job_pod(sb.kube, "denied"), sb.release), "--deny-online: the job gets the offline env"
         assert not sb.failures(), sb.failures()
 
 
@@ -324,18 +327,19 @@ def test_restart_is_what_makes_configmap_permissions_reach_new_jobs(new_controlp
                          {"spec": {"components": {"trustyai": {"managementState": "Managed"}}}})
         sb.wait_for(lambda: detect(KubeSource(kube)).operator.available, "the operator to run", timeout=60)
         # A first job proves the operator pod has loaded its (shipped, offline) configuration.
-        assert not sees_online(job_pod(kube, "before-edit"))
+        assert not sees_online(job_pod(kube, "before-edit"), sb.release)
         path = operator_configmap_path(sb.profile)
         kube.merge_patch(path, {"metadata": {"annotations": {R.MANAGED_ANNOTATION: "false"}}})
         kube.merge_patch(path, {"data": {R.CM_ALLOW_ONLINE: "true", R.CM_ALLOW_CODE: "true"}})
-        assert not sees_online(job_pod(kube, "stale-operator")), "the running operator loaded the old values"
+        assert not sees_online(job_pod(kube, "stale-operator"), sb.release), \
+            "the running operator loaded the old values"
 
         result = bootstrap(kubeconfig)
         assert result.exit_code == 0, result.clusters
         restart_step = "Restart | restart the operator only if its pod has not loaded the current configuration"
         assert [s.split(": ", 1)[1] for s in changed_steps(result)] == [restart_step]
         assert result.clusters["cluster"].restarted
-        assert sees_online(job_pod(kube, "restarted-operator")), "new jobs still get the old values"
+        assert sees_online(job_pod(kube, "restarted-operator"), sb.release), "new jobs still get the old values"
 
 
 # -- a fleet of three releases, one command, in parallel -----------------------------------------------

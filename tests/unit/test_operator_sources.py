@@ -121,6 +121,13 @@ def test_every_line_maps_to_a_row() -> None:
     assert set(ROW_OF_LINE) == set(OB.OPERATOR_LINES)
 
 
+def test_allow_online_flag_is_passed_where_the_controller_passes_it(sources: Sources) -> None:
+    """2.16's generateCmd has no --allow-online (its driver has no such flag): online is the env alone."""
+    passes_flag = 'cmds = append(cmds, "--allow-online")' in sources.text(CONTROLLER)
+    assert _row(sources).allow_online_flag == passes_flag, sources.line
+    assert "offlineHuggingFaceEnvVars" in sources.text(CONTROLLER)  # every line sets HF_*_OFFLINE when offline
+
+
 def test_unsafe_code_flags_exist_only_from_the_225_line(sources: Sources) -> None:
     """--confirm_run_unsafe_code and HF_ALLOW_CODE_EVAL: in the controller from 2.25 on, nowhere before."""
     controller = sources.text(CONTROLLER)

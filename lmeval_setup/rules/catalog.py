@@ -342,11 +342,16 @@ _RULES: tuple[Rule, ...] = (
     Rule(
         "LME032", "offline-storage-s3", "error",
         "Offline assets could not be downloaded from S3",
-        "With spec.offline.storage.s3 the driver downloads models and datasets before lm-eval runs; 'failed "
-        "to download assets from S3' means wrong credentials, endpoint, bucket or path, or a Secret key the "
-        "pod cannot read.",
-        "Check the S3 Secret referenced by offline.storage.s3 (access key, secret key, endpoint, bucket, "
-        "region) and the path; for a PVC use offline.storage.pvcName with the assets under the mount.",
+        "With spec.offline.storage.s3 the driver runs the job image's scripts/s3_downloader.py before lm-eval "
+        "and fails the job ('failed to download assets from S3: exit status 1') when it exits non-zero: TLS "
+        "verification is on (verifySSL defaults to true) but no caBundle is given ('SSL verification enabled, "
+        "but no certificate path found' in the main log), the CA bundle is missing, or the endpoint cannot be "
+        "reached. Rejected credentials or a wrong bucket are only logged ('An error occurred (...) when calling "
+        "the ListObjectsV2 operation') and lm-eval then runs without the assets.",
+        "Give offline.storage.s3 a caBundle (a ConfigMap with the endpoint's CA) or set verifySSL: false; "
+        "check the S3 Secret referenced by offline.storage.s3 (access key, secret key, an endpoint the pod can "
+        "reach, bucket, region) and the path; for a PVC use offline.storage.pvcName with the assets under the "
+        "mount.",
     ),
     Rule(
         "LME033", "oci-upload-failed", "error",

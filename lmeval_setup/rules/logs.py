@@ -281,6 +281,13 @@ _FINAL: tuple[_Pattern, ...] = (
        "LME023", "the job image lacks the {module!r} package"),
     # E. Resources
     _p("ERR-070", r"OutOfMemoryError: CUDA out of memory", "LME020", "the GPU ran out of memory"),
+    # F. offline.storage.s3: the job image's scripts/s3_downloader.py, whose stdout the driver prints in main's
+    # log before it fails the job with "failed to download assets from S3: exit status 1"
+    _p("S3-001", r"SSL verification enabled, but no certificate path found", "LME032",
+       "the S3 download verifies TLS (verifySSL defaults to true) but offline.storage.s3 names no caBundle, so "
+       "the job image's downloader stops before it connects"),
+    _p("S3-002", r"SSL CA bundle not found at (?P<path>\S+)", "LME032",
+       "the CA bundle {path} that offline.storage.s3.caBundle names is not in the pod"),
 )
 
 # -- quality warnings: never the failure, reported with their own (info/warning) rules ------------------

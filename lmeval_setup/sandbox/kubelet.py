@@ -29,6 +29,7 @@ Scenario annotations on a pod (values: comma-separated container names, or "*"):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
@@ -711,6 +712,7 @@ class Kubelet:
         spec = next((s for s in (r(run.pod, c.spec) for r in self.process_resolvers) if s is not None), None)
         if spec is None:
             return False
+        spec = self._with_value_from(run.pod, c.spec, spec)
         uid, name = run.uid, c.name
         try:
             c.process = self.runtime.start(run.pod, name, spec, lambda line: self.logs.append(uid, name, line))
@@ -720,6 +722,18 @@ class Kubelet:
             return True
         c.script = PROCESS_SCRIPT
         return True
+
+    def _with_value_from(self, pod: JSON, container: JSON, spec: ProcessSpec) -> ProcessSpec:
+        """The kubelet puts env `valueFrom` (Secret and ConfigMap keys, pod fields) into the container's
+        environment, which the process resolvers build from literal values only (e.g. the controller's
+        AWS_* variables from the offline.storage.s3 Secret)."""
+        names = [str(e.get("name")) for e in container.get("env") or [] if "valueFrom" in e]
+        missing = [n for n in names if n not in spec.env]
+        if not missing:
+            return spec
+        resolved = container_environment(self.kube, pod, container)
+        extra = {n: resolved[n] for n in missing if n in resolved}
+        return dataclasses.replace(spec, env={**spec.env, **extra}) if extra else spec
 
     def _pull_failed(self, run: PodRun, c: ContainerRun, now: float) -> None:
         c.pull_failures += 1

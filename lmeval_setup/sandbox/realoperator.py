@@ -58,6 +58,7 @@ MANAGER_COMMAND = ["/manager"]
 DRIVER_IMAGE_BINARY = "/bin/driver"
 POD_DRIVER = "/opt/app-root/src/bin/driver"
 JOB_HOME = "/opt/app-root/src"
+S3_DOWNLOADER = "/opt/app-root/src/scripts/s3_downloader.py"  # what the driver runs for offline.storage.s3
 # What the job image (Dockerfile.lmes-job) has: its directories and ENV (the pod's env overrides ENV).
 JOB_IMAGE_DIRS = tuple(f"{JOB_HOME}/{d}" for d in ("hf_home", "output", "my_tasks", "my_catalogs/cards", ".cache"))
 JOB_IMAGE_ENV = {"HF_HOME": f"{JOB_HOME}/hf_home", "UNITXT_CATALOGS": f"{JOB_HOME}/my_catalogs", "HOME": JOB_HOME}
@@ -200,6 +201,9 @@ def job_python_dir(workdir: Path | None, venv_python: Path | None) -> Path:
         lines.append("# STAND-IN: no job image venv, so `-m lm_eval` replays the simulated outcome.")
         lines.append('if [ "$1" = "-m" ] && [ "$2" = "lm_eval" ]; then shift 2; '
                      f'exec "{target}" -m lmeval_setup.sandbox.lm_eval_standin "$@"; fi')
+    # The job image ships scripts/s3_downloader.py (offline.storage.s3); the job venv has neither it nor boto3.
+    lines.append(f'if [ "$1" = "{S3_DOWNLOADER}" ]; then shift; '
+                 f'exec "{sys.executable}" -m lmeval_setup.sandbox.s3_downloader_standin "$@"; fi')
     lines.append(f'exec "{target}" "$@"')
     shim = directory / "python"
     shim.write_text("\n".join(lines) + "\n")

@@ -2,8 +2,10 @@
 pod (LMEVAL_SANDBOX_OPERATOR=real; lm-eval itself is the stand-in, it never starts here). The driver clones the
 job's taskList.customTasks git source before lm-eval; an unreachable repository fails the job with the driver's
 own message, which the controller reads through `driver --get-status`. The doctor names LME031 with that message
-as evidence; a job without online access gets the driver's refusal, LME001; an S3 download that fails is LME032;
-`doctor --from-dir` on what `--collect` wrote finds the same (issue 14 item 2)."""
+as evidence; a job without online access gets the driver's refusal, LME001; an S3 download that fails is LME032
+(the driver runs the job image's s3_downloader.py, here its sandbox stand-in, which behaves as the image's script
+does: TLS verification without a caBundle stops it, an endpoint it cannot reach fails it); `doctor --from-dir` on
+what `--collect` wrote finds the same (issue 14 item 2)."""
 
 from __future__ import annotations
 
@@ -33,10 +35,9 @@ def _git_job(name: str, *, online: bool) -> dict[str, Any]:
     return body
 
 
-def _s3_job(name: str) -> dict[str, Any]:
-    """offline.storage.s3: the driver runs the downloader before lm-eval. This sandbox's job image has no
-    /opt/app-root/src/scripts/s3_downloader.py, so python exits 2 there; on a cluster the download itself
-    fails (credentials, endpoint, bucket): either way the driver's message is the same family."""
+def _s3_job(name: str, *, verify_ssl: bool | None = None) -> dict[str, Any]:
+    """offline.storage.s3: the driver runs the job image's scripts/s3_downloader.py before lm-eval, with the
+    Secret's values in AWS_* (the kubelet resolves them) and S3_VERIFY_SSL ("true" unless verifySSL: false)."""
     args = {"model": J.SERVED_MODEL, "base_url": J.COMPLETIONS_URL, "tokenizer": J.HF_TOKENIZER,
             "num_concurrent": "1", "max_retries": "3", "timeout": "300"}
     body = J.lmevaljob(name, "local-completions", args, allow_online=False, namespace=NS)
@@ -47,6 +48,8 @@ def _s3_job(name: str) -> dict[str, Any]:
     body["spec"]["offline"] = {"storage": {"s3": {
         "accessKeyId": ref("key"), "secretAccessKey": ref("secret"), "bucket": ref("bucket"), "path": "models",
         "region": ref("region"), "endpoint": ref("endpoint")}}}
+    if verify_ssl is not None:
+        body["spec"]["offline"]["storage"]["s3"]["verifySSL"] = verify_ssl
     return body
 
 
@@ -74,13 +77,14 @@ def test_git_custom_task_failures_are_explained(new_controlplane: Any, monkeypat
             "key": "AKIAEXAMPLE", "secret": "not-a-real-secret", "bucket": "evals", "region": "us-east-1",
             "endpoint": "https://s3.invalid"}})
         kube.create(jobs, _s3_job("s3-assets"))
+        kube.create(jobs, _s3_job("s3-unreachable", verify_ssl=False))
 
         def all_failed() -> bool:
             states = [(j.get("status") or {}) for j in kube.get(jobs).get("items", [])]
-            return len(states) == 3 and all(s.get("state") == "Complete" and s.get("reason") == "Failed"
+            return len(states) == 4 and all(s.get("state") == "Complete" and s.get("reason") == "Failed"
                                             for s in states)
 
-        wait_for("the three jobs to fail", all_failed, timeout=150)
+        wait_for("the four jobs to fail", all_failed, timeout=150)
         snapshot = collect(kube, Scope(namespace=NS))
         result = evaluate(snapshot)
         by_job = {(f.target.name, f.rule_id): f for f in result.findings}
@@ -95,10 +99,22 @@ def test_git_custom_task_failures_are_explained(new_controlplane: Any, monkeypat
         assert offline is not None, [(f.target.name, f.rule_id, f.message) for f in result.findings]
         assert any("fetching external git tasks is not allowed" in ev.text for ev in offline.evidence)
 
+        # verifySSL defaults to true and no caBundle is given: the image's script stops before it connects,
+        # and the driver prints its line in main's log.
         s3 = by_job.get(("s3-assets", "LME032"))
         assert s3 is not None, [(f.target.name, f.rule_id, f.message) for f in result.findings]
-        assert any("failed to download assets from S3" in ev.text for ev in s3.evidence)
-        assert "S3 Secret" in rule("LME032").fix
+        assert any(ev.text == "failed to download assets from S3: exit status 1" and ev.path == "status.message"
+                   for ev in s3.evidence), s3.evidence
+        assert any("SSL verification enabled, but no certificate path found" in ev.text
+                   and ev.path == "pod/s3-assets/main" for ev in s3.evidence), s3.evidence
+        assert "caBundle" in s3.message
+        assert "S3 Secret" in rule("LME032").fix and "caBundle" in rule("LME032").fix
+        # verifySSL: false: the script connects to the Secret's endpoint, which the pod cannot reach.
+        unreachable = by_job.get(("s3-unreachable", "LME032"))
+        assert unreachable is not None, [(f.target.name, f.rule_id, f.message) for f in result.findings]
+        assert [ev.text for ev in unreachable.evidence if ev.path == "status.message"] == [
+            "failed to download assets from S3: exit status 1"]
+        assert not any("certificate" in ev.text for ev in unreachable.evidence)
 
         # The real manager's log names each job the way doctor/operator_log.py looks for it (name and namespace
         # on one line), so operator-log evidence finds its lines in the real format.

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 
 from lmeval_setup.doctor import operator_log as OL
@@ -37,6 +37,9 @@ from lmeval_setup.rules.managed_pvc import managed_pvc_name
 LOG_TAIL_LINES = 400
 LOG_LIMIT_BYTES = 512 * 1024
 LOG_WORKERS = 8
+# Objects per LIST page (limit/continue): bounds the bytes of one response, whatever the cluster holds.
+LIST_PAGE_SIZE = 500
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # detect()'s widest prefetch round is 4 reads; one more thread reads the jobs side meanwhile.
 CLUSTER_READ_WORKERS = 4
 LMEVAL_PLURAL = "lmevaljobs"
@@ -46,6 +49,7 @@ LMEVAL_PLURAL = "lmevaljobs"
 class Scope:
     namespace: str | None = None  # None with all_namespaces
     all_namespaces: bool = False
+    _: KW_ONLY
     job: str | None = None
     jobs: tuple[str, ...] = ()  # doctor --job A --job B; `job` stays for one name
 
@@ -131,23 +135,89 @@ def _collect_cluster_layer(source: RecordingSource) -> None:
 
 def _collect_jobs(kube: Kube, snapshot: Snapshot, scope: Scope, lock: threading.Lock) -> list[JSON]:
     namespace = None if scope.all_namespaces else scope.namespace
-    path = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL, namespace)
     # A field selector takes one name: one cheap LIST per named job.
     queries = [{"fieldSelector": f"metadata.name={name}"} for name in scope.job_names()] or [{}]
+    collected: list[str | None] = [namespace]  # the collections read whole: one namespace, or all (None)
     try:
-        jobs = [j for query in queries for j in kube.list_items(path, **query)]
+        jobs = _list_jobs(kube, namespace, queries)
     except ApiError as exc:
         if exc.not_found:  # no LMEvalJob CRD: no jobs (LME110/LME101 explain why)
             jobs = []
+        elif exc.status == 403 and namespace is None:
+            jobs, collected = _jobs_namespace_by_namespace(kube, snapshot, queries, exc, lock)
         else:
             raise
     with lock:
-        if scope.job_names():
-            for job in jobs:
-                snapshot.add(R.LMEVAL_GROUP, LMEVAL_PLURAL, job)
-        else:
-            snapshot.add_all(R.LMEVAL_GROUP, LMEVAL_PLURAL, jobs, namespace if namespace is not None else None)
+        for job in jobs:
+            snapshot.add(R.LMEVAL_GROUP, LMEVAL_PLURAL, job)
+        if not scope.job_names():
+            for ns in collected:
+                snapshot.mark_collected(R.LMEVAL_GROUP, LMEVAL_PLURAL, ns)
     return jobs
+
+
+def _list_jobs(kube: Kube, namespace: str | None, queries: list[dict[str, str]]) -> list[JSON]:
+    """The scope's LMEvalJobs, page by page (LIST_PAGE_SIZE), each healthy one slimmed as its page arrives."""
+    path = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL, namespace)
+    return [slim_if_healthy(j) for query in queries
+            for j in kube.list_items(path, page_size=LIST_PAGE_SIZE, **query)]
+
+
+def slim_if_healthy(job: JSON) -> JSON:
+    """A succeeded job keeps what the rules read of it (spec, status state/reason/message, metadata) and
+    drops what only grows memory: its lm-eval results, field-ownership bookkeeping and the last-applied
+    copy of its spec. With thousands of healthy jobs these are most of the bytes held."""
+    if _needs_attention(job):
+        return job
+    meta = dict(job.get("metadata") or {})
+    meta.pop("managedFields", None)
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
+    if "annotations" in meta:
+        meta["annotations"] = annotations
+    status = {k: v for k, v in (job.get("status") or {}).items() if k != "results"}
+    return {**job, "metadata": meta, "status": status}
+
+
+def _jobs_namespace_by_namespace(kube: Kube, snapshot: Snapshot, queries: list[dict[str, str]],
+                                 denied: ApiError, lock: threading.Lock) -> tuple[list[JSON], list[str | None]]:
+    """-A for an identity that may not list LMEvalJobs cluster-wide: the namespaces it can see, read one
+    by one (concurrently, bounded); a namespace it may not read is skipped and counted in a note. Without
+    even that (no namespace list), the cluster-wide 403 stands."""
+    namespaces = _visible_namespaces(kube, denied)
+
+    def read(ns: str) -> list[JSON] | None:
+        try:
+            return _list_jobs(kube, ns, queries)
+        except ApiError as exc:
+            if exc.status in (403, 404):
+                return None
+            raise
+
+    jobs: list[JSON] = []
+    readable: list[str | None] = []
+    with ThreadPoolExecutor(max_workers=LOG_WORKERS) as pool:
+        for ns, found in zip(namespaces, pool.map(read, namespaces), strict=True):
+            if found is not None:
+                jobs.extend(found)
+                readable.append(ns)
+    skipped = len(namespaces) - len(readable)
+    with lock:
+        snapshot.notes.append(
+            f"LMEvalJobs are not listable cluster-wide with these credentials: read {len(readable)} namespaces "
+            f"one by one" + (f" ({skipped} not readable, skipped)" if skipped else ""))
+    return jobs, readable
+
+
+def _visible_namespaces(kube: Kube, denied: ApiError) -> list[str]:
+    """Namespace names the identity may list, else OpenShift's projects (every user may list those it can
+    see); neither: the original 403."""
+    for path in ("/api/v1/namespaces", "/apis/project.openshift.io/v1/projects"):
+        try:
+            return sorted(str(n["metadata"]["name"]) for n in kube.list_items(path, page_size=LIST_PAGE_SIZE))
+        except ApiError as exc:
+            if exc.status not in (403, 404):
+                raise
+    raise denied
 
 
 def _needs_attention(job: JSON) -> bool:
@@ -158,9 +228,14 @@ def _needs_attention(job: JSON) -> bool:
 def _collect_job_layer(kube: Kube, snapshot: Snapshot, jobs: list[JSON], lock: threading.Lock) -> None:
     unhealthy = [j for j in jobs if _needs_attention(j)]
     namespaces = sorted({str(j["metadata"].get("namespace")) for j in unhealthy})
+    # Pods of healthy jobs are dropped as their page arrives: nothing reads them, and they are most pods.
+    pods_of_unhealthy = {(str(j["metadata"].get("namespace")), str(S.job_status(j).get("podName")
+                                                                   or j["metadata"]["name"])) for j in unhealthy}
     reads: list[Callable[[], None]] = []
     for ns in namespaces:
-        reads.append(_list_into(kube, snapshot, lock, "pods", ns))
+        reads.append(_list_into(kube, snapshot, lock, "pods", ns,
+                                keep=lambda pod: (pod["metadata"].get("namespace"), pod["metadata"].get("name"))
+                                in pods_of_unhealthy))
         reads.append(_list_into(kube, snapshot, lock, "events", ns, fieldSelector="type=Warning"))
         in_ns = [j for j in unhealthy if j["metadata"].get("namespace") == ns]
         if any(S.referenced_pvcs(j) or managed_pvc_name(j) for j in in_ns):  # LME025, LME040
@@ -181,11 +256,13 @@ def _collect_job_layer(kube: Kube, snapshot: Snapshot, jobs: list[JSON], lock: t
 
 
 def _list_into(kube: Kube, snapshot: Snapshot, lock: threading.Lock, plural: str, ns: str,
-               **query: str) -> Callable[[], None]:
-    """One core/v1 list of a namespace into the snapshot, as a call to run on the pool."""
+               keep: Callable[[JSON], bool] | None = None, **query: str) -> Callable[[], None]:
+    """One core/v1 list of a namespace into the snapshot (only the items `keep` wants), as a call to run
+    on the pool."""
 
     def read() -> None:
-        items = list(kube.list_items(resource_path("", "v1", plural, ns), **query))
+        items = [item for item in kube.list_items(resource_path("", "v1", plural, ns), page_size=LIST_PAGE_SIZE,
+                                                  **query) if keep is None or keep(item)]
         with lock:
             snapshot.add_all("", plural, items, ns)
 

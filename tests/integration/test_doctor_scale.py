@@ -57,7 +57,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         plane.stop()
 
 
-def create_job(kube: Kube, namespace: str, name: str, *, failed: bool) -> None:
+def create_job(kube: Kube, namespace: str, name: str, *, failed: bool, results: str | None = None) -> None:
     """An LMEvalJob with its status written through the status subresource (no operator runs it)."""
     jobs = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", namespace)
     kube.create(jobs, {
@@ -68,6 +68,8 @@ def create_job(kube: Kube, namespace: str, name: str, *, failed: bool) -> None:
     })
     status = ({"state": "Complete", "reason": "Failed", "message": "exit status 1", "podName": name} if failed
               else {"state": "Complete", "reason": "Succeeded", "podName": name})
+    if results is not None:
+        status["results"] = results
     kube.merge_patch(f"{jobs}/{name}/status", {"status": status})
 
 
@@ -132,3 +134,108 @@ def test_every_prefetched_read_is_used(cluster: dict[str, Any]) -> None:
     plain = Kube.connect(str(cluster["kubeconfig"]))
     assert detect(KubeSource(plain)).as_dict() == facts.as_dict()  # same answers without prefetching
     assert plain.requests.total == kube.requests.total
+
+
+# -- scale: pagination, the per-namespace fallback, healthy jobs slimmed ------------------------------------
+SCALE_NAMESPACES = ("scale-a", "scale-b", "scale-c")
+SCALE_JOBS = 150  # 50 per namespace, every 50th failed
+PAGE = 25
+
+
+@pytest.fixture(scope="module")
+def many_jobs(cluster: dict[str, Any]) -> dict[str, Any]:
+    """150 LMEvalJobs over three namespaces, created concurrently; each succeeded one carries results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lmeval_setup.sandbox import profiles as P
+
+    kube: Kube = cluster["kube"]
+    for ns in SCALE_NAMESPACES:
+        P.ensure_namespace(kube, ns)
+    names = [(SCALE_NAMESPACES[i % 3], f"job-{i:03d}", i % 50 == 0) for i in range(SCALE_JOBS)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda n: create_job(kube, n[0], n[1], failed=n[2], results='{"results": {}}'), names))
+    return {"names": names}
+
+
+def _recording(kube: Kube) -> list[tuple[str, dict[str, Any]]]:
+    seen: list[tuple[str, dict[str, Any]]] = []
+    inner = kube.request
+
+    def request(method: str, path: str, **kw: Any) -> Any:
+        seen.append((path, dict(kw.get("query") or {})))
+        return inner(method, path, **kw)
+
+    kube.request = request  # type: ignore[method-assign]
+    return seen
+
+
+def test_all_namespaces_pages_through_every_job(cluster: dict[str, Any], many_jobs: dict[str, Any],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from lmeval_setup.doctor import collect as C
+
+    monkeypatch.setattr(C, "LIST_PAGE_SIZE", PAGE, raising=False)
+    kube = Kube.connect(str(cluster["kubeconfig"]))
+    seen = _recording(kube)
+    snapshot = C.collect(kube, C.Scope(all_namespaces=True))
+    jobs = snapshot.list(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs")
+    assert {(j["metadata"]["namespace"], j["metadata"]["name"]) for j in jobs} >= {
+        (ns, name) for ns, name, _ in many_jobs["names"]}
+    pages = [q for path, q in seen if path == resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs")]
+    assert len(pages) == -(-len(jobs) // PAGE), "one LIST per page of the cluster-wide list"
+    assert all(q["limit"] == PAGE for q in pages) and all(q.get("continue") for q in pages[1:])
+    succeeded = next(j for j in jobs if j["metadata"]["name"] == "job-001")
+    assert "results" not in succeeded["status"] and "managedFields" not in succeeded["metadata"]
+    failed = next(j for j in jobs if j["metadata"]["name"] == "job-000")
+    assert failed["status"].get("results") and failed["metadata"].get("managedFields")  # kept as read
+
+
+def test_an_identity_without_cluster_wide_list_reads_namespace_by_namespace(
+        cluster: dict[str, Any], many_jobs: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """May list namespaces and LMEvalJobs in two of the three scale namespaces only: -A reads those two one
+    by one (paginated), says how many it skipped, and fails on nothing."""
+    from lmeval_setup.doctor import collect as C
+    from lmeval_setup.doctor.evaluate import evaluate
+
+    admin: Kube = cluster["kube"]
+    user = "scale-reader"
+    admin.create("/apis/rbac.authorization.k8s.io/v1/clusterroles", {
+        "metadata": {"name": user},
+        "rules": [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list"]},
+                  {"apiGroups": [R.LMEVAL_GROUP], "resources": ["lmevaljobs"], "verbs": ["get", "list"]},
+                  {"apiGroups": [""], "resources": ["pods", "events", "pods/log"], "verbs": ["get", "list"]}]})
+    admin.create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+        "metadata": {"name": f"{user}-namespaces"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view-namespaces"},
+        "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]})
+    admin.create("/apis/rbac.authorization.k8s.io/v1/clusterroles", {
+        "metadata": {"name": "view-namespaces"},
+        "rules": [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list"]}]})
+    readable = SCALE_NAMESPACES[:2]
+    for ns in readable:
+        admin.create(resource_path("rbac.authorization.k8s.io", "v1", "rolebindings", ns), {
+            "metadata": {"name": user, "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": user},
+            "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]})
+    monkeypatch.setattr(C, "LIST_PAGE_SIZE", PAGE, raising=False)
+    kube = Kube.connect(str(cluster["plane"].kubeconfig_for(user)))
+    seen = _recording(kube)
+    wanted = {(ns, name) for ns, name, _ in many_jobs["names"] if ns in readable}
+    snapshot = wait_for("the RBAC bindings to apply", lambda: _when_readable(C, kube, wanted), timeout=30)
+    jobs = {(j["metadata"]["namespace"], j["metadata"]["name"])
+            for j in snapshot.list(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs")}
+    assert jobs == wanted
+    skipped = [n for n in snapshot.notes if "not listable cluster-wide" in n]
+    assert skipped and "not readable, skipped" in skipped[0]
+    per_ns = [q for path, q in seen if path == resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs",
+                                                              readable[0])]
+    assert len(per_ns) >= 2 and per_ns[-1].get("continue"), "each namespace's list is paginated too"
+    result = evaluate(snapshot)
+    assert {t.name for t in result.checked if t.kind == "LMEvalJob"} == {name for _, name in wanted}
+
+
+def _when_readable(C: Any, kube: Kube, wanted: set[tuple[str, str]]) -> Any:
+    snapshot = C.collect(kube, C.Scope(all_namespaces=True))
+    got = {(j["metadata"]["namespace"], j["metadata"]["name"])
+           for j in snapshot.list(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs")}
+    return snapshot if got == wanted else None

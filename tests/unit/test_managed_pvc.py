@@ -1,7 +1,7 @@
 """LME040: the outputs PVC the operator creates (spec.outputs.pvcManaged), from the object states the real
 controller (controllers/lmes/storage.go), apiserver and persistentvolume controller leave: a size the
 controller's resource.MustParse cannot parse or the apiserver refuses (lint and doctor), and a claim that stays
-Pending (no default StorageClass, a failed provisioning). tests/integration/test_doctor_lifecycle_live.py
+Pending (no default StorageClass, a failed provisioning). tests/integration/test_doctor_driver_live.py
 reproduces the Pending claim live."""
 
 from __future__ import annotations

@@ -3,10 +3,13 @@
 A sandbox job pod runs in its own network namespace, which has only loopback. To let the real driver and
 the real lm-eval talk to "the cluster", the `main` container's process is this wrapper: it starts, in
 the pod's network namespace,
-- one vLLM stand-in (modelserver.py) per InferenceService of the pod's namespace, on 127.0.0.1 at the
-  port of the InferenceService's URL, serving the InferenceService's name (KServe's vLLM runtime passes
+- one vLLM stand-in (modelserver.py) per InferenceService of the cluster (any namespace: cluster DNS
+  resolves other namespaces' Services too), each on a loopback address of its own at the port of the
+  InferenceService's URL, serving the InferenceService's name (KServe's vLLM runtime passes
   `--served-model-name={{.Name}}`); annotations choose faults (`sandbox.lmeval-setup.io/fault`: 429, 500,
-  slow, reset, no-logprobs), `.../max-model-len` and `.../api-key` (the bearer token vLLM requires);
+  slow, reset, no-logprobs), `.../max-model-len` and `.../api-key` (the bearer token vLLM requires). It
+  answers to the names a pod's resolver would: `svc.ns.svc.cluster.local`, `svc.ns.svc` and `svc.ns`
+  everywhere, the bare `svc` only in its own namespace (the pod's DNS search path);
 - the Hub stand-in (hubserver.py) on 127.0.0.1:80 (an ephemeral port if 80 is taken),
 and then runs the container's real command (the TrustyAI driver, which runs `python -m lm_eval`) with
 `HF_ENDPOINT=http://huggingface.co[:port]` and `LMEVAL_SANDBOX_HOSTS` naming the predictors'
@@ -29,7 +32,7 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import KW_ONLY, asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -39,20 +42,51 @@ HUB_HOST = "huggingface.co"
 HOSTS_ENV = "LMEVAL_SANDBOX_HOSTS"
 
 
+CLUSTER_DOMAIN = "svc.cluster.local"
+
+
 @dataclass(frozen=True)
 class ModelService:
-    host: str
+    host: str  # the InferenceService's status URL host
     port: int
+    _: KW_ONLY
     served_model_name: str
     fault: str | None = None
     max_model_len: int = 4096
     api_key: str | None = None
+    address: str = "127.0.0.1"  # where it listens in the pod: one loopback address per service, no port clash
+    aliases: tuple[str, ...] = ()  # other names the pod's resolver answers with `address`
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.host, *self.aliases)
 
 
-def model_services(isvcs: list[dict[str, Any]]) -> list[ModelService]:
+def resolvable_names(host: str, pod_namespace: str | None) -> tuple[str, ...]:
+    """The other names under which a pod in `pod_namespace` reaches Service host `svc.ns.svc.cluster.local`:
+    `svc.ns.svc` and `svc.ns` through the search path's cluster.local and svc.cluster.local, and the bare
+    `svc` only from its own namespace."""
+    suffix = "." + CLUSTER_DOMAIN
+    if not host.endswith(suffix) or host[: -len(suffix)].count(".") != 1:
+        return ()
+    service, namespace = host[: -len(suffix)].split(".")
+    names = [f"{service}.{namespace}.svc", f"{service}.{namespace}"]
+    if namespace == pod_namespace:
+        names.append(service)
+    return tuple(names)
+
+
+def _loopback_address(index: int) -> str:
+    """127.0.1.1, 127.0.1.2, ... (127.0.0.1 stays the pod's own localhost, where the Hub listens)."""
+    return f"127.0.{1 + index // 254}.{1 + index % 254}"
+
+
+def model_services(isvcs: list[dict[str, Any]], pod_namespace: str | None = None) -> list[ModelService]:
     """One stand-in per InferenceService whose status URL is plain HTTP."""
-    services = []
-    for isvc in isvcs:
+    services: list[ModelService] = []
+    ordered = sorted(isvcs, key=lambda i: (str((i.get("metadata") or {}).get("namespace", "")),
+                                           str((i.get("metadata") or {}).get("name", ""))))
+    for isvc in ordered:
         meta = isvc.get("metadata") or {}
         url = urlparse(str((isvc.get("status") or {}).get("url") or ""))
         if url.scheme != "http" or not url.hostname:
@@ -64,6 +98,7 @@ def model_services(isvcs: list[dict[str, Any]]) -> list[ModelService]:
             fault=notes.get(ANNOTATION_PREFIX + "fault") or None,
             max_model_len=int(max_len) if max_len.isdigit() else 4096,
             api_key=notes.get(ANNOTATION_PREFIX + "api-key") or None,
+            address=_loopback_address(len(services)), aliases=resolvable_names(url.hostname, pod_namespace),
         ))
     return services
 
@@ -85,12 +120,12 @@ def _start(plan: dict[str, Any]) -> tuple[list[Any], dict[str, str]]:
     servers: list[Any] = []
     hosts: dict[str, str] = {}
     for entry in plan.get("models") or []:
-        service = ModelService(**entry)
+        service = ModelService(**{**entry, "aliases": tuple(entry.get("aliases") or ())})
         config = ModelServerConfig(served_model_name=service.served_model_name, fault=service.fault,
                                    max_model_len=service.max_model_len, api_key=service.api_key)
-        with contextlib.suppress(OSError):  # two services on one port: the first one wins, as with a clash
-            servers.append(ModelServer(config, port=service.port))
-        hosts[service.host] = "127.0.0.1"
+        with contextlib.suppress(OSError):  # two services on one address and port: the first one wins
+            servers.append(ModelServer(config, host=service.address, port=service.port))
+        hosts.update(dict.fromkeys(service.names, service.address))
     env: dict[str, str] = {}
     if plan.get("hub"):
         try:
@@ -147,17 +182,19 @@ def with_services(spec: Any, pod: dict[str, Any], kubeconfig: Path) -> Any:
     image = jobimage.find()
     if image is None or job_venv_python() is None:
         return spec
-    return dataclasses.replace(spec, argv=wrap_argv(tuple(spec.argv), plan_json(
-        model_services(_inference_services(kubeconfig, str(pod["metadata"].get("namespace", "")))), image.hub)))
+    namespace = str(pod["metadata"].get("namespace", ""))
+    services = model_services(_inference_services(kubeconfig), namespace)
+    return dataclasses.replace(spec, argv=wrap_argv(tuple(spec.argv), plan_json(services, image.hub)))
 
 
-def _inference_services(kubeconfig: Path, namespace: str) -> list[dict[str, Any]]:
+def _inference_services(kubeconfig: Path) -> list[dict[str, Any]]:
+    """Every namespace's: a pod reaches other namespaces' Services by their cluster DNS names."""
     from lmeval_setup.errors import ClusterError
     from lmeval_setup.kube.client import ApiError, Kube, resource_path
 
     try:
         kube = Kube.connect(str(kubeconfig))
-        listing = kube.get(resource_path("serving.kserve.io", "v1beta1", "inferenceservices", namespace))
+        listing = kube.get(resource_path("serving.kserve.io", "v1beta1", "inferenceservices"))
     except (ApiError, ClusterError):  # no KServe CRD, or the apiserver is restarting: no predictors
         return []
     return list(listing.get("items") or [])

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 from lmeval_setup.errors import ClusterError, UsageError, WaitTimeout
 from lmeval_setup.kube.client import JSON, ApiError, Kube, resource_path
@@ -42,6 +42,7 @@ def _nothing(kube: Kube, profile: Profile) -> None:
 class Scenario:
     name: str
     description: str
+    _: KW_ONLY
     install: Callable[[Profile], P.InstallOptions] = field(default=lambda profile: P.InstallOptions())
     setup: Step = _nothing
     ready: Check = field(default=lambda kube, profile: platform_seeded(kube, profile))
@@ -144,7 +145,9 @@ def inference_service(namespace: str = J.DEMO_NAMESPACE) -> JSON:
 MODELCAR = "oci://quay.io/redhat-ai-services/modelcar-catalog:granite-3.1-8b-instruct"
 
 
-def create_seed_jobs(kube: Kube, profile: Profile, namespace: str = J.DEMO_NAMESPACE) -> None:
+def serve_model(kube: Kube, namespace: str = J.DEMO_NAMESPACE) -> None:
+    """The `granite` InferenceService the seed jobs evaluate, Ready at J.ENDPOINT (where KServe exists): with
+    the real lm-eval a job reaches it, through its vLLM stand-in, only if it is there (sandbox/podservices.py)."""
     P.ensure_namespace(kube, namespace)
     if kube.get_or_none(f"{P.CRD_PATH}/{R.KSERVE_ISVC_CRD}") is not None:
         isvcs = resource_path("serving.kserve.io", "v1beta1", "inferenceservices", namespace)
@@ -152,6 +155,10 @@ def create_seed_jobs(kube: Kube, profile: Profile, namespace: str = J.DEMO_NAMES
         # No KServe controller runs here: report the predictor as a real one would once vLLM is up.
         kube.merge_patch(f"{isvcs}/{J.SERVED_MODEL}/status", {"status": {
             "url": J.ENDPOINT, "conditions": [{"type": "Ready", "status": "True"}]}})
+
+
+def create_seed_jobs(kube: Kube, profile: Profile, namespace: str = J.DEMO_NAMESPACE) -> None:
+    serve_model(kube, namespace)
     for body in J.seed_jobs(namespace):
         P.create_if_missing(kube, resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", namespace), body)
 

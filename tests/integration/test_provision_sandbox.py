@@ -36,6 +36,10 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     plane.start()
     try:
         with running_sandbox(plane, PROFILE, "bootstrapped") as box:
+            # The model the jobs evaluate: lm-eval really connects to it (its vLLM stand-in), so it must exist.
+            from lmeval_setup.sandbox.scenarios import serve_model
+
+            serve_model(box.kube)
             yield box
     finally:
         plane.stop()

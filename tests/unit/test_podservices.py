@@ -56,3 +56,37 @@ def test_exit_code_and_environment_reach_the_command(tmp_path: Path) -> None:
     assert done.returncode == 3
     endpoint, hosts = done.stdout.split(" ", 1)
     assert endpoint.startswith("http://huggingface.co") and json.loads(hosts)["huggingface.co"] == "127.0.0.1"
+
+
+def _isvc(name: str, namespace: str, port: int = 8080) -> dict:
+    return {"metadata": {"name": name, "namespace": namespace},
+            "status": {"url": f"http://{name}-predictor.{namespace}.svc.cluster.local:{port}"}}
+
+
+def test_every_namespace_s_inference_services_resolve_as_cluster_dns_would() -> None:
+    """A job in namespace ci-eval reaches granite in private-ai-demo by its Service name (the provision
+    tests' job, which the templated replay let pass while the real lm-eval could not resolve the name)."""
+    services = model_services([_isvc("granite", "private-ai-demo"), _isvc("granite", "ci-eval")], "ci-eval")
+    by_namespace = {s.host.split(".")[1]: s for s in services}
+    other, own = by_namespace["private-ai-demo"], by_namespace["ci-eval"]
+    assert other.names == ("granite-predictor.private-ai-demo.svc.cluster.local",
+                           "granite-predictor.private-ai-demo.svc", "granite-predictor.private-ai-demo")
+    assert own.names[-1] == "granite-predictor"  # the bare name only from the Service's own namespace
+    assert other.address != own.address and other.port == own.port == 8080  # no port clash in the pod
+
+
+def test_the_wrapper_serves_each_inference_service_at_its_address(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a free port on the service's loopback address
+        probe.bind(("127.0.1.1", 0))
+        port = probe.getsockname()[1]
+    plan = plan_json(model_services([_isvc("granite", "private-ai-demo", port)], "ci-eval"), tmp_path)
+    (tmp_path / "gated.json").write_text("[]")
+    script = ("import json,os,urllib.request; hosts = json.loads(os.environ['LMEVAL_SANDBOX_HOSTS']); "
+              f"address = hosts['granite-predictor.private-ai-demo']; assert 'granite-predictor' not in hosts; "
+              f"print(json.load(urllib.request.urlopen(f'http://{{address}}:{port}/v1/models', timeout=20))"
+              "['data'][0]['id'])")
+    done = subprocess.run(wrap_argv((sys.executable, "-c", script), plan), capture_output=True, text=True,
+                          timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, "granite"), done.stderr

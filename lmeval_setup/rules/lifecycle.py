@@ -87,13 +87,16 @@ def _pod_not_shut_down(job: JSON, pod: JSON, target: Target, now: datetime) -> l
     status = S.job_status(job)
     if status.get("state") != "Complete" or not _main_running(pod):
         return []
-    done = S.parse_time(status.get("completeTime"))
+    # From 2.25 the controller writes completeTime only after its `driver --shutdown` exec succeeded: a Complete
+    # job without one whose main still runs is a shutdown it keeps retrying, counted from the Complete write.
+    done = S.parse_time(status.get("completeTime")) or last_status_write(job)
     if done is None or now - done < SHUTDOWN_GRACE:
         return []
     minutes = int((now - done).total_seconds() // 60)
+    complete_time = status.get("completeTime") or "not set"
     return [Finding("LME039", target,
                     f"the job completed {minutes} minutes ago but its pod {_pod_name(pod)!r} still runs",
-                    (Evidence("status", f"state: Complete, completeTime: {status.get('completeTime')}",
+                    (Evidence("status", f"state: Complete, completeTime: {complete_time}",
                               "status.completeTime"),
                      Evidence("pod", "main: running", f"pod/{_pod_name(pod)}.status.containerStatuses[main]")))]
 

@@ -64,6 +64,15 @@ def _driver_crashloop_pod() -> JSON:
         "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}})
 
 
+def _complete_but_never_shut_down() -> JSON:
+    """rhoai-2.25+ (handleComplete): the driver reported Complete, the controller's `driver --shutdown` exec keeps
+    failing, so completeTime is never written and the controller retries every 10 s."""
+    job = with_status(lmevaljob(), state="Complete", reason="Succeeded", message="job completed")
+    job["metadata"]["managedFields"] = [{"manager": "manager", "operation": "Update", "subresource": "status",
+                                         "time": iso(NOW - timedelta(minutes=25)), "apiVersion": "x"}]
+    return job
+
+
 def _completed_pod_still_running() -> JSON:
     return with_status(lmevaljob(), state="Complete", reason="Succeeded", message="job completed",
                        completeTime=iso(NOW - timedelta(minutes=30)))
@@ -80,6 +89,11 @@ CASES: dict[str, tuple[JSON, JSON | None, str, str]] = {
                     '[provider "anyuid": Forbidden: not usable by user or serviceaccount, provider restricted-v2: '
                     '.spec.securityContext.fsGroup: Invalid value: []int64{0}: 0 is not an allowed group]'), None,
             "LME038", "security context constraint"),
+    # Pod Security admission (a namespace labelled pod-security.kubernetes.io/enforce: restricted), as the
+    # apiserver words it for a job whose spec.pod.container.securityContext allows privilege escalation.
+    "pod-security": (_failed('pods "evaljob" is forbidden: violates PodSecurity "restricted:latest": '
+                             'allowPrivilegeEscalation != false (container "main" must set securityContext.'
+                             'allowPrivilegeEscalation=false)'), None, "LME038", 'violates PodSecurity'),
     "kueue-label": (_failed("job requires kueue.x-k8s.io/queue-name label"), None, "LME034", "queue-name label"),
     "kueue-suspended": (_kueue_job(), None, "LME034", "kueue.x-k8s.io/queue-name: team-a"),
     "evicted": (_failed("ContainerStatusUnknown"), _evicted_pod(), "LME036", "ephemeral-storage"),
@@ -87,6 +101,7 @@ CASES: dict[str, tuple[JSON, JSON | None, str, str]] = {
                     _driver_crashloop_pod(), "LME037", "CrashLoopBackOff"),
     "stalled-running": (_stalled_job(), _running_pod(), "LME024", "489/1319"),
     "pod-not-shut-down": (_completed_pod_still_running(), _running_pod(), "LME039", "main: running"),
+    "shutdown-never-succeeded": (_complete_but_never_shut_down(), _running_pod(), "LME039", "completeTime: not set"),
     "git-clone": (_failed("failed to set up custom tasks: failed to clone git repository: exit status 128, output: "
                           "fatal: unable to access 'https://github.com/acme/tasks/': Could not resolve host: "
                           "github.com"), None, "LME031", "failed to clone git repository"),

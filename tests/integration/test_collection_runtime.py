@@ -1,5 +1,6 @@
 """The lmeval.setup collection's action group (meta/runtime.yml): `module_defaults` for
-group/lmeval.setup.lmeval gives every module of the collection its connection, stated once."""
+group/lmeval.setup.k8s gives every module of the collection, and kubernetes.core's k8s group that it
+extends, its connection, stated once."""
 
 from __future__ import annotations
 
@@ -26,9 +27,11 @@ def test_module_defaults_group_reaches_every_module(controlplane: Any, tmp_path:
     # KUBECONFIG unset) and says unreachable.
     playbook = [{
         "name": "module_defaults through the action group", "hosts": "localhost", "gather_facts": False,
-        "module_defaults": {"group/lmeval.setup.lmeval": {"kubeconfig": kubeconfig}},
+        "module_defaults": {"group/lmeval.setup.k8s": {"kubeconfig": kubeconfig}},
         "tasks": [{"name": "facts with no connection argument", "lmeval.setup.lmeval_facts": {},
                    "register": "facts", "ignore_errors": True},
+                  {"name": "kubernetes.core with no connection argument",
+                   "kubernetes.core.k8s_info": {"kind": "Namespace", "name": "kube-system"}, "register": "ns"},
                   {"name": "show", "ansible.builtin.debug": {"msg": "REASON={{ facts.reason }}"}}],
     }]
     path = tmp_path / "play.yml"
@@ -41,4 +44,5 @@ def test_module_defaults_group_reaches_every_module(controlplane: Any, tmp_path:
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
-    assert tasks[1]["hosts"]["localhost"]["msg"] == "REASON=no_openshift_ai", tasks[0]["hosts"]["localhost"]
+    assert tasks[1]["hosts"]["localhost"]["resources"][0]["metadata"]["name"] == "kube-system"
+    assert tasks[2]["hosts"]["localhost"]["msg"] == "REASON=no_openshift_ai", tasks[0]["hosts"]["localhost"]

@@ -167,8 +167,8 @@ def project_dir() -> Path:
 
 
 def collections_path(root: Path) -> str:
-    vendored = Path(sys.prefix) / "share" / "lmeval-setup" / "collections"
-    return os.pathsep.join([str(root / "ansible" / "collections"), str(vendored)])
+    """lmeval.setup's collection root; kubernetes.core comes from the `ansible` package in site-packages."""
+    return str(root / "ansible" / "collections")
 
 
 def environment(root: Path, private: Path, request_timeout: float | None = None) -> dict[str, str]:
@@ -182,7 +182,6 @@ def environment(root: Path, private: Path, request_timeout: float | None = None)
         "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
         "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
         "ANSIBLE_COLLECTIONS_PATH": collections_path(root),
-        "ANSIBLE_ROLES_PATH": str(root / "ansible" / "roles"),
         "ANSIBLE_HOME": str(private / "home"),
         "ANSIBLE_LOCAL_TEMP": str(private / "tmp"),
         "ANSIBLE_REMOTE_TMP": str(private / "remote_tmp"),

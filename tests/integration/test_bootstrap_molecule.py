@@ -25,7 +25,6 @@ def test_molecule_scenario_passes(controlplane: object, tmp_path: Path) -> None:
         "ANSIBLE_HOME": str(tmp_path / "ansible-home"),
         "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
         "MOLECULE_EPHEMERAL_DIRECTORY": str(tmp_path / "molecule"),
-        "LMEVAL_VENDORED_COLLECTIONS": str(Path(sys.prefix) / "share" / "lmeval-setup" / "collections"),
         "TMPDIR": str(tmp_path),
         "NO_COLOR": "1",
     }

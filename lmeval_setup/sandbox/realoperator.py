@@ -46,14 +46,13 @@ ENV_SWITCH = "LMEVAL_SANDBOX_OPERATOR"
 # `standin`: job pods run lm_eval_standin even where the job image venv is built.
 LM_EVAL_SWITCH = "LMEVAL_SANDBOX_LM_EVAL"
 # The profiles whose real operator line has passed, here, the bootstrap matrix, the bootstrap reliability
-# suite, the platform tests and the doctor's scenario tests: the real operator is their default. The others
-# keep the simulator by default until theirs has (LMEVAL_SANDBOX_OPERATOR=real opts them in). State of the
-# others (2026-12-06): broken-jobs is driven by the real controller on every RHOAI line and the manager
-# lifecycle holds on 2.16 and 2.22 (test_sandbox_real_operator.py); 2.16 fails the reliability suite's
-# `sees_online` belief (the 2.16 controller drops HF_*_OFFLINE but has no --allow-online flag); 2.22 fails
-# test_cli_outputs' waited provision and test_doctor_fix under real lm-eval; 2.25, 3.0, 3.3 and odh-2.35
-# pass test_bootstrap and the doctor scenarios, the provision/secrets/reliability suites are not run yet.
-REAL_BY_DEFAULT = frozenset({"rhoai-3.5", "odh-3.5"})
+# suite, the platform tests, the doctor's scenario tests and the provision suite: the real operator is their
+# default. The others keep the simulator by default until theirs has (LMEVAL_SANDBOX_OPERATOR=real opts them
+# in). Runs of 2026-12-06 with LMEVAL_SANDBOX_OPERATOR=real, one line at a time: rhoai-2.25 (test_bootstrap,
+# test_doctor_scenarios, test_bootstrap_reliability -k 2.25, test_provision_sandbox), rhoai-3.0, rhoai-3.3
+# and odh-2.35 (the same -k each, test_bootstrap least_privilege on 3.0) all pass. Not yet: rhoai-2.22 and
+# rhoai-2.16 (see the README's fidelity section).
+REAL_BY_DEFAULT = frozenset({"rhoai-2.25", "rhoai-3.0", "rhoai-3.3", "rhoai-3.5", "odh-2.35", "odh-3.5"})
 MANAGER_COMMAND = ["/manager"]
 DRIVER_IMAGE_BINARY = "/bin/driver"
 POD_DRIVER = "/opt/app-root/src/bin/driver"

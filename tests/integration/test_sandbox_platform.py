@@ -327,10 +327,19 @@ def assert_status_shows_components(text: str, state: Path) -> None:
     rows = {ln.split()[0]: ln.split() for ln in text.splitlines()[1:] if ln.startswith("  ") and len(ln.split()) > 3}
     for name in ("etcd", "kube-apiserver", "kube-controller-manager"):
         assert rows[name][1:5] == ["real", "running", str(plane.pgids[name]), str(plane.ports[name])], rows[name]
+    from lmeval_setup.sandbox import realoperator
+
     runner_pid = json.loads((state / "sandbox.json").read_text())["runner_pgid"]
-    for name in ("platform-operator", "kubelet", "trustyai-operator"):
+    for name in ("platform-operator", "kubelet"):
         assert rows[name][1:4] == ["simulated", "running", str(runner_pid)], rows[name]
-    assert rows["lm-eval"][1] == "simulated"
+    # 3.3 runs the real TrustyAI manager by default where its line is built (realoperator.REAL_BY_DEFAULT):
+    # the row names the line's commit; it has no PID of its own (the kubelet runs it in the operator's pod).
+    if realoperator.use_real_operator(P.get_profile("rhoai-3.3")):
+        assert rows["trustyai-operator"][1:3] == ["real", "running"] and "commit" in rows["trustyai-operator"]
+        assert rows["lm-eval"][1] == ("real" if realoperator.job_venv_python() else "simulated"), rows["lm-eval"]
+    else:
+        assert rows["trustyai-operator"][1:4] == ["simulated", "running", str(runner_pid)]
+        assert rows["lm-eval"][1] == "simulated"
 
 
 def test_cli_missing_binaries_one_line_exit_4(tmp_path: Path) -> None:

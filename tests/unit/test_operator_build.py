@@ -156,3 +156,13 @@ def test_odh_profiles_install_the_crd_of_their_rhoai_line(tmp_path: Path) -> Non
     _fake_archive(tmp_path / "shared", "rhoai-2.25", "2.25")
     found = OB.shipped_crd("odh-2.35", tmp_path / "cache", tmp_path / "shared")
     assert found is not None and found.line == "rhoai-2.25"
+
+
+def test_the_real_operator_is_the_default_on_every_line_that_passed_the_suites(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verified per line with LMEVAL_SANDBOX_OPERATOR=real (realoperator.REAL_BY_DEFAULT says which runs)."""
+    from lmeval_setup.sandbox import realoperator
+
+    monkeypatch.delenv(realoperator.ENV_SWITCH, raising=False)
+    real = {name for name in PROFILES if realoperator.mode(name) == "real"}
+    assert real == {"rhoai-2.25", "rhoai-3.0", "rhoai-3.3", "rhoai-3.5", "odh-2.35", "odh-3.5"}

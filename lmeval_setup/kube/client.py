@@ -1,9 +1,10 @@
 """One way to talk to a cluster: kubeconfig / context / in-cluster loading, raw REST calls, error mapping.
 
 The kubeconfig (tokens, token files, client certificates, CAs) and the in-cluster service
-account are read by `kube.kubeconfig` and spoken over a urllib3 pool: importing the official client
-costs more than a cold `doctor -n NS` does otherwise. It is loaded only for credentials that run code
-(`exec` plugins, `auth-provider`) or a `proxy-url`. The REST API is called by path: custom resources
+account are read by `kube.kubeconfig` and spoken over a standard-library keep-alive pool (kube.pool):
+importing the official client costs more than a cold `doctor -n NS` does otherwise, and urllib3 a tenth
+of it. Both are loaded only for credentials that run code (`exec` plugins, `auth-provider`) or a
+`proxy-url`. The REST API is called by path: custom resources
 need no generated classes, there is no discovery round-trip per call, and every request is counted (the
 doctor's benchmark reports requests, and read-only commands are checked to issue no writes). Errors
 become one-line `LmevalError`s with an exit code.
@@ -108,7 +109,8 @@ POOL_SIZE = 16
 
 
 class Transport(Protocol):
-    """How requests reach the apiserver: a urllib3 pool and the Authorization of each request."""
+    """How requests reach the apiserver: a pool shaped like urllib3's (kube.pool, or urllib3's own) and
+    each request's Authorization."""
 
     host: str
     pool: Any
@@ -119,26 +121,19 @@ class Transport(Protocol):
 
 
 class PlainTransport:
-    """A urllib3 pool with the kubeconfig's TLS settings (CA, client certificate) and its bearer token, if any."""
+    """A keep-alive pool with the kubeconfig's TLS settings (CA, client certificate; insecure-skip-tls-verify
+    and tls-server-name are the ssl context's and the SNI's) and its bearer token, if any."""
 
     def __init__(self, endpoint: Any) -> None:
-        import urllib3
-
         from lmeval_setup.kube import kubeconfig as K
+        from lmeval_setup.kube.pool import StdlibPool
 
         self.host = endpoint.server
         self._endpoint = endpoint
         self._token_read: tuple[float, str] | None = None  # (mtime, token) of a token file
-        options: dict[str, Any] = {"maxsize": POOL_SIZE, "block": False}
-        if self.host.startswith("https"):
-            options["ssl_context"] = K.ssl_context(endpoint)
-            if endpoint.insecure:  # asked for by the kubeconfig: kubectl does not warn per request either
-                options["cert_reqs"] = "CERT_NONE"
-                urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-            if endpoint.tls_server_name:
-                # SNI and the name ssl verifies (urllib3's own assert_hostname would log a warning to stderr)
-                options["server_hostname"] = endpoint.tls_server_name
-        self.pool = urllib3.PoolManager(**options)
+        https = self.host.startswith("https")
+        self.pool: Any = StdlibPool(self.host, ssl_context=K.ssl_context(endpoint) if https else None,
+                                    server_hostname=endpoint.tls_server_name, maxsize=POOL_SIZE)
 
     def authorize(self, headers: dict[str, str], path: str, method: str) -> None:
         del path, method
@@ -222,8 +217,8 @@ class Kube:
         Several files (`a:b`, as KUBECONFIG allows) are merged the way kubectl merges them.
         request_timeout: seconds per request, 0 for none; default: $LMEVAL_REQUEST_TIMEOUT, else 30.
         """
-        # The transport needs urllib3 (the `cluster` extra): a light install learns that before anything else.
-        import urllib3  # noqa: F401
+        # The `cluster` extra (urllib3 and the rest): a light install learns it needs it before anything else.
+        _require_cluster_extra()
 
         from lmeval_setup.kube import kubeconfig as K
 
@@ -272,7 +267,7 @@ class Kube:
             # The pool manager directly: the generated REST layer changes shape between client releases.
             resp = self._transport.pool.request(
                 method, url, headers=headers, body=data, timeout=timeout, preload_content=True,
-                retries=_read_retries() if method == "GET" else False,
+                retries=_read_retries(self._transport.pool) if method == "GET" else False,
             )
         except _transport_errors() as exc:  # only these mean "cannot reach the cluster"; a bug stays a bug
             reason = _reason(exc)
@@ -358,10 +353,8 @@ class Kube:
         self.requests.add("WATCH")
         headers = {"Accept": "application/json"}
         self._transport.authorize(headers, path, "GET")
-        import urllib3
-
         # The server ends the watch after timeout_seconds; --request-timeout bounds connecting to it.
-        timeout = urllib3.Timeout(connect=self.request_timeout, read=timeout_seconds + 10)
+        timeout = _timeout(self._transport.pool, self.request_timeout, timeout_seconds + 10)
         try:
             resp = self._transport.pool.request(
                 "GET", url, headers=headers, preload_content=False, timeout=timeout, retries=False
@@ -514,7 +507,11 @@ def _reason(exc: BaseException) -> str:
 READ_RETRIES = 3
 
 
-def _read_retries() -> Any:
+def _read_retries(pool: Any) -> Any:
+    from lmeval_setup.kube.pool import ReadRetries, StdlibPool
+
+    if isinstance(pool, StdlibPool):
+        return ReadRetries(READ_RETRIES)
     import urllib3
 
     return urllib3.Retry(
@@ -524,14 +521,35 @@ def _read_retries() -> Any:
     )
 
 
+def _timeout(pool: Any, connect: float | None, read: float | None) -> Any:
+    """The pool's own timeout type: kube.pool.Timeout, or urllib3.Timeout for a urllib3 pool."""
+    from lmeval_setup.kube.pool import StdlibPool, Timeout
+
+    if isinstance(pool, StdlibPool):
+        return Timeout(connect, read)
+    import urllib3
+
+    return urllib3.Timeout(connect=connect, read=read)
+
+
+def _require_cluster_extra() -> None:
+    """ModuleNotFoundError (main() turns it into "needs the cluster extra", exit 4) without importing urllib3."""
+    from importlib.util import find_spec
+
+    if find_spec("urllib3") is None:
+        raise ModuleNotFoundError("No module named 'urllib3'", name="urllib3")
+
+
 def _transport_errors() -> tuple[type[BaseException], ...]:
-    """What a request raises when the network, TLS or the server's connection fails (urllib3 is imported
-    lazily for a fast start; by the time a request fails it is loaded)."""
+    """What a request raises when the network, TLS or the server's connection fails: the standard library's
+    errors, and urllib3's when a urllib3 pool is in use (then it is loaded)."""
     import http.client
+    import sys
 
-    import urllib3.exceptions
-
-    return urllib3.exceptions.HTTPError, OSError, http.client.HTTPException
+    errors: tuple[type[BaseException], ...] = (OSError, http.client.HTTPException)
+    if "urllib3.exceptions" in sys.modules:
+        errors += (sys.modules["urllib3.exceptions"].HTTPError,)
+    return errors
 
 
 def _first_line(exc: object) -> str:

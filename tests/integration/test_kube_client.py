@@ -179,7 +179,8 @@ def test_insecure_skip_tls_verify_and_an_untrusted_server(plane: Any, tmp_path: 
 
 # -- the cold CLI ------------------------------------------------------------------------------------------
 def test_doctor_namespace_imports_nothing_from_the_kubernetes_package(plane: Any, tmp_path: Path) -> None:
-    """`doctor -n NS` with a certificate kubeconfig: the package (~150 ms of a cold run) is never imported."""
+    """`doctor -n NS` with a certificate kubeconfig: the package (~150 ms of a cold run) is never imported, nor
+    urllib3 (~25 ms: the plain path's pool is the standard library's, kube/pool.py)."""
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "LMEVAL_DEBUG")}
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "lmeval_setup.cli.main", "doctor", "-n",
                            NAMESPACE, "--kubeconfig", str(plane.kubeconfig), "-o", "json"],
@@ -189,6 +190,8 @@ def test_doctor_namespace_imports_nothing_from_the_kubernetes_package(plane: Any
     assert "lmeval_setup.kube.client" in imported, proc.stderr[-2000:]
     assert not [m for m in imported if m == "kubernetes" or m.startswith("kubernetes.")], \
         [m for m in imported if m.startswith("kubernetes")][:5]
+    assert not [m for m in imported if m.split(".")[0] == "urllib3"], \
+        [m for m in imported if m.split(".")[0] == "urllib3"][:5]
     errors = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
     assert proc.returncode in (0, 1, 4), errors  # 4: the bare control plane serves no OpenShift AI
     assert "Traceback" not in proc.stderr

@@ -225,11 +225,13 @@ class ControlPlane:
             started=self.started_at,
         )
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 3.0) -> None:
+        """SIGTERM every process, SIGKILL after `grace` seconds. On SIGTERM etcd takes ~7 s and kube-apiserver
+        ~11 s to exit, so any grace is spent in full: a throw-away plane (a test's) passes 0 to end at once."""
         if self._reaper_token:
             reaper.unregister(self._reaper_token)
             self._reaper_token = 0
-        kill_groups({name: p.pid for name, p in self._procs.items()})
+        kill_groups({name: p.pid for name, p in self._procs.items()}, grace=grace)
         for proc in self._procs.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)

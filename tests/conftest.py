@@ -46,7 +46,7 @@ def controlplane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     try:
         yield plane
     finally:
-        plane.stop()
+        plane.stop(grace=0.0)  # throw-away: SIGKILL at once instead of waiting 3 s for a graceful exit
 
 
 @pytest.fixture(scope="session")
@@ -68,4 +68,4 @@ def new_controlplane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[objec
     try:
         yield plane
     finally:
-        plane.stop()
+        plane.stop(grace=0.0)  # throw-away: SIGKILL at once instead of waiting 3 s for a graceful exit

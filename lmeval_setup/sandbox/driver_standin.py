@@ -1,8 +1,10 @@
 """The TrustyAI driver's part of a job pod's `main` container, for the simulated operator.
 
-With the simulated operator (the sandbox default) and LMEVAL_SANDBOX_LM_EVAL=real, the `main` container
-runs the real lm-eval (the job image venv, `make jobimage`; pods as processes): this module stands where
-the Go driver (`/opt/app-root/src/bin/driver --output-path ... -- python -m lm_eval ...`) would. Like the
+With the simulated operator, the `main` container runs the real lm-eval (the job image venv, `make
+jobimage`; pods as processes) whenever the job image is built: LMEVAL_SANDBOX_LM_EVAL=real|templates,
+default real where the venv is cached (`templates`, or no job image, or no Linux namespaces: the kubelet
+plays outcomes.py's templated replay instead). This module stands where the Go driver
+(`/opt/app-root/src/bin/driver --output-path ... -- python -m lm_eval ...`) would. Like the
 driver (controllers/lmes/driver/driver.go) it runs the command after `--`, streams lm-eval's stderr into
 the container log with tqdm's carriage returns turned into line breaks, prints lm-eval's stdout after
 the process exits, and logs its final status as the zap line the simulated operator reads
@@ -81,24 +83,39 @@ def run(argv: list[str]) -> int:
     return 0
 
 
+REAL, TEMPLATES = "real", "templates"
+TEMPLATE_ALIASES = frozenset({TEMPLATES, "standin"})  # `standin`: the switch's older name for templates
+
+
+def lm_eval_mode() -> str:
+    """'real' or 'templates': what a job's `main` runs under the simulated operator.
+
+    Real unless LMEVAL_SANDBOX_LM_EVAL says `templates` or the job image venv is not built (then the
+    templated replay, with a warning when `real` was asked for)."""
+    import logging
+    import os
+
+    from lmeval_setup.sandbox.realoperator import LM_EVAL_SWITCH, job_venv_python
+
+    asked = os.environ.get(LM_EVAL_SWITCH, "").strip().lower()
+    if asked in TEMPLATE_ALIASES:
+        return TEMPLATES
+    if job_venv_python() is None:
+        if asked == REAL:
+            logging.getLogger("lmeval_setup.sandbox.driver_standin").warning(
+                "%s=real but the job image venv is not built (make jobimage): jobs replay templates", LM_EVAL_SWITCH)
+        return TEMPLATES
+    return REAL
+
+
 def process_resolvers(workdir: Path) -> list[Any]:
     """Kubelet process resolvers for `main` under the simulated operator: this stand-in driver running
     the real lm-eval, inside podservices (the pod reaches its InferenceServices and the Hub).
-
-    Opt-in with LMEVAL_SANDBOX_LM_EVAL=real (and the job image venv built): a real run takes 30-90 s per
-    job on two cores where the replay takes seconds, which scenario tests with tight waits cannot absorb.
-    Otherwise empty, and the kubelet plays outcomes.py's replay."""
-    import os
-
+    Empty in `templates` mode: the kubelet then plays outcomes.py's replay."""
     from lmeval_setup.sandbox.podservices import with_services
-    from lmeval_setup.sandbox.realoperator import (
-        LM_EVAL_SWITCH,
-        _job_python_dir,
-        driver_main_process,
-        job_venv_python,
-    )
+    from lmeval_setup.sandbox.realoperator import _job_python_dir, driver_main_process
 
-    if os.environ.get(LM_EVAL_SWITCH, "").strip().lower() != "real" or job_venv_python() is None:
+    if lm_eval_mode() != REAL:
         return []
     job_python_dir = _job_python_dir(workdir)
     kubeconfig = workdir / "kubeconfig"

@@ -17,9 +17,12 @@ What it does, like the real components:
   containers are gone), so the real kube-controller-manager's ReplicaSet replaces a deleted
   operator pod and `kubectl rollout restart` yields a new Running pod.
 
-What a container "does" is a `ContainerScript` from the first resolver that knows the container:
-scenario annotations, the TrustyAI job image (outcomes.container_behaviour), then "run forever,
-ready" for everything else (e.g. the operator's manager).
+A container runs as a local process when a process resolver knows it (the real operator's manager and
+driver; a job's `main` with the real lm-eval, under either operator, where the job image is built: see
+driver_standin.py and realoperator.py). Otherwise what it "does" is a `ContainerScript` from the first
+resolver that knows the container: scenario annotations, the TrustyAI job image's templated replay
+(outcomes.container_behaviour: only with LMEVAL_SANDBOX_LM_EVAL=templates, without the job image or
+without Linux namespaces), then "run forever, ready" for everything else.
 
 Scenario annotations on a pod (values: comma-separated container names, or "*"):
   sandbox.lmeval-setup.io/image-pull-error   the image cannot be pulled
@@ -40,7 +43,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -260,6 +263,7 @@ _ids = itertools.count(1)
 class ContainerRun:
     spec: JSON
     init: bool
+    _: KW_ONLY
     script: ContainerScript | None = None
     state: str = "waiting"  # waiting | running | terminated
     reason: str = "PodInitializing"
@@ -290,6 +294,7 @@ class ContainerRun:
 class PodRun:
     pod: JSON
     started: dt.datetime
+    _: KW_ONLY
     ip: str
     init: list[ContainerRun]
     main: list[ContainerRun]
@@ -376,16 +381,25 @@ class Kubelet:
         kept = (Path(workdir),) if workdir is not None else ()
         self.runtime: PodRuntime | None = PodRuntime(keep_tmp=kept) if PodRuntime.available() else None
         self.workdir = Path(workdir) if workdir is not None else None
+        self.runs_real_lm_eval = False  # the simulated operator's jobs run the job image's lm-eval
         if process_resolvers is None and profile is not None and self.workdir is not None and self.runtime:
             from lmeval_setup.sandbox.realoperator import process_resolvers as real_operator_processes
 
             process_resolvers = real_operator_processes(profile, self.workdir)
-            if not process_resolvers:  # simulated operator: `main` still runs the real lm-eval when built
+            if not process_resolvers:  # simulated operator: `main` runs the real lm-eval too, where it is built
                 from lmeval_setup.sandbox.driver_standin import process_resolvers as real_lm_eval_processes
 
                 process_resolvers = real_lm_eval_processes(self.workdir)
+                self.runs_real_lm_eval = bool(process_resolvers)
         self.process_resolvers: list[ProcessResolver] = list(process_resolvers or [])
         self._stream: StreamServer | None = None
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        """For `sandbox status` (runner.component_report): what a job's `main` runs under the simulated
+        operator (the real operator reports its own)."""
+        if not self.runs_real_lm_eval:
+            return {}
+        return {"lm-eval": {"mode": "real", "detail": "the job image venv, under the driver stand-in in each job pod"}}
 
     def register(self, resolver: Resolver) -> None:
         """Scenarios add behaviours; the newest resolver is asked first."""

@@ -43,7 +43,7 @@ from lmeval_setup.sandbox.podservices import with_services
 
 log = logging.getLogger("lmeval_setup.sandbox.realoperator")
 ENV_SWITCH = "LMEVAL_SANDBOX_OPERATOR"
-# `standin`: job pods run lm_eval_standin even where the job image venv is built.
+# `templates` (or its older name `standin`): job pods run lm_eval_standin even where the job image venv is built.
 LM_EVAL_SWITCH = "LMEVAL_SANDBOX_LM_EVAL"
 # The profiles whose real operator line has passed, here, the bootstrap matrix, the bootstrap reliability
 # suite, the platform tests, the doctor's scenario tests and the provision suite: the real operator is their
@@ -163,8 +163,8 @@ def driver_main_process(pod: JSON, container: JSON, job_python_dir: Path) -> Pro
 
 
 def job_venv_python() -> Path | None:
-    """The job image venv's python (issue 12) unless LMEVAL_SANDBOX_LM_EVAL=standin; None: the stand-in."""
-    if os.environ.get(LM_EVAL_SWITCH, "").strip().lower() == "standin":
+    """The job image venv's python (issue 12) unless LMEVAL_SANDBOX_LM_EVAL=templates; None: the stand-in."""
+    if os.environ.get(LM_EVAL_SWITCH, "").strip().lower() in ("standin", "templates"):
         return None
     try:
         from lmeval_setup.sandbox import jobimage

@@ -42,6 +42,10 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     plane.start()
     try:
         with running_sandbox(plane, PROFILE, "fresh") as box:
+            # The model the jobs evaluate: the real lm-eval connects to it (its vLLM stand-in).
+            from lmeval_setup.sandbox.scenarios import serve_model
+
+            serve_model(box.kube)
             yield box
     finally:
         plane.stop()

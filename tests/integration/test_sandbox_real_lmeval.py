@@ -84,6 +84,40 @@ def test_broken_jobs_run_real_lm_eval(new_controlplane: Any, operator_mode: str)
         out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
         assert out.returncode == 0, out.stderr
         assert J.LOGLIKELIHOOD_TASK in out.stdout
+        deleted_job_pod_leaves_no_process(sb)
+
+
+def deleted_job_pod_leaves_no_process(sb: Any) -> None:
+    """A job pod deleted while lm-eval runs takes every process of it along: the driver (or its stand-in),
+    podservices' stand-ins, lm-eval and whatever lm-eval started (issue 12: orphans)."""
+    import copy
+
+    import processsupport
+
+    job = copy.deepcopy(J.seed_job("eval-good").for_namespace(J.DEMO_NAMESPACE))
+    job["metadata"]["name"] = "eval-deleted"
+    sb.kube.create(JOBS, job)
+    kubelet = sb.simulator("kubelet").instance
+
+    pod_path = resource_path("", "v1", "pods", J.DEMO_NAMESPACE, "eval-deleted")  # both operators: the job's name
+
+    def running_lm_eval() -> set[Any] | None:
+        pod = sb.kube.get_or_none(pod_path)
+        main = kubelet.runtime.process(pod["metadata"]["uid"], "main") if pod and kubelet.runtime else None
+        tree = processsupport.descendants(main.pid) if main else set()
+        return tree if any(b"-m\x00lm_eval" in _cmdline(pid) for pid, _ in tree) else None
+
+    tree = wait_for("lm-eval running in the eval-deleted pod", running_lm_eval, timeout=300, every=0.1)
+    sb.kube.delete(pod_path)
+    assert processsupport.survivors(tree, timeout=15) == set()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            return file.read()
+    except OSError:
+        return b""
 
 
 def test_pod_services_plan_follows_the_inference_services() -> None:

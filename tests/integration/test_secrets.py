@@ -74,6 +74,17 @@ def leaky_job(name: str, namespace: str, *, base_url: str) -> dict[str, Any]:
     }
 
 
+def bearer_process(resolve: Any) -> Any:
+    """A kubelet process resolver: the job's real `main` (lm-eval), after an Authorization header line."""
+    def resolver(pod: dict[str, Any], container: dict[str, Any]) -> Any:
+        spec = resolve(pod, container)
+        if spec is None or container.get("name") != "main" or pod["metadata"]["namespace"] not in (NS, PROVISION_NS):
+            return spec
+        line = f"DEBUG sending request: Authorization: Bearer {LOG_BEARER}"
+        return dataclasses.replace(spec, argv=("sh", "-c", 'echo "$0"; exec "$@"', line, *spec.argv))
+    return resolver
+
+
 def bearer_logs(pod: dict[str, Any], container: dict[str, Any]) -> Any:
     """The job image's usual behaviour, plus an Authorization header line after the log's first line."""
     from lmeval_setup.sandbox.outcomes import container_behaviour
@@ -93,13 +104,17 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from lmeval_setup.sandbox import profiles as P
     from lmeval_setup.sandbox.controlplane import ControlPlane
     from lmeval_setup.sandbox.harness import running_sandbox
+    from lmeval_setup.sandbox.scenarios import serve_model
 
     require_controlplane_binaries()
     plane = ControlPlane(tmp_path_factory.mktemp("secrets-plane"))
     plane.start()
     try:
         with running_sandbox(plane, PROFILE, "bootstrapped") as sb:
-            sb.simulator("kubelet").instance.register(bearer_logs)
+            kubelet = sb.simulator("kubelet").instance
+            kubelet.register(bearer_logs)  # where jobs replay templates
+            kubelet.process_resolvers[:] = [bearer_process(r) for r in kubelet.process_resolvers]  # real lm-eval
+            serve_model(sb.kube)  # the model the jobs evaluate (the real lm-eval connects to it)
             P.ensure_namespace(sb.kube, NS)
             jobs = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", NS)
             sb.kube.create(jobs, leaky_job(FAILING_JOB, NS, base_url=f"{J.ENDPOINT}/v1"))  # LME002: fails

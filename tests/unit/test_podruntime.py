@@ -216,6 +216,27 @@ def test_operator_mode_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert realoperator.mode("rhoai-2.16") == "simulated"  # not verified against the real line yet
 
 
+def test_lm_eval_is_real_by_default_with_the_simulated_operator(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    """Issue 12: where the job image venv is built, jobs run the real lm-eval under the simulated operator too;
+    templates only when asked for (LMEVAL_SANDBOX_LM_EVAL=templates, or its older name standin) or unbuilt."""
+    from lmeval_setup.sandbox import driver_standin
+
+    venv = tmp_path / "venv" / "bin" / "python"
+    monkeypatch.setattr(realoperator, "job_venv_python", lambda: venv)
+    monkeypatch.delenv(realoperator.LM_EVAL_SWITCH, raising=False)
+    assert driver_standin.lm_eval_mode() == "real"
+    assert len(driver_standin.process_resolvers(tmp_path)) == 1
+    for value in ("templates", "Standin", "real", "bogus"):
+        monkeypatch.setenv(realoperator.LM_EVAL_SWITCH, value)
+        assert driver_standin.lm_eval_mode() == ("templates" if value.lower() in ("templates", "standin") else "real")
+    monkeypatch.setenv(realoperator.LM_EVAL_SWITCH, "templates")
+    assert driver_standin.process_resolvers(tmp_path) == []
+    monkeypatch.setattr(realoperator, "job_venv_python", lambda: None)  # no job image: the replay
+    monkeypatch.setenv(realoperator.LM_EVAL_SWITCH, "real")
+    assert driver_standin.lm_eval_mode() == "templates"
+
+
 # -- the lm_eval stand-in --------------------------------------------------------------------------------
 def standin(tmp_path: Path, seed_name: str) -> subprocess.CompletedProcess[str]:
     seed = J.seed_job(seed_name)

@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-BENCHMARKS = ("bench.cli_start", "bench.lint_bench", "bench.doctor_bench", "bench.latency_bench",
+BENCHMARKS = ("bench.cli_start", "bench.lint_bench", "bench.doctor_bench", "bench.scale_bench", "bench.latency_bench",
               "bench.bootstrap_bench", "bench.fleet_bench", "bench.job_bench")
 REPORT = Path(__file__).with_name("REPORT.md")
 

@@ -255,19 +255,6 @@ def _configmap(sb: Any, name: str) -> dict[str, Any]:
     return sb.kube.get(resource_path("", "v1", "configmaps", sb.namespace, name))
 
 
-def _ensure_inference_service(sb: Any, ns: str) -> None:
-    """The seed's namespace and its InferenceService granite (Ready at the seed's URL), as broken-jobs has them."""
-    from lmeval_setup.sandbox import jobs as J
-    from lmeval_setup.sandbox import profiles as P
-    from lmeval_setup.sandbox import scenarios as S
-
-    P.ensure_namespace(sb.kube, ns)
-    isvcs = resource_path("serving.kserve.io", "v1beta1", "inferenceservices", ns)
-    P.create_if_missing(sb.kube, isvcs, S.inference_service(ns))
-    sb.kube.merge_patch(f"{isvcs}/{J.SERVED_MODEL}/status", {"status": {
-        "url": J.ENDPOINT, "conditions": [{"type": "Ready", "status": "True"}]}})
-
-
 def _deny_online_and_code_execution(sb: Any) -> None:
     """The cluster as a least-privilege admin leaves it: nothing permitted, the way this release reads it."""
     from lmeval_setup.sandbox import profiles as P
@@ -292,11 +279,12 @@ def _deny_online_and_code_execution(sb: Any) -> None:
 
 def test_offline_job_on_a_refusing_cluster_is_fixed_through_the_lines_bootstrap(seeded: tuple[Any, Any]) -> None:
     from lmeval_setup.sandbox import jobs as J
+    from lmeval_setup.sandbox import scenarios as S
 
     _, sb = seeded
     ns = J.DEMO_NAMESPACE
     _deny_online_and_code_execution(sb)
-    _ensure_inference_service(sb, ns)  # a bootstrapped sandbox has no seed namespace and model yet
+    S.serve_model(sb.kube, ns)  # a bootstrapped sandbox has no seed namespace and model yet
     job = copy.deepcopy(J.seed_job("eval-no-online-access").for_namespace(ns))
     job["metadata"]["name"] = "eval-offline-again"
     sb.kube.create(_jobs_path(ns), job)

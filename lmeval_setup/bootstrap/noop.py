@@ -34,6 +34,9 @@ DEFAULT_REVERT_CONFIGMAP = "lmeval-setup-revert"
 _REAL_RUN_WHEN = "not ansible_check_mode"
 # A task name's template as the role writes them: `{{ lmeval_facts.<key> }}` (Ansible renders it from the facts).
 _FACT_IN_NAME = re.compile(r"\{\{\s*lmeval_facts\.(\w+)\s*\}\}")
+# Seconds per request of the no-op read: a cluster that does not answer within this is the role's to report
+# (with --request-timeout), not a second wait of the same length before it.
+NOOP_REQUEST_TIMEOUT = 5.0
 # detect()'s widest round of reads.
 READ_WORKERS = 4
 
@@ -149,6 +152,11 @@ def _runs_in_a_noop(task: JSON) -> bool:
     return (when is None or str(when).strip() == _REAL_RUN_WHEN) and "loop" not in task
 
 
+def _capped(request_timeout: float | None) -> float:
+    """--request-timeout, at most NOOP_REQUEST_TIMEOUT (0 or unset: the cap)."""
+    return min(request_timeout, NOOP_REQUEST_TIMEOUT) if request_timeout else NOOP_REQUEST_TIMEOUT
+
+
 # -- the answer ---------------------------------------------------------------------------------------------
 def answer(opts: Any, progress: Callable[[str], None] | None = None) -> Any:
     """The RunResult of this bootstrap when it is a no-op that needs no Ansible, else None (run the role).
@@ -163,7 +171,7 @@ def answer(opts: Any, progress: Callable[[str], None] | None = None) -> Any:
     desired = Desired(True if opts.allow_online is None else opts.allow_online,
                       True if opts.allow_code_execution is None else opts.allow_code_execution)
     try:
-        kube = Kube.connect(opts.kubeconfig, opts.context, opts.request_timeout)
+        kube = Kube.connect(opts.kubeconfig, opts.context, _capped(opts.request_timeout))
         try:
             facts, plan = read_and_plan(kube, desired)
         finally:

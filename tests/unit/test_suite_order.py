@@ -1,0 +1,42 @@
+"""The suite's slowest modules start first under `make test` (issue 15 item 5).
+
+`pytest -n 3 --dist loadfile` hands whole modules to the workers; by default xdist orders them by their
+number of tests, which started the few-test, minutes-long modules (test_installed: 3 tests, ~7 min) last,
+so one worker ran alone at the end. With --no-loadscope-reorder the modules go out in collection order,
+where tests/conftest.py puts SLOWEST_MODULES first.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import SLOWEST_MODULES
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_listed_module_exists() -> None:
+    """A renamed or split module would silently fall back to collection order."""
+    assert [m for m in SLOWEST_MODULES if not (REPO / m).is_file()] == []
+    assert len(set(SLOWEST_MODULES)) == len(SLOWEST_MODULES)
+
+
+def test_make_test_hands_modules_out_in_collection_order() -> None:
+    recipe = (REPO / "Makefile").read_text().split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    pytest_line = next(line for line in recipe.splitlines() if " -m pytest " in line)
+    args = shlex.split(pytest_line)
+    assert "--no-loadscope-reorder" in args and args[args.index("--dist") + 1] == "loadfile", pytest_line
+
+
+def test_collection_puts_the_slowest_modules_first() -> None:
+    quick, slowest, second = "tests/unit/test_cli.py", SLOWEST_MODULES[0], SLOWEST_MODULES[1]
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           "-o", "addopts=", quick, second, slowest],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    modules = list(dict.fromkeys(m.group(1) for m in re.finditer(r"^(tests/\S+\.py)::", done.stdout, re.M)))
+    assert modules == [slowest, second, quick]

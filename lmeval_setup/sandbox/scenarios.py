@@ -26,6 +26,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from lmeval_setup.errors import ClusterError, UsageError, WaitTimeout
 from lmeval_setup.kube.client import JSON, ApiError, Kube, resource_path
 from lmeval_setup.platform import releases as R
+from lmeval_setup.platform.operator_state import old_pods, selector_string
 from lmeval_setup.platform.releases import Profile
 from lmeval_setup.sandbox import jobs as J
 from lmeval_setup.sandbox import profiles as P
@@ -129,7 +130,25 @@ def _bootstrap_setup(kube: Kube, profile: Profile) -> None:
 
 
 def _bootstrapped_ready(kube: Kube, profile: Profile) -> bool:
-    return trustyai_ready(kube, profile) and operator_available(kube, profile)
+    return trustyai_ready(kube, profile) and operator_available(kube, profile) and operator_rolled_out(kube, profile)
+
+
+def operator_rolled_out(kube: Kube, profile: Profile) -> bool:
+    """No operator pod of an older ReplicaSet is left, terminating or not (bootstrap's restart waits so too).
+
+    `available` alone is not enough after the rollout restart of a ConfigMap line: the old pod, already
+    counted out of `replicas` once it is terminating, still runs its manager, which read the old lmes-* values;
+    a job created then could be built offline by it (broken-jobs' eval-good failed with LME102 so, now and then).
+    """
+    namespace = profile.release.default_applications_namespace
+    deployment = kube.get_or_none(resource_path("apps", "v1", "deployments", namespace, R.OPERATOR_DEPLOYMENT))
+    if deployment is None:
+        return False
+    selector = selector_string(deployment)
+    pods = kube.get(resource_path("", "v1", "pods", namespace), labelSelector=selector).get("items", [])
+    replicasets = kube.get(resource_path("apps", "v1", "replicasets", namespace),
+                           labelSelector=selector).get("items", [])
+    return not old_pods(deployment, pods, replicasets)
 
 
 def inference_service(namespace: str = J.DEMO_NAMESPACE) -> JSON:

@@ -451,6 +451,15 @@ class TrustyAIOperator:
             with contextlib.suppress(queue.Empty):
                 while True:
                     pending.add(self._queue.get_nowait())
+            # The operator pod may have been replaced while this thread waited on the queue (a rollout
+            # restart): a job is reconciled by the manager that runs when it arrives, with what it loaded.
+            try:
+                self._follow_operator_pod()
+            except ClusterError:
+                for item in pending:
+                    self._queue.put(item)
+                stop.wait(0.5)
+                continue
             for namespace, name in sorted(pending):
                 try:
                     self.reconcile(namespace, name)

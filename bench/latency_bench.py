@@ -35,6 +35,17 @@ RTTS_MS = (0, 25, 80)
 PROFILE = "rhoai-2.22"
 REPEAT = 3
 TOXIPROXY_VERSION = "v2.12.0"
+# The figures before issue 15 item 3's work (bench/REPORT.md of commit 566f7a5), quoted in the notes.
+BEFORE_DOCTOR = "0.73/0.94/1.74 s"
+BEFORE_K8SGPT = "0.09/0.17/0.41 s"
+# The doctor of that commit is also measured in the same run, its samples interleaved with today's (before
+# and after under the same load); LMEVAL_BENCH_BASELINE names another git ref, "" skips it.
+BASELINE_REF = os.environ.get("LMEVAL_BENCH_BASELINE", "566f7a5")
+# Runs the CLI from an extracted tree instead of this checkout (the editable install's finder would win).
+_FROM_TREE = ("import runpy, sys\n"
+              "sys.meta_path[:] = [f for f in sys.meta_path if 'Editable' not in getattr(f, '__name__', '')]\n"
+              "sys.path.insert(0, sys.argv.pop(1))\n"
+              "runpy.run_module('lmeval_setup.cli.main', run_name='__main__')\n")
 K8SGPT_VERSION = "v0.4.17"
 
 
@@ -140,10 +151,28 @@ def _timed(argv: list[str], env: dict[str, str] | None = None) -> Sample:
     return Sample(time.perf_counter() - began, children_cpu() - cpu, proc)
 
 
-def doctor(kubeconfig: Path, namespace: str) -> Sample:
+def doctor(kubeconfig: Path, namespace: str, tree: Path | None = None) -> Sample:
+    """The CLI of this checkout, or (tree) the lmeval_setup package extracted from another commit."""
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "LMEVAL_DEBUG")}
-    return _timed([sys.executable, "-m", "lmeval_setup.cli.main", "doctor", "-n", namespace, "-o", "json",
+    launch = ["-m", "lmeval_setup.cli.main"] if tree is None else ["-c", _FROM_TREE, str(tree)]
+    return _timed([sys.executable, *launch, "doctor", "-n", namespace, "-o", "json",
                    "--kubeconfig", str(kubeconfig)], env)
+
+
+def extract_baseline(ref: str, work: Path) -> Path | None:
+    """lmeval_setup/ of `ref` (git archive) in work/baseline, or None outside a git checkout."""
+    if not ref:
+        return None
+    target = work / "baseline"
+    target.mkdir()
+    root = Path(__file__).resolve().parents[1]
+    try:
+        archive = subprocess.run(["git", "-C", str(root), "archive", ref, "lmeval_setup"], capture_output=True,
+                                 check=True, timeout=60).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return target
 
 
 def naive_kubectl_loop(kubectl: Path, kubeconfig: Path, namespace: str, jobs: list[tuple[str, str]],
@@ -270,10 +299,11 @@ def run() -> dict[str, Any]:
             endings = failed_log_endings(sb.kube, namespace, jobs)
             with toxiproxy(proxy_binary, plane.server.removeprefix("https://"), work) as proxy:
                 kubeconfig = proxied_kubeconfig(plane.kubeconfig, proxy.listen, work / "proxied.kubeconfig")
+                baseline = extract_baseline(BASELINE_REF, work)
                 for rtt in RTTS_MS:
                     proxy.set_rtt(rtt)
                     rows += measure_at(rtt, kubeconfig, namespace, jobs, endings, kubectl_path(), k8sgpt_binary,
-                                       work, notes)
+                                       work, notes, baseline)
             Kube.close(sb.kube)
     if k8sgpt_binary is None:
         notes.append(f"k8sgpt not measured: k8sgpt-{K8SGPT_VERSION} is not built in {PEERS_DISPLAY} (make peers "
@@ -282,20 +312,33 @@ def run() -> dict[str, Any]:
               f"({len(endings)} failed); median of {REPEAT} fresh processes per figure (the kubectl loop: one run)",
               "RTT is added by a toxiproxy latency toxic on the response direction; every TCP/TLS handshake and "
               "request pays it, as over a real network",
-              "the doctor's wall time under load is mostly waiting for a CPU (compare its CPU time); what RTT "
-              "adds to it is its sequential round trips: the cluster layer's reads (DSC and DSCI discovery and "
-              "lists, operator Deployment, CRDs, both ConfigMaps) and the namespace's lists, one after another, "
-              "then the failed pods' logs 8 at a time",
+              "what RTT adds to the doctor is its round trips that wait on each other: the TCP and TLS handshakes, "
+              "then detect()'s four prefetched rounds (discovery and CRDs; DSC and DSCI lists; the operator "
+              "Deployment and both ConfigMaps; the operator pods) with the namespace's lists and failed pods' logs "
+              "read meanwhile, then the operator's log: about 7 RTTs (tests/integration/test_doctor_scale.py counts "
+              "them); under load the rest is waiting for a CPU (compare its CPU time)",
+              f"before this round (commit 566f7a5, the same benchmark at load average 6-12): doctor {BEFORE_DOCTOR} "
+              f"vs k8sgpt {BEFORE_K8SGPT} at 0/25/80 ms RTT (4.2-7.9x); the reads were sequential (14 waiting "
+              "round trips) and urllib3 was imported",
               "root causes: the doctor counts when it names the seed's expected rule; k8sgpt counts when its "
               "result for the pod quotes the exception that ended the pod's log"]
     return {"name": name, "rows": rows, "notes": notes}
 
 
 def measure_at(rtt: int, kubeconfig: Path, namespace: str, jobs: list[tuple[str, str]], endings: dict[str, str],
-               kubectl: Path, k8sgpt_binary: Path | None, work: Path, notes: list[str]) -> list[dict[str, Any]]:
+               kubectl: Path, k8sgpt_binary: Path | None, work: Path, notes: list[str],
+               baseline: Path | None = None) -> list[dict[str, Any]]:
     bare = [bare_lists(kubeconfig, namespace) for _ in range(REPEAT)]
     bare_s = median([b[0] for b in bare])
-    doctor_runs = [doctor(kubeconfig, namespace) for _ in range(REPEAT)]
+    doctor_runs: list[Sample] = []
+    before_runs: list[Sample] = []
+    gpt_runs: list[Sample] = []
+    for _ in range(REPEAT):  # interleaved, so the machine's load hits each tool alike
+        doctor_runs.append(doctor(kubeconfig, namespace))
+        if baseline is not None:
+            before_runs.append(doctor(kubeconfig, namespace, baseline))
+        if k8sgpt_binary is not None:
+            gpt_runs.append(k8sgpt(k8sgpt_binary, kubeconfig, namespace, work))
     doctor_s = median([d.wall_s for d in doctor_runs])
     doctor_cpu = median([d.cpu_s for d in doctor_runs])
     last = doctor_runs[-1].proc
@@ -316,8 +359,16 @@ def measure_at(rtt: int, kubeconfig: Path, namespace: str, jobs: list[tuple[str,
         {"figure": f"{rtt} ms: CPU (user+sys) of the doctor / of the kubectl loop",
          "value": f"{doctor_cpu:.2f} s / {kubectl_cpu:.2f} s"},
     ]
+    if before_runs:
+        before_s = median([b.wall_s for b in before_runs])
+        rows += [
+            {"figure": f"{rtt} ms: doctor before ({BASELINE_REF}, same run, interleaved)", "value_s": before_s,
+             "ratio": before_s / bare_s},
+            {"figure": f"{rtt} ms: doctor now / before (wall; CPU {doctor_cpu:.2f} s / "
+                       f"{median([b.cpu_s for b in before_runs]):.2f} s)", "value": round(doctor_s / before_s, 2),
+             "unit": "x"},
+        ]
     if k8sgpt_binary is not None:
-        gpt_runs = [k8sgpt(k8sgpt_binary, kubeconfig, namespace, work) for _ in range(REPEAT)]
         gpt_s = median([g.wall_s for g in gpt_runs])
         gpt_cpu = median([g.cpu_s for g in gpt_runs])
         if gpt_runs[-1].proc.returncode != 0:

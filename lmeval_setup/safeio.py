@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -57,6 +57,7 @@ class YamlLimits:
 
     max_nodes: int = 200_000
     max_depth: int = 200
+    _: KW_ONLY
     max_documents: int = 10_000
     max_sequence: int = 200_000  # items of one sequence (a List's items): refused early, while streaming
 

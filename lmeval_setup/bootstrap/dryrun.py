@@ -10,7 +10,7 @@ changes 7. Here every step says what it would change and how many of its changes
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, Protocol
 
 JSON = dict[str, Any]
@@ -26,6 +26,7 @@ class StepLike(Protocol):
 class StepSummary:
     step: str
     would_change: int
+    _: KW_ONLY
     cannot_predict: int
     actions: tuple[str, ...] = ()  # the predicted writes
 
@@ -49,7 +50,8 @@ def summarise(steps: Iterable[StepLike], plan: JSON | None) -> list[StepSummary]
         if op.get("predicted"):
             predicted.setdefault(str(op["step"]), []).append(str(op["action"]))
     order += [name for name in predicted if name not in order]
-    return [StepSummary(name, changed.get(name, 0), len(predicted.get(name, [])), tuple(predicted.get(name, [])))
+    return [StepSummary(name, changed.get(name, 0), cannot_predict=len(predicted.get(name, [])),
+                        actions=tuple(predicted.get(name, [])))
             for name in order]
 
 

@@ -14,7 +14,7 @@ and the real run plans again once the platform has created the object.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import KW_ONLY, asdict, dataclass, field
 from typing import Any
 
 from lmeval_setup.kube.access import Access
@@ -48,6 +48,7 @@ class Blocker:
 
     rule: str
     reason: str
+    _: KW_ONLY
     message: str
     fix: str
 
@@ -62,6 +63,7 @@ class Operation:
 
     step: str
     action: str
+    _: KW_ONLY
     access: tuple[Access, ...]
     predicted: bool = False  # its object does not exist yet: planned from the release defaults
 
@@ -70,6 +72,7 @@ class Operation:
 class Plan:
     enable_trustyai: bool
     trustyai_patch: JSON
+    _: KW_ONLY
     dsc_eval_patch: JSON | None
     configmap_annotation_patch: JSON | None
     configmap_data_patch: JSON | None
@@ -186,15 +189,16 @@ def planned_operations(facts: ClusterFacts, plan: Plan, revert_configmap: str) -
     """Every write of this run, in the role's order, each after recording the prior value for revert."""
     group = facts.dsc_api_version.split("/")[0]
     ns = facts.applications_namespace
-    record = (Access("get", "", "configmaps", ns, revert_configmap), Access("create", "", "configmaps", ns),
-              Access("patch", "", "configmaps", ns, revert_configmap))
-    patch_dsc = Access("patch", group, "datascienceclusters", name=facts.dsc_name)
-    patch_cm = Access("patch", "", "configmaps", ns, R.OPERATOR_CONFIGMAP)
+    record = (Access("get", "", resource="configmaps", namespace=ns, name=revert_configmap),
+              Access("create", "", resource="configmaps", namespace=ns),
+              Access("patch", "", resource="configmaps", namespace=ns, name=revert_configmap))
+    patch_dsc = Access("patch", group, resource="datascienceclusters", name=facts.dsc_name)
+    patch_cm = Access("patch", "", resource="configmaps", namespace=ns, name=R.OPERATOR_CONFIGMAP)
     ops: list[Operation] = []
 
     def write(step: str, what: str, access: Access, predicted: bool = False) -> None:
-        ops.append(Operation(step, f"record the prior {what}", record, predicted))
-        ops.append(Operation(step, f"set {what}", (access,), predicted))
+        ops.append(Operation(step, f"record the prior {what}", access=record, predicted=predicted))
+        ops.append(Operation(step, f"set {what}", access=(access,), predicted=predicted))
 
     if plan.enable_trustyai:
         write(STEP_ENABLE, "spec.components.trustyai.managementState", patch_dsc)
@@ -208,10 +212,12 @@ def planned_operations(facts: ClusterFacts, plan: Plan, revert_configmap: str) -
     if plan.configmap_data_patch is not None:
         write(STEP_PERMISSIONS, "lmes-allow-online / lmes-allow-code-execution", patch_cm, cm_missing)
     if plan.restart_possible:
-        restart = (Access("patch", "apps", "deployments", ns, R.OPERATOR_DEPLOYMENT),
-                   Access("list", "apps", "replicasets", ns), Access("list", "", "pods", ns), *record)
+        restart = (Access("patch", "apps", resource="deployments", namespace=ns, name=R.OPERATOR_DEPLOYMENT),
+                   Access("list", "apps", resource="replicasets", namespace=ns),
+                   Access("list", "", resource="pods", namespace=ns), *record)
         ops.append(Operation(STEP_RESTART, "stamp the start-up configuration hash on the operator pod template "
-                             "(a rollout restart)", restart, cm_missing or facts.operator.deployment is None))
+                             "(a rollout restart)", access=restart,
+                             predicted=cm_missing or facts.operator.deployment is None))
     return ops
 
 
@@ -221,16 +227,16 @@ def required_access(facts: ClusterFacts, operations: list[Operation]) -> list[Ac
     group = facts.dsc_api_version.split("/")[0]
     ns = facts.applications_namespace
     access = [
-        Access("list", group, "datascienceclusters"),
-        Access("get", group, "datascienceclusters", name=facts.dsc_name),
-        Access("get", "apps", "deployments", ns, R.OPERATOR_DEPLOYMENT),
-        Access("list", "", "pods", ns),
+        Access("list", group, resource="datascienceclusters"),
+        Access("get", group, resource="datascienceclusters", name=facts.dsc_name),
+        Access("get", "apps", resource="deployments", namespace=ns, name=R.OPERATOR_DEPLOYMENT),
+        Access("list", "", resource="pods", namespace=ns),
         # the restart step of any run that writes checks the rollout, restarting or not
-        Access("list", "apps", "replicasets", ns),
-        Access("get", "", "configmaps", ns, R.OPERATOR_CONFIGMAP),
+        Access("list", "apps", resource="replicasets", namespace=ns),
+        Access("get", "", resource="configmaps", namespace=ns, name=R.OPERATOR_CONFIGMAP),
     ]
     if facts.release.permission_layer == "dsc":
-        access.append(Access("get", "", "configmaps", ns, R.DSC_CONFIGMAP))
+        access.append(Access("get", "", resource="configmaps", namespace=ns, name=R.DSC_CONFIGMAP))
     for op in operations:
         access.extend(op.access)
     return _unique(access)

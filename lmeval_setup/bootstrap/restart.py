@@ -88,7 +88,8 @@ class Restarter:
         concurrent one, started the rollout."""
         patch: JSON = {"spec": {"template": {"metadata": {"annotations": {LMES_HASH_ANNOTATION: config_hash}}}}}
         if revert is not None:
-            ref = ObjectRef("apps/v1", "Deployment", "deployments", self.deployment_name, self.namespace)
+            ref = ObjectRef("apps/v1", "Deployment", plural="deployments", name=self.deployment_name,
+                            namespace=self.namespace)
             revert.record(ref, patch, dry_run=dry_run)
         metadata = deployment["metadata"]
         conditional = {**patch, "metadata": {"resourceVersion": metadata["resourceVersion"]}}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from lmeval_setup.kube.access import Access
@@ -40,6 +40,7 @@ _MISSING = object()
 class ObjectRef:
     api_version: str
     kind: str
+    _: KW_ONLY
     plural: str
     name: str
     namespace: str | None = None
@@ -55,13 +56,15 @@ class ObjectRef:
 
     @classmethod
     def from_dict(cls, data: JSON) -> ObjectRef:
-        return cls(data["apiVersion"], data["kind"], data["plural"], data["name"], data.get("namespace"))
+        return cls(data["apiVersion"], data["kind"], plural=data["plural"], name=data["name"],
+                   namespace=data.get("namespace"))
 
 
 @dataclass(frozen=True)
 class Entry:
     ref: ObjectRef
     path: tuple[str, ...]
+    _: KW_ONLY
     present: bool
     value: Any
     seq: int
@@ -80,8 +83,9 @@ class Entry:
     def from_json(cls, text: str) -> Entry:
         data = json.loads(text)
         missing_from = data.get("missingFrom")
-        return cls(ObjectRef.from_dict(data), tuple(data["path"]), bool(data["present"]), data.get("value"),
-                   int(data.get("seq", 0)), int(missing_from) if missing_from is not None else None)
+        return cls(ObjectRef.from_dict(data), tuple(data["path"]), present=bool(data["present"]),
+                   value=data.get("value"),
+                   seq=int(data.get("seq", 0)), missing_from=int(missing_from) if missing_from is not None else None)
 
     def inverse_patch(self) -> JSON:
         """The JSON merge patch that puts this field back (null removes what did not exist)."""
@@ -184,7 +188,8 @@ class RevertStore:
             key = entry_key(ref, path)
             if key in data or any(e.key == key for e in added) or _covered(data, added, ref, path):
                 continue  # the first prior value wins
-            added.append(Entry(ref, path, present, prior, seq + len(added), missing_from))
+            added.append(Entry(ref, path, present=present, value=prior, seq=seq + len(added),
+                               missing_from=missing_from))
         return added
 
     def _write(self, record: JSON | None, added: list[Entry], *, dry_run: bool) -> None:
@@ -208,13 +213,15 @@ class RevertStore:
         recorded object, delete the record. Checked by preflight before the first write, so partial
         rights stop the revert before it restores half of the fields."""
         entries = self.entries() if entries is None else entries
-        access = [Access("get", "", "configmaps", self.namespace, self.name)]
+        access = [Access("get", "", resource="configmaps", namespace=self.namespace, name=self.name)]
         for entry in entries:
             group = entry.ref.api_version.rpartition("/")[0]
-            access += [Access("get", group, entry.ref.plural, entry.ref.namespace, entry.ref.name),
-                       Access("patch", group, entry.ref.plural, entry.ref.namespace, entry.ref.name)]
+            access += [Access("get", group, resource=entry.ref.plural, namespace=entry.ref.namespace,
+                              name=entry.ref.name),
+                       Access("patch", group, resource=entry.ref.plural, namespace=entry.ref.namespace,
+                              name=entry.ref.name)]
         if entries:
-            access.append(Access("delete", "", "configmaps", self.namespace, self.name))
+            access.append(Access("delete", "", resource="configmaps", namespace=self.namespace, name=self.name))
         return list(dict.fromkeys(access))
 
     def restore(self, *, dry_run: bool = False) -> list[JSON]:

@@ -84,6 +84,7 @@ class RunOptions:
 class Step:
     host: str
     task: str
+    _: KW_ONLY
     status: str  # ok | changed | failed | skipped | unreachable
     msg: str = ""
     reason: str = ""
@@ -94,6 +95,7 @@ class Step:
 class ClusterResult:
     name: str
     steps: list[Step] = field(default_factory=list)
+    _: KW_ONLY
     facts: JSON | None = None
     plan: JSON | None = None
     restarted: bool = False
@@ -128,6 +130,7 @@ class ClusterResult:
 class RunResult:
     playbook: str
     dry_run: bool
+    _: KW_ONLY
     status: str
     rc: int
     clusters: dict[str, ClusterResult]
@@ -286,8 +289,9 @@ class EventCollector:
         if status == "ok" and res.get("changed"):
             status = "changed"
         task = _task_name(data)
-        step = Step(host, task, status, _clean(res.get("msg", "")) if status in ("failed", "unreachable") else "",
-                    str(res.get("reason", "")), res.get("diff") if status == "changed" else None)
+        step = Step(host, task, status=status,
+                    msg=_clean(res.get("msg", "")) if status in ("failed", "unreachable") else "",
+                    reason=str(res.get("reason", "")), diff=res.get("diff") if status == "changed" else None)
         if step.status == "failed" and not step.reason:
             step.reason, step.msg = connection_failure(step.msg, task) or ("", step.msg)
         cluster = self.clusters.setdefault(host, ClusterResult(host))
@@ -525,8 +529,8 @@ def run(opts: RunOptions, progress: Callable[[str], None] | None = None,
                 event_handler=collector,
                 cancel_callback=cancel,
             )
-        outcome = RunResult(opts.playbook, opts.dry_run, str(result.status), int(result.rc or 0),
-                            collector.clusters, ansible_errors=collector.ansible_errors)
+        outcome = RunResult(opts.playbook, opts.dry_run, status=str(result.status), rc=int(result.rc or 0),
+                            clusters=collector.clusters, ansible_errors=collector.ansible_errors)
         if opts.limit and not outcome.clusters and any("no hosts" in e for e in outcome.ansible_errors):
             raise UsageError(f"--limit {opts.limit!r} matches no host of the inventory")
         cut = guard.reason or ("timeout" if outcome.status == "timeout" else None)
@@ -555,7 +559,7 @@ def _mark_cut(outcome: RunResult, collector: EventCollector, cut: str, opts: Run
         if cluster.failure is not None:
             continue
         task = collector.in_progress(name) or "the run"
-        cluster.steps.append(Step(name, task, "failed", f"{why} during '{task}'", cut))
+        cluster.steps.append(Step(name, task, status="failed", msg=f"{why} during '{task}'", reason=cut))
         cut_off.append(name)
     where = f" ({', '.join(cut_off)} marked failed)" if cut_off else ""
     outcome.cut = cut

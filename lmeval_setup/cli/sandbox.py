@@ -182,7 +182,7 @@ def _bring_up(directory: Path, profile: Any, plan: Any, timeout: float) -> None:
     from lmeval_setup.sandbox.profiles import install_profile
     from lmeval_setup.sandbox.scenarios import wait_for
 
-    state = SandboxState(profile.name, plan.name, None, time.time())
+    state = SandboxState(profile.name, plan.name, runner_pgid=None, created=time.time())
     state.save(directory)
     plane = ControlPlane(_controlplane_dir(directory), stop_at_exit=False)
     plane.start()  # processes run in their own sessions: they outlive this command

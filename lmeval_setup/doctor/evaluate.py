@@ -10,7 +10,7 @@ Detectors run in order of specificity (log, status, pod, spec) so the first mess
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import datetime
 
 from lmeval_setup.doctor import operator_log as OL
@@ -41,6 +41,7 @@ SYMPTOMS_OF_TRUSTYAI_OFF = frozenset({"LME001", "LME024", "LME102", "LME103"})
 class DoctorResult:
     findings: list[Finding]
     checked: list[Target] = field(default_factory=list)
+    _: KW_ONLY
     errors: list[str] = field(default_factory=list)
     facts: ClusterFacts | None = None
     openshift_ai_missing: bool = False
@@ -71,8 +72,9 @@ def fold_into_cluster_cause(findings: list[Finding]) -> list[Finding]:
     for symptom in symptoms:
         for ev in symptom.evidence:
             where = f"{symptom.target.label()} {ev.path}" if ev.path else symptom.target.label()
-            evidence.append(Evidence(ev.source, f"{symptom.rule_id}: {ev.text}", where, ev.line))
-    folded = Finding(root.rule_id, root.target, root.message, tuple(evidence), root.severity_override)
+            evidence.append(Evidence(ev.source, f"{symptom.rule_id}: {ev.text}", path=where, line=ev.line))
+    folded = Finding(root.rule_id, root.target, message=root.message, evidence=tuple(evidence),
+                     severity_override=root.severity_override)
     return [folded if f is root else f for f in findings if f not in symptoms]
 
 
@@ -182,9 +184,10 @@ def _log_findings(snapshot: Snapshot, ns: str, pod: str, target: Target) -> list
         if text is None:
             continue
         for hit in L.analyse(text):
-            evidence = [Evidence("log", hit.text, f"pod/{pod}/{container}", hit.line)]
-            evidence += [Evidence("log", t, f"pod/{pod}/{container}", n) for n, t in hit.extra]
-            out.append(Finding(hit.rule_id, target, hit.message, tuple(evidence), hit.severity))
+            evidence = [Evidence("log", hit.text, path=f"pod/{pod}/{container}", line=hit.line)]
+            evidence += [Evidence("log", t, path=f"pod/{pod}/{container}", line=n) for n, t in hit.extra]
+            out.append(Finding(hit.rule_id, target, message=hit.message, evidence=tuple(evidence),
+                               severity_override=hit.severity))
     return out
 
 
@@ -208,11 +211,14 @@ def _permission_findings(job: JSON, pod: JSON | None, target: Target) -> list[Fi
     out = []
     name = pod["metadata"]["name"]
     if spec.get("allowOnline") is True and P.runs_offline(pod):
-        out.append(Finding("LME102", target, "the job sets allowOnline: true but its pod runs offline",
-                           (Evidence("pod", f"{P.OFFLINE_ENV}=1", f"pod/{name}.spec.containers[main].env"),)))
+        out.append(Finding("LME102", target, message="the job sets allowOnline: true but its pod runs offline",
+                           evidence=(Evidence("pod", f"{P.OFFLINE_ENV}=1",
+                                              path=f"pod/{name}.spec.containers[main].env"),)))
     if spec.get("allowCodeExecution") is True and P.code_execution_blocked(pod):
-        out.append(Finding("LME103", target, "the job sets allowCodeExecution: true but its pod may not run code",
-                           (Evidence("pod", f"{P.CODE_ENV}=0", f"pod/{name}.spec.containers[main].env"),)))
+        out.append(Finding("LME103", target,
+                           message="the job sets allowCodeExecution: true but its pod may not run code",
+                           evidence=(Evidence("pod", f"{P.CODE_ENV}=0",
+                                              path=f"pod/{name}.spec.containers[main].env"),)))
     return out
 
 
@@ -249,5 +255,5 @@ def _merge_group(group: list[Finding], rule_id: str | None = None) -> Finding:
     severities = [f.severity for f in group]
     worst = max(severities, key=lambda s: SEVERITY_ORDER[s])
     rule_id = rule_id or first.rule_id
-    override = None if worst == Finding(rule_id, first.target, "").rule.severity else worst
-    return Finding(rule_id, first.target, first.message, tuple(evidence), override)
+    override = None if worst == Finding(rule_id, first.target, message="").rule.severity else worst
+    return Finding(rule_id, first.target, message=first.message, evidence=tuple(evidence), severity_override=override)

@@ -90,7 +90,7 @@ def with_operator_evidence(findings: list[Finding], snapshot: Snapshot) -> list[
     for finding in findings:
         target = finding.target
         if finding.rule_id in TERSE_RULES and target.kind == "LMEvalJob":
-            extra = tuple(Evidence("log", line, f"pod/{pod}/{R.OPERATOR_CONTAINER}", number)
+            extra = tuple(Evidence("log", line, path=f"pod/{pod}/{R.OPERATOR_CONTAINER}", line=number)
                           for ns, pod, text in logs for number, line in lines_about(text, target.name,
                                                                                     target.namespace))
             if extra:

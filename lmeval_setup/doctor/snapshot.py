@@ -11,7 +11,7 @@ offline exactly as it does live.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ def version_of(api_version: str) -> str:
 class Snapshot:
     objects: dict[ObjectKey, JSON] = field(default_factory=dict)
     logs: dict[LogKey, str] = field(default_factory=dict)
+    _: KW_ONLY
     served: dict[str, list[str]] = field(default_factory=dict)  # API group -> served versions, preferred first
     collected: set[CollectionKey] = field(default_factory=set)
     absent: set[ObjectKey] = field(default_factory=set)  # looked up by name and not found

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import yaml
@@ -43,6 +43,7 @@ class Step:
 
     rule_id: str
     message: str
+    _: KW_ONLY
     kind: str  # "job-patch", "bootstrap" or "manual"
     values: tuple[FilledValue, ...] = ()
     bootstrap_flags: tuple[str, ...] = ()
@@ -57,6 +58,7 @@ class Step:
 class JobPlan:
     name: str
     namespace: str | None
+    _: KW_ONLY
     original: JSON
     fixed: JSON
     steps: list[Step] = field(default_factory=list)
@@ -104,7 +106,7 @@ def plan_job(job: JSON, findings: list[Finding], ctx: V.FixContext, *, permissio
     spec rules no longer report (LME026 once LME003 made the model local-completions) is not fixed,
     and one a change uncovers (LME004 after LME005) is. Findings only logs or the pod showed stay."""
     meta = job.get("metadata") or {}
-    plan = JobPlan(str(meta.get("name", "")), meta.get("namespace"), job, copy.deepcopy(job))
+    plan = JobPlan(str(meta.get("name", "")), meta.get("namespace"), original=job, fixed=copy.deepcopy(job))
     spec_visible = {f.rule_id for f in spec_findings(job, permissions, target=target_for(job))}
     given = {f.rule_id: f for f in findings if f.target.kind in ("LMEvalJob", "") or f.target.file}
     handled: set[str] = set()
@@ -138,9 +140,9 @@ def _current(doc: JSON, permissions: Any) -> dict[str, Finding]:
 def _fix_one(finding: Finding, doc: JSON, ctx: V.FixContext) -> Step:
     fix = finding.rule.autofix
     if fix.kind == "manual":
-        return Step(finding.rule_id, finding.message, "manual", manual=fix.steps or (finding.rule.fix,))
+        return Step(finding.rule_id, finding.message, kind="manual", manual=fix.steps or (finding.rule.fix,))
     if fix.kind == "bootstrap":
-        return Step(finding.rule_id, finding.message, "bootstrap", bootstrap_flags=fix.bootstrap_flags)
+        return Step(finding.rule_id, finding.message, kind="bootstrap", bootstrap_flags=fix.bootstrap_flags)
     return _job_patch(finding, fix, doc, ctx)
 
 
@@ -152,7 +154,7 @@ def _job_patch(finding: Finding, fix: Fix, doc: JSON, ctx: V.FixContext) -> Step
     for key in fix.fills:
         inferred = V.FILLS[key](Job(trial, target_for(trial)), ctx)
         if inferred is None:
-            return Step(finding.rule_id, finding.message, "manual",
+            return Step(finding.rule_id, finding.message, kind="manual",
                         manual=(f"cannot infer {key} for this job: {finding.rule.fix}",))
         filled[key] = inferred
     patch = _render(fix.patch, {k: v.value for k, v in filled.items()})
@@ -160,7 +162,7 @@ def _job_patch(finding: Finding, fix: Fix, doc: JSON, ctx: V.FixContext) -> Step
     apply_patch(doc, patch, only_missing=fix.only_missing)
     shown = _describe(before, doc, patch, filled, finding.rule_id)
     flags = fix.bootstrap_flags if _permission_missing(fix, ctx) else ()
-    return Step(finding.rule_id, finding.message, "job-patch", tuple(shown), bootstrap_flags=flags)
+    return Step(finding.rule_id, finding.message, kind="job-patch", values=tuple(shown), bootstrap_flags=flags)
 
 
 def _permission_missing(fix: Fix, ctx: V.FixContext) -> bool:

@@ -11,7 +11,7 @@ import difflib
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from lmeval_setup.rules.finding import Finding
 class FileFix:
     file: str
     before: str
+    _: KW_ONLY
     after: str
     rules: list[str] = field(default_factory=list)
 
@@ -79,7 +80,7 @@ def fix_documents(jobs: list[Document], isvcs: list[dict[str, Any]] | None = Non
             result.notes.append(f"{file}: not fixed: {exc}")
             continue
         if after != before:
-            result.files.append(FileFix(file, before, after, rules.get(file, [])))
+            result.files.append(FileFix(file, before, after=after, rules=rules.get(file, [])))
     return result
 
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +34,7 @@ MAX_NAME = 63  # the job's pod is named after it
 class JobFix:
     plan: JobPlan
     new_name: str
+    _: KW_ONLY
     findings: list[Finding]  # the doctor's findings on the original job
     outcome: str | None = None  # after --wait: "Succeeded", "Failed", ...
     verdict: list[Finding] = field(default_factory=list)  # the doctor's findings on the new job
@@ -49,6 +50,7 @@ class JobFix:
 class FixRun:
     jobs: list[JobFix] = field(default_factory=list)
     bootstrap_flags: tuple[str, ...] = ()
+    _: KW_ONLY
     bootstrap_rules: list[str] = field(default_factory=list)  # why a bootstrap run is part of the plan
     cluster_manual: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -108,7 +110,7 @@ def plan_fixes(kube: Kube, snapshot: Any, result: Any, *, fail_on: Severity = "e
             models_endpoint=lambda isvc: served_models(kube, isvc),
         )
         plan = plan_job(job, mine, ctx, permissions=permissions)
-        run.jobs.append(JobFix(plan, new_name, mine))
+        run.jobs.append(JobFix(plan, new_name, findings=mine))
         for step in plan.steps:
             if step.kind == "bootstrap" or step.bootstrap_flags:
                 run.bootstrap_rules.append(step.rule_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -40,6 +40,7 @@ class FixContext:
 
     inference_services: list[JSON] = field(default_factory=list)  # in the job's namespace
     sibling_jobs: list[JSON] = field(default_factory=list)  # other LMEvalJobs in the namespace
+    _: KW_ONLY
     online_permitted: bool | None = None  # None: unknown (lint, or the cluster layer was unreadable)
     code_execution_permitted: bool | None = None
     # The served model's /v1/models answer for an InferenceService (or None); live runs only.

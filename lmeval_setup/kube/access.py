@@ -3,13 +3,14 @@ type bootstrap's preflight, revert and provision plan and report their needs in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 
 @dataclass(frozen=True)
 class Access:
     verb: str
     group: str
+    _: KW_ONLY
     resource: str
     namespace: str | None = None
     name: str | None = None

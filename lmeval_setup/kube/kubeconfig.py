@@ -18,7 +18,7 @@ import base64
 import os
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from lmeval_setup import safeio
@@ -67,6 +67,7 @@ class Merged:
 
     clusters: dict[str, Entry] = field(default_factory=dict)
     users: dict[str, Entry] = field(default_factory=dict)
+    _: KW_ONLY
     contexts: dict[str, Entry] = field(default_factory=dict)
     current_context: str | None = None
     sections: set[str] = field(default_factory=set)  # which of clusters/users/contexts any file had
@@ -78,6 +79,7 @@ class Endpoint:
 
     server: str
     ca_file: str | None = None
+    _: KW_ONLY
     ca_data: str | None = None  # PEM
     insecure: bool = False
     tls_server_name: str | None = None

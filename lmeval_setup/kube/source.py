@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from lmeval_setup.kube.client import JSON, ApiError, Kube, resource_path
@@ -26,6 +26,7 @@ class Read:
 
     kind: str
     group: str
+    _: KW_ONLY
     version: str = ""
     plural: str = ""
     name: str | None = None
@@ -34,12 +35,12 @@ class Read:
 
     @classmethod
     def get(cls, group: str, version: str, plural: str, name: str, namespace: str | None = None) -> Read:
-        return cls("get", group, version, plural, name=name, namespace=namespace)
+        return cls("get", group, version=version, plural=plural, name=name, namespace=namespace)
 
     @classmethod
     def list(cls, group: str, version: str, plural: str, namespace: str | None = None,
              label_selector: str | None = None) -> Read:
-        return cls("list", group, version, plural, namespace=namespace, label_selector=label_selector)
+        return cls("list", group, version=version, plural=plural, namespace=namespace, label_selector=label_selector)
 
     @classmethod
     def versions(cls, group: str) -> Read:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "venv", "
 class LintResult:
     findings: list[Finding] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    _: KW_ONLY
     notes: list[str] = field(default_factory=list)
     checked: list[Target] = field(default_factory=list)  # every LMEvalJob linted
     jobs: list[Document] = field(default_factory=list)  # the LMEvalJob documents (for --cluster)
@@ -80,8 +81,8 @@ def lint_document(document: Document, permissions: Permissions | None = None) ->
         position = document.position(dup)
         findings.append(Finding(
             "LME015", _target(document, position),
-            f"{dup} is given twice; kubectl rejects duplicate keys (and other tools keep only the last)",
-            (Evidence("spec", dup, dup, position[1], position[2]),),
+            message=f"{dup} is given twice; kubectl rejects duplicate keys (and other tools keep only the last)",
+            evidence=(Evidence("spec", dup, path=dup, line=position[1], column=position[2]),),
         ))
     return findings
 

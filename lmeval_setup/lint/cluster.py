@@ -62,7 +62,8 @@ def reference_findings(kube: Any, jobs: list[Document], default_namespace: str =
 def _finding(doc: Document, target: Target, rule_id: str, message: str, path: str, text: str) -> Finding:
     file, line, column = doc.position(path)
     placed = dataclasses.replace(target, file=file, line=line, column=column)
-    return Finding(rule_id, placed, message, (Evidence("cluster", text, path, line, column),))
+    return Finding(rule_id, placed, message=message,
+                   evidence=(Evidence("cluster", text, path=path, line=line, column=column),))
 
 
 def _references(job: dict[str, Any]) -> Iterator[tuple[str, str, str, str]]:

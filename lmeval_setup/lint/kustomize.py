@@ -25,7 +25,7 @@ import copy
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,7 @@ def kustomization_file(directory: Path) -> Path | None:
 class Built:
     documents: list[Document] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
+    _: KW_ONLY
     notes: list[str] = field(default_factory=list)
     files: set[Path] = field(default_factory=set)  # every file the build read (not linted on their own)
     kustomizations: set[Path] = field(default_factory=set)  # directories built as bases
@@ -533,7 +534,8 @@ def _as_targeted(doc: Document) -> Document:
     for key in ("labels", "annotations"):
         if isinstance(meta.get(key), dict):
             stringified[key] = {k: _scalar_text(v) for k, v in meta[key].items()}
-    return Document(doc.file, doc.index, {**doc.data, "metadata": stringified}, doc.positions, doc.duplicates)
+    return Document(doc.file, doc.index, data={**doc.data, "metadata": stringified}, positions=doc.positions,
+                    duplicates=doc.duplicates)
 
 
 def _scalar_text(value: Any) -> Any:

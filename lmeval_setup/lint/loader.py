@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import yaml
@@ -43,6 +43,7 @@ class InputError(Exception):
 class Document:
     file: str
     index: int  # 0-based position in a multi-document stream
+    _: KW_ONLY
     data: Any
     positions: dict[str, Position] = field(default_factory=dict)
     duplicates: list[str] = field(default_factory=list)  # paths of mapping keys given twice
@@ -89,7 +90,8 @@ def load_documents(file: str, text: str, *, origin_line_offset: int = 0) -> Iter
             if node is not None:
                 builder = _Builder(file, loader, origin_line_offset)
                 data = builder.build(node, "", 0)
-                yield from unwrap_lists(Document(file, index, data, builder.positions, builder.duplicates))
+                yield from unwrap_lists(Document(file, index, data=data, positions=builder.positions,
+                                                 duplicates=builder.duplicates))
             index += 1
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -122,7 +124,8 @@ def unwrap_lists(document: Document) -> Iterator[Document]:
         positions = {_relative(path, prefix): pos for path, pos in document.positions.items()
                      if path == prefix or path.startswith((prefix + ".", prefix + "["))}
         duplicates = [_relative(path, prefix) for path in document.duplicates if path.startswith(prefix + ".")]
-        yield from unwrap_lists(Document(document.file, document.index, item, positions, duplicates))
+        yield from unwrap_lists(Document(document.file, document.index, data=item, positions=positions,
+                                         duplicates=duplicates))
 
 
 def _relative(path: str, prefix: str) -> str:

@@ -9,7 +9,7 @@ release table, never from version comparisons sprinkled elsewhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Protocol
 
 from lmeval_setup.errors import OpenShiftAIMissing, PrerequisiteError
@@ -41,6 +41,7 @@ class ObjectSource(Protocol):
 class OperatorPod:
     name: str
     uid: str
+    _: KW_ONLY
     phase: str
     ready: bool
     start_time: str | None
@@ -51,6 +52,7 @@ class OperatorPod:
 class OperatorFacts:
     namespace: str
     deployment: JSON | None
+    _: KW_ONLY
     selector: dict[str, str]
     pods: list[OperatorPod] = field(default_factory=list)
     pod_objects: list[JSON] = field(default_factory=list)  # the same pods as read (operator_state needs them)
@@ -64,6 +66,7 @@ class OperatorFacts:
 class ClusterFacts:
     release: Release
     release_version: str
+    _: KW_ONLY
     release_name: str
     dsc_name: str
     dsc_api_version: str  # "group/version" to read and patch the DSC with

@@ -41,7 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -169,6 +169,7 @@ class StartupConfigState:
 
     verdict: Verdict
     why: str
+    _: KW_ONLY
     current_hash: str
     template_hash: str | None
     pods: tuple[PodState, ...] = ()
@@ -202,7 +203,8 @@ def startup_config_state(release: Release, deployment: JSON | None, configmap: J
     policy = release.needs_restart_for_permissions
 
     def answer(verdict: Verdict, why: str, per_pod: tuple[PodState, ...] = ()) -> StartupConfigState:
-        return StartupConfigState(verdict, why, current, template_hash, per_pod, policy)
+        return StartupConfigState(verdict, why, current_hash=current, template_hash=template_hash, pods=per_pod,
+                                  restart_policy=policy)
 
     if deployment is None:
         return answer(Verdict.LOADED, "no operator Deployment: nothing runs that could hold an old configuration")

@@ -184,20 +184,21 @@ def _needs(kube: Kube, steps: list[Step]) -> list[Access]:
         namespace = step.obj["metadata"].get("namespace") if namespaced else None
         name = step.obj["metadata"]["name"]
         verbs = {"create": ["create"], "update": ["patch"], "replace": ["delete", "create"]}[step.action]
-        needs += [Access(v, group, plural, namespace, None if v == "create" else name) for v in verbs]
+        needs += [Access(v, group, resource=plural, namespace=namespace,
+                         name=None if v == "create" else name) for v in verbs]
         if step.obj["kind"] == "Role" and not kube.can_i("escalate", group, plural, namespace, name):
             needs += _role_grants(step.obj)
         if step.obj["kind"] == "RoleBinding" and not kube.can_i("bind", group, "roles", namespace,
                                                                 step.obj["roleRef"]["name"]):
             role = next((s.obj for s in steps if s.obj["kind"] == "Role"), None)
-            needs += _role_grants(role) if role else [Access("bind", group, "roles", namespace,
-                                                           step.obj["roleRef"]["name"])]
+            needs += _role_grants(role) if role else [Access("bind", group, resource="roles", namespace=namespace,
+                                                           name=step.obj["roleRef"]["name"])]
     return needs
 
 
 def _role_grants(role: JSON) -> list[Access]:
     namespace = role["metadata"].get("namespace")
-    return [Access(verb, group, resource, namespace)
+    return [Access(verb, group, resource=resource, namespace=namespace)
             for rule in role.get("rules") or []
             for group in rule.get("apiGroups") or [""]
             for resource in rule.get("resources") or []

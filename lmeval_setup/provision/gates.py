@@ -11,7 +11,7 @@ import operator
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 from lmeval_setup.errors import UsageError
 from lmeval_setup.results.model import JobResult
@@ -29,6 +29,7 @@ _GATE = re.compile(
 class Gate:
     task: str
     metric: str
+    _: KW_ONLY
     op: str
     threshold: float
 
@@ -41,6 +42,7 @@ class Gate:
 class GateResult:
     gate: Gate
     actual: float | None
+    _: KW_ONLY
     passed: bool
     message: str
 
@@ -52,7 +54,7 @@ def parse_gate(text: str) -> Gate:
             f"--gate {text!r} is not TASK:METRIC OP VALUE",
             hint="for example --gate 'arc_easy:acc_norm>=0.85' (operators >=, <=, >, <)",
         )
-    return Gate(match["task"], match["metric"], match["op"], float(match["value"]))
+    return Gate(match["task"], match["metric"], op=match["op"], threshold=float(match["value"]))
 
 
 def parse_gates(texts: Sequence[str]) -> list[Gate]:
@@ -62,17 +64,19 @@ def parse_gates(texts: Sequence[str]) -> list[Gate]:
 def evaluate_gate(gate: Gate, result: JobResult) -> GateResult:
     if gate.task not in result.tasks:
         available = ", ".join(sorted(result.tasks)) or "none"
-        return GateResult(gate, None, False, f"task {gate.task} is not in the results (tasks: {available})")
+        return GateResult(gate, None, passed=False,
+                          message=f"task {gate.task} is not in the results (tasks: {available})")
     value = result.metric(gate.task, gate.metric)
     if value is None:
         available = ", ".join(sorted(result.tasks[gate.task])) or "none"
-        return GateResult(gate, None, False, f"{gate.task} has no metric {gate.metric} (metrics: {available})")
+        return GateResult(gate, None, passed=False,
+                          message=f"{gate.task} has no metric {gate.metric} (metrics: {available})")
     passed = _OPERATORS[gate.op](value.value, gate.threshold)
     verdict = "passed" if passed else "FAILED"
     stderr = f" ± {value.stderr:.4f}" if value.stderr is not None else ""
     return GateResult(
-        gate, value.value, passed,
-        f"{gate.text}: {verdict} ({gate.task} {gate.metric} = {value.value:.4f}{stderr})",
+        gate, value.value, passed=passed,
+        message=f"{gate.text}: {verdict} ({gate.task} {gate.metric} = {value.value:.4f}{stderr})",
     )
 
 

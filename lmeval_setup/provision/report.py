@@ -7,7 +7,7 @@ one JSON type: lists are empty and strings are "" when a run never got that far.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from lmeval_setup.rules.finding import Finding
@@ -24,6 +24,7 @@ OUTCOMES = ("blocked", "lint-failed", "applied", "succeeded", "gates-failed", "f
 class ProvisionReport:
     namespace: str
     job: str
+    _: KW_ONLY
     outcome: str = "error"
     applied: bool = False
     torn_down: bool = False

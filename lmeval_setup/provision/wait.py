@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, TextIO
 
 from lmeval_setup.errors import ClusterError, WaitTimeout
@@ -30,6 +30,7 @@ TERMINAL_STATE = "Complete"
 class Outcome:
     job: JSON
     state: str
+    _: KW_ONLY
     reason: str
     message: str
 
@@ -163,4 +164,5 @@ def _watch_until_finished(
 
 def _outcome(job: JSON) -> Outcome:
     status = job.get("status") or {}
-    return Outcome(job, str(status.get("state", "")), str(status.get("reason", "")), str(status.get("message", "")))
+    return Outcome(job, str(status.get("state", "")), reason=str(status.get("reason", "")),
+                   message=str(status.get("message", "")))

@@ -22,7 +22,7 @@ import dataclasses
 import fnmatch
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ INLINE = re.compile(r"#\s*lmeval-setup:\s*ignore=(?P<ids>[A-Za-z0-9_,-]+)(?:\s*(
 class SuppressionRule:
     rules: frozenset[str]
     reason: str
+    _: KW_ONLY
     source: str
     namespace: str | None = None
     job: str | None = None
@@ -103,7 +104,7 @@ def _entry(path: str, index: int, raw: Any) -> SuppressionRule:
         if key in raw and not isinstance(raw[key], str):
             raise UsageError(f"{where}: '{key}' must be a string (a name or glob)")
     return SuppressionRule(rule_ids(names if isinstance(names, list) else [names], where), reason.strip(),
-                           f"{path}#suppressions[{index}]", raw.get("namespace"), raw.get("job"))
+                           source=f"{path}#suppressions[{index}]", namespace=raw.get("namespace"), job=raw.get("job"))
 
 
 def inline_suppressions(file: str, text: str) -> dict[int, tuple[frozenset[str], str, int]]:

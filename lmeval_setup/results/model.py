@@ -9,7 +9,7 @@ plain dicts, so the same code serves the CLI, provision's summary and the tests.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from lmeval_setup.errors import UsageError
@@ -33,6 +33,7 @@ class JobResult:
 
     job: str
     namespace: str
+    _: KW_ONLY
     model: str
     tasks: dict[str, dict[str, MetricValue]] = field(default_factory=dict)
     seconds: float | None = None

@@ -7,7 +7,7 @@ LME0xx are job-level causes, LME1xx cluster-level ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Literal
 
 Severity = Literal["error", "warning", "info"]
@@ -38,6 +38,7 @@ class Fix:
 
     kind: FixKind = "manual"
     patch: dict[str, Any] = field(default_factory=dict, hash=False)
+    _: KW_ONLY
     fills: tuple[str, ...] = ()
     bootstrap_flags: tuple[str, ...] = ()
     needs_permission: str | None = None
@@ -62,6 +63,7 @@ _TO_LOCAL_COMPLETIONS = Fix(
 class Rule:
     id: str
     slug: str
+    _: KW_ONLY
     severity: Severity
     title: str
     why: str
@@ -75,12 +77,12 @@ class Rule:
 
 _RULES: tuple[Rule, ...] = (
     Rule(
-        "LME001", "offline-access", "error",
-        "The job needs the Hugging Face Hub but runs offline",
-        "The evaluation pod runs with HF_HUB_OFFLINE/HF_DATASETS_OFFLINE=1 because the job does not set "
+        "LME001", "offline-access", severity="error",
+        title="The job needs the Hugging Face Hub but runs offline",
+        why="The evaluation pod runs with HF_HUB_OFFLINE/HF_DATASETS_OFFLINE=1 because the job does not set "
         "allowOnline: true or the cluster does not permit online access; a dataset, tokenizer or model "
         "that is not cached cannot be downloaded.",
-        "Permit online access on the cluster (lmeval-setup bootstrap --allow-online) and set "
+        fix="Permit online access on the cluster (lmeval-setup bootstrap --allow-online) and set "
         "spec.allowOnline: true on the job, or provide the assets offline (spec.offline.storage) and point "
         "tokenizer/pretrained at local paths under /opt/app-root/src/hf_home.",
         example="spec:\n  allowOnline: true",
@@ -88,33 +90,33 @@ _RULES: tuple[Rule, ...] = (
                     bootstrap_flags=("--allow-online",)),
     ),
     Rule(
-        "LME002", "base-url-path", "error",
-        "base_url does not point at the endpoint the model type calls",
-        "lm-eval posts to base_url exactly as given: local-completions needs .../v1/completions and "
+        "LME002", "base-url-path", severity="error",
+        title="base_url does not point at the endpoint the model type calls",
+        why="lm-eval posts to base_url exactly as given: local-completions needs .../v1/completions and "
         "local-chat-completions needs .../v1/chat/completions; anything else returns 404 or 400.",
-        "Set the base_url model argument to the full endpoint path for the model type.",
+        fix="Set the base_url model argument to the full endpoint path for the model type.",
         docs=DOCS_TUTORIAL,
         example="modelArgs:\n  - name: base_url\n    value: http://my-model-predictor:8080/v1/completions",
         autofix=Fix("job-patch", {"spec": {"modelArgs": [{"name": "base_url", "value": "{base_url}"}]}},
                     fills=("base_url",)),
     ),
     Rule(
-        "LME003", "chat-model-loglikelihood", "error",
-        "A chat-completions model type cannot run loglikelihood tasks",
-        "Multiple-choice tasks (arc_*, hellaswag, mmlu, winogrande, ...) score answer loglikelihoods, which "
+        "LME003", "chat-model-loglikelihood", severity="error",
+        title="A chat-completions model type cannot run loglikelihood tasks",
+        why="Multiple-choice tasks (arc_*, hellaswag, mmlu, winogrande, ...) score answer loglikelihoods, which "
         "chat-completions endpoints do not return: lm-eval raises 'Loglikelihood is not supported for chat "
         "completions'.",
-        "Use model: local-completions with base_url .../v1/completions and a tokenizer, or choose "
+        fix="Use model: local-completions with base_url .../v1/completions and a tokenizer, or choose "
         "generate_until tasks (gsm8k, ifeval, ...) for a chat model.",
         example="model: local-completions",
         autofix=_TO_LOCAL_COMPLETIONS,
     ),
     Rule(
-        "LME004", "tokenizer-not-hub-id", "error",
-        "The tokenizer is not a loadable Hugging Face repo id or local path",
-        "local-completions tokenizes prompts client-side with transformers.AutoTokenizer; a served-model "
+        "LME004", "tokenizer-not-hub-id", severity="error",
+        title="The tokenizer is not a loadable Hugging Face repo id or local path",
+        why="local-completions tokenizes prompts client-side with transformers.AutoTokenizer; a served-model "
         "name, a missing tokenizer or an empty directory cannot be loaded.",
-        "Set the tokenizer model argument to the Hugging Face repo id of the served model (e.g. "
+        fix="Set the tokenizer model argument to the Hugging Face repo id of the served model (e.g. "
         "ibm-granite/granite-3.1-8b-instruct) or to a local directory with the tokenizer files; set "
         "tokenized_requests False only if the server tokenizes.",
         example="modelArgs:\n  - name: tokenizer\n    value: ibm-granite/granite-3.1-8b-instruct",
@@ -122,27 +124,27 @@ _RULES: tuple[Rule, ...] = (
                     fills=("tokenizer",)),
     ),
     Rule(
-        "LME005", "openai-completions-unsupported", "error",
-        "openai-completions is for the OpenAI API, not a local vLLM server",
-        "The openai-completions model type refuses prompt loglikelihoods, needs tiktoken and an "
+        "LME005", "openai-completions-unsupported", severity="error",
+        title="openai-completions is for the OpenAI API, not a local vLLM server",
+        why="The openai-completions model type refuses prompt loglikelihoods, needs tiktoken and an "
         "OPENAI_API_KEY; against vLLM use local-completions.",
-        "Use model: local-completions with base_url .../v1/completions and a Hugging Face tokenizer.",
+        fix="Use model: local-completions with base_url .../v1/completions and a Hugging Face tokenizer.",
         example="model: local-completions",
         autofix=_TO_LOCAL_COMPLETIONS,
     ),
     Rule(
-        "LME006", "tls-verification", "error",
-        "TLS verification of the model endpoint failed",
-        "The endpoint's certificate is not signed by a CA the evaluation pod trusts (self-signed or "
+        "LME006", "tls-verification", severity="error",
+        title="TLS verification of the model endpoint failed",
+        why="The endpoint's certificate is not signed by a CA the evaluation pod trusts (self-signed or "
         "cluster-internal CA); the async client ignores REQUESTS_CA_BUNDLE.",
-        "Add odh-trusted-ca-bundle to the job namespace so the operator injects the CA, or set the "
+        fix="Add odh-trusted-ca-bundle to the job namespace so the operator injects the CA, or set the "
         "verify_certificate model argument to False for a trusted internal endpoint.",
     ),
     Rule(
-        "LME007", "endpoint-auth", "error",
-        "The model endpoint rejected the credentials",
-        "The server answered 401/403: no API key was sent, or the key is wrong or expired.",
-        "Reference a valid token through a Secret: pod.container.env OPENAI_API_KEY with "
+        "LME007", "endpoint-auth", severity="error",
+        title="The model endpoint rejected the credentials",
+        why="The server answered 401/403: no API key was sent, or the key is wrong or expired.",
+        fix="Reference a valid token through a Secret: pod.container.env OPENAI_API_KEY with "
         "valueFrom.secretKeyRef (never inline).",
         example=(
             "pod:\n  container:\n    env:\n      - name: OPENAI_API_KEY\n        valueFrom:\n"
@@ -150,28 +152,28 @@ _RULES: tuple[Rule, ...] = (
         ),
     ),
     Rule(
-        "LME008", "endpoint-unreachable", "error",
-        "The model endpoint could not be reached",
-        "Connection refused, DNS failure or read timeout: wrong host/port, the predictor is not running, "
+        "LME008", "endpoint-unreachable", severity="error",
+        title="The model endpoint could not be reached",
+        why="Connection refused, DNS failure or read timeout: wrong host/port, the predictor is not running, "
         "or a NetworkPolicy blocks the job namespace.",
-        "Check the InferenceService is Ready and base_url uses its in-cluster URL and port; raise the "
+        fix="Check the InferenceService is Ready and base_url uses its in-cluster URL and port; raise the "
         "timeout model argument for slow servers.",
     ),
     Rule(
-        "LME009", "served-model-name", "error",
-        "The model name is not one the server serves",
-        "vLLM answers 404 'The model ... does not exist' when the model argument differs from "
+        "LME009", "served-model-name", severity="error",
+        title="The model name is not one the server serves",
+        why="vLLM answers 404 'The model ... does not exist' when the model argument differs from "
         "--served-model-name.",
-        "Set the model argument to the served model name (GET /v1/models lists it).",
+        fix="Set the model argument to the served model name (GET /v1/models lists it).",
     ),
     Rule(
-        "LME010", "remote-code-required", "error",
-        "The task needs code execution that is not permitted",
-        "The dataset or task runs custom code (trust_remote_code; unsafe-code tasks such as humaneval, mbpp) but "
+        "LME010", "remote-code-required", severity="error",
+        title="The task needs code execution that is not permitted",
+        why="The dataset or task runs custom code (trust_remote_code; unsafe-code tasks such as humaneval, mbpp) but "
         "the job does not set allowCodeExecution: true or the cluster does not permit it. Unsafe-code tasks also "
         "need lm-eval's --confirm_run_unsafe_code and HF_ALLOW_CODE_EVAL, which the TrustyAI operator passes "
         "only from RHOAI 2.25 / ODH 2.35 on.",
-        "Set spec.allowCodeExecution: true and permit code execution on the cluster (lmeval-setup bootstrap "
+        fix="Set spec.allowCodeExecution: true and permit code execution on the cluster (lmeval-setup bootstrap "
         "--allow-code-execution): enough for remote-code datasets on every release and for unsafe-code tasks "
         "on RHOAI 2.25+ / ODH 2.35+. Before 2.25 no setting runs an unsafe-code task: drop it, or upgrade.",
         example="spec:\n  allowCodeExecution: true",
@@ -179,141 +181,141 @@ _RULES: tuple[Rule, ...] = (
                     bootstrap_flags=("--allow-code-execution",)),
     ),
     Rule(
-        "LME011", "hub-repo-gated-or-missing", "error",
-        "A Hugging Face repository is gated, private or does not exist",
-        "The Hub answered 401/403/404 for a model, tokenizer or dataset repository.",
-        "Fix the repository id, or accept the licence and pass HF_TOKEN from a Secret.",
+        "LME011", "hub-repo-gated-or-missing", severity="error",
+        title="A Hugging Face repository is gated, private or does not exist",
+        why="The Hub answered 401/403/404 for a model, tokenizer or dataset repository.",
+        fix="Fix the repository id, or accept the licence and pass HF_TOKEN from a Secret.",
     ),
     Rule(
-        "LME012", "context-length", "error",
-        "A request exceeds the model's context length",
-        "Prompt plus max tokens exceed the server's max_model_len, or max_length is set above it.",
-        "Lower max_length / max_gen_toks, reduce num_fewshot, or serve the model with a larger "
+        "LME012", "context-length", severity="error",
+        title="A request exceeds the model's context length",
+        why="Prompt plus max tokens exceed the server's max_model_len, or max_length is set above it.",
+        fix="Lower max_length / max_gen_toks, reduce num_fewshot, or serve the model with a larger "
         "--max-model-len.",
     ),
     Rule(
-        "LME013", "endpoint-overloaded", "error",
-        "The model endpoint failed under load",
-        "The server returned 5xx or 429 until lm-eval's retries ran out.",
-        "Lower num_concurrent, raise max_retries, and check the predictor's logs and resources.",
+        "LME013", "endpoint-overloaded", severity="error",
+        title="The model endpoint failed under load",
+        why="The server returned 5xx or 429 until lm-eval's retries ran out.",
+        fix="Lower num_concurrent, raise max_retries, and check the predictor's logs and resources.",
     ),
     Rule(
-        "LME014", "task-not-found", "error",
-        "A task name is unknown to lm-eval",
-        "lm-eval does not know the task: a typo, a task from a newer version, or a custom task without "
+        "LME014", "task-not-found", severity="error",
+        title="A task name is unknown to lm-eval",
+        why="lm-eval does not know the task: a typo, a task from a newer version, or a custom task without "
         "its include path.",
-        "Fix the name (lm-eval --tasks list) or add it through taskList.customTasks.",
+        fix="Fix the name (lm-eval --tasks list) or add it through taskList.customTasks.",
     ),
     Rule(
-        "LME015", "invalid-value", "error",
-        "A field value is rejected by the CRD or the controller",
-        "The value has the wrong type (an unquoted number or boolean), a disallowed character or "
+        "LME015", "invalid-value", severity="error",
+        title="A field value is rejected by the CRD or the controller",
+        why="The value has the wrong type (an unquoted number or boolean), a disallowed character or "
         "placeholder, or a batch size / limit syntax the controller refuses.",
-        "Quote scalars in modelArgs/genArgs/batchSize, replace placeholders such as $VAR with real "
+        fix="Quote scalars in modelArgs/genArgs/batchSize, replace placeholders such as $VAR with real "
         "values, and use batchSize 'auto', 'auto:N' or 'N'.",
     ),
     Rule(
-        "LME016", "legacy-template-string", "error",
-        "taskRecipes[].template is a string",
-        "Since TrustyAI operator v1.33 template is an object {name, ref}; the documented string form is "
+        "LME016", "legacy-template-string", severity="error",
+        title="taskRecipes[].template is a string",
+        why="Since TrustyAI operator v1.33 template is an object {name, ref}; the documented string form is "
         "rejected by the CRD.",
-        "Write template as an object.",
+        fix="Write template as an object.",
         example="template:\n  name: templates.classification.multi_class.relation.default",
         autofix=Fix("job-patch", {"spec": {"taskList": {"taskRecipes": "{task_recipes}"}}},
                     fills=("task_recipes",)),
     ),
     Rule(
-        "LME017", "unknown-field", "warning",
-        "A field the LMEvalJob CRD does not have",
-        "The API server prunes unknown fields silently (or rejects them with strict validation), so the "
+        "LME017", "unknown-field", severity="warning",
+        title="A field the LMEvalJob CRD does not have",
+        why="The API server prunes unknown fields silently (or rejects them with strict validation), so the "
         "setting has no effect.",
-        "Remove the field or move it to its documented place (e.g. env under pod.container.env).",
+        fix="Remove the field or move it to its documented place (e.g. env under pod.container.env).",
     ),
     Rule(
-        "LME018", "inline-secret", "error",
-        "A credential is written inline in the job",
-        "An API key or token in modelArgs or env values is stored in the CR, visible to everyone who can "
+        "LME018", "inline-secret", severity="error",
+        title="A credential is written inline in the job",
+        why="An API key or token in modelArgs or env values is stored in the CR, visible to everyone who can "
         "read LMEvalJobs, and copied into the pod spec.",
-        "Move it to a Secret and reference it with valueFrom.secretKeyRef.",
+        fix="Move it to a Secret and reference it with valueFrom.secretKeyRef.",
     ),
     Rule(
-        "LME019", "image-pull", "error",
-        "An evaluation image cannot be pulled",
-        "The driver or job image (lmes-driver-image / lmes-pod-image) does not exist, needs a pull "
+        "LME019", "image-pull", severity="error",
+        title="An evaluation image cannot be pulled",
+        why="The driver or job image (lmes-driver-image / lmes-pod-image) does not exist, needs a pull "
         "secret, or the cluster is disconnected without a mirror.",
-        "Fix the image in the operator ConfigMap or mirror it, then restart the operator.",
+        fix="Fix the image in the operator ConfigMap or mirror it, then restart the operator.",
     ),
     Rule(
-        "LME020", "oom-killed", "error",
-        "The evaluation container ran out of memory",
-        "The main container was OOMKilled (or the lm-eval child was killed by signal).",
-        "Raise pod.container.resources.limits.memory or lower batchSize.",
+        "LME020", "oom-killed", severity="error",
+        title="The evaluation container ran out of memory",
+        why="The main container was OOMKilled (or the lm-eval child was killed by signal).",
+        fix="Raise pod.container.resources.limits.memory or lower batchSize.",
         example="pod:\n  container:\n    resources:\n      limits: {memory: 8Gi}",
     ),
     Rule(
-        "LME021", "unschedulable", "error",
-        "The evaluation pod cannot be scheduled",
-        "No node satisfies the pod's requests, selectors or volumes; the operator does not report this, "
+        "LME021", "unschedulable", severity="error",
+        title="The evaluation pod cannot be scheduled",
+        why="No node satisfies the pod's requests, selectors or volumes; the operator does not report this, "
         "the job just stays Scheduled.",
-        "Reduce resource requests or add capacity; check the pod's events.",
+        fix="Reduce resource requests or add capacity; check the pod's events.",
     ),
     Rule(
-        "LME022", "missing-secret-or-configmap", "error",
-        "A referenced Secret or ConfigMap is missing",
-        "The container cannot start (CreateContainerConfigError) because an env or volume source names a "
+        "LME022", "missing-secret-or-configmap", severity="error",
+        title="A referenced Secret or ConfigMap is missing",
+        why="The container cannot start (CreateContainerConfigError) because an env or volume source names a "
         "Secret/ConfigMap or key that does not exist.",
-        "Create the Secret/ConfigMap with the referenced key in the job namespace.",
+        fix="Create the Secret/ConfigMap with the referenced key in the job namespace.",
     ),
     Rule(
-        "LME023", "missing-python-package", "error",
-        "The job image lacks a Python package the task needs",
-        "Some tasks import optional packages (langdetect for ifeval, ...) that the job image does not "
+        "LME023", "missing-python-package", severity="error",
+        title="The job image lacks a Python package the task needs",
+        why="Some tasks import optional packages (langdetect for ifeval, ...) that the job image does not "
         "ship; offline they cannot be installed.",
-        "Use a job image that includes the package, or choose another task.",
+        fix="Use a job image that includes the package, or choose another task.",
     ),
     Rule(
-        "LME024", "job-stuck", "warning",
-        "The job has not progressed",
-        "The job stays Scheduled/Running without progress: the operator cannot read the driver status, "
+        "LME024", "job-stuck", severity="warning",
+        title="The job has not progressed",
+        why="The job stays Scheduled/Running without progress: the operator cannot read the driver status, "
         "the init container is failing, or the evaluation hangs.",
-        "Inspect the pod's init container and events, and the operator log for 'unable to retrieve the "
+        fix="Inspect the pod's init container and events, and the operator log for 'unable to retrieve the "
         "status'.",
     ),
     Rule(
-        "LME025", "pvc-missing", "error",
-        "A PersistentVolumeClaim the job uses does not exist",
-        "outputs.pvcName or offline.storage.pvcName must exist before the job is created; the operator "
+        "LME025", "pvc-missing", severity="error",
+        title="A PersistentVolumeClaim the job uses does not exist",
+        why="outputs.pvcName or offline.storage.pvcName must exist before the job is created; the operator "
         "otherwise errors before scheduling.",
-        "Create the PVC first, or use outputs.pvcManaged.",
+        fix="Create the PVC first, or use outputs.pvcManaged.",
     ),
     Rule(
-        "LME026", "chat-template-missing", "error",
-        "A chat model type without a chat template",
-        "Chat-completions requests need messages; without chatTemplate.enabled lm-eval sends raw prompts "
+        "LME026", "chat-template-missing", severity="error",
+        title="A chat model type without a chat template",
+        why="Chat-completions requests need messages; without chatTemplate.enabled lm-eval sends raw prompts "
         "or the tokenizer has no chat template.",
-        "Set spec.chatTemplate.enabled: true (and a tokenizer with a chat template).",
+        fix="Set spec.chatTemplate.enabled: true (and a tokenizer with a chat template).",
         example="chatTemplate:\n  enabled: true",
         autofix=Fix("job-patch", {"spec": {"chatTemplate": {"enabled": True}}}),
     ),
     Rule(
-        "LME027", "server-without-logprobs", "error",
-        "The server does not return prompt logprobs",
-        "Loglikelihood tasks need echo=True with logprobs; the server returned none.",
-        "Serve the model with vLLM's OpenAI server (which supports prompt logprobs) or use "
+        "LME027", "server-without-logprobs", severity="error",
+        title="The server does not return prompt logprobs",
+        why="Loglikelihood tasks need echo=True with logprobs; the server returned none.",
+        fix="Serve the model with vLLM's OpenAI server (which supports prompt logprobs) or use "
         "generate_until tasks.",
     ),
     Rule(
-        "LME028", "tls-verification-disabled", "info",
-        "TLS verification of the model endpoint is disabled",
-        "verify_certificate False accepts any certificate, including a man-in-the-middle's.",
-        "Prefer injecting the CA bundle (odh-trusted-ca-bundle) and keeping verification on.",
+        "LME028", "tls-verification-disabled", severity="info",
+        title="TLS verification of the model endpoint is disabled",
+        why="verify_certificate False accepts any certificate, including a man-in-the-middle's.",
+        fix="Prefer injecting the CA bundle (odh-trusted-ca-bundle) and keeping verification on.",
     ),
     Rule(
-        "LME029", "client-tuning-missing", "info",
-        "Client settings for remote endpoints are missing",
-        "Without num_concurrent, max_retries and timeout, evaluation against a server is slow (one request "
+        "LME029", "client-tuning-missing", severity="info",
+        title="Client settings for remote endpoints are missing",
+        why="Without num_concurrent, max_retries and timeout, evaluation against a server is slow (one request "
         "at a time) and fails on the first transient error.",
-        "Add num_concurrent, max_retries and timeout model arguments.",
+        fix="Add num_concurrent, max_retries and timeout model arguments.",
         example=(
             "modelArgs:\n  - {name: num_concurrent, value: '4'}\n  - {name: max_retries, value: '3'}\n"
             "  - {name: timeout, value: '300'}"
@@ -323,97 +325,97 @@ _RULES: tuple[Rule, ...] = (
             {"name": "timeout", "value": "300"}]}}, only_missing=True),
     ),
     Rule(
-        "LME030", "input-truncated", "info",
-        "Inputs were truncated to the model's max length",
-        "lm-eval truncated prompts that exceeded max_length; scores may be lower than they should be.",
-        "Set max_length to the served model's context length.",
+        "LME030", "input-truncated", severity="info",
+        title="Inputs were truncated to the model's max length",
+        why="lm-eval truncated prompts that exceeded max_length; scores may be lower than they should be.",
+        fix="Set max_length to the served model's context length.",
     ),
     # LME031-LME038: the failure paths of the real controller and driver and of the cluster around the job
     # pod (tools/extract_operator_messages.py lists the messages; rules/operator_messages.py maps them).
     Rule(
-        "LME031", "custom-task-git", "error",
-        "Custom tasks could not be fetched from git",
-        "The driver clones spec.taskList.custom git source in the job pod before lm-eval starts: the clone, the "
+        "LME031", "custom-task-git", severity="error",
+        title="Custom tasks could not be fetched from git",
+        why="The driver clones spec.taskList.custom git source in the job pod before lm-eval starts: the clone, the "
         "branch or commit checkout, or the task path failed ('failed to clone git repository', 'specified "
         "path ... does not exist in the repository'). The pod needs online access to reach the repository.",
-        "Check the git URL (HTTPS, reachable from the cluster), branch, commit and path in the job's custom "
+        fix="Check the git URL (HTTPS, reachable from the cluster), branch, commit and path in the job's custom "
         "task source; the job needs allowOnline: true and the cluster must permit online access.",
     ),
     Rule(
-        "LME032", "offline-storage-s3", "error",
-        "Offline assets could not be downloaded from S3",
-        "With spec.offline.storage.s3 the driver runs the job image's scripts/s3_downloader.py before lm-eval "
+        "LME032", "offline-storage-s3", severity="error",
+        title="Offline assets could not be downloaded from S3",
+        why="With spec.offline.storage.s3 the driver runs the job image's scripts/s3_downloader.py before lm-eval "
         "and fails the job ('failed to download assets from S3: exit status 1') when it exits non-zero: TLS "
         "verification is on (verifySSL defaults to true) but no caBundle is given ('SSL verification enabled, "
         "but no certificate path found' in the main log), the CA bundle is missing, or the endpoint cannot be "
         "reached. Rejected credentials or a wrong bucket are only logged ('An error occurred (...) when calling "
         "the ListObjectsV2 operation') and lm-eval then runs without the assets.",
-        "Give offline.storage.s3 a caBundle (a ConfigMap with the endpoint's CA) or set verifySSL: false; "
+        fix="Give offline.storage.s3 a caBundle (a ConfigMap with the endpoint's CA) or set verifySSL: false; "
         "check the S3 Secret referenced by offline.storage.s3 (access key, secret key, an endpoint the pod can "
         "reach, bucket, region) and the path; for a PVC use offline.storage.pvcName with the assets under the "
         "mount.",
     ),
     Rule(
-        "LME033", "oci-upload-failed", "error",
-        "Results could not be uploaded to the OCI registry",
-        "With spec.outputs.oci the driver pushes the results after lm-eval finished; the registry was not "
+        "LME033", "oci-upload-failed", severity="error",
+        title="Results could not be uploaded to the OCI registry",
+        why="With spec.outputs.oci the driver pushes the results after lm-eval finished; the registry was not "
         "set or refused the push (credentials, repository, TLS).",
-        "Check outputs.oci (registry, repository, tag) and its credentials Secret; the scores are still in "
+        fix="Check outputs.oci (registry, repository, tag) and its credentials Secret; the scores are still in "
         "the pod's log and, with outputs.pvcName, on the PVC.",
     ),
     Rule(
-        "LME034", "kueue-admission", "error",
-        "The job waits for Kueue, or Kueue refuses it",
-        "When the operator's job manager integrates Kueue, a job needs the kueue.x-k8s.io/queue-name label "
+        "LME034", "kueue-admission", severity="error",
+        title="The job waits for Kueue, or Kueue refuses it",
+        why="When the operator's job manager integrates Kueue, a job needs the kueue.x-k8s.io/queue-name label "
         "('job requires kueue.x-k8s.io/queue-name label'); a labelled job stays suspended until its LocalQueue's "
         "ClusterQueue admits it (no LocalQueue, no ClusterQueue, or a quota smaller than the job's requests).",
-        "Label the job with kueue.x-k8s.io/queue-name: <LocalQueue in its namespace>; check that the "
+        fix="Label the job with kueue.x-k8s.io/queue-name: <LocalQueue in its namespace>; check that the "
         "LocalQueue and its ClusterQueue exist and that the ClusterQueue's quota covers the pod's requests.",
         example="metadata:\n  labels:\n    kueue.x-k8s.io/queue-name: default",
     ),
     Rule(
-        "LME035", "operator-config-invalid", "error",
-        "The TrustyAI operator's configuration cannot be read",
-        "The controller reads trustyai-service-operator-config (and trustyai-dsc-config) for every job; an "
+        "LME035", "operator-config-invalid", severity="error",
+        title="The TrustyAI operator's configuration cannot be read",
+        why="The controller reads trustyai-service-operator-config (and trustyai-dsc-config) for every job; an "
         "invalid value (pull policy, image, a non-boolean lmes-allow-* key) fails the job with 'Failed to "
         "read configuration' before a pod exists.",
-        "Correct the named key in trustyai-service-operator-config in the applications namespace (2.25+: the "
+        fix="Correct the named key in trustyai-service-operator-config in the applications namespace (2.25+: the "
         "DSC's eval.lmeval fields) and re-create the job.",
     ),
     Rule(
-        "LME036", "job-pod-gone", "error",
-        "The job's pod was deleted or evicted",
-        "The controller marks a job Failed when its pod disappears (deleted, evicted for node pressure such "
+        "LME036", "job-pod-gone", severity="error",
+        title="The job's pod was deleted or evicted",
+        why="The controller marks a job Failed when its pod disappears (deleted, evicted for node pressure such "
         "as ephemeral-storage while datasets download, or replaced by a pod it does not own).",
-        "Re-create the job; if the pod was evicted, give it room: an ephemeral-storage request or a PVC "
+        fix="Re-create the job; if the pod was evicted, give it room: an ephemeral-storage request or a PVC "
         "(outputs.pvcManaged) for the Hugging Face cache, or a node with more disk.",
     ),
     Rule(
-        "LME037", "driver-failed", "error",
-        "The LM-Eval driver failed before or around lm-eval",
-        "The driver binary (copied by the init container, wrapping lm_eval in main, exec-ed by the controller "
+        "LME037", "driver-failed", severity="error",
+        title="The LM-Eval driver failed before or around lm-eval",
+        why="The driver binary (copied by the init container, wrapping lm_eval in main, exec-ed by the controller "
         "for --get-status) failed: it could not be copied, found no program to run, could not prepare task "
         "recipes or custom artifacts, or could not detect the devices. The job image and driver image must "
         "match the operator release.",
-        "Read the init container's and main container's logs; check that the lmes-pod-image and "
+        fix="Read the init container's and main container's logs; check that the lmes-pod-image and "
         "lmes-driver-image of the operator configuration are the release's, and that the pod can write "
         "/opt/app-root/src.",
     ),
     Rule(
-        "LME038", "pod-admission-denied", "error",
-        "The job's pod was refused at admission",
-        "The controller's pod create was denied, so the job fails without a pod: a ResourceQuota is "
+        "LME038", "pod-admission-denied", severity="error",
+        title="The job's pod was refused at admission",
+        why="The controller's pod create was denied, so the job fails without a pod: a ResourceQuota is "
         "exceeded, a LimitRange's minimum or maximum is violated, or no OpenShift SecurityContextConstraint "
         "(or Pod Security level) admits the pod.",
-        "Raise or free the namespace's quota, fit the job's resources into the LimitRange, or grant the "
+        fix="Raise or free the namespace's quota, fit the job's resources into the LimitRange, or grant the "
         "job's service account an SCC that admits the pod; the denial message names which.",
     ),
     Rule(
-        "LME039", "pod-not-shut-down", "warning",
-        "The job completed but its pod still runs",
-        "The controller ends a finished pod by exec-ing `driver --shutdown` in main; when that exec fails "
+        "LME039", "pod-not-shut-down", severity="warning",
+        title="The job completed but its pod still runs",
+        why="The controller ends a finished pod by exec-ing `driver --shutdown` in main; when that exec fails "
         "(no pods/exec permission, a driver of another release) the pod keeps its CPU, memory and GPUs.",
-        "Delete the pod (the results stay in the job's status); check the operator's pods/exec permission "
+        fix="Delete the pod (the results stay in the job's status); check the operator's pods/exec permission "
         "and that its driver image matches the release.",
         example="oc delete pod <job name> -n <namespace>",
     ),
@@ -431,10 +433,10 @@ _RULES: tuple[Rule, ...] = (
         example="spec:\n  outputs:\n    pvcManaged:\n      size: 10Gi",
     ),
     Rule(
-        "LME101", "trustyai-not-managed", "error",
-        "TrustyAI is not enabled in the DataScienceCluster",
-        "spec.components.trustyai.managementState is not Managed, so no operator reconciles LMEvalJobs.",
-        "Run lmeval-setup bootstrap, or merge-patch the DSC.",
+        "LME101", "trustyai-not-managed", severity="error",
+        title="TrustyAI is not enabled in the DataScienceCluster",
+        why="spec.components.trustyai.managementState is not Managed, so no operator reconciles LMEvalJobs.",
+        fix="Run lmeval-setup bootstrap, or merge-patch the DSC.",
         example=(
             "oc patch dsc <name> --type=merge -p "
             "'{\"spec\":{\"components\":{\"trustyai\":{\"managementState\":\"Managed\"}}}}'"
@@ -442,79 +444,79 @@ _RULES: tuple[Rule, ...] = (
         autofix=Fix("bootstrap"),
     ),
     Rule(
-        "LME102", "online-not-permitted", "error",
-        "Jobs request online access the cluster does not permit",
-        "allowOnline: true is silently ignored when the effective cluster permission is false; the pod "
+        "LME102", "online-not-permitted", severity="error",
+        title="Jobs request online access the cluster does not permit",
+        why="allowOnline: true is silently ignored when the effective cluster permission is false; the pod "
         "runs offline.",
-        "lmeval-setup bootstrap --allow-online (2.25+/3.x: DSC eval.lmeval.permitOnline: allow; "
+        fix="lmeval-setup bootstrap --allow-online (2.25+/3.x: DSC eval.lmeval.permitOnline: allow; "
         "2.17-2.24: annotated operator ConfigMap lmes-allow-online: \"true\" and a restart).",
         autofix=Fix("bootstrap", bootstrap_flags=("--allow-online",)),
     ),
     Rule(
-        "LME103", "code-execution-not-permitted", "error",
-        "Jobs request code execution the cluster does not permit",
-        "allowCodeExecution: true is silently ignored when the effective cluster permission is false.",
-        "lmeval-setup bootstrap --allow-code-execution.",
+        "LME103", "code-execution-not-permitted", severity="error",
+        title="Jobs request code execution the cluster does not permit",
+        why="allowCodeExecution: true is silently ignored when the effective cluster permission is false.",
+        fix="lmeval-setup bootstrap --allow-code-execution.",
         autofix=Fix("bootstrap", bootstrap_flags=("--allow-code-execution",)),
     ),
     Rule(
-        "LME104", "configmap-edit-reverted", "warning",
-        "The operator ConfigMap was edited without the managed annotation",
-        "Without opendatahub.io/managed: \"false\" the platform operator restores trustyai-service-"
+        "LME104", "configmap-edit-reverted", severity="warning",
+        title="The operator ConfigMap was edited without the managed annotation",
+        why="Without opendatahub.io/managed: \"false\" the platform operator restores trustyai-service-"
         "operator-config on its next reconcile (on 2.16 regardless of the annotation).",
-        "Annotate the ConfigMap with opendatahub.io/managed: \"false\" before editing (2.17-2.24), or use "
+        fix="Annotate the ConfigMap with opendatahub.io/managed: \"false\" before editing (2.17-2.24), or use "
         "the DSC eval fields (2.25+).",
     ),
     Rule(
-        "LME105", "configmap-overridden-by-dsc", "warning",
-        "The operator ConfigMap permission is overridden by the DSC",
-        "From 2.25 trustyai-dsc-config, rendered from the DSC's eval.lmeval fields, overrides "
+        "LME105", "configmap-overridden-by-dsc", severity="warning",
+        title="The operator ConfigMap permission is overridden by the DSC",
+        why="From 2.25 trustyai-dsc-config, rendered from the DSC's eval.lmeval fields, overrides "
         "lmes-allow-* in trustyai-service-operator-config.",
-        "Set spec.components.trustyai.eval.lmeval.permitOnline / permitCodeExecution in the DSC instead.",
+        fix="Set spec.components.trustyai.eval.lmeval.permitOnline / permitCodeExecution in the DSC instead.",
     ),
     Rule(
-        "LME106", "operator-restart-pending", "warning",
-        "The TrustyAI operator has not loaded its current configuration",
-        "The operator reads lmes-* keys once at start; the ConfigMap changed after the running pod "
+        "LME106", "operator-restart-pending", severity="warning",
+        title="The TrustyAI operator has not loaded its current configuration",
+        why="The operator reads lmes-* keys once at start; the ConfigMap changed after the running pod "
         "started, so new jobs still get the old values.",
-        "oc rollout restart deployment trustyai-service-operator-controller-manager -n <apps ns> "
+        fix="oc rollout restart deployment trustyai-service-operator-controller-manager -n <apps ns> "
         "(lmeval-setup bootstrap does it only when needed).",
         autofix=Fix("bootstrap"),
     ),
     Rule(
-        "LME107", "operator-unavailable", "error",
-        "The TrustyAI operator is not running",
-        "The operator Deployment has no available replica, so LMEvalJobs are not reconciled.",
-        "Check the Deployment's pods and events in the applications namespace and the DSC TrustyAIReady "
+        "LME107", "operator-unavailable", severity="error",
+        title="The TrustyAI operator is not running",
+        why="The operator Deployment has no available replica, so LMEvalJobs are not reconciled.",
+        fix="Check the Deployment's pods and events in the applications namespace and the DSC TrustyAIReady "
         "condition.",
     ),
     Rule(
-        "LME108", "kserve-missing", "error",
-        "KServe's InferenceService CRD is missing",
-        "TrustyAI's precondition fails: 'InferenceServices CRD does not exist, please enable serving "
+        "LME108", "kserve-missing", severity="error",
+        title="KServe's InferenceService CRD is missing",
+        why="TrustyAI's precondition fails: 'InferenceServices CRD does not exist, please enable serving "
         "component first'.",
-        "Set spec.components.kserve.managementState: Managed in the DSC (or install KServe).",
+        fix="Set spec.components.kserve.managementState: Managed in the DSC (or install KServe).",
     ),
     Rule(
-        "LME109", "kueue-blocks-dsc", "error",
-        "Kueue Managed blocks every DSC update on 3.x",
-        "The 3.x admission webhook denies DSC updates while kueue is Managed: 'Managed is no longer "
+        "LME109", "kueue-blocks-dsc", severity="error",
+        title="Kueue Managed blocks every DSC update on 3.x",
+        why="The 3.x admission webhook denies DSC updates while kueue is Managed: 'Managed is no longer "
         "supported as a managementState'.",
-        "Set spec.components.kueue.managementState to Unmanaged or Removed first.",
+        fix="Set spec.components.kueue.managementState to Unmanaged or Removed first.",
     ),
     Rule(
-        "LME110", "openshift-ai-missing", "error",
-        "OpenShift AI / Open Data Hub is not installed",
-        "The cluster has no DataScienceCluster API or no DataScienceCluster.",
-        "Install the Red Hat OpenShift AI (or Open Data Hub) operator and create a DataScienceCluster.",
+        "LME110", "openshift-ai-missing", severity="error",
+        title="OpenShift AI / Open Data Hub is not installed",
+        why="The cluster has no DataScienceCluster API or no DataScienceCluster.",
+        fix="Install the Red Hat OpenShift AI (or Open Data Hub) operator and create a DataScienceCluster.",
     ),
     Rule(
-        "LME111", "cluster-layer-unreadable", "info",
-        "The cluster layer could not be read with these credentials",
-        "The identity may not get or list the DataScienceCluster, DSCInitialization or the TrustyAI objects "
+        "LME111", "cluster-layer-unreadable", severity="info",
+        title="The cluster layer could not be read with these credentials",
+        why="The identity may not get or list the DataScienceCluster, DSCInitialization or the TrustyAI objects "
         "in the applications namespace (typical for a namespace-scoped user), so the cluster rules "
         "(LME101-LME110) were not checked; the job findings stand on their own.",
-        "Nothing, for a check of your own jobs. For the whole picture, run the doctor as an identity that can "
+        fix="Nothing, for a check of your own jobs. For the whole picture, run the doctor as an identity that can "
         "read the DataScienceCluster and the applications namespace (for example cluster-reader).",
         example="oc auth can-i list datascienceclusters.datasciencecluster.opendatahub.io",
     ),

@@ -64,21 +64,22 @@ def cluster_findings(facts: ClusterFacts, context: ClusterContext | None = None)
 
 
 def openshift_ai_missing(reason: str) -> Finding:
-    return Finding("LME110", Target(kind="Cluster", name="cluster"), reason, (Evidence("cluster", reason),))
+    return Finding("LME110", Target(kind="Cluster", name="cluster"), message=reason,
+                   evidence=(Evidence("cluster", reason),))
 
 
 def cluster_unreadable(reason: str) -> Finding:
     """LME111, not LME110: a namespace-scoped identity sees no DataScienceCluster because it may not look."""
     return Finding("LME111", Target(kind="Cluster", name="cluster"),
-                   "the cluster layer was not readable with these credentials; cluster rules were not checked",
-                   (Evidence("cluster", reason),))
+                   message="the cluster layer was not readable with these credentials; cluster rules were not checked",
+                   evidence=(Evidence("cluster", reason),))
 
 
 def trustyai_not_managed(facts: ClusterFacts) -> list[Finding]:
     state = facts.trustyai_state
     return [Finding(
-        "LME101", dsc_target(facts), f"spec.components.trustyai.managementState is {state}",
-        (Evidence("cluster", f"managementState: {state}", "spec.components.trustyai.managementState"),),
+        "LME101", dsc_target(facts), message=f"spec.components.trustyai.managementState is {state}",
+        evidence=(Evidence("cluster", f"managementState: {state}", path="spec.components.trustyai.managementState"),),
     )]
 
 
@@ -95,15 +96,15 @@ def kserve_missing(facts: ClusterFacts, context: ClusterContext) -> list[Finding
     cond = _trustyai_condition(facts)
     if cond and R.KSERVE_MISSING_MESSAGE in str(cond.get("message") or ""):
         evidence.append(Evidence("cluster", f"{cond.get('type')}: {cond.get('message')}",
-                                 f"status.conditions[{cond.get('type')}]"))
+                                 path=f"status.conditions[{cond.get('type')}]"))
     if context.crds_known and not facts.kserve_crd_present:
         evidence.append(Evidence("cluster", f"CustomResourceDefinition {R.KSERVE_ISVC_CRD} not found",
-                                 f"customresourcedefinitions/{R.KSERVE_ISVC_CRD}"))
+                                 path=f"customresourcedefinitions/{R.KSERVE_ISVC_CRD}"))
     if not evidence:
         return []
     return [Finding("LME108", dsc_target(facts),
-                    "TrustyAI needs KServe's InferenceService CRD, which this cluster does not have",
-                    tuple(evidence))]
+                    message="TrustyAI needs KServe's InferenceService CRD, which this cluster does not have",
+                    evidence=tuple(evidence))]
 
 
 def operator_unavailable(facts: ClusterFacts) -> list[Finding]:
@@ -111,8 +112,8 @@ def operator_unavailable(facts: ClusterFacts) -> list[Finding]:
     if deployment is None:
         return [Finding(
             "LME107", operator_target(facts),
-            f"Deployment {R.OPERATOR_DEPLOYMENT} does not exist in {facts.applications_namespace}",
-            (Evidence("cluster", "Deployment not found", f"deployments/{R.OPERATOR_DEPLOYMENT}"),),
+            message=f"Deployment {R.OPERATOR_DEPLOYMENT} does not exist in {facts.applications_namespace}",
+            evidence=(Evidence("cluster", "Deployment not found", path=f"deployments/{R.OPERATOR_DEPLOYMENT}"),),
         )]
     if facts.operator.available:
         return []
@@ -129,8 +130,8 @@ def operator_unavailable(facts: ClusterFacts) -> list[Finding]:
     crashes = _crash_loop_evidence(facts)
     if crashes:
         why += "; its manager is crash-looping (the container's log says why: `oc logs --previous`)"
-    return [Finding("LME107", operator_target(facts), f"the TrustyAI operator is not running: {why}",
-                    (Evidence("cluster", text, "status.availableReplicas"), *crashes))]
+    return [Finding("LME107", operator_target(facts), message=f"the TrustyAI operator is not running: {why}",
+                    evidence=(Evidence("cluster", text, path="status.availableReplicas"), *crashes))]
 
 
 def _crash_loop_evidence(facts: ClusterFacts) -> list[Evidence]:
@@ -145,7 +146,7 @@ def _crash_loop_evidence(facts: ClusterFacts) -> list[Evidence]:
                 out.append(Evidence(
                     "pod", f"container {status.get('name')}: {waiting.get('reason') or 'restarting'}, last exit code "
                     f"{last.get('exitCode')}, restarts {status.get('restartCount', 0)}",
-                    f"pod/{pod['metadata']['name']}.status.containerStatuses"))
+                    path=f"pod/{pod['metadata']['name']}.status.containerStatuses"))
     return out
 
 
@@ -154,7 +155,7 @@ def _operator_crashes_without_configmap(facts: ClusterFacts) -> Finding:
     (the LMES controller's start-up runnable returns the Get error: controllers/lmes/lmevaljob_controller.go
     SetupWithManager, "failed to get configmap"; pinned by tests/unit/test_operator_sources.py)."""
     evidence = [Evidence("cluster", f"ConfigMap {R.OPERATOR_CONFIGMAP} not found in {facts.applications_namespace}",
-                         f"configmaps/{R.OPERATOR_CONFIGMAP}")]
+                         path=f"configmaps/{R.OPERATOR_CONFIGMAP}")]
     crashing = []
     for pod in facts.operator.pod_objects:
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
@@ -165,14 +166,14 @@ def _operator_crashes_without_configmap(facts: ClusterFacts) -> Finding:
                 evidence.append(Evidence(
                     "pod", f"container {status.get('name')}: {waiting.get('reason') or 'restarting'}, last exit code "
                     f"{last.get('exitCode')}, restarts {status.get('restartCount', 0)}",
-                    f"pod/{pod['metadata']['name']}.status.containerStatuses"))
+                    path=f"pod/{pod['metadata']['name']}.status.containerStatuses"))
     state = "crash-looping" if crashing else "not available"
     return Finding(
         "LME107", operator_target(facts),
-        f"the TrustyAI operator is {state}: its manager exits at start because ConfigMap {R.OPERATOR_CONFIGMAP} is "
-        f"missing in {facts.applications_namespace}; the platform operator re-creates it while TrustyAI is Managed "
-        "(or restore it), and the next restart of the pod starts the manager",
-        tuple(evidence))
+        message=f"the TrustyAI operator is {state}: its manager exits at start because ConfigMap "
+        f"{R.OPERATOR_CONFIGMAP} is missing in {facts.applications_namespace}; the platform operator re-creates it "
+        "while TrustyAI is Managed (or restore it), and the next restart of the pod starts the manager",
+        evidence=tuple(evidence))
 
 
 def configmap_overridden(facts: ClusterFacts) -> list[Finding]:
@@ -190,14 +191,15 @@ def configmap_overridden(facts: ClusterFacts) -> list[Finding]:
     if not lost:
         return []
     dsc_data = facts.dsc_config.get("data") or {}
-    evidence = [Evidence("cluster", f"{key}: \"true\"", f"{R.OPERATOR_CONFIGMAP}.data.{key}") for key in lost]
+    evidence = [Evidence("cluster", f"{key}: \"true\"", path=f"{R.OPERATOR_CONFIGMAP}.data.{key}") for key in lost]
     for key in (R.DSC_CM_ONLINE, R.DSC_CM_CODE):
         if key in dsc_data:
-            evidence.append(Evidence("cluster", f"{key}: \"{dsc_data[key]}\"", f"{R.DSC_CONFIGMAP}.data.{key}"))
+            evidence.append(Evidence("cluster", f"{key}: \"{dsc_data[key]}\"", path=f"{R.DSC_CONFIGMAP}.data.{key}"))
     return [Finding(
         "LME105", configmap_target(facts),
-        f"{', '.join(lost)} is \"true\" in the ConfigMap but {R.DSC_CONFIGMAP} (from the DSC) says false, and it wins",
-        tuple(evidence),
+        message=f"{', '.join(lost)} is \"true\" in the ConfigMap but {R.DSC_CONFIGMAP} (from the DSC) says false, "
+        "and it wins",
+        evidence=tuple(evidence),
     )]
 
 
@@ -217,14 +219,14 @@ def configmap_edit_at_risk(facts: ClusterFacts) -> list[Finding]:
     if facts.release.honours_managed_annotation and facts.configmap_annotated_unmanaged:
         return []
     evidence = [Evidence("cluster", f"{k}: \"{data[k]}\" (release default \"{defaults[k]}\")",
-                         f"{R.OPERATOR_CONFIGMAP}.data.{k}") for k in changed]
+                         path=f"{R.OPERATOR_CONFIGMAP}.data.{k}") for k in changed]
     if facts.release.honours_managed_annotation:
         message = (f"{', '.join(changed)} differ from the release defaults but the ConfigMap lacks "
                    f"{R.MANAGED_ANNOTATION}: \"false\"; the platform operator will revert them")
     else:
         message = (f"{', '.join(changed)} differ from the release defaults; on {facts.release.key} the platform "
                    "operator re-applies the ConfigMap on its next reconcile whatever its annotation")
-    return [Finding("LME104", configmap_target(facts), message, tuple(evidence))]
+    return [Finding("LME104", configmap_target(facts), message=message, evidence=tuple(evidence))]
 
 
 def restart_pending(facts: ClusterFacts) -> list[Finding]:
@@ -234,7 +236,7 @@ def restart_pending(facts: ClusterFacts) -> list[Finding]:
     state = startup_config_of(facts)
     if state.loaded:
         return []
-    evidence = tuple(Evidence("cluster", f"pod {p.pod}: {p.why}", f"pod/{p.pod}")
+    evidence = tuple(Evidence("cluster", f"pod {p.pod}: {p.why}", path=f"pod/{p.pod}")
                      for p in state.pods if p.verdict is not Verdict.LOADED)
     if state.verdict is Verdict.UNKNOWN:
         message = ("cannot tell whether the operator pod loaded the current lmes-* keys it reads at start "
@@ -243,7 +245,7 @@ def restart_pending(facts: ClusterFacts) -> list[Finding]:
         message = "the operator pod started before the last change to the lmes-* keys it reads at start"
     if not state.restart_policy:
         message += f"; on {facts.release.key} bootstrap does not restart it (permissions are read per job)"
-    return [Finding("LME106", operator_target(facts), message, evidence)]
+    return [Finding("LME106", operator_target(facts), message=message, evidence=evidence)]
 
 
 def kueue_blocks(facts: ClusterFacts) -> list[Finding]:
@@ -251,7 +253,7 @@ def kueue_blocks(facts: ClusterFacts) -> list[Finding]:
         return []
     return [Finding(
         "LME109", dsc_target(facts),
-        f"kueue is Managed on {facts.release.key}: the DSC admission webhook refuses every DSC update "
+        message=f"kueue is Managed on {facts.release.key}: the DSC admission webhook refuses every DSC update "
         f"('{R.KUEUE_MANAGED_MESSAGE}')",
-        (Evidence("cluster", "managementState: Managed", "spec.components.kueue.managementState"),),
+        evidence=(Evidence("cluster", "managementState: Managed", path="spec.components.kueue.managementState"),),
     )]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Literal
 
 from lmeval_setup.rules.catalog import SEVERITY_ORDER, Rule, Severity, rule
@@ -16,6 +16,7 @@ class Evidence:
 
     source: EvidenceSource
     text: str
+    _: KW_ONLY
     path: str | None = None  # field path ("spec.modelArgs[0].value") or log name ("pod/x/main")
     line: int | None = None  # log line number, or file line for lint
     column: int | None = None
@@ -27,6 +28,7 @@ class Target:
 
     kind: str = ""
     name: str = ""
+    _: KW_ONLY
     namespace: str | None = None
     file: str | None = None
     line: int | None = None
@@ -51,6 +53,7 @@ class Suppression:
 class Finding:
     rule_id: str
     target: Target
+    _: KW_ONLY
     message: str  # specific to this occurrence; the rule's title is the generic one
     evidence: tuple[Evidence, ...] = field(default_factory=tuple)
     severity_override: Severity | None = None

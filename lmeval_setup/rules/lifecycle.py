@@ -52,8 +52,8 @@ def _evicted(pod: JSON, target: Target) -> list[Finding]:
     if status.get("reason") != "Evicted":
         return []
     message = redact_text(str(status.get("message") or "Evicted"))
-    return [Finding("LME036", target, f"pod {_pod_name(pod)!r} was evicted: {message}",
-                    (Evidence("pod", f"Evicted: {message}", f"pod/{_pod_name(pod)}.status.reason"),))]
+    return [Finding("LME036", target, message=f"pod {_pod_name(pod)!r} was evicted: {message}",
+                    evidence=(Evidence("pod", f"Evicted: {message}", path=f"pod/{_pod_name(pod)}.status.reason"),))]
 
 
 def _driver_init_failed(pod: JSON, target: Target) -> list[Finding]:
@@ -71,8 +71,8 @@ def _driver_init_failed(pod: JSON, target: Target) -> list[Finding]:
             detail = redact_text(str(terminated.get("message") or waiting.get("message") or ""))[:300]
             text = ", ".join(p for p in (waiting.get("reason", ""), f"exit code {code}" if code is not None else "",
                                           detail) if p)
-            return [Finding("LME037", target, f"the driver init container failed ({text})",
-                            (Evidence("pod", text, path),))]
+            return [Finding("LME037", target, message=f"the driver init container failed ({text})",
+                            evidence=(Evidence("pod", text, path=path),))]
     return []
 
 
@@ -95,10 +95,10 @@ def _pod_not_shut_down(job: JSON, pod: JSON, target: Target, now: datetime) -> l
     minutes = int((now - done).total_seconds() // 60)
     complete_time = status.get("completeTime") or "not set"
     return [Finding("LME039", target,
-                    f"the job completed {minutes} minutes ago but its pod {_pod_name(pod)!r} still runs",
-                    (Evidence("status", f"state: Complete, completeTime: {complete_time}",
-                              "status.completeTime"),
-                     Evidence("pod", "main: running", f"pod/{_pod_name(pod)}.status.containerStatuses[main]")))]
+                    message=f"the job completed {minutes} minutes ago but its pod {_pod_name(pod)!r} still runs",
+                    evidence=(Evidence("status", f"state: Complete, completeTime: {complete_time}",
+                              path="status.completeTime"),
+                     Evidence("pod", "main: running", path=f"pod/{_pod_name(pod)}.status.containerStatuses[main]")))]
 
 
 def _kueue_waiting(job: JSON, target: Target, now: datetime) -> list[Finding]:
@@ -113,10 +113,10 @@ def _kueue_waiting(job: JSON, target: Target, now: datetime) -> list[Finding]:
         return []
     minutes = int((now - since).total_seconds() // 60)
     return [Finding("LME034", target,
-                    f"the job has waited {minutes} minutes for Kueue to admit it from LocalQueue {queue!r}",
-                    (Evidence("spec", f"{KUEUE_QUEUE_LABEL}: {queue}", "metadata.labels"),
+                    message=f"the job has waited {minutes} minutes for Kueue to admit it from LocalQueue {queue!r}",
+                    evidence=(Evidence("spec", f"{KUEUE_QUEUE_LABEL}: {queue}", path="metadata.labels"),
                      Evidence("status", f"state: {status.get('state') or 'New'}, spec.suspend: "
-                              f"{(job.get('spec') or {}).get('suspend')}", "status.state")))]
+                              f"{(job.get('spec') or {}).get('suspend')}", path="status.state")))]
 
 
 def last_status_write(job: JSON) -> datetime | None:
@@ -141,6 +141,7 @@ def _stalled_running(job: JSON, pod: JSON | None, target: Target, now: datetime)
     where = f"its pod is {((pod or {}).get('status') or {}).get('phase', 'gone')}" if pod is not None else (
         "its pod does not exist")
     return [Finding("LME024", target,
-                    f"the job is Running but its progress has not moved for {minutes} minutes ({where})",
-                    (Evidence("status", f"last progress: {progress}; status last written {written.isoformat()}",
-                              "status.progressBars"),))]
+                    message=f"the job is Running but its progress has not moved for {minutes} minutes ({where})",
+                    evidence=(Evidence("status",
+                                       f"last progress: {progress}; status last written {written.isoformat()}",
+                              path="status.progressBars"),))]

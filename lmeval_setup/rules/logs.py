@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 from lmeval_setup.redact import redact_text
 from lmeval_setup.rules.catalog import Severity
@@ -36,6 +36,7 @@ class LogHit:
 
     rule_id: str
     line: int
+    _: KW_ONLY
     text: str  # redacted, shortened log line
     message: str
     severity: Severity | None = None
@@ -96,13 +97,14 @@ class _Pattern:
 
     name: str  # the lm-eval-errors.md catalog entry, for readers and tests
     regex: re.Pattern[str]
+    _: KW_ONLY
     rule_id: str | None
     message: str = ""  # str.format(**groupdict)
     refine: Refiner | None = None
 
 
 def _p(name: str, regex: str, rule_id: str | None, message: str = "", refine: Refiner | None = None) -> _Pattern:
-    return _Pattern(name, re.compile(regex), rule_id, message, refine)
+    return _Pattern(name, re.compile(regex), rule_id=rule_id, message=message, refine=refine)
 
 
 # -- refiners -------------------------------------------------------------------------------------------
@@ -327,7 +329,7 @@ def _to_hit(pattern: _Pattern, m: re.Match[str], i: int, line: str, ctx: _Contex
             groups["tasks"] = groups.get("tasks2", "")
         rule_id, message = pattern.rule_id, pattern.message.format(**groups)
     extra = ((support[0] + 1, evidence_text(ctx.lines[support[0]])),) if support else ()
-    return LogHit(rule_id, i + 1, evidence_text(line), message, extra=extra)
+    return LogHit(rule_id, i + 1, text=evidence_text(line), message=message, extra=extra)
 
 
 def failure(log: str) -> LogHit | None:
@@ -346,7 +348,7 @@ def quality_hits(log: str) -> list[LogHit]:
     ):
         for i, line in enumerate(lines):
             if pattern.search(line):
-                out.append(LogHit(rule_id, i + 1, evidence_text(line), message))
+                out.append(LogHit(rule_id, i + 1, text=evidence_text(line), message=message))
                 break
     slow = _slow_requests(lines)
     if slow:
@@ -367,9 +369,9 @@ def _slow_requests(lines: list[str]) -> LogHit | None:
         m = _SLOW_REQUEST.search(line)
         if m and float(m.group("secs")) > timeout:
             return LogHit(
-                "LME008", i + 1, evidence_text(line),
-                f"each request took {float(m.group('secs')):.0f} s, more than the {timeout} s timeout: the endpoint "
-                "is barely reachable and a stalled request would hang the job",
+                "LME008", i + 1, text=evidence_text(line),
+                message=f"each request took {float(m.group('secs')):.0f} s, more than the {timeout} s timeout: "
+                "the endpoint is barely reachable and a stalled request would hang the job",
                 severity="warning",
             )
     return None

@@ -15,7 +15,7 @@ Order matters: the first matching entry wins, so specific entries come before fa
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 # Kinds produced by tools/operator_messages/main.go.
 ALL_KINDS = frozenset({"error", "status", "event", "reason", "driver-log", "driver-print"})
@@ -27,6 +27,7 @@ USER_VISIBLE_KINDS = ALL_KINDS
 class MessageMapping:
     pattern: re.Pattern[str]
     rule: str | None  # the rule that explains the message (its fix is the rule's)
+    _: KW_ONLY
     not_user_facing: str | None = None  # why no rule is needed
     kinds: frozenset[str] = ALL_KINDS
 
@@ -35,11 +36,11 @@ class MessageMapping:
 
 
 def _rule(pattern: str, rule_id: str, *kinds: str) -> MessageMapping:
-    return MessageMapping(re.compile(pattern), rule_id, None, frozenset(kinds) or ALL_KINDS)
+    return MessageMapping(re.compile(pattern), rule_id, not_user_facing=None, kinds=frozenset(kinds) or ALL_KINDS)
 
 
 def _quiet(pattern: str, reason: str, *kinds: str) -> MessageMapping:
-    return MessageMapping(re.compile(pattern), None, reason, frozenset(kinds) or ALL_KINDS)
+    return MessageMapping(re.compile(pattern), None, not_user_facing=reason, kinds=frozenset(kinds) or ALL_KINDS)
 
 
 _LIFECYCLE = "a Normal event of the job's lifecycle (finalizer, pod created, completed, cancelled), not a failure"

@@ -63,14 +63,16 @@ def _container_findings(pod: str, key: str, container: str, cs: JSON, target: Ta
         detail = redact_text(str(waiting.get("message") or ""))
         text = f"{reason}: {detail}" if detail else reason
         what = "image cannot be pulled" if rule_id == "LME019" else "cannot start (missing Secret/ConfigMap or key)"
-        out.append(Finding(rule_id, target, f"container {container!r} {what}", (Evidence("pod", text, path),)))
+        out.append(Finding(rule_id, target, message=f"container {container!r} {what}",
+                           evidence=(Evidence("pod", text, path=path),)))
     for state_key in ("state", "lastState"):
         terminated = (cs.get(state_key) or {}).get("terminated") or {}
         if terminated.get("reason") == "OOMKilled":
             code = terminated.get("exitCode", 137)
             out.append(Finding(
-                "LME020", target, f"container {container!r} was OOMKilled (exit code {code})",
-                (Evidence("pod", "OOMKilled", f"pod/{pod}.status.{key}[{container}].{state_key}.terminated"),),
+                "LME020", target, message=f"container {container!r} was OOMKilled (exit code {code})",
+                evidence=(Evidence("pod", "OOMKilled",
+                                   path=f"pod/{pod}.status.{key}[{container}].{state_key}.terminated"),),
             ))
             break
     return out
@@ -82,8 +84,8 @@ def _scheduling(pod: JSON, name: str, target: Target) -> list[Finding]:
                 "reason") == "Unschedulable":
             message = redact_text(str(cond.get("message") or "Unschedulable"))
             rule_id = "LME025" if re.search(r"persistentvolumeclaim \"[^\"]+\" not found", message) else "LME021"
-            return [Finding(rule_id, target, f"pod {name!r} cannot be scheduled: {message}",
-                            (Evidence("pod", message, f"pod/{name}.status.conditions[PodScheduled]"),))]
+            return [Finding(rule_id, target, message=f"pod {name!r} cannot be scheduled: {message}",
+                            evidence=(Evidence("pod", message, path=f"pod/{name}.status.conditions[PodScheduled]"),))]
     return []
 
 
@@ -97,7 +99,8 @@ def _event_findings(events: list[JSON], target: Target) -> list[Finding]:
         for event_reason, pattern, rule_id in _EVENT_RULES:
             if reason == event_reason and pattern.search(message):
                 text = redact_text(f"{reason}: {message}")[:300]
-                out.append(Finding(rule_id, target, text, (Evidence("event", text, f"event/{reason}"),)))
+                out.append(Finding(rule_id, target, message=text,
+                                   evidence=(Evidence("event", text, path=f"event/{reason}"),)))
                 break
     return out
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
@@ -31,6 +31,7 @@ TOP_LEVEL_FIELDS = frozenset({"apiVersion", "kind", "metadata", "spec", "status"
 class SchemaIssue:
     kind: IssueKind
     path: str
+    _: KW_ONLY
     message: str
     value: Any = None
     expected: str = ""
@@ -99,11 +100,12 @@ def _expected(schema: dict[str, Any]) -> str:
 def validate(doc: Any) -> Iterator[SchemaIssue]:
     """Every schema violation in a whole LMEvalJob document (apiVersion/kind/metadata/spec/status)."""
     if not isinstance(doc, dict):
-        yield SchemaIssue("type", "", f"the document is {type_name(doc)}, not an object", doc, "object")
+        yield SchemaIssue("type", "", message=f"the document is {type_name(doc)}, not an object", value=doc,
+                          expected="object")
         return
     for key in doc:
         if key not in TOP_LEVEL_FIELDS:
-            yield SchemaIssue("unknown", join("", str(key)), f"unknown top-level field {key!r}", doc[key])
+            yield SchemaIssue("unknown", join("", str(key)), message=f"unknown top-level field {key!r}", value=doc[key])
     meta = doc.get("metadata")
     if meta is not None:
         yield from _validate_metadata(meta)
@@ -112,19 +114,21 @@ def validate(doc: Any) -> Iterator[SchemaIssue]:
         if key in doc and doc[key] is not None:
             yield from validate_node(doc[key], schema["properties"][key], key)
     if doc.get("spec") is None:
-        yield SchemaIssue("required", "spec", "spec is missing", None, "object")
+        yield SchemaIssue("required", "spec", message="spec is missing", value=None, expected="object")
 
 
 def _validate_metadata(meta: Any) -> Iterator[SchemaIssue]:
     if not isinstance(meta, dict):
-        yield SchemaIssue("type", "metadata", f"metadata must be an object, not {type_name(meta)}", meta, "object")
+        yield SchemaIssue("type", "metadata", message=f"metadata must be an object, not {type_name(meta)}", value=meta,
+                          expected="object")
         return
     for key, value in meta.items():
         path = join("metadata", str(key))
         if key not in OBJECT_META_FIELDS:
-            yield SchemaIssue("unknown", path, f"unknown metadata field {key!r}", value)
+            yield SchemaIssue("unknown", path, message=f"unknown metadata field {key!r}", value=value)
         elif key in ("name", "namespace", "generateName") and not isinstance(value, str):
-            yield SchemaIssue("type", path, f"must be a string, not {type_name(value)}", value, "string")
+            yield SchemaIssue("type", path, message=f"must be a string, not {type_name(value)}", value=value,
+                              expected="string")
         elif key in ("labels", "annotations"):
             yield from _validate_string_map(value, path)
 
@@ -133,12 +137,14 @@ def _validate_string_map(value: Any, path: str) -> Iterator[SchemaIssue]:
     if value is None:
         return
     if not isinstance(value, dict):
-        yield SchemaIssue("type", path, f"must be a map of strings, not {type_name(value)}", value, "object")
+        yield SchemaIssue("type", path, message=f"must be a map of strings, not {type_name(value)}", value=value,
+                          expected="object")
         return
     for k, v in value.items():
         if not isinstance(v, str):
             yield SchemaIssue(
-                "type", join(path, str(k)), f"must be a string, not {type_name(v)} (quote it)", v, "string"
+                "type", join(path, str(k)), message=f"must be a string, not {type_name(v)} (quote it)", value=v,
+                expected="string"
             )
 
 
@@ -149,7 +155,7 @@ def validate_node(value: Any, schema: dict[str, Any], path: str) -> Iterator[Sch
     if not _type_ok(value, schema):
         expected = _expected(schema)
         yield SchemaIssue(
-            "type", path, f"must be of type {expected}, not {type_name(value)}", value, expected
+            "type", path, message=f"must be of type {expected}, not {type_name(value)}", value=value, expected=expected
         )
         return
     if isinstance(value, str):
@@ -164,13 +170,15 @@ def validate_node(value: Any, schema: dict[str, Any], path: str) -> Iterator[Sch
 def _validate_string(value: str, schema: dict[str, Any], path: str) -> Iterator[SchemaIssue]:
     enum = schema.get("enum")
     if enum is not None and value not in enum:
-        yield SchemaIssue("enum", path, f"unsupported value {value!r}", value, ", ".join(map(str, enum)))
+        yield SchemaIssue("enum", path, message=f"unsupported value {value!r}", value=value,
+                          expected=", ".join(map(str, enum)))
     pattern = schema.get("pattern")
     if pattern is not None and not _compiled(pattern).search(value):
-        yield SchemaIssue("pattern", path, f"{value!r} does not match {pattern}", value, pattern)
+        yield SchemaIssue("pattern", path, message=f"{value!r} does not match {pattern}", value=value, expected=pattern)
     max_length = schema.get("maxLength")
     if max_length is not None and len(value) > max_length:
-        yield SchemaIssue("maxLength", path, f"longer than {max_length} characters", value, str(max_length))
+        yield SchemaIssue("maxLength", path, message=f"longer than {max_length} characters", value=value,
+                          expected=str(max_length))
 
 
 def _validate_object(value: dict[Any, Any], schema: dict[str, Any], path: str) -> Iterator[SchemaIssue]:
@@ -178,7 +186,7 @@ def _validate_object(value: dict[Any, Any], schema: dict[str, Any], path: str) -
     extra = schema.get("additionalProperties")
     for name in schema.get("required", ()):
         if value.get(name) is None:
-            yield SchemaIssue("required", join(path, name), f"required field {name!r} is missing")
+            yield SchemaIssue("required", join(path, name), message=f"required field {name!r} is missing")
     for key, sub in value.items():
         sub_path = join(path, str(key))
         if properties is not None and key in properties:
@@ -188,7 +196,7 @@ def _validate_object(value: dict[Any, Any], schema: dict[str, Any], path: str) -
         elif extra is True or schema.get("x-kubernetes-preserve-unknown-fields"):
             continue
         elif properties is not None or extra is False:
-            yield SchemaIssue("unknown", sub_path, f"unknown field {key!r}", sub)
+            yield SchemaIssue("unknown", sub_path, message=f"unknown field {key!r}", value=sub)
         # An object without properties is free-form (e.g. metadata in the CRD): nothing to check.
 
 

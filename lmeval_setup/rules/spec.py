@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 # What the cluster grants jobs: the one type detect() computes (DSC config over operator ConfigMap).
@@ -57,6 +57,7 @@ FALSE_VALUES = frozenset({"false", "0", "no", "off"})
 class Arg:
     index: int
     name: str
+    _: KW_ONLY
     value: Any
     path: str  # path of the value ("spec.modelArgs[2].value"), or of the entry when value is absent
 
@@ -93,7 +94,7 @@ class Job:
             if isinstance(item, dict) and isinstance(item.get("name"), str):
                 has_value = "value" in item
                 path = f"spec.{key}[{i}]" + (".value" if has_value else "")
-                yield Arg(i, item["name"], item.get("value"), path)
+                yield Arg(i, item["name"], value=item.get("value"), path=path)
 
     def arg(self, name: str) -> Arg | None:
         return next((a for a in self.args() if a.name == name), None)
@@ -129,7 +130,8 @@ class Job:
     def finding(
         self, rule_id: str, message: str, path: str, text: str, severity: Severity | None = None
     ) -> Finding:
-        return Finding(rule_id, self.target, message, (Evidence("spec", text, path),), severity)
+        return Finding(rule_id, self.target, message=message, evidence=(Evidence("spec", text, path=path),),
+                       severity_override=severity)
 
 
 def _dig(node: Any, *keys: str) -> Any:

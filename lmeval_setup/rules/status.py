@@ -102,8 +102,8 @@ def status_findings(
         classified = classify_status_message(message)
         if classified:
             rule_id, explanation = classified
-            findings.append(Finding(rule_id, target, explanation, (Evidence("status", redact_text(message),
-                                                                             "status.message"),)))
+            findings.append(Finding(rule_id, target, message=explanation,
+                                    evidence=(Evidence("status", redact_text(message), path="status.message"),)))
     findings.extend(_missing_pvcs(job, target, pvcs))
     if not findings and not explained:
         stuck = _stuck(job, target, pod, now)
@@ -116,8 +116,8 @@ def _missing_pvcs(job: JSON, target: Target, pvcs: set[str] | None) -> list[Find
     if pvcs is None or job_status(job).get("state") == "Complete":
         return []
     return [
-        Finding("LME025", target, f"PersistentVolumeClaim {name!r} does not exist in {target.namespace}",
-                (Evidence("spec", f"{path.rsplit('.', 1)[-1]}: {name}", path),))
+        Finding("LME025", target, message=f"PersistentVolumeClaim {name!r} does not exist in {target.namespace}",
+                evidence=(Evidence("spec", f"{path.rsplit('.', 1)[-1]}: {name}", path=path),))
         for name, path in referenced_pvcs(job) if name not in pvcs
     ]
 
@@ -140,8 +140,8 @@ def _stuck(job: JSON, target: Target, pod: JSON | None, now: datetime) -> Findin
     else:
         phase = (pod.get("status") or {}).get("phase", "")
         text = f"the job is Scheduled, its pod is {phase or 'in an unknown phase'}"
-    return Finding("LME024", target, f"{text} for {minutes} minutes",
-                   (Evidence("status", f"state: {state}", "status.state"),))
+    return Finding("LME024", target, message=f"{text} for {minutes} minutes",
+                   evidence=(Evidence("status", f"state: {state}", path="status.state"),))
 
 
 def utcnow() -> datetime:

@@ -23,7 +23,7 @@ import ssl
 import subprocess
 import time
 import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import KW_ONLY, asdict, dataclass, field
 from pathlib import Path
 
 import yaml
@@ -91,6 +91,7 @@ class ControlPlaneState:
 
     workdir: str
     kubeconfig: str
+    _: KW_ONLY
     server: str
     pgids: dict[str, int] = field(default_factory=dict)
     # name -> port each process listens on (etcd's client port, the apiserver's, the controller manager's)

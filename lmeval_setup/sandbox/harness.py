@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from lmeval_setup.sandbox import scenarios as S
 class Sandbox:
     kube: Kube
     profile: Profile
+    _: KW_ONLY
     scenario: S.Scenario
     kubeconfig: str
     workdir: Path
@@ -92,7 +93,8 @@ def running_sandbox(controlplane: Any, profile: str | Profile = "rhoai-2.25", sc
     P.install_profile(kube, chosen, plan.install(chosen))
     started, missing = runner.start_simulators(kubeconfig, chosen, only=simulators,
                                                workdir=Path(controlplane.workdir))
-    box = Sandbox(kube, chosen, plan, kubeconfig, Path(controlplane.workdir), started, missing)
+    box = Sandbox(kube, chosen, scenario=plan, kubeconfig=kubeconfig, workdir=Path(controlplane.workdir),
+                  simulators=started, missing=missing)
     try:
         plan.setup(kube, chosen)
         S.wait_for(lambda: plan.ready(kube, chosen), f"scenario {plan.name} on {chosen.name}", timeout)

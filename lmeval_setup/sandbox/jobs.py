@@ -11,7 +11,7 @@ InferenceService name), reached on its cluster-local predictor service.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 from lmeval_setup.kube.client import JSON
 from lmeval_setup.platform.releases import LMEVAL_GROUP, LMEVAL_VERSION
@@ -29,6 +29,7 @@ LOGLIKELIHOOD_TASK = "arc_easy"
 class SeedJob:
     name: str
     mistake: str  # what is wrong, in one line ("" for the good job)
+    _: KW_ONLY
     expected_rule: str | None  # rules/catalog.py id the doctor should report
     manifest: JSON
 
@@ -73,31 +74,35 @@ def _args(base_url: str = COMPLETIONS_URL, tokenizer: str | None = HF_TOKENIZER)
 SEED_JOBS: tuple[SeedJob, ...] = (
     SeedJob(
         "eval-no-online-access", "allowOnline is not set: the tokenizer and dataset cannot be downloaded",
-        "LME001", lmevaljob("eval-no-online-access", "local-completions", _args(), allow_online=False),
+        expected_rule="LME001",
+        manifest=lmevaljob("eval-no-online-access", "local-completions", _args(), allow_online=False),
     ),
     SeedJob(
         "eval-base-url-no-completions", "base_url ends at /v1 instead of /v1/completions (404)",
-        "LME002", lmevaljob("eval-base-url-no-completions", "local-completions", _args(f"{ENDPOINT}/v1"),
+        expected_rule="LME002",
+        manifest=lmevaljob("eval-base-url-no-completions", "local-completions", _args(f"{ENDPOINT}/v1"),
                             allow_online=True),
     ),
     SeedJob(
         "eval-chat-loglikelihood", "local-chat-completions on arc_easy, a loglikelihood task",
-        "LME003", lmevaljob("eval-chat-loglikelihood", "local-chat-completions", _args(CHAT_URL),
+        expected_rule="LME003", manifest=lmevaljob("eval-chat-loglikelihood", "local-chat-completions", _args(CHAT_URL),
                             allow_online=True),
     ),
     SeedJob(
         "eval-tokenizer-served-name", "tokenizer is the served-model name, not a Hugging Face repo id",
-        "LME004", lmevaljob("eval-tokenizer-served-name", "local-completions", _args(tokenizer=SERVED_MODEL),
+        expected_rule="LME004",
+        manifest=lmevaljob("eval-tokenizer-served-name", "local-completions", _args(tokenizer=SERVED_MODEL),
                             allow_online=True),
     ),
     SeedJob(
         "eval-openai-completions-vllm", "openai-completions against vLLM (tiktoken cannot map the model)",
-        "LME005", lmevaljob("eval-openai-completions-vllm", "openai-completions", _args(tokenizer=None),
+        expected_rule="LME005",
+        manifest=lmevaljob("eval-openai-completions-vllm", "openai-completions", _args(tokenizer=None),
                             allow_online=True),
     ),
     SeedJob(
-        "eval-good", "", None,
-        lmevaljob("eval-good", "local-completions", _args(), allow_online=True),
+        "eval-good", "", expected_rule=None,
+        manifest=lmevaljob("eval-good", "local-completions", _args(), allow_online=True),
     ),
 )
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ HOSTS_ENV = "LMEVAL_SANDBOX_HOSTS"  # podhosts.ENV
 class RunResult:
     exit_code: int
     stderr: str
+    _: KW_ONLY
     stdout: str
     output_dir: Path
     timed_out: bool = False
@@ -86,9 +87,10 @@ def run_lm_eval(image: JobImage, lm_eval_argv: list[str], env: dict[str, str], w
         proc = subprocess.run(argv, env=env, cwd=workdir, capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired as exc:
-        result = RunResult(-9, _text(exc.stderr), _text(exc.stdout), workdir / "output", timed_out=True)
+        result = RunResult(-9, _text(exc.stderr), stdout=_text(exc.stdout), output_dir=workdir / "output",
+                           timed_out=True)
     else:
-        result = RunResult(proc.returncode, proc.stderr, proc.stdout, workdir / "output")
+        result = RunResult(proc.returncode, proc.stderr, stdout=proc.stdout, output_dir=workdir / "output")
     (workdir / "main.log").write_text(result.log)  # what `kubectl logs` would show, kept for debugging
     return result
 

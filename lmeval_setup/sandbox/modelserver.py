@@ -29,7 +29,7 @@ import ssl
 import struct
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ ROUTES = {"/v1/completions": "POST", "/v1/chat/completions": "POST", "/v1/models
 class ModelServerConfig:
     served_model_name: str = "granite"
     api_key: str | None = None
+    _: KW_ONLY
     fault: str | None = None  # one of FAULTS
     slow_seconds: float = 5.0
     max_model_len: int = 4096

@@ -57,7 +57,7 @@ import os
 import shutil
 import subprocess
 import tarfile
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,7 @@ class OperatorLine:
 
     name: str
     commit: str
+    _: KW_ONLY
     # Archive under ../shared/upstream/trustyai-service-operator/, or None when the proxy serves it.
     archive: str | None = None
     # Module version on the Go module proxy, when the sources come from there.

@@ -40,7 +40,7 @@ import json
 import re
 import shlex
 import string
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,7 @@ class EvalInputs:
 
     model: str
     model_args: dict[str, str]
+    _: KW_ONLY
     tasks: tuple[str, ...]
     online: bool  # False when the operator set HF_HUB_OFFLINE=1 (the default)
     local_dirs: tuple[str, ...] = ()  # mount paths present in the main container
@@ -295,6 +296,7 @@ def spec_mistakes(inputs: EvalInputs) -> list[str]:
 class Outcome:
     rule_id: str | None  # the catalog rule this failure represents; None on success
     exit_code: int
+    _: KW_ONLY
     summary: str
     script: ContainerScript
     results: str | None = None  # the results JSON (status.results) on success
@@ -604,7 +606,7 @@ class _Run:
             "\t/usr/lib/golang/src/runtime/proc.go:272",
         )]
         script = ContainerScript(tuple(lines), exit_code=1, linger=0.2, meta={"rule": failure.rule_id})
-        return Outcome(failure.rule_id, 1, failure.summary, script)
+        return Outcome(failure.rule_id, 1, summary=failure.summary, script=script)
 
     def finish_succeeded(self) -> Outcome:
         log, inp = self.log, self.inputs
@@ -613,7 +615,7 @@ class _Run:
         log.raw(results_table(inp, self.infos, json.loads(results)), dt=0.05)
         log.at(self.driver_status("Succeeded", "job completed", results), "zap", 0.1)
         script = ContainerScript(tuple(log.lines), exit_code=0, linger=3.0, meta={"rule": None})
-        return Outcome(None, 0, "evaluation completed", script, results)
+        return Outcome(None, 0, summary="evaluation completed", script=script, results=results)
 
     def results_json(self, duration: float) -> str:
         return json.dumps(build_results(self.inputs, self.infos, self.docs, self.seed, duration))

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from lmeval_setup.kube.client import APPLY_PATCH, JSON, ApiError, Kube, resource_path
@@ -135,6 +135,7 @@ class Observed:
 
     managed: bool
     kserve_crd: bool
+    _: KW_ONLY
     deployment_available: bool
     dsc_generation: int
     component_generation: int = 1
@@ -368,7 +369,8 @@ class PlatformOperator:
         deployment = self.kube.get_or_none(resource_path("apps", "v1", "deployments", namespace, R.OPERATOR_DEPLOYMENT))
         available = int(((deployment or {}).get("status") or {}).get("availableReplicas") or 0) >= 1
         component_gen = int((owner or {}).get("metadata", {}).get("generation", 1))
-        seen = Observed(managed, kserve_crd, available, generation, component_gen)
+        seen = Observed(managed, kserve_crd, deployment_available=available, dsc_generation=generation,
+                        component_generation=component_gen)
         self._write_status(dsc, seen, owner)
 
     def _owner(self, dsc: JSON, trustyai: JSON) -> JSON:

@@ -45,7 +45,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -187,6 +187,7 @@ class ProcessSpec:
 
     argv: tuple[str, ...]
     env: dict[str, str]
+    _: KW_ONLY
     working_dir: str = "/"
     host_network: bool = False  # the container joins the pod's mount namespace only
     # Directories the container's image has (made in the pod's /opt before it starts).
@@ -203,6 +204,7 @@ class ContainerProcess:
 
     spec: ProcessSpec
     process: subprocess.Popen[bytes]
+    _: KW_ONLY
     readers: list[threading.Thread] = field(default_factory=list)
     group_killed: bool = False  # what the main process left behind has been killed
 

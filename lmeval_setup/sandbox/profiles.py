@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from lmeval_setup.errors import UsageError, WaitTimeout
@@ -83,6 +83,7 @@ class InstallOptions:
 
     kserve: bool = True  # install the InferenceService CRD and set kserve Managed
     trustyai: str = "Removed"
+    _: KW_ONLY
     kueue: str = "Removed"
     eval_permissions: tuple[str, str] | None = None  # (permitOnline, permitCodeExecution) on 2.25+
 

@@ -37,7 +37,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ log = logging.getLogger("lmeval_setup.sandbox.runner")
 class RunningSimulator:
     name: str
     instance: Any
+    _: KW_ONLY
     thread: threading.Thread
     stop: threading.Event
     failure: list[str] = field(default_factory=list)
@@ -84,7 +85,7 @@ def start_one(name: str, cls: type, kubeconfig: str, profile: Profile, **kw: Any
     kube = Kube.connect(kubeconfig)
     instance = cls(kube, profile.release, profile=profile, version=profile.version, **kw)
     stop = threading.Event()
-    running = RunningSimulator(name, instance, threading.Thread(name=name, daemon=True), stop)
+    running = RunningSimulator(name, instance, thread=threading.Thread(name=name, daemon=True), stop=stop)
 
     def body() -> None:
         try:

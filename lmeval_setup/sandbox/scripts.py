@@ -8,7 +8,7 @@ would have written it, so a log read an hour later still shows the times the pod
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Literal
 
 # "lmeval": Python logging as lm-eval v0.4.8 configures it (`%Y-%m-%d:%H:%M:%S,mmm LEVEL ...`);
@@ -31,6 +31,7 @@ class ContainerScript:
 
     lines: tuple[LogLine, ...] = ()
     exit_code: int = 0
+    _: KW_ONLY
     forever: bool = False
     # Seconds after the last line before the process exits (the TrustyAI driver waits for --shutdown).
     linger: float = 0.5

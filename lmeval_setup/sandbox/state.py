@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import KW_ONLY, asdict, dataclass
 from pathlib import Path
 
 from lmeval_setup.errors import UsageError
@@ -31,6 +31,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 class SandboxState:
     profile: str
     scenario: str
+    _: KW_ONLY
     runner_pgid: int | None = None
     created: float = 0.0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ _DEFAULT_DETAIL = {
 class Row:
     component: str
     mode: str  # real | simulated | process
+    _: KW_ONLY
     state: str  # running | NOT running | -
     pid: int | None = None
     port: int | None = None
@@ -70,13 +71,13 @@ def real_rows(pgids: dict[str, int], ports: dict[str, int], alive: Callable[[int
         pid = pgids.get(name)
         state = "running" if pid and alive(pid) else "NOT running"
         detail = _DEFAULT_DETAIL.get(name, version if name != "etcd" else "")
-        rows.append(Row(name, "real", state, pid, ports.get(name), detail))
+        rows.append(Row(name, "real", state=state, pid=pid, port=ports.get(name), detail=detail))
     return rows
 
 
 def simulated_rows(runner_pid: int | None, runner_state: dict[str, Any], alive: Callable[[int], bool]) -> list[Row]:
     runner_up = bool(runner_pid) and alive(int(runner_pid or 0))
-    rows = [Row("simulator runner", "process", "running" if runner_up else "NOT running", runner_pid)]
+    rows = [Row("simulator runner", "process", state="running" if runner_up else "NOT running", pid=runner_pid)]
     components = runner_state.get("components") or {}
     names = [*EXPECTED_COMPONENTS, *sorted(set(components) - set(EXPECTED_COMPONENTS))]
     for name in names:
@@ -87,8 +88,8 @@ def simulated_rows(runner_pid: int | None, runner_state: dict[str, Any], alive: 
 def _component_row(name: str, info: dict[str, Any] | None, runner_up: bool) -> Row:
     if info is None:
         if name == "lm-eval":
-            return Row(name, "simulated", "-", detail=_DEFAULT_DETAIL[name])
-        return Row(name, "simulated", "NOT running", detail="not reported by the runner")
+            return Row(name, "simulated", state="-", detail=_DEFAULT_DETAIL[name])
+        return Row(name, "simulated", state="NOT running", detail="not reported by the runner")
     mode = str(info.get("mode") or "simulated")
     running = runner_up and info.get("running", True) is not False
     pid = info.get("pid") if isinstance(info.get("pid"), int) else None
@@ -101,7 +102,7 @@ def _component_row(name: str, info: dict[str, Any] | None, runner_up: bool) -> R
     state = "running" if running else "NOT running"
     if name in PER_JOB_COMPONENTS:  # runs in each job's pod, not as one long-lived process
         state = "per job" if runner_up else "NOT running"
-    return Row(name, mode, state, pid, port, ", ".join(f for f in facts if f))
+    return Row(name, mode, state=state, pid=pid, port=port, detail=", ".join(f for f in facts if f))
 
 
 def venv_package_version(python: Path, distribution: str) -> str | None:

@@ -29,7 +29,7 @@ The spec file (--spec) is small YAML:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ PART_OF = {"app.kubernetes.io/part-of": "lmeval", "app.kubernetes.io/managed-by"
 class ModelEntry:
     name: str
     base_url: str
+    _: KW_ONLY
     gpus: int = 1
     served_model: str | None = None
     tokenizer: str | None = None
@@ -57,6 +58,7 @@ class ModelEntry:
 class ScaffoldSpec:
     namespace: str
     tasks: list[str]
+    _: KW_ONLY
     models: list[ModelEntry]
     tokenizer: str | None = None
     limit: str | None = None
@@ -175,7 +177,8 @@ def parse_model_flag(text: str) -> ModelEntry:
         gpus = int(fields.get("gpus", "1"))
     except ValueError:
         raise UsageError(f"--model {text!r}: gpus must be an integer") from None
-    return ModelEntry(fields["name"], fields["url"], gpus, fields.get("model"), fields.get("tokenizer"))
+    return ModelEntry(fields["name"], fields["url"], gpus=gpus, served_model=fields.get("model"),
+                      tokenizer=fields.get("tokenizer"))
 
 
 def validate(spec: ScaffoldSpec) -> None:

@@ -29,7 +29,7 @@ def bootstrapped_configmap(kube: Kube, namespace: str) -> tuple[RevertStore, Obj
     kube.create(resource_path("", "v1", "configmaps", namespace),
                 {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "operator-config"},
                  "data": {"lmes-allow-online": "false"}})
-    ref = ObjectRef("v1", "ConfigMap", "configmaps", "operator-config", namespace)
+    ref = ObjectRef("v1", "ConfigMap", plural="configmaps", name="operator-config", namespace=namespace)
     store = RevertStore(kube, namespace)
     assert store.record(ref, MANAGED)
     kube.merge_patch(ref.path, MANAGED)

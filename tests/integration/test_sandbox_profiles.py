@@ -247,7 +247,8 @@ def observed_states() -> Iterator[PO.Observed]:
     for managed in (True, False):
         for kserve in (True, False):
             for available in (True, False):
-                yield PO.Observed(managed, kserve, available, dsc_generation=3, component_generation=2)
+                yield PO.Observed(managed, kserve, deployment_available=available, dsc_generation=3,
+                                  component_generation=2)
 
 
 @pytest.mark.shared

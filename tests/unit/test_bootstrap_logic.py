@@ -22,13 +22,13 @@ def test_prior_of_a_field_whose_parent_is_missing_is_the_field_with_its_missing_
     assert prior_of(live, ("spec", "components", "trustyai", "absent")) == (False, None, None)
 
 
-CM_REF = ObjectRef("v1", "ConfigMap", "configmaps", "c", "ns")
+CM_REF = ObjectRef("v1", "ConfigMap", plural="configmaps", name="c", namespace="ns")
 ANNOTATION = ("metadata", "annotations", "opendatahub.io/managed")
 
 
 def test_restore_removes_only_the_keys_bootstrap_added() -> None:
     """Bootstrap created metadata.annotations for its one key; somebody added another since: it stays."""
-    ours = Entry(CM_REF, ANNOTATION, False, None, 0, missing_from=2)
+    ours = Entry(CM_REF, ANNOTATION, present=False, value=None, seq=0, missing_from=2)
     live = {"metadata": {"annotations": {"opendatahub.io/managed": "false", "team": "x"}}}
     assert restore_patch(live, [ours]) == {"metadata": {"annotations": {"opendatahub.io/managed": None}}}
     # Nothing else there: the parent bootstrap created goes too, so the object is back byte for byte.
@@ -37,11 +37,13 @@ def test_restore_removes_only_the_keys_bootstrap_added() -> None:
 
 
 def test_restore_removes_a_created_subtree_holding_only_bootstraps_fields() -> None:
-    dsc = ObjectRef("datasciencecluster.opendatahub.io/v1", "DataScienceCluster", "datascienceclusters", "d")
+    dsc = ObjectRef("datasciencecluster.opendatahub.io/v1", "DataScienceCluster", plural="datascienceclusters",
+                    name="d")
     base = ("spec", "components", "trustyai")
-    group = [Entry(dsc, (*base, "managementState"), True, "Removed", 0),
-             Entry(dsc, (*base, "eval", "lmeval", "permitOnline"), False, None, 1, missing_from=4),
-             Entry(dsc, (*base, "eval", "lmeval", "permitCodeExecution"), False, None, 2, missing_from=4)]
+    group = [Entry(dsc, (*base, "managementState"), present=True, value="Removed", seq=0),
+             Entry(dsc, (*base, "eval", "lmeval", "permitOnline"), present=False, value=None, seq=1, missing_from=4),
+             Entry(dsc, (*base, "eval", "lmeval", "permitCodeExecution"), present=False, value=None, seq=2,
+                   missing_from=4)]
     live = {"spec": {"components": {"trustyai": {"managementState": "Managed", "eval": {
         "lmeval": {"permitOnline": "allow", "permitCodeExecution": "allow"}}}}}}
     assert restore_patch(live, group) == {"spec": {"components": {"trustyai": {"managementState": "Removed",
@@ -58,13 +60,15 @@ def test_records_written_before_v2_restore_the_recorded_ancestor() -> None:
 
 
 def test_restore_order_puts_deployment_last_and_reverses_recording() -> None:
-    dsc = ObjectRef("datasciencecluster.opendatahub.io/v1", "DataScienceCluster", "datascienceclusters", "d")
-    cm = ObjectRef("v1", "ConfigMap", "configmaps", "c", "ns")
-    dep = ObjectRef("apps/v1", "Deployment", "deployments", "x", "ns")
-    entries = [Entry(dsc, ("a",), True, 1, 0), Entry(cm, ("b",), True, 2, 1), Entry(dep, ("c",), False, None, 2)]
+    dsc = ObjectRef("datasciencecluster.opendatahub.io/v1", "DataScienceCluster", plural="datascienceclusters",
+                    name="d")
+    cm = ObjectRef("v1", "ConfigMap", plural="configmaps", name="c", namespace="ns")
+    dep = ObjectRef("apps/v1", "Deployment", plural="deployments", name="x", namespace="ns")
+    entries = [Entry(dsc, ("a",), present=True, value=1, seq=0), Entry(cm, ("b",), present=True, value=2, seq=1),
+               Entry(dep, ("c",), present=False, value=None, seq=2)]
     assert [g[0].ref.kind for g in _restore_groups(entries)] == ["ConfigMap", "DataScienceCluster", "Deployment"]
     assert entry_key(cm, ("metadata", "annotations", "opendatahub.io/managed")).endswith("opendatahub.io_managed")
-    assert Entry(dep, ("c",), False, None, 2).inverse_patch() == {"c": None}
+    assert Entry(dep, ("c",), present=False, value=None, seq=2).inverse_patch() == {"c": None}
 
 
 def test_kubernetes_core_connection_failure_becomes_one_unreachable_line() -> None:
@@ -93,14 +97,17 @@ def test_revert_preflight_asks_for_every_recorded_object() -> None:
     from lmeval_setup.bootstrap.revert import RevertStore
     from lmeval_setup.kube.access import Access
 
-    dsc = ObjectRef("datasciencecluster.opendatahub.io/v1", "DataScienceCluster", "datascienceclusters", "d")
-    entries = [Entry(dsc, ("spec", "x"), True, "Removed", 0), Entry(CM_REF, ANNOTATION, False, None, 1, 2)]
+    dsc = ObjectRef("datasciencecluster.opendatahub.io/v1", "DataScienceCluster", plural="datascienceclusters",
+                    name="d")
+    entries = [Entry(dsc, ("spec", "x"), present=True, value="Removed", seq=0),
+               Entry(CM_REF, ANNOTATION, present=False, value=None, seq=1, missing_from=2)]
 
     class Record:
         def get_or_none(self, path: str) -> dict[str, object]:
             return {"data": {e.key: e.to_json() for e in entries}}
 
     access = RevertStore(Record(), "apps").required_access()  # type: ignore[arg-type]
-    assert Access("patch", "datasciencecluster.opendatahub.io", "datascienceclusters", None, "d") in access
-    assert Access("patch", "", "configmaps", "ns", "c") in access
-    assert Access("delete", "", "configmaps", "apps", "lmeval-setup-revert") in access
+    assert Access("patch", "datasciencecluster.opendatahub.io", resource="datascienceclusters", namespace=None,
+                  name="d") in access
+    assert Access("patch", "", resource="configmaps", namespace="ns", name="c") in access
+    assert Access("delete", "", resource="configmaps", namespace="apps", name="lmeval-setup-revert") in access

@@ -76,7 +76,8 @@ def test_limit_that_matches_no_host_is_a_usage_error(tmp_path: Path) -> None:
 def test_a_playbook_that_fails_before_any_cluster_says_why_on_stderr() -> None:
     from lmeval_setup.cli.bootstrap import error_lines
 
-    outcome = B.RunResult("bootstrap", False, "failed", 1, {}, ansible_errors=["the playbook is broken"])
+    outcome = B.RunResult("bootstrap", False, status="failed", rc=1, clusters={},
+                          ansible_errors=["the playbook is broken"])
     assert outcome.exit_code == 70
     assert error_lines(outcome) == ["error: ansible-playbook failed before any cluster ran: the playbook is broken"]
 
@@ -222,7 +223,7 @@ def _cut_result(cut: str) -> B.RunResult:
     collector = B.EventCollector()
     collector({"event": "runner_on_ok", "event_data": {"host": "c", "task": "r : read", "res": {}}})
     collector({"event": "runner_on_start", "event_data": {"host": "c", "task": "r : wait for TrustyAI"}})
-    outcome = B.RunResult("bootstrap", False, "canceled", 254, collector.clusters)
+    outcome = B.RunResult("bootstrap", False, status="canceled", rc=254, clusters=collector.clusters)
     opts = B.RunOptions("bootstrap", timeout=7)
     B._mark_cut(outcome, collector, cut, opts, {"all": {"hosts": {"c": {}, "never-started": {}}}})
     return outcome

@@ -145,17 +145,18 @@ def test_doctor_offline_json_validates(two_jobs: Path, capsys: pytest.CaptureFix
 def _bootstrap_result(failed: bool) -> object:
     from lmeval_setup.bootstrap.runner import ClusterResult, RunResult, Step
 
-    steps = [Step("cluster", "detect", "ok")]
+    steps = [Step("cluster", "detect", status="ok")]
     facts: dict[str, object] | None = None
     if failed:
-        steps.append(Step("cluster", "preflight", "failed", msg="OpenShift AI is not installed",
+        steps.append(Step("cluster", "preflight", status="failed", msg="OpenShift AI is not installed",
                           reason="no_openshift_ai"))
     else:
         facts = {"release_line": "rhoai-2.17", "release_version": "2.22.1", "release_name": "OpenShift AI Self-Managed",
                  "permission_layer": "configmap", "trustyai_state": "Managed", "effective_online": True,
                  "effective_code_execution": False}
     cluster = ClusterResult("cluster", steps=steps, facts=facts)
-    return RunResult("bootstrap", False, "failed" if failed else "successful", 0, {"cluster": cluster})
+    return RunResult("bootstrap", False, status="failed" if failed else "successful", rc=0,
+                     clusters={"cluster": cluster})
 
 
 @pytest.mark.parametrize("failed", [False, True])

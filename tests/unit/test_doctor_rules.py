@@ -156,8 +156,9 @@ def test_offline_failure_without_allow_online_stays_lme001() -> None:
 
 def test_merge_keeps_first_message_and_worst_severity() -> None:
     t = Target(kind="LMEvalJob", name="j", namespace="n")
-    a = Finding("LME001", t, "from spec", (Evidence("spec", "x", "spec.allowOnline"),), "warning")
-    b = Finding("LME001", t, "from log", (Evidence("log", "y", "pod/j/main", 3),))
+    a = Finding("LME001", t, message="from spec", evidence=(Evidence("spec", "x", path="spec.allowOnline"),),
+                severity_override="warning")
+    b = Finding("LME001", t, message="from log", evidence=(Evidence("log", "y", path="pod/j/main", line=3),))
     (merged,) = merge([a, b])
     assert merged.message == "from spec" and merged.severity == "error" and len(merged.evidence) == 2
 

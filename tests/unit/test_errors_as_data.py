@@ -42,7 +42,7 @@ def test_the_reason_is_the_exceptions_attribute() -> None:
 def _blocked(msg: str, reason: str) -> ClusterResult:
     blocker = {"rule": "LME108" if reason == "kserve_missing" else "LME109", "reason": reason,
                "message": "m", "fix": "f"}
-    return ClusterResult("c", steps=[Step("c", "Preflight | stop before any write", "failed", msg=msg)],
+    return ClusterResult("c", steps=[Step("c", "Preflight | stop before any write", status="failed", msg=msg)],
                          plan={"blockers": [blocker]})
 
 
@@ -51,7 +51,7 @@ def test_a_blocked_run_exits_4_whatever_the_message_says() -> None:
         ExitCode.PREREQUISITE
     assert _blocked("DataScienceCluster default-dsc cannot be updated", "kueue_managed").exit_code == \
         ExitCode.PREREQUISITE
-    unblocked = ClusterResult("c", steps=[Step("c", "Enable | patch", "failed", msg="[LME108] looks like one")])
+    unblocked = ClusterResult("c", steps=[Step("c", "Enable | patch", status="failed", msg="[LME108] looks like one")])
     assert unblocked.exit_code == ExitCode.FINDINGS
 
 
@@ -108,7 +108,8 @@ def test_the_job_wait_retries_an_interrupted_watch_by_type(monkeypatch: pytest.M
     monkeypatch.setattr(wait.time, "sleep", lambda _: None)
     job = {"metadata": {"resourceVersion": "1"}}
     broken = WatchInterrupted("watch on /x interrupted: connection reset")
-    assert wait._watch_until_finished(_Watching(broken), "/x", "j", job, 5, lambda _: None) is None  # type: ignore[arg-type]
+    assert wait._watch_until_finished(_Watching(broken), "/x", "j", job, 5,
+                                      lambda _: None) is None  # type: ignore[arg-type]
     gone = ClusterError("LMEvalJob interrupted-eval was deleted while waiting for it")  # "interrupted", as a name
     with pytest.raises(ClusterError, match="was deleted"):
         wait._watch_until_finished(_Watching(gone), "/x", "j", job, 5, lambda _: None)  # type: ignore[arg-type]

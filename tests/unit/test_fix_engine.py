@@ -147,7 +147,7 @@ def test_plan_document_validates_against_the_shipped_schema() -> None:
     for seed in J.SEED_JOBS:
         job = seed.for_namespace(J.DEMO_NAMESPACE)
         findings = spec_findings(job)
-        jobs.append(JobFix(_plan(job, inference_services=[], sibling_jobs=[]), f"{seed.name}-fix", findings))
+        jobs.append(JobFix(_plan(job, inference_services=[], sibling_jobs=[]), f"{seed.name}-fix", findings=findings))
     run = FixRun(jobs=jobs, bootstrap_flags=("--allow-online",), bootstrap_rules=["LME102"], notes=["a note"])
     for applying, waited in ((False, False), (True, True)):
         document = plan_document(run, applying=applying, waited=waited)

@@ -56,9 +56,9 @@ def test_a_planned_restart_brings_its_access_into_the_preflight() -> None:
     plan = plan_for(snap)
     assert plan.restart_possible and not plan.configmap_data_patch
     required = set(plan.required_access)
-    assert Access("patch", "apps", "deployments", NS, R.OPERATOR_DEPLOYMENT) in required
-    assert Access("list", "apps", "replicasets", NS) in required
-    assert Access("create", "", "configmaps", NS) in required
+    assert Access("patch", "apps", resource="deployments", namespace=NS, name=R.OPERATOR_DEPLOYMENT) in required
+    assert Access("list", "apps", resource="replicasets", namespace=NS) in required
+    assert Access("create", "", resource="configmaps", namespace=NS) in required
 
 
 def test_required_access_is_the_reads_plus_every_planned_write() -> None:

@@ -13,12 +13,12 @@ from lmeval_setup.results.model import job_result
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("arc_easy:acc_norm>=0.85", Gate("arc_easy", "acc_norm", ">=", 0.85)),
-    ("hellaswag:acc<=0.9", Gate("hellaswag", "acc", "<=", 0.9)),
-    (" mmlu : acc > .5 ", Gate("mmlu", "acc", ">", 0.5)),
-    ("wikitext:word_perplexity<20", Gate("wikitext", "word_perplexity", "<", 20.0)),
-    ("gsm8k:exact_match,strict-match>=0.3", Gate("gsm8k", "exact_match,strict-match", ">=", 0.3)),
-    ("arc_easy:acc_norm>=1e-1", Gate("arc_easy", "acc_norm", ">=", 0.1)),
+    ("arc_easy:acc_norm>=0.85", Gate("arc_easy", "acc_norm", op=">=", threshold=0.85)),
+    ("hellaswag:acc<=0.9", Gate("hellaswag", "acc", op="<=", threshold=0.9)),
+    (" mmlu : acc > .5 ", Gate("mmlu", "acc", op=">", threshold=0.5)),
+    ("wikitext:word_perplexity<20", Gate("wikitext", "word_perplexity", op="<", threshold=20.0)),
+    ("gsm8k:exact_match,strict-match>=0.3", Gate("gsm8k", "exact_match,strict-match", op=">=", threshold=0.3)),
+    ("arc_easy:acc_norm>=1e-1", Gate("arc_easy", "acc_norm", op=">=", threshold=0.1)),
 ])
 def test_parse(text: str, expected: Gate) -> None:
     assert parse_gate(text) == expected

@@ -15,20 +15,21 @@ from lmeval_setup.rules.finding import Evidence, Finding, Target
 
 FILE_FINDING = Finding(
     "LME002", Target(kind="LMEvalJob", name="j", namespace="ns", file="jobs/j.yaml", line=17, column=14),
-    "base_url must end in /v1/completions",
-    (Evidence("spec", "http://granite:8080/v1", "spec.modelArgs[1].value", 17, 14),),
+    message="base_url must end in /v1/completions",
+    evidence=(Evidence("spec", "http://granite:8080/v1", path="spec.modelArgs[1].value", line=17, column=14),),
 )
 OBJECT_FINDING = Finding(
-    "LME101", Target(kind="DataScienceCluster", name="default-dsc"), "trustyai is Removed",
-    (Evidence("cluster", "Removed", "spec.components.trustyai.managementState"),),
+    "LME101", Target(kind="DataScienceCluster", name="default-dsc"), message="trustyai is Removed",
+    evidence=(Evidence("cluster", "Removed", path="spec.components.trustyai.managementState"),),
 )
 INFO_FINDING = Finding(
     "LME029", Target(kind="LMEvalJob", name="j", namespace="ns", file="jobs/j.yaml", line=12, column=3),
-    "timeout is not set",
+    message="timeout is not set",
 )
 SECRET_FINDING = Finding(
-    "LME007", Target(kind="LMEvalJob", name="j", namespace="ns"), "401 with Authorization: Bearer abcdefghijklmnop",
-    (Evidence("log", "api_key=sk-abcdefghijklmnopqrstuvwxyz", "pod/j/main", 12),),
+    "LME007", Target(kind="LMEvalJob", name="j", namespace="ns"),
+    message="401 with Authorization: Bearer abcdefghijklmnop",
+    evidence=(Evidence("log", "api_key=sk-abcdefghijklmnopqrstuvwxyz", path="pod/j/main", line=12),),
 )
 ALL = [INFO_FINDING, OBJECT_FINDING, FILE_FINDING, SECRET_FINDING]
 

@@ -17,7 +17,7 @@ def test_revert_passes_dry_run_as_dry_run_only(monkeypatch: pytest.MonkeyPatch, 
 
     def fake_run(opts: RunOptions, *_: Any, **__: Any) -> RunResult:
         seen.append(opts)
-        return RunResult("revert", opts.dry_run, "successful", 0, {})
+        return RunResult("revert", opts.dry_run, status="successful", rc=0, clusters={})
 
     monkeypatch.setattr(cli_bootstrap, "run", fake_run)
     result = CliRunner().invoke(cli_bootstrap.revert, args)

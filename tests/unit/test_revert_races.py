@@ -12,7 +12,7 @@ from typing import Any
 from lmeval_setup.bootstrap.revert import Entry, ObjectRef, RevertStore
 from lmeval_setup.kube.client import ApiError
 
-DEPLOYMENT = ObjectRef("apps/v1", "Deployment", "deployments", "op", "apps-ns")
+DEPLOYMENT = ObjectRef("apps/v1", "Deployment", plural="deployments", name="op", namespace="apps-ns")
 
 
 class DeletedDuringRevert:
@@ -35,7 +35,8 @@ class DeletedDuringRevert:
 
 
 def test_object_deleted_while_reverting_is_skipped_and_the_record_removed() -> None:
-    entry = Entry(DEPLOYMENT, ("spec", "template", "metadata", "annotations", "stamp"), False, None, 1)
+    entry = Entry(DEPLOYMENT, ("spec", "template", "metadata", "annotations", "stamp"), present=False, value=None,
+                  seq=1)
     kube = DeletedDuringRevert({"metadata": {"resourceVersion": "1"}, "data": {entry.key: entry.to_json()}})
     results = RevertStore(kube, "apps-ns").restore()  # type: ignore[arg-type]
     assert results == [{"object": "Deployment/op", "namespace": "apps-ns",

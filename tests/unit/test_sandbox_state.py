@@ -117,7 +117,7 @@ def test_down_does_not_kill_a_process_group_that_is_not_the_sandboxs(capsys, tmp
     try:
         box = tmp_path / "box"
         S.claim(box, "box")
-        S.SandboxState("rhoai-2.25", "fresh", stranger.pid, time.time()).save(box)
+        S.SandboxState("rhoai-2.25", "fresh", runner_pgid=stranger.pid, created=time.time()).save(box)
         (box / "controlplane").mkdir()
         (box / "controlplane" / "controlplane.json").write_text(json.dumps({
             "workdir": str(box / "controlplane"), "kubeconfig": "", "server": "",

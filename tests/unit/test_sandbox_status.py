@@ -70,7 +70,7 @@ class _Broken:
 
 def _sim(name: str, instance: Any) -> runner.RunningSimulator:
     thread = threading.Thread(target=lambda: None)
-    return runner.RunningSimulator(name, instance, thread, threading.Event())
+    return runner.RunningSimulator(name, instance, thread=thread, stop=threading.Event())
 
 
 def test_component_report_merges_what_simulators_describe() -> None:

@@ -43,7 +43,7 @@ def test_the_v_count_reaches_ansible(monkeypatch: pytest.MonkeyPatch, capsys: py
         seen.append((opts, ansible_output))
         if ansible_output:
             ansible_output("TASK [lmeval.setup.bootstrap : Detect] ***\n")
-        return RunResult(command, opts.dry_run, "successful", 0, {})
+        return RunResult(command, opts.dry_run, status="successful", rc=0, clusters={})
 
     monkeypatch.setattr(cli_bootstrap, "run", fake_run)
     code, out, err = run([command, "--kubeconfig", "/nonexistent", *flags], capsys)

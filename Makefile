@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv controlplane jobimage lint unit bench peers soak constraints clean
+.PHONY: demo test venv controlplane jobimage lint ansible-lint ansible-sanity unit bench peers soak constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,11 +33,19 @@ demo: venv controlplane
 lint: venv
 	$(BIN)/ruff check .
 
+# The Ansible side: ansible-lint's production profile (.ansible-lint) on the collection, playbooks and deploy/,
+# and ansible-test sanity on the lmeval.setup collection (tools/ansible_sanity.py says what it needs offline).
+ansible-lint: venv
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint
+
+ansible-sanity: venv
+	$(BIN)/python tools/ansible_sanity.py
+
 # The whole suite, soak included (10,000 fuzz examples per lint fuzz test, ~70 s): CI runs only this.
 # Three workers on two cores: most of the suite waits on apiservers, Ansible and lm-eval rather than computing;
 # --dist loadfile keeps a module's tests (and its module-scoped sandbox) on one worker; --no-loadscope-reorder
 # hands the modules out in collection order, where tests/conftest.py puts the slowest first.
-test: venv controlplane jobimage lint
+test: venv controlplane jobimage lint ansible-lint ansible-sanity
 	LMEVAL_SOAK=1 LMEVAL_REQUIRE_CONTROLPLANE=1 $(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder
 
 unit: venv

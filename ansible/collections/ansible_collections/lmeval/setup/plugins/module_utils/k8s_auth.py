@@ -18,6 +18,9 @@ tests/unit/test_k8s_auth.py fails when they drift from the installed kubernetes.
 from __future__ import annotations
 
 import os
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
 
 AUTH_PROXY_HEADERS_SPEC = {
     "proxy_basic_auth": {"type": "str", "no_log": True},
@@ -116,6 +119,16 @@ def secrets_of(auth):
     values = [auth.get("api_key"), auth.get("password")]
     values += [v for k, v in (auth.get("proxy_headers") or {}).items() if k != "user_agent"]
     return [v for v in values if isinstance(v, str) and v]
+
+
+def require_lmeval_setup(module):
+    """Fail the task the way Ansible modules fail for a missing library when the interpreter running the module
+    (ansible_python_interpreter) has no lmeval_setup; the modules import it only after this check."""
+    try:
+        import lmeval_setup  # noqa: F401  pylint: disable=unused-import
+    except ImportError:
+        module.fail_json(msg=missing_required_lib("lmeval-setup", reason="the lmeval.setup modules"),
+                         exception=traceback.format_exc(), reason="prerequisite")
 
 
 def connect(module):

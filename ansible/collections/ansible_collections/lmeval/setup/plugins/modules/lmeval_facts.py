@@ -5,6 +5,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: lmeval_facts
+author: [lmeval-setup maintainers (@lmeval-setup)]
 short_description: Detect OpenShift AI / Open Data Hub and plan the LM-Eval bootstrap
 description:
   - Calls C(lmeval_setup.platform.detect.detect) on the cluster and returns C(ClusterFacts.as_dict()) as C(facts).
@@ -30,19 +31,19 @@ facts: {description: "ClusterFacts.as_dict() plus dsc_generation and trustyai_re
   would return at once), dsc_config_current (trustyai-dsc-config already holds the requested permissions) and
   restart_settled (lmeval_restart, run now without a ConfigMap change, would neither restart nor wait)",
   returned: success, type: dict}
-plan: {description: what must change (patches, blockers, required_access), returned: success, type: dict}
+plan: {description: "what must change: patches, blockers, required_access", returned: success, type: dict}
 reason: {description: failure kind, returned: failure, type: str}
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible puts docs first)
-from ansible_collections.lmeval.setup.plugins.module_utils.k8s_auth import connect, connection_spec  # noqa: E402
+from ansible_collections.lmeval.setup.plugins.module_utils.k8s_auth import (  # noqa: E402
+    connect,
+    connection_spec,
+    require_lmeval_setup,
+)
 
 
 def main() -> None:
-    from lmeval_setup.bootstrap.ansible_support import fail
-    from lmeval_setup.bootstrap.noop import read_and_plan
-    from lmeval_setup.bootstrap.plan import Desired
-
     module = AnsibleModule(
         argument_spec={
             **connection_spec(),
@@ -52,6 +53,10 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    require_lmeval_setup(module)
+    from lmeval_setup.bootstrap.ansible_support import fail
+    from lmeval_setup.bootstrap.noop import read_and_plan
+    from lmeval_setup.bootstrap.plan import Desired
     try:
         kube = connect(module)
         desired = Desired(module.params["allow_online"], module.params["allow_code_execution"])

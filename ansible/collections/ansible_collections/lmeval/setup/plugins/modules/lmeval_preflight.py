@@ -5,6 +5,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: lmeval_preflight
+author: [lmeval-setup maintainers (@lmeval-setup)]
 short_description: Check RBAC for every verb a bootstrap run will use, before any write
 description:
   - One SelfSubjectAccessReview per entry of C(access) (the plan's C(required_access)).
@@ -25,17 +26,21 @@ checked: {description: how many reviews were made, returned: always, type: int}
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible puts docs first)
-from ansible_collections.lmeval.setup.plugins.module_utils.k8s_auth import connect, connection_spec  # noqa: E402
+from ansible_collections.lmeval.setup.plugins.module_utils.k8s_auth import (  # noqa: E402
+    connect,
+    connection_spec,
+    require_lmeval_setup,
+)
 
 
 def main() -> None:
-    from lmeval_setup.bootstrap.ansible_support import fail
-    from lmeval_setup.bootstrap.preflight import access_from_dicts, missing_access, missing_message
-
     module = AnsibleModule(
         argument_spec={**connection_spec(), "access": {"type": "list", "elements": "dict", "required": True}},
         supports_check_mode=True,
     )
+    require_lmeval_setup(module)
+    from lmeval_setup.bootstrap.ansible_support import fail
+    from lmeval_setup.bootstrap.preflight import access_from_dicts, missing_access, missing_message
     wanted = access_from_dicts(module.params["access"])
     try:
         missing = missing_access(connect(module), wanted)

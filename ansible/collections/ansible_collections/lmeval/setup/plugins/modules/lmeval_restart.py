@@ -5,6 +5,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: lmeval_restart
+author: [lmeval-setup maintainers (@lmeval-setup)]
 short_description: Restart the TrustyAI operator only when its pod has not loaded the current lmes-* config
 description:
   - Asks C(lmeval_setup.platform.operator_state.startup_config_state) whether every operator pod loaded
@@ -39,15 +40,14 @@ config_hash: {description: hash of the start-up configuration, returned: when th
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible puts docs first)
-from ansible_collections.lmeval.setup.plugins.module_utils.k8s_auth import connect, connection_spec  # noqa: E402
+from ansible_collections.lmeval.setup.plugins.module_utils.k8s_auth import (  # noqa: E402
+    connect,
+    connection_spec,
+    require_lmeval_setup,
+)
 
 
 def main() -> None:
-    from lmeval_setup.bootstrap.ansible_support import fail
-    from lmeval_setup.bootstrap.restart import Restarter
-    from lmeval_setup.bootstrap.revert import RevertStore
-    from lmeval_setup.platform.releases import RELEASES
-
     module = AnsibleModule(
         argument_spec={
             **connection_spec(),
@@ -61,6 +61,11 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    require_lmeval_setup(module)
+    from lmeval_setup.bootstrap.ansible_support import fail
+    from lmeval_setup.bootstrap.restart import Restarter
+    from lmeval_setup.bootstrap.revert import RevertStore
+    from lmeval_setup.platform.releases import RELEASES
     p = module.params
     try:
         release = next(r for r in RELEASES if r.key == p["release_line"])

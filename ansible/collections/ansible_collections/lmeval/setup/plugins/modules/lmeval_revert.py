@@ -5,6 +5,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: lmeval_revert
+author: [lmeval-setup maintainers (@lmeval-setup)]
 short_description: Remember the prior value of every field bootstrap changes, and put them back
 description:
   - C(state=record) reads the target object and, for each field the merge patch C(patch) would change,
@@ -34,19 +35,19 @@ EXAMPLES = r"""
 
 RETURN = r"""
 recorded: {description: fields recorded by this call, returned: state=record, type: list}
-restored: {description: per object, the fields put back, returned: state=restore, type: list}
+restored: {description: "per object, the fields put back", returned: state=restore, type: list}
 checked: {description: how many access reviews were made, returned: state=preflight, type: int}
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible puts docs first)
-from ansible_collections.lmeval.setup.plugins.module_utils.k8s_auth import connect, connection_spec  # noqa: E402
+from ansible_collections.lmeval.setup.plugins.module_utils.k8s_auth import (  # noqa: E402
+    connect,
+    connection_spec,
+    require_lmeval_setup,
+)
 
 
 def main() -> None:
-    from lmeval_setup.bootstrap.ansible_support import fail
-    from lmeval_setup.bootstrap.preflight import missing_access, missing_message
-    from lmeval_setup.bootstrap.revert import ObjectRef, RevertStore
-
     module = AnsibleModule(
         argument_spec={
             **connection_spec(),
@@ -59,13 +60,16 @@ def main() -> None:
         required_if=[("state", "record", ("target", "patch"))],
         supports_check_mode=True,
     )
+    require_lmeval_setup(module)
+    from lmeval_setup.bootstrap.ansible_support import fail
+    from lmeval_setup.bootstrap.preflight import missing_access, missing_message
+    from lmeval_setup.bootstrap.revert import ObjectRef, RevertStore
     params = module.params
     try:
         store = RevertStore(connect(module), params["namespace"], params["record"])
         if params["state"] == "record":
             t = params["target"]
-            ref = ObjectRef(t["api_version"], t["kind"], plural=t["plural"], name=t["name"],
-                            namespace=t.get("namespace"))
+            ref = ObjectRef(t["api_version"], t["kind"], t["plural"], t["name"], t.get("namespace"))
             added = store.record(ref, params["patch"], dry_run=module.check_mode)
             module.exit_json(changed=bool(added), recorded=[".".join(e.path) for e in added])
         if params["state"] == "preflight":

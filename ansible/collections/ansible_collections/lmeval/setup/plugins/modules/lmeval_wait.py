@@ -5,6 +5,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: lmeval_wait
+author: [lmeval-setup maintainers (@lmeval-setup)]
 short_description: Wait for TrustyAI to be ready, or for trustyai-dsc-config to reflect the DSC
 description:
   - C(for=trustyai) polls the DSC until the release's TrustyAI condition is True, the component
@@ -38,15 +39,14 @@ detail: {description: what was seen when the wait ended, returned: success, type
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible puts docs first)
-from ansible_collections.lmeval.setup.plugins.module_utils.k8s_auth import connect, connection_spec  # noqa: E402
+from ansible_collections.lmeval.setup.plugins.module_utils.k8s_auth import (  # noqa: E402
+    connect,
+    connection_spec,
+    require_lmeval_setup,
+)
 
 
 def main() -> None:
-    from lmeval_setup.bootstrap.ansible_support import fail
-    from lmeval_setup.bootstrap.wait import wait_dsc_config, wait_trustyai_ready
-    from lmeval_setup.kube.client import resource_path
-    from lmeval_setup.platform.releases import RELEASES
-
     module = AnsibleModule(
         argument_spec={
             **connection_spec(),
@@ -62,6 +62,11 @@ def main() -> None:
         required_if=[("for", "trustyai", ("release_line", "dsc_api_version", "dsc_name"))],
         supports_check_mode=True,
     )
+    require_lmeval_setup(module)
+    from lmeval_setup.bootstrap.ansible_support import fail
+    from lmeval_setup.bootstrap.wait import wait_dsc_config, wait_trustyai_ready
+    from lmeval_setup.kube.client import resource_path
+    from lmeval_setup.platform.releases import RELEASES
     p = module.params
     if module.check_mode:
         module.exit_json(changed=False, skipped=True, detail="check mode: nothing was written, nothing to wait for")

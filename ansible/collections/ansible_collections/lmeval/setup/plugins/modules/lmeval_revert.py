@@ -69,7 +69,8 @@ def main() -> None:
         store = RevertStore(connect(module), params["namespace"], params["record"])
         if params["state"] == "record":
             t = params["target"]
-            ref = ObjectRef(t["api_version"], t["kind"], t["plural"], t["name"], t.get("namespace"))
+            ref = ObjectRef(t["api_version"], t["kind"], plural=t["plural"], name=t["name"],
+                            namespace=t.get("namespace"))
             added = store.record(ref, params["patch"], dry_run=module.check_mode)
             module.exit_json(changed=bool(added), recorded=[".".join(e.path) for e in added])
         if params["state"] == "preflight":

@@ -191,8 +191,8 @@ def _needs(kube: Kube, steps: list[Step]) -> list[Access]:
         if step.obj["kind"] == "RoleBinding" and not kube.can_i("bind", group, "roles", namespace,
                                                                 step.obj["roleRef"]["name"]):
             role = next((s.obj for s in steps if s.obj["kind"] == "Role"), None)
-            needs += _role_grants(role) if role else [Access("bind", group, resource="roles", namespace=namespace,
-                                                           name=step.obj["roleRef"]["name"])]
+            bind = Access("bind", group, resource="roles", namespace=namespace, name=step.obj["roleRef"]["name"])
+            needs += _role_grants(role) if role else [bind]
     return needs
 
 

@@ -97,8 +97,9 @@ def _pod_not_shut_down(job: JSON, pod: JSON, target: Target, now: datetime) -> l
     return [Finding("LME039", target,
                     message=f"the job completed {minutes} minutes ago but its pod {_pod_name(pod)!r} still runs",
                     evidence=(Evidence("status", f"state: Complete, completeTime: {complete_time}",
-                              path="status.completeTime"),
-                     Evidence("pod", "main: running", path=f"pod/{_pod_name(pod)}.status.containerStatuses[main]")))]
+                                       path="status.completeTime"),
+                              Evidence("pod", "main: running",
+                                       path=f"pod/{_pod_name(pod)}.status.containerStatuses[main]")))]
 
 
 def _kueue_waiting(job: JSON, target: Target, now: datetime) -> list[Finding]:
@@ -115,8 +116,8 @@ def _kueue_waiting(job: JSON, target: Target, now: datetime) -> list[Finding]:
     return [Finding("LME034", target,
                     message=f"the job has waited {minutes} minutes for Kueue to admit it from LocalQueue {queue!r}",
                     evidence=(Evidence("spec", f"{KUEUE_QUEUE_LABEL}: {queue}", path="metadata.labels"),
-                     Evidence("status", f"state: {status.get('state') or 'New'}, spec.suspend: "
-                              f"{(job.get('spec') or {}).get('suspend')}", path="status.state")))]
+                              Evidence("status", f"state: {status.get('state') or 'New'}, spec.suspend: "
+                                       f"{(job.get('spec') or {}).get('suspend')}", path="status.state")))]
 
 
 def last_status_write(job: JSON) -> datetime | None:
@@ -144,4 +145,4 @@ def _stalled_running(job: JSON, pod: JSON | None, target: Target, now: datetime)
                     message=f"the job is Running but its progress has not moved for {minutes} minutes ({where})",
                     evidence=(Evidence("status",
                                        f"last progress: {progress}; status last written {written.isoformat()}",
-                              path="status.progressBars"),))]
+                                       path="status.progressBars"),))]

@@ -147,3 +147,17 @@ def test_host_with_api_key_ignores_the_kubeconfig_given_as_option(controlplane: 
     # b: the task's host wins over K8S_AUTH_HOST (and the kubeconfig is not read), so it reaches nothing
     assert "A=no_openshift_ai B=unreachable" in output, output[-4000:]
     assert awx_token not in output
+
+
+def test_impersonation_reaches_the_apiserver_as_kubernetes_core_sends_it(controlplane: Any) -> None:
+    """impersonate_user / impersonate_groups (K8S_AUTH_IMPERSONATE_*): one Impersonate-Group header per group,
+    which the apiserver reports back as the identity's groups (a comma-joined header would be one group)."""
+    from lmeval_setup.bootstrap.k8s_auth import connect_with_auth
+
+    kube = connect_with_auth({"kubeconfig": str(controlplane.kubeconfig)},
+                             {"impersonate_user": "alice", "impersonate_groups": ["team-a", "team-b"]}, environ={})
+    review = kube.create("/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                         {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    user = review["status"]["userInfo"]
+    assert user["username"] == "alice"
+    assert {"team-a", "team-b"} <= set(user["groups"]), user

@@ -52,7 +52,7 @@ def alive(proc: Proc) -> bool:
     return bool(fields) and fields[0] != "Z" and int(fields[19]) == proc[1]
 
 
-def survivors(procs: set[Proc], timeout: float = 10.0) -> set[Proc]:
+def survivors(procs: set[Proc], timeout: float = 15.0) -> set[Proc]:
     """Those of `procs` still alive after up to `timeout` seconds."""
     deadline = time.monotonic() + timeout
     left = {p for p in procs if alive(p)}
@@ -62,7 +62,7 @@ def survivors(procs: set[Proc], timeout: float = 10.0) -> set[Proc]:
     return left
 
 
-def wait_for_descendants(root: int, count: int, timeout: float = 10.0) -> set[Proc]:
+def wait_for_descendants(root: int, count: int, timeout: float = 30.0) -> set[Proc]:
     """The tree under `root` once it has at least `count` processes (root included)."""
     deadline = time.monotonic() + timeout
     while True:

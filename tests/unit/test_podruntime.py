@@ -156,7 +156,7 @@ def test_teardown_kills_what_ignores_sigterm_and_waits_for_it() -> None:
     second, second_tree = start_tree(runtime, uid="uid-2")
     began = time.monotonic()
     runtime.teardown(grace=0.5)
-    assert time.monotonic() - began < 8
+    assert time.monotonic() - began < 30  # the SIGTERM-proof shell did not hold it up for its 600 s
     assert {p for p in tree | second_tree if processsupport.alive(p)} == set()
     assert running.process.returncode is not None and second.process.returncode is not None
     assert not runtime.has_sandbox("uid-1") and not runtime.has_sandbox("uid-2")

@@ -1,5 +1,10 @@
 """How an LM-Eval job ends, decided from its inputs by the same failure facts the doctor knows.
 
+A FALLBACK: wherever the job image venv is built (`make jobimage`) and pods can be processes, sandbox jobs
+run the real lm-eval under either operator (driver_standin.py, realoperator.py) and nothing here decides
+their fate. This templated replay plays only with LMEVAL_SANDBOX_LM_EVAL=templates, without the job image
+or without Linux namespaces; `EvalInputs` and `spec_mistakes` remain the facts the fix tests reason with.
+
 The TrustyAI job pod runs `driver -- python -m lm_eval --model M --model_args k=v,... --tasks ...`
 with the operator's environment (HF_HUB_OFFLINE=1 and friends unless online access is both asked
 for and permitted). lm-eval then fails at the first of these steps that cannot work, in this order

@@ -73,6 +73,18 @@ def test_lint_does_not_load_the_kube_client() -> None:
     assert out.strip() == "[]"
 
 
+def _top_level(body: list[ast.stmt]) -> list[ast.stmt]:
+    """A module's statements, with those under a top-level if/try (a name defined either way counts)."""
+    out: list[ast.stmt] = []
+    for stmt in body:
+        out.append(stmt)
+        for block in ("body", "orelse", "finalbody", "handlers"):
+            inner = getattr(stmt, block, None) if isinstance(stmt, (ast.If, ast.Try)) else None
+            if inner:
+                out += _top_level([s for h in inner for s in (h.body if isinstance(h, ast.ExceptHandler) else [h])])
+    return out
+
+
 def _home_names(module: str, cache: dict[str, set[str] | None]) -> set[str] | None:
     """What `module` defines at its top level, plus its `__all__` (a package's deliberate public API);
     None when `module` is no file of ours."""
@@ -83,7 +95,7 @@ def _home_names(module: str, cache: dict[str, set[str] | None]) -> set[str] | No
             cache[module] = None
             return None
         names: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in _top_level(ast.parse(path.read_text()).body):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 names.add(node.name)
             elif isinstance(node, (ast.Assign, ast.AnnAssign)):

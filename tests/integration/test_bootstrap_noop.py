@@ -13,12 +13,13 @@ from testsupport import require_controlplane_binaries
 from lmeval_setup.bootstrap import noop
 from lmeval_setup.bootstrap.runner import RunOptions, RunResult, run
 from lmeval_setup.cli.bootstrap import as_json, as_text
-from lmeval_setup.kube.client import resource_path
-from lmeval_setup.platform import releases as R
+from lmeval_setup.sandbox import profiles as P
 
 pytestmark = [pytest.mark.controlplane]
 
-PROFILE = "rhoai-2.22"  # the ConfigMap layer: the most tasks whose `when` a no-op must get right
+# The DSC layer: never restarts, so the scenario is a no-op at once (on 2.17-2.24 the scenario's operator may
+# start in the second its ConfigMap is written, and a first real run would restart it).
+PROFILE = "rhoai-2.25"
 
 
 @pytest.fixture(scope="module")
@@ -50,22 +51,22 @@ def test_the_answer_equals_the_real_no_op_run(sandbox: Any) -> None:
 
 
 def test_every_pending_change_runs_the_role(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A permission to change, a start-up key the running operator has not loaded, a dry run, an inventory
-    or -v: the fast path declines, and the CLI then runs ansible-runner."""
+    """A permission to change (asked for, or drifted on the cluster), a dry run, -v or revert: the fast path
+    declines, and the CLI then runs ansible-runner."""
     kubeconfig = sandbox.kubeconfig
     assert noop.answer(RunOptions("bootstrap", kubeconfig=kubeconfig, allow_online=False)) is None
     for opts in (RunOptions("bootstrap", kubeconfig=kubeconfig, dry_run=True),
                  RunOptions("bootstrap", kubeconfig=kubeconfig, verbosity=1),
                  RunOptions("revert", kubeconfig=kubeconfig)):
         assert noop.answer(opts) is None
-    configmap = resource_path("", "v1", "configmaps", sandbox.namespace, R.OPERATOR_CONFIGMAP)
-    before = sandbox.kube.get(configmap)["data"]
-    startup_key = next(k for k in before if k.startswith("lmes-") and k not in (R.CM_ALLOW_ONLINE, R.CM_ALLOW_CODE))
-    sandbox.kube.merge_patch(configmap, {"data": {startup_key: before[startup_key] + "-changed"}})
-    try:
-        assert noop.answer(RunOptions("bootstrap", kubeconfig=kubeconfig)) is None, "a restart is pending"
+    dsc = P.dsc_path(sandbox.release, P.DSC_NAME)
+    lmeval = sandbox.dsc()["spec"]["components"]["trustyai"]["eval"]["lmeval"]
+    sandbox.kube.merge_patch(dsc, {"spec": {"components": {"trustyai": {"eval": {"lmeval": {
+        "permitCodeExecution": "deny"}}}}}})
+    try:  # the cluster drifted from what bootstrap set: the role must patch it back
+        assert noop.answer(RunOptions("bootstrap", kubeconfig=kubeconfig)) is None, "a patch is pending"
     finally:
-        sandbox.kube.merge_patch(configmap, {"data": {startup_key: before[startup_key]}})
+        sandbox.kube.merge_patch(dsc, {"spec": {"components": {"trustyai": {"eval": {"lmeval": lmeval}}}}})
 
     ran: list[RunOptions] = []
 

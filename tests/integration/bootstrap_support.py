@@ -8,6 +8,7 @@ starts the real simulator and this one is not used.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -55,10 +56,33 @@ class StandInKubelet:
         self.thread.join(timeout=5)
 
 
+LM_EVAL_SWITCH = "LMEVAL_SANDBOX_LM_EVAL"
+
+
+@contextlib.contextmanager
+def jobs_replay_templates() -> Iterator[None]:
+    """Bootstrap tests read the pods the operator builds, never what lm-eval makes of them: their jobs replay
+    templates instead of spending seconds of CPU each on the real lm-eval (the sandbox's default), unless the
+    caller chose (LMEVAL_SANDBOX_LM_EVAL set)."""
+    chosen = os.environ.get(LM_EVAL_SWITCH)
+    if chosen is None:
+        os.environ[LM_EVAL_SWITCH] = "templates"
+    try:
+        yield
+    finally:
+        if chosen is None:
+            os.environ.pop(LM_EVAL_SWITCH, None)
+
+
 @contextlib.contextmanager
 def sandbox(controlplane: Any, profile: str, scenario: str = "fresh") -> Iterator[Any]:
     """running_sandbox() with the sandbox's own kubelet, or with the stand-in when that one is missing
     or cannot start yet (the sandbox is built in parallel with bootstrap)."""
+    with jobs_replay_templates():
+        yield from _sandbox(controlplane, profile, scenario)
+
+
+def _sandbox(controlplane: Any, profile: str, scenario: str) -> Iterator[Any]:
     from lmeval_setup.sandbox import runner
     from lmeval_setup.sandbox.harness import running_sandbox
 

@@ -157,7 +157,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 life_snapshot = collect(kube, Scope(namespace=LIFE_NS))
                 yield Live(kube, snapshot, evaluate(snapshot), life_snapshot, evaluate(life_snapshot))
         finally:
-            plane.stop()
+            plane.stop(grace=0.0)  # throw-away plane: no 3 s SIGTERM grace
 
 
 def _create_git_and_s3_jobs(kube: Any) -> None:

@@ -106,7 +106,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) -> Ite
         yield {"plane": plane, "kube": kube, "cases": cases}
     finally:
         runner.stop_simulators(sims, timeout=10.0)
-        plane.stop()
+        plane.stop(grace=0.0)  # throw-away plane: no 3 s SIGTERM grace
 
 
 def _wait(check: Any, what: str, timeout: float = 30.0) -> None:

@@ -54,7 +54,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         yield {"plane": plane, "kube": kube, "kubeconfig": Path(plane.kubeconfig)}
     finally:
         runner.stop_simulators(sims, timeout=10.0)
-        plane.stop()
+        plane.stop(grace=0.0)  # throw-away plane: no 3 s SIGTERM grace
 
 
 def create_job(kube: Kube, namespace: str, name: str, *, failed: bool, results: str | None = None) -> None:

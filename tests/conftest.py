@@ -33,11 +33,14 @@ SLOWEST_MODULES = (
     "tests/integration/test_doctor_scenarios.py",
     "tests/integration/test_sandbox_real_lmeval.py",
     "tests/integration/test_sandbox_platform.py",
+    "tests/unit/test_lint_fuzz.py",  # ~70 s of CPU under LMEVAL_SOAK=1
+    "tests/unit/test_kustomize_differential.py",  # 376 s at load 20 (56 s of CPU, half of it kubectl's)
     "tests/integration/test_bootstrap_molecule.py",
     "tests/integration/test_real_manager_start.py",
     "tests/integration/test_collection_runtime.py",
     "tests/integration/test_bootstrap_exits.py",
-    "tests/unit/test_lint_fuzz.py",  # ~70 s of CPU under LMEVAL_SOAK=1
+    "tests/unit/test_hostile_input.py",  # 126 s at load 20
+    "tests/unit/test_cli_exits.py",  # 60 s at load 20
 )
 
 

@@ -9,7 +9,7 @@ Set LMEVAL_REQUIRE_CONTROLPLANE=1 (CI does) to turn that skip into a failure.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,6 +53,27 @@ def module_rank(nodeid: str) -> int:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # A stable sort: each module's tests, and the modules not listed, keep their collection order.
     items.sort(key=lambda item: module_rank(item.nodeid))
+
+
+def module_seconds(reports: Iterable[object]) -> list[tuple[str, float]]:
+    """Each module's time, longest first: its tests' setup, call and teardown (its module fixtures included)."""
+    totals: dict[str, float] = {}
+    for report in reports:
+        if isinstance(report, pytest.TestReport):
+            module = report.nodeid.split("::", 1)[0]
+            totals[module] = totals.get(module, 0.0) + report.duration
+    return sorted(totals.items(), key=lambda item: -item[1])
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The slowest modules of this run: what SLOWEST_MODULES should list, in this order, after a full run."""
+    slowest = module_seconds(r for reports in terminalreporter.stats.values() for r in reports)[:20]
+    if len(slowest) < 2:
+        return
+    terminalreporter.write_sep("=", "slowest modules (setup + call + teardown of their tests)")
+    for module, seconds in slowest:
+        unlisted = "" if module in SLOWEST_MODULES else "  (not in SLOWEST_MODULES)"
+        terminalreporter.write_line(f"{seconds:8.1f}s {module}{unlisted}")
 
 
 @pytest.fixture(scope="session")

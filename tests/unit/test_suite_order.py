@@ -14,7 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import SLOWEST_MODULES
+import pytest
+from conftest import SLOWEST_MODULES, module_seconds
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,3 +41,15 @@ def test_collection_puts_the_slowest_modules_first() -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     modules = list(dict.fromkeys(m.group(1) for m in re.finditer(r"^(tests/\S+\.py)::", done.stdout, re.M)))
     assert modules == [slowest, second, quick]
+
+
+def _report(nodeid: str, when: str, duration: float) -> pytest.TestReport:
+    return pytest.TestReport(nodeid, (nodeid, 0, ""), {}, "passed", None, when, duration=duration)  # type: ignore[arg-type]
+
+
+def test_module_seconds_add_up_setup_call_and_teardown_per_module() -> None:
+    """What the run's summary prints, so that SLOWEST_MODULES can follow a full run's figures."""
+    reports = [_report("tests/unit/a.py::t1", "setup", 30.0), _report("tests/unit/a.py::t1", "call", 1.0),
+               _report("tests/unit/a.py::t2", "call", 2.0), _report("tests/unit/a.py::t2", "teardown", 0.5),
+               _report("tests/integration/b.py::t[x]", "call", 40.0), object()]
+    assert module_seconds(reports) == [("tests/integration/b.py", 40.0), ("tests/unit/a.py", 33.5)]

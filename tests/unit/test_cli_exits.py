@@ -107,6 +107,31 @@ def _groups_alive(guard: B.RunGuard) -> set[int]:
     return {group for _, group in B._processes().values() if group in guard._groups}
 
 
+class SteppedClock:
+    """The runner's `time`, whose monotonic clock the test moves forward: the guard's deadlines pass when
+    the test says so, not when a loaded machine gets round to it. At load 22 starting the two processes
+    took 0.45-0.57 s and each /proc scan 0.05-0.27 s, so a real 0.3 s timeout had fired before the test
+    looked, and a 0.5 s grace was over before its next look."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.skipped
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def skip(self, seconds: float) -> None:
+        self.skipped += seconds
+
+
+def _stepped_clock(monkeypatch: pytest.MonkeyPatch) -> SteppedClock:
+    clock = SteppedClock()
+    monkeypatch.setattr(B, "time", clock)
+    return clock
+
+
 def _wait_for_grandchild(child: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -137,14 +162,15 @@ def test_a_signal_reaches_every_group_the_run_started() -> None:
 
 
 def test_groups_get_a_grace_period_then_sigkill(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(B, "STOP_GRACE", 0.5)
+    clock = _stepped_clock(monkeypatch)
+    monkeypatch.setattr(B, "STOP_GRACE", 60.0)
     guard = B.RunGuard()
     child = _family("stubborn")
     try:
         _wait_for_grandchild(child)
         guard.handle(signal.SIGINT, None)
         assert not guard.cancel(), "within the grace period: wait"
-        time.sleep(0.6)
+        clock.skip(60.0)
         assert guard.cancel(), "grace over: killed"
         assert not _groups_alive(guard)
         assert guard.reason == "sigint"
@@ -169,15 +195,16 @@ def test_a_second_signal_does_not_wait() -> None:
 
 def test_timeout_stops_the_groups_like_a_signal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Before: ansible-runner's timeout SIGKILLed ansible-playbook's group and left the worker running."""
-    monkeypatch.setattr(B, "STOP_GRACE", 0.5)
-    guard = B.RunGuard(timeout=0.3)
+    clock = _stepped_clock(monkeypatch)
+    monkeypatch.setattr(B, "STOP_GRACE", 60.0)
+    guard = B.RunGuard(timeout=60.0)  # before the family starts, as a run's guard is before ansible-playbook
     child = _family("stubborn")
     try:
         _wait_for_grandchild(child)
         assert not guard.cancel()
-        time.sleep(0.4)
+        clock.skip(60.0)
         assert not guard.cancel() and guard.reason == "timeout"
-        time.sleep(0.6)
+        clock.skip(60.0)
         assert guard.cancel() and not _groups_alive(guard)
     finally:
         guard.kill()

@@ -84,7 +84,8 @@ def test_broken_jobs_run_real_lm_eval(new_controlplane: Any, operator_mode: str)
         out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
         assert out.returncode == 0, out.stderr
         assert J.LOGLIKELIHOOD_TASK in out.stdout
-        deleted_job_pod_leaves_no_process(sb)
+        if operator_mode == "real":  # the Go driver's lm-eval has no PR_SET_PDEATHSIG: the case that orphaned
+            deleted_job_pod_leaves_no_process(sb)
 
 
 def deleted_job_pod_leaves_no_process(sb: Any) -> None:

@@ -218,16 +218,18 @@ class ContainerProcess:
                 *in_directory(spec.working_dir, spec.argv)]
         # Its own session and process group (pgid = pid; nsenter execs, it does not fork): the container's
         # processes, however deep, are one group to signal.
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # stdout and stderr share one pipe: the log has the order the container wrote its lines in, as
+        # conmon's log has when its reader keeps up. Two pipes read by two threads gave the order the
+        # threads got to run in (on a loaded machine a stderr line came before the stdout line written
+        # ahead of it). A partial line is followed by whatever is written next, as in a CRI log.
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    env=spec.env, preexec_fn=_set_pdeathsig, start_new_session=True)
         running = cls(spec, process)
-        lock = threading.Lock()  # stdout and stderr are one log, line by line, like CRI-O's
-        for stream in (process.stdout, process.stderr):
-            assert stream is not None
-            reader = threading.Thread(target=_pump, args=(stream, on_line, lock), daemon=True,
-                                      name=f"container-log-{process.pid}")
-            reader.start()
-            running.readers.append(reader)
+        assert process.stdout is not None
+        reader = threading.Thread(target=_pump, args=(process.stdout, on_line), daemon=True,
+                                  name=f"container-log-{process.pid}")
+        reader.start()
+        running.readers.append(reader)
         return running
 
     def poll(self) -> int | None:
@@ -272,10 +274,9 @@ def in_directory(directory: str, argv: tuple[str, ...] | list[str]) -> list[str]
     return ["env", f"--chdir={directory}", "--", *argv]
 
 
-def _pump(stream: IO[bytes], on_line: Callable[[str], None], lock: threading.Lock) -> None:
+def _pump(stream: IO[bytes], on_line: Callable[[str], None]) -> None:
     for raw in iter(stream.readline, b""):
-        with lock:
-            on_line(raw.decode(errors="replace").rstrip("\n"))
+        on_line(raw.decode(errors="replace").rstrip("\n"))
     stream.close()
 
 

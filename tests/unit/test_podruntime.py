@@ -99,6 +99,22 @@ def test_a_pod_sandbox_has_its_own_opt_run_and_loopback() -> None:
 
 
 @needs_namespaces
+def test_the_log_keeps_the_order_stdout_and_stderr_were_written_in() -> None:
+    """One log in write order, as a runtime's reader that keeps up. Before: two pipes, each read by a
+    thread of its own, so the log had the order the threads got to run in (a loaded machine put a
+    stderr line ahead of the stdout line written before it; here two bursts of lines come out in blocks)."""
+    runtime, lines = PodRuntime(), []
+    script = "i=0; while [ $i -lt 100 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done"
+    try:
+        running = runtime.start(pod(), "main", ProcessSpec(("sh", "-c", script), {"PATH": DEFAULT_PATH}),
+                                lines.append)
+        assert wait_exit(running) == 0
+    finally:
+        runtime.stop_all()
+    assert lines == [line for i in range(100) for line in (f"out{i}", f"err{i}")]
+
+
+@needs_namespaces
 def test_stopping_a_pod_ends_its_processes_and_sandbox() -> None:
     runtime = PodRuntime()
     running = runtime.start(pod(), "main", ProcessSpec(("sleep", "600"), {"PATH": DEFAULT_PATH}), lambda _: None)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from lmeval_setup.sandbox.outcomes import _go_json, progress_bars
-from lmeval_setup.sandbox.podservices import die_with_parent
+from lmeval_setup.sandbox.podservices import die_with
 
 
 def _zap(message: str) -> str:
@@ -55,7 +56,7 @@ def run(argv: list[str]) -> int:
         return 0
     seen: list[str] = []
     with tempfile.TemporaryFile() as stdout:
-        child = subprocess.Popen(command, stdout=stdout, stderr=subprocess.PIPE, preexec_fn=die_with_parent)
+        child = subprocess.Popen(command, stdout=stdout, stderr=subprocess.PIPE, preexec_fn=die_with(os.getpid()))
         assert child.stderr is not None
         pending = b""
         while chunk := child.stderr.read1(65536):  # type: ignore[attr-defined]

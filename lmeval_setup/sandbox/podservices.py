@@ -32,6 +32,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import KW_ONLY, asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -139,11 +140,20 @@ def _start(plan: dict[str, Any]) -> tuple[list[Any], dict[str, str]]:
     return servers, env
 
 
-def die_with_parent() -> None:
-    """preexec_fn: the child gets SIGKILL when this wrapper dies (PR_SET_PDEATHSIG), so a killed pod
-    process never leaves the driver behind waiting for a --shutdown that will not come."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+def die_with(parent: int) -> Callable[[], None]:
+    """A preexec_fn for a child of process `parent` (the caller of Popen: os.getpid()): the child gets
+    SIGKILL when its parent dies (PR_SET_PDEATHSIG), so a killed pod process never leaves the driver
+    behind waiting for a --shutdown that will not come. The death signal covers only a parent that dies
+    after it is set: one killed between fork and prctl (a pod deleted as it starts, a loaded machine) has
+    left the child to a reaper, so the child ends itself then."""
+
+    def arm() -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return arm
 
 
 def main(argv: list[str]) -> int:
@@ -151,7 +161,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m lmeval_setup.sandbox.podservices PLAN_JSON -- COMMAND...", file=sys.stderr)
         return 2
     servers, additions = _start(json.loads(argv[0]))
-    child = subprocess.Popen(argv[2:], env={**os.environ, **additions}, preexec_fn=die_with_parent)
+    child = subprocess.Popen(argv[2:], env={**os.environ, **additions}, preexec_fn=die_with(os.getpid()))
 
     def forward(signum: int, _frame: Any) -> None:
         with contextlib.suppress(ProcessLookupError):

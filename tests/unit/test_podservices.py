@@ -47,6 +47,46 @@ def test_the_command_dies_with_the_wrapper() -> None:
             wrapper.kill()
 
 
+# A wrapper that is killed between fork and its child's prctl(PR_SET_PDEATHSIG), every time: the child's
+# preexec_fn waits until the wrapper is gone before it arms the death signal.
+LATE_CHILD = """
+import os, subprocess, time
+from lmeval_setup.sandbox.podservices import die_with
+wrapper = os.getpid()
+arm = die_with(wrapper)
+def after_the_wrapper_died():
+    while os.getppid() == wrapper:
+        time.sleep(0.01)
+    arm()
+subprocess.Popen(["sleep", "300"], preexec_fn=after_the_wrapper_died)
+"""
+
+
+def test_the_command_dies_with_a_wrapper_killed_before_the_death_signal_was_set() -> None:
+    """PR_SET_PDEATHSIG covers only a parent that dies after it is set. Before: a wrapper killed while
+    its child was between fork and prctl (a loaded machine: test_the_command_dies_with_the_wrapper failed
+    2 of 30 runs) left the command running, reparented, for good."""
+    wrapper = subprocess.Popen([sys.executable, "-c", LATE_CHILD])
+    child = 0
+    try:
+        deadline = time.monotonic() + 20
+        while not _children(wrapper.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (child,) = _children(wrapper.pid)
+        wrapper.send_signal(signal.SIGKILL)
+        wrapper.wait()
+        deadline = time.monotonic() + 10
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child)
+    finally:
+        if wrapper.poll() is None:
+            wrapper.kill()
+            wrapper.wait()
+        if child and _alive(child):  # the orphan of a failed run
+            os.kill(child, signal.SIGKILL)
+
+
 def test_exit_code_and_environment_reach_the_command(tmp_path: Path) -> None:
     plan = plan_json(model_services([]), tmp_path)
     (tmp_path / "gated.json").write_text("[]")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import ssl
@@ -79,7 +80,31 @@ def missing_binaries(binary_dir: Path | None = None) -> list[str]:
     return [b for b in BINARIES if not os.access(directory / b, os.X_OK)]
 
 
+def ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range for port-0 binds and outgoing connections (32768-60999 unless configured)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
+    """A loopback port nothing listens on, below the ephemeral range when there is room.
+
+    The port is released before etcd or the apiserver binds it; a port the kernel picked (bind to 0) can be handed
+    to any outgoing connection in between, which happened when several planes started at once (pytest-xdist:
+    "bind: address already in use"). Below the range only another explicit choice can take it.
+    """
+    low = ephemeral_ports()[0]
+    for _ in range(50 if low > 11000 else 0):
+        port = 10000 + secrets.randbelow(low - 10000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

@@ -1,0 +1,37 @@
+"""Control-plane ports are picked where no outgoing connection can take them (issue 15 item 5).
+
+free_port() releases its port before etcd or the apiserver binds it. A port from the kernel's ephemeral range
+(bind to 0) could be handed to any outgoing connection in between: with three xdist workers starting planes
+at once, etcd failed with "bind: address already in use" (seen in test_doctor_scenarios, spread over 3 workers).
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from lmeval_setup.sandbox import controlplane
+from lmeval_setup.sandbox.controlplane import ephemeral_ports, free_port
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_free_ports_lie_below_the_ephemeral_range_and_are_free() -> None:
+    low, _ = ephemeral_ports()
+    ports = [free_port() for _ in range(50)]
+    assert [p for p in ports if not 10000 <= p < low] == []
+    assert all(_bindable(p) for p in ports)
+
+
+def test_without_room_below_the_range_the_kernel_picks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(controlplane, "ephemeral_ports", lambda: (1024, 65535))
+    port = free_port()
+    assert 1024 <= port <= 65535 and _bindable(port)

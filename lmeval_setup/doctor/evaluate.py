@@ -226,7 +226,7 @@ def _spec_findings(job: JSON, facts: ClusterFacts | None, target: Target) -> lis
     from lmeval_setup.rules.spec import spec_findings
 
     permissions = facts.effective_permissions if facts is not None else None
-    return spec_findings(job, permissions, target=target)
+    return spec_findings(job, permissions, target=target, release=facts.release if facts is not None else None)
 
 
 # -- merging ----------------------------------------------------------------------------------------------

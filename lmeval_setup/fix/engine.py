@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from lmeval_setup.fix import values as V
-from lmeval_setup.rules.catalog import SEVERITY_ORDER, Fix, Severity, rule
+from lmeval_setup.rules.catalog import SEVERITY_ORDER, Fix, Severity, autofix_for, rule
 from lmeval_setup.rules.finding import Finding
 from lmeval_setup.rules.spec import Job, spec_findings, target_for
 
@@ -107,10 +107,10 @@ def plan_job(job: JSON, findings: list[Finding], ctx: V.FixContext, *, permissio
     and one a change uncovers (LME004 after LME005) is. Findings only logs or the pod showed stay."""
     meta = job.get("metadata") or {}
     plan = JobPlan(str(meta.get("name", "")), meta.get("namespace"), original=job, fixed=copy.deepcopy(job))
-    spec_visible = {f.rule_id for f in spec_findings(job, permissions, target=target_for(job))}
+    spec_visible = {f.rule_id for f in spec_findings(job, permissions, target=target_for(job), release=ctx.release)}
     given = {f.rule_id: f for f in findings if f.target.kind in ("LMEvalJob", "") or f.target.file}
     handled: set[str] = set()
-    current = _current(plan.fixed, permissions)
+    current = _current(plan.fixed, permissions, ctx.release)
     for _ in range(MAX_ROUNDS * 4):
         candidates: dict[str, Finding] = {
             rid: f for rid, f in given.items() if rid not in spec_visible or rid in current}
@@ -126,19 +126,19 @@ def plan_job(job: JSON, findings: list[Finding], ctx: V.FixContext, *, permissio
         step = _fix_one(candidates[todo[0]], plan.fixed, ctx)
         plan.steps.append(step)
         if step.kind == "job-patch":
-            current = _current(plan.fixed, permissions)
+            current = _current(plan.fixed, permissions, ctx.release)
     return plan
 
 
-def _current(doc: JSON, permissions: Any) -> dict[str, Finding]:
+def _current(doc: JSON, permissions: Any, release: Any) -> dict[str, Finding]:
     out: dict[str, Finding] = {}
-    for f in spec_findings(doc, permissions, target=target_for(doc)):
+    for f in spec_findings(doc, permissions, target=target_for(doc), release=release):
         out.setdefault(f.rule_id, f)
     return out
 
 
 def _fix_one(finding: Finding, doc: JSON, ctx: V.FixContext) -> Step:
-    fix = finding.rule.autofix
+    fix = autofix_for(finding.rule, ctx.release)  # never a field the cluster's line prunes
     if fix.kind == "manual":
         return Step(finding.rule_id, finding.message, kind="manual", manual=fix.steps or (finding.rule.fix,))
     if fix.kind == "bootstrap":
@@ -152,7 +152,7 @@ def _job_patch(finding: Finding, fix: Fix, doc: JSON, ctx: V.FixContext) -> Step
     apply_patch(trial, static, only_missing=fix.only_missing)
     filled: dict[str, V.Inferred] = {}
     for key in fix.fills:
-        inferred = V.FILLS[key](Job(trial, target_for(trial)), ctx)
+        inferred = V.FILLS[key](Job(trial, target_for(trial), release=ctx.release), ctx)
         if inferred is None:
             return Step(finding.rule_id, finding.message, kind="manual",
                         manual=(f"cannot infer {key} for this job: {finding.rule.fix}",))

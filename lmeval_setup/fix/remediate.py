@@ -108,6 +108,7 @@ def plan_fixes(kube: Kube, snapshot: Any, result: Any, *, fail_on: Severity = "e
             online_permitted=permissions.online if permissions is not None else None,
             code_execution_permitted=permissions.code_execution if permissions is not None else None,
             models_endpoint=lambda isvc: served_models(kube, isvc),
+            release=result.facts.release if result.facts is not None else None,
         )
         plan = plan_job(job, mine, ctx, permissions=permissions)
         run.jobs.append(JobFix(plan, new_name, findings=mine))

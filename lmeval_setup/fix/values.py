@@ -45,6 +45,9 @@ class FixContext:
     code_execution_permitted: bool | None = None
     # The served model's /v1/models answer for an InferenceService (or None); live runs only.
     models_endpoint: Callable[[JSON], JSON | None] | None = None
+    # The cluster's release line (a platform.releases.Release), when known: its LMEvalJob CRD decides which
+    # fields a fix may set (rules.catalog.autofix_for) and what the spec rules report (spec_findings).
+    release: Any = None
 
 
 def base_url(job: Job, ctx: FixContext) -> Inferred | None:

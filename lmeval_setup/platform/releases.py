@@ -110,6 +110,17 @@ class Release:
     # upstream v1.38.0 on: `cmds = append(cmds, "--allow-online")` when job and operator both allow it.
     # ODH 2.16-2.21 is not pinned by any source here and keeps the default.
     allow_online_flag: bool = True
+    # The shipped LMEvalJob CRD's spec.taskList.taskRecipes[].template, .task and .metrics[] are objects
+    # {name, ref} (lmevaljob_recipe_objects) and spec.chatTemplate {enabled, name} exists
+    # (lmevaljob_chat_template). Not on the 2.16 line: config/crd/bases/trustyai.opendatahub.io_lmevaljobs.yaml
+    # of ../shared/upstream/trustyai-service-operator/rhoai-2.16.tar.gz (branch head d028d022, 2026-05-27) has
+    # `template: {type: string}`, `task: {type: string}` and metrics items of type string (an object is a 422),
+    # and no chatTemplate nor systemInstruction (pruned); its controllers/lmes has no chat-template flag either.
+    # From rhoai-2.22 and upstream v1.38.0 on both are there. ODH 2.16-2.21 is not pinned by any source here
+    # and keeps the default.
+    # tests/unit/test_rules_per_line.py pins both against every shipped CRD at hand.
+    lmevaljob_recipe_objects: bool = True
+    lmevaljob_chat_template: bool = True
 
     @property
     def key(self) -> str:
@@ -215,7 +226,8 @@ _V35 = {
 _RHOAI_CRD = {"lmevaljob_model_enum": True}
 
 RELEASES: tuple[Release, ...] = (
-    replace(_legacy("rhoai", (2, 16), "TAS,LMES"), **_RHOAI_CRD, allow_online_flag=False),
+    replace(_legacy("rhoai", (2, 16), "TAS,LMES"), **_RHOAI_CRD, allow_online_flag=False,
+            lmevaljob_recipe_objects=False, lmevaljob_chat_template=False),
     _component("rhoai", (2, 17), **_RHOAI_CRD),
     _component("rhoai", (2, 25), **_DSC_EVAL),
     _component("rhoai", (3, 0), **_V3),

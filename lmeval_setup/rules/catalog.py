@@ -218,8 +218,9 @@ _RULES: tuple[Rule, ...] = (
         "LME016", "legacy-template-string", severity="error",
         title="taskRecipes[].template is a string",
         why="Since TrustyAI operator v1.33 template is an object {name, ref}; the documented string form is "
-        "rejected by the CRD.",
-        fix="Write template as an object.",
+        "rejected by the CRD. RHOAI 2.16's CRD is the exception: there template is a string and the object "
+        "form is rejected, so on 2.16 a string template is no finding.",
+        fix="Write template as an object (on RHOAI 2.16, as a string).",
         example="template:\n  name: templates.classification.multi_class.relation.default",
         autofix=Fix("job-patch", {"spec": {"taskList": {"taskRecipes": "{task_recipes}"}}},
                     fills=("task_recipes",)),
@@ -293,7 +294,9 @@ _RULES: tuple[Rule, ...] = (
         title="A chat model type without a chat template",
         why="Chat-completions requests need messages; without chatTemplate.enabled lm-eval sends raw prompts "
         "or the tokenizer has no chat template.",
-        fix="Set spec.chatTemplate.enabled: true (and a tokenizer with a chat template).",
+        fix="Set spec.chatTemplate.enabled: true (and a tokenizer with a chat template). RHOAI 2.16's LMEvalJob "
+        "has no chatTemplate field (the API server prunes it): there use model: local-completions with "
+        "base_url .../v1/completions.",
         example="chatTemplate:\n  enabled: true",
         autofix=Fix("job-patch", {"spec": {"chatTemplate": {"enabled": True}}}),
     ),
@@ -521,6 +524,27 @@ _RULES: tuple[Rule, ...] = (
         example="oc auth can-i list datascienceclusters.datasciencecluster.opendatahub.io",
     ),
 )
+
+# Fixes whose patch sets a field some lines' LMEvalJob CRD does not have: (the Release flag that says the
+# line has it, the fix for the lines without it). A fix the line's apiserver would prune must never be offered.
+_FIX_WITHOUT_FIELD: dict[str, tuple[str, Fix]] = {
+    # RHOAI 2.16: no spec.chatTemplate, and its controller never passes --apply_chat_template, so a chat model
+    # type cannot get chat-formatted requests at all there: the seed's local-completions setup is the fix.
+    "LME026": ("lmevaljob_chat_template", _TO_LOCAL_COMPLETIONS),
+    # RHOAI 2.16: template is a string there (the object form is a 422); the spec rules do not report a string
+    # template on it, and a finding from elsewhere must not be "fixed" into the form the line refuses.
+    "LME016": ("lmevaljob_recipe_objects", Fix(steps=(
+        "Keep template a string: this release's LMEvalJob CRD (RHOAI 2.16) refuses the object form.",))),
+}
+
+
+def autofix_for(rule: Rule, release: Any = None) -> Fix:
+    """The rule's fix on `release` (a platform.releases.Release; None: unknown, the catalog's default)."""
+    override = _FIX_WITHOUT_FIELD.get(rule.id)
+    if override is not None and release is not None and not getattr(release, override[0]):
+        return override[1]
+    return rule.autofix
+
 
 RULES: dict[str, Rule] = {r.id: r for r in _RULES}
 RULES_BY_SLUG: dict[str, Rule] = {r.slug: r for r in _RULES}

@@ -21,6 +21,7 @@ from typing import Any
 
 # What the cluster grants jobs: the one type detect() computes (DSC config over operator ConfigMap).
 from lmeval_setup.platform.permissions import Permissions
+from lmeval_setup.platform.releases import Release
 from lmeval_setup.redact import REDACTED, is_secret_name, is_secret_value
 from lmeval_setup.rules import schema as S
 from lmeval_setup.rules.catalog import Severity
@@ -68,6 +69,10 @@ class Job:
 
     doc: dict[str, Any]
     target: Target
+    _: KW_ONLY
+    # The release line the job is for, when known (doctor, lint --cluster): its shipped CRD decides what
+    # a field may look like (RHOAI 2.16: string templates, no chatTemplate). None: the newest CRD's view.
+    release: Release | None = None
     spec: dict[str, Any] = field(init=False)
     # Every detector asks for the args; parse each list once per job (the doctor checks thousands).
     _args: dict[str, tuple[Arg, ...]] = field(init=False, default_factory=dict, repr=False)
@@ -163,12 +168,43 @@ def _short(value: Any, limit: int = 120) -> str:
 
 # -- layer 1: the CRD schema ----------------------------------------------------------------------
 _TEMPLATE_PATH = re.compile(r"^spec\.taskList\.taskRecipes\[\d+\]\.template$")
+# The recipe references that RHOAI 2.16's CRD has as strings and later CRDs as objects {name, ref}.
+_RECIPE_REF_PATH = re.compile(r"^spec\.taskList\.taskRecipes\[\d+\]\.(template|task|metrics\[\d+\])$")
 _SCALAR_ARG_PATH = re.compile(r"^spec\.(modelArgs|genArgs)\[\d+\]\.value$")
 
 
 def schema_rules(job: Job) -> Iterator[Finding]:
+    string_refs = job.release is not None and not job.release.lmevaljob_recipe_objects
     for issue in S.validate(job.doc):
+        if string_refs and _is_string_recipe_ref(issue):
+            continue  # what this line's CRD requires
         yield from _schema_issue_finding(job, issue)
+    if job.release is not None and string_refs:
+        yield from _object_recipe_refs(job, job.release)
+
+
+def _is_string_recipe_ref(issue: S.SchemaIssue) -> bool:
+    return issue.kind == "type" and bool(_RECIPE_REF_PATH.match(issue.path)) and isinstance(issue.value, str)
+
+
+def _object_recipe_refs(job: Job, release: Release) -> Iterator[Finding]:
+    """On a line whose CRD has the recipe references as strings (RHOAI 2.16) the object form is a 422."""
+    for i, recipe in enumerate(job.task_recipes()):
+        if not isinstance(recipe, dict):
+            continue
+        metrics = recipe.get("metrics") if isinstance(recipe.get("metrics"), list) else []
+        refs = [("template", recipe.get("template")), ("task", recipe.get("task"))]
+        refs += [(f"metrics[{j}]", metric) for j, metric in enumerate(metrics)]
+        for where, ref in refs:
+            if isinstance(ref, dict):
+                name = ref.get("name")
+                write = f" (write {where.split('[')[0]}: {name!r})" if isinstance(name, str) else ""
+                yield job.finding(
+                    "LME015",
+                    f"on {release.key} taskRecipes[].{where.split('[')[0]} is a string: its LMEvalJob CRD refuses "
+                    f"the object form (422){write}",
+                    f"spec.taskList.taskRecipes[{i}].{where}", _short(ref),
+                )
 
 
 def _schema_issue_finding(job: Job, issue: S.SchemaIssue) -> Iterator[Finding]:
@@ -179,7 +215,7 @@ def _schema_issue_finding(job: Job, issue: S.SchemaIssue) -> Iterator[Finding]:
         yield job.finding(
             "LME016",
             "taskRecipes[].template is a string; since TrustyAI operator v1.33 it is an object "
-            f"{{name: ...}} (write template: {{name: {issue.value!r}}})",
+            f"{{name: ...}} (write template: {{name: {issue.value!r}}}; only RHOAI 2.16 requires the string)",
             issue.path, value_text,
         )
     elif issue.kind == "type":
@@ -431,6 +467,15 @@ def chat_rules(job: Job) -> Iterator[Finding]:
                 "('Loglikelihood is not supported for chat completions')",
                 f"spec.taskList.taskNames[{i}]", task,
             )
+    if job.release is not None and not job.release.lmevaljob_chat_template:
+        yield job.finding(
+            "LME026",
+            f"{model} needs chat-formatted requests, which {job.release.key} cannot send: its LMEvalJob has no "
+            "spec.chatTemplate (the API server prunes it); use model: local-completions with base_url "
+            ".../v1/completions",
+            "spec.model", f"model: {model}",
+        )
+        return
     template = job.spec.get("chatTemplate")
     enabled = isinstance(template, dict) and template.get("enabled") is True
     if not enabled:
@@ -628,12 +673,14 @@ DETECTORS: tuple[Detector, ...] = (
 
 
 def spec_findings(
-    job: dict[str, Any], permissions: Permissions | None = None, *, target: Target | None = None
+    job: dict[str, Any], permissions: Permissions | None = None, *, target: Target | None = None,
+    release: Release | None = None,
 ) -> list[Finding]:
-    """All spec findings for one LMEvalJob document. Never raises on malformed input."""
+    """All spec findings for one LMEvalJob document (for `release`'s CRD when given). Never raises on
+    malformed input."""
     if not isinstance(job, dict):
         return []
-    wrapped = Job(job, target or target_for(job))
+    wrapped = Job(job, target or target_for(job), release=release)
     findings = list(schema_rules(wrapped))
     flagged = {ev.path for f in findings for ev in f.evidence if ev.path}
     for detector in DETECTORS:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lmeval_setup.bootstrap.ansible_support import REASON_EXIT_CODES
-from lmeval_setup.errors import ExitCode, PrerequisiteError, UsageError
+from lmeval_setup.errors import BAD_KUBECONFIG, ExitCode, PrerequisiteError, UsageError
 from lmeval_setup.kube.client import REQUEST_TIMEOUT_ENV, kubeconfig_paths, merged_kubeconfig
 from lmeval_setup.redact import redact_text
 
@@ -497,6 +497,9 @@ def run(opts: RunOptions, progress: Callable[[str], None] | None = None,
     import ansible_runner  # lazy: heavy
 
     validate_limit(opts.limit)
+    unusable = kubeconfig_failure(opts)
+    if unusable is not None:  # nothing Ansible could do with it: one line naming the file, exit 3
+        return RunResult(opts.playbook, opts.dry_run, status="failed", rc=0, clusters={unusable.name: unusable})
     root = project_dir()
     private = Path(tempfile.mkdtemp(prefix="lmeval-setup-run-"))
     collector = EventCollector(progress, ansible_output)
@@ -539,6 +542,56 @@ def run(opts: RunOptions, progress: Callable[[str], None] | None = None,
         return outcome
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+# Options that authenticate without a kubeconfig (kubernetes.core reads none then), each with the names
+# its K8S_AUTH_* variable may have (the option's, then the client library's).
+_SELF_SUFFICIENT_AUTH = (
+    (("HOST",), ("API_KEY",)),
+    (("HOST",), ("CLIENT_CERT", "CERT_FILE"), ("CLIENT_KEY", "KEY_FILE")),
+    (("HOST",), ("USERNAME",), ("PASSWORD",)),
+)
+
+
+def kubeconfig_failure(opts: RunOptions) -> ClusterResult | None:
+    """The single cluster's failed result when the kubeconfig it was given cannot be used, checked offline
+    before ansible-runner starts (no network, no exec plugin run). The modules' kubeconfig option is
+    no_log (kubernetes.core's spec: it may be an inline dict), so Ansible would mask the path in the very
+    message that has to name it; here the message is Kube.connect's, with the path. Only what the modules
+    would certainly read is checked: an explicit --kubeconfig of a single-cluster run, unless K8S_AUTH_*
+    variables authenticate on their own (kubernetes.core then reads no kubeconfig) or a --limit may leave
+    the one host out (ansible-playbook's pattern matching decides that; a limit matching nothing is exit 2)."""
+    from lmeval_setup.kube import kubeconfig as K
+
+    if opts.inventory or opts.limit or not opts.kubeconfig or _environment_authenticates():
+        return None
+    paths = kubeconfig_paths(opts.kubeconfig)
+    shown = os.pathsep.join(paths)
+    try:
+        merged = K.merge(paths)
+        if merged is None:
+            raise K.KubeconfigError("Invalid kube-config file. No configuration found.")
+        # Without --context the modules take K8S_AUTH_CONTEXT, as kubernetes.core does, else current-context.
+        K.endpoint(merged, opts.context or os.environ.get("K8S_AUTH_CONTEXT") or None)
+    except K.KubeconfigNotYaml as exc:
+        msg, reason = f"kubeconfig {shown} is not YAML: {exc}", exc.reason
+    except K.KubeconfigError as exc:
+        msg, reason = f"kubeconfig {shown}: {_first_line(exc)}", exc.reason
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        msg, reason = f"kubeconfig {shown} is not usable: {_first_line(exc)}", BAD_KUBECONFIG
+    else:
+        return None
+    host = opts.context or "cluster"  # single_cluster_inventory's one host
+    return ClusterResult(host, [Step(host, "Check the kubeconfig", status="failed", msg=msg, reason=reason)])
+
+
+def _environment_authenticates() -> bool:
+    return any(all(any(os.environ.get(f"K8S_AUTH_{name}") for name in option) for option in options)
+               for options in _SELF_SUFFICIENT_AUTH)
+
+
+def _first_line(exc: object) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _write_runner_settings(private: Path) -> None:

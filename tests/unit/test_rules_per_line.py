@@ -188,3 +188,18 @@ def test_lme026_on_later_lines_still_enables_the_chat_template() -> None:
     plan = _plan(_chat_job(), RHOAI_222)
     assert plan.fixed["spec"]["chatTemplate"] == {"enabled": True}
     assert plan.fixed["spec"]["model"] == "local-chat-completions"
+
+
+# -- the doctor judges a cluster's jobs by that cluster's line ----------------------------------------
+def test_the_doctor_on_a_2_16_cluster_uses_its_crd() -> None:
+    from doctor_support import add_job, cluster_snapshot, lmevaljob
+
+    from lmeval_setup.doctor.evaluate import evaluate
+
+    snap = cluster_snapshot("rhoai-2.16")
+    add_job(snap, lmevaljob("recipe", taskList={"taskRecipes": [{"card": {"name": "cards.wnli"},
+                                                                  "template": "templates.t"}]}))
+    add_job(snap, lmevaljob("chat", model="local-chat-completions"))
+    found = {(f.target.name, f.rule_id): f for f in evaluate(snap).findings}
+    assert ("recipe", "LME016") not in found
+    assert "chatTemplate.enabled: true" not in found[("chat", "LME026")].message

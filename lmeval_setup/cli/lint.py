@@ -128,13 +128,15 @@ def _fix(result, *, show_diff: bool, accept=None) -> bool:  # type: ignore[no-un
 def _cluster_checks(result, kubeconfig: str | None, context: str | None, namespace: str) -> None:  # type: ignore[no-untyped-def]
     from lmeval_setup.cli.common import connect
     from lmeval_setup.lint import lint_document
-    from lmeval_setup.lint.cluster import read_permissions, reference_findings
+    from lmeval_setup.lint.cluster import read_facts, reference_findings
 
     kube = connect(kubeconfig, context)
-    permissions, note = read_permissions(kube)
+    facts, note = read_facts(kube)
     if note:
         result.notes.append(note)
-    if permissions is not None:
-        # Re-run the spec rules with the permission layer; keep offline results for the rest.
-        result.findings = [f for job in result.jobs for f in lint_document(job, permissions)]
+    if facts is not None:
+        # Re-run the spec rules with the permission layer and the cluster line's CRD (RHOAI 2.16's differs);
+        # keep offline results for the rest.
+        result.findings = [f for job in result.jobs
+                           for f in lint_document(job, facts.effective_permissions, facts.release)]
     result.findings.extend(reference_findings(kube, result.jobs, namespace))

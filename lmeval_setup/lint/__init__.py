@@ -74,9 +74,10 @@ def lint_text(text: str, file: str = "<text>", permissions: Permissions | None =
     return result
 
 
-def lint_document(document: Document, permissions: Permissions | None = None) -> list[Finding]:
-    """Spec findings for one LMEvalJob document, each placed at the line of its evidence path."""
-    findings = [_placed(f, document) for f in spec_findings(document.data, permissions)]
+def lint_document(document: Document, permissions: Permissions | None = None, release: Any = None) -> list[Finding]:
+    """Spec findings for one LMEvalJob document, each placed at the line of its evidence path (judged by
+    `release`'s LMEvalJob CRD when the cluster's line is known: lint --cluster)."""
+    findings = [_placed(f, document) for f in spec_findings(document.data, permissions, release=release)]
     for dup in document.duplicates:
         position = document.position(dup)
         findings.append(Finding(

@@ -10,25 +10,27 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lmeval_setup.errors import LmevalError
 from lmeval_setup.lint.loader import Document
-from lmeval_setup.platform.permissions import Permissions
 from lmeval_setup.rules.finding import Evidence, Finding, Target
 from lmeval_setup.rules.spec import target_for
 
+if TYPE_CHECKING:  # the kubernetes client is imported only when --cluster is given
+    from lmeval_setup.platform.detect import ClusterFacts
 
-def read_permissions(kube: Any) -> tuple[Permissions | None, str | None]:
-    """Effective permissions, or (None, reason) when they cannot be read (e.g. no OpenShift AI)."""
+
+def read_facts(kube: Any) -> tuple[ClusterFacts | None, str | None]:
+    """The cluster's facts (effective permissions, release line), or (None, reason) when they cannot be read
+    (e.g. no OpenShift AI)."""
     from lmeval_setup.kube.source import KubeSource
     from lmeval_setup.platform.detect import detect
 
     try:
-        facts = detect(KubeSource(kube))
+        return detect(KubeSource(kube)), None
     except LmevalError as exc:
         return None, f"cluster permissions not checked: {exc.one_line()}"
-    return facts.effective_permissions, None
 
 
 def reference_findings(kube: Any, jobs: list[Document], default_namespace: str = "default") -> list[Finding]:

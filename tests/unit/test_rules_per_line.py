@@ -203,3 +203,24 @@ def test_the_doctor_on_a_2_16_cluster_uses_its_crd() -> None:
     found = {(f.target.name, f.rule_id): f for f in evaluate(snap).findings}
     assert ("recipe", "LME016") not in found
     assert "chatTemplate.enabled: true" not in found[("chat", "LME026")].message
+
+
+def test_lint_cluster_judges_the_manifests_by_the_clusters_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from doctor_support import cluster_snapshot
+
+    from lmeval_setup.cli import common
+    from lmeval_setup.cli import lint as lint_cli
+    from lmeval_setup.lint import cluster as lint_cluster
+    from lmeval_setup.lint import lint_text
+    from lmeval_setup.platform.detect import detect
+
+    facts = detect(cluster_snapshot("rhoai-2.16"))  # what detect reads from a 2.16 cluster
+    monkeypatch.setattr(common, "connect", lambda kubeconfig, context: object())
+    monkeypatch.setattr(lint_cluster, "read_facts", lambda kube: (facts, None))
+    monkeypatch.setattr(lint_cluster, "reference_findings", lambda kube, jobs, namespace: [])
+    result = lint_text("apiVersion: trustyai.opendatahub.io/v1alpha1\nkind: LMEvalJob\nmetadata: {name: j}\n"
+                       "spec:\n  model: local-completions\n  taskList:\n    taskRecipes:\n"
+                       "      - {card: {name: cards.wnli}, template: templates.t}\n", "job.yaml")
+    assert "LME016" in _ids(result.findings)  # offline: the line is unknown
+    lint_cli._cluster_checks(result, None, None, "default")
+    assert "LME016" not in _ids(result.findings)

@@ -44,6 +44,38 @@ SLOWEST_MODULES = (
 )
 
 
+# Modules whose tests share nothing but session fixtures (each test starts its own control plane): under
+# `make test` each of their tests is a unit of its own, so that one module's minutes spread over the workers.
+# test_bootstrap_reliability alone: 14 tests, 573 s of CPU (43 min at load 20); on one worker it set the suite's
+# end. A module-scoped fixture here would be set up once per worker (test_suite_order refuses one).
+SPREAD_MODULES = (
+    "tests/integration/test_bootstrap_reliability.py",
+    "tests/integration/test_doctor_scenarios.py",
+    "tests/integration/test_sandbox_platform.py",
+    "tests/integration/test_sandbox_real_operator.py",
+)
+
+
+def xdist_scope(nodeid: str) -> str:
+    """The unit xdist hands to one worker under --dist loadfile: the test's module, or in SPREAD_MODULES the test."""
+    module = nodeid.split("::", 1)[0]
+    return nodeid if module in SPREAD_MODULES else module
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """xdist's loadfile scheduling with xdist_scope's units (tryfirst: before xdist's own implementation)."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SpreadScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return SpreadScheduling(config, log)  # type: ignore[arg-type]
+
+
 def module_rank(nodeid: str) -> int:
     """Where a test's module goes in the run: SLOWEST_MODULES in their order, then every other module."""
     module = nodeid.split("::", 1)[0]

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SLOWEST_MODULES, module_seconds
+from conftest import SLOWEST_MODULES, SPREAD_MODULES, module_seconds, xdist_scope
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,3 +53,13 @@ def test_module_seconds_add_up_setup_call_and_teardown_per_module() -> None:
                _report("tests/unit/a.py::t2", "call", 2.0), _report("tests/unit/a.py::t2", "teardown", 0.5),
                _report("tests/integration/b.py::t[x]", "call", 40.0), object()]
     assert module_seconds(reports) == [("tests/integration/b.py", 40.0), ("tests/unit/a.py", 33.5)]
+
+
+def test_spread_modules_hand_out_each_test_and_hold_no_module_fixture() -> None:
+    """Their tests go to the workers one by one; a module-scoped fixture would then be set up on every worker."""
+    spread, other = SPREAD_MODULES[0], "tests/unit/test_cli.py"
+    assert xdist_scope(f"{spread}::test_a[x]") == f"{spread}::test_a[x]"
+    assert xdist_scope(f"{other}::test_b") == other
+    for module in SPREAD_MODULES:
+        text = (REPO / module).read_text()
+        assert not re.search(r"scope=[\"'](module|class|package)[\"']", text), module

@@ -72,9 +72,9 @@ def connect_with_auth(auth: Mapping[str, Any], impersonate: Mapping[str, Any] | 
         transport = (_library(auth, env) if base.needs_library
                      else _plain(_override(base, auth), auth))
     except K.KubeconfigNotYaml as exc:
-        raise ClusterError(f"kubeconfig is not YAML: {exc}", reason=exc.reason) from None
+        raise ClusterError(f"{_what(auth, env)} is not YAML: {exc}", reason=exc.reason) from None
     except K.KubeconfigError as exc:  # its kind (wrong_context, bad_kubeconfig) travels as data
-        raise ClusterError(f"kubeconfig: {_first_line(exc)}", reason=exc.reason) from None
+        raise ClusterError(f"{_what(auth, env)}: {_first_line(exc)}", reason=exc.reason) from None
     except (OSError, ValueError, TypeError, AttributeError) as exc:
         raise ClusterError(f"connection options not usable: {_first_line(exc)}", reason=BAD_KUBECONFIG) from None
     headers = impersonation_headers(impersonate or {})
@@ -82,6 +82,18 @@ def connect_with_auth(auth: Mapping[str, Any], impersonate: Mapping[str, Any] | 
         transport = ImpersonatingTransport(transport, headers)
     timeout = parse_duration(env[REQUEST_TIMEOUT_ENV]) if env.get(REQUEST_TIMEOUT_ENV) else None
     return Kube(transport, auth.get("context") or None, timeout)
+
+
+def _what(auth: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    """What a failure is about, named as Kube.connect names it: "kubeconfig <path(s)>" (a path is no secret),
+    "kubeconfig (inline)" for a dict (its content may be), "connection options" when none was read."""
+    if base_source(auth) == "options":
+        return "connection options"  # host with credentials: no kubeconfig was read, their TLS settings failed
+    kubeconfig = auth.get("kubeconfig")
+    if isinstance(kubeconfig, dict):
+        return "kubeconfig (inline)"
+    paths = kubeconfig_paths(str(kubeconfig or env.get("KUBECONFIG") or "~/.kube/config"))
+    return "kubeconfig " + os.pathsep.join(paths)
 
 
 # -- the base: options alone, a kubeconfig, or the pod's service account ---------------------------------

@@ -67,6 +67,15 @@ AUTH_ARG_MAP = {
 
 FALSE_WORDS = ("0", "false", "no")
 
+# Keys of a kubeconfig whose values are no secret: names, where the cluster is and how it is verified, file
+# paths. Every other value of an inline kubeconfig (token, client-key-data, password, auth-provider config,
+# exec command, arguments and env values, proxy-url, extensions, ...) stays masked.
+PUBLIC_KUBECONFIG_KEYS = frozenset((
+    "apiVersion", "kind", "current-context", "name", "cluster", "user", "namespace", "server",
+    "certificate-authority", "certificate-authority-data", "insecure-skip-tls-verify", "tls-server-name",
+    "client-certificate", "client-certificate-data", "client-key", "tokenFile", "username",
+))
+
 
 def connection_spec():
     """A fresh copy of the connection options, for a module's argument_spec."""
@@ -121,6 +130,45 @@ def secrets_of(auth):
     return [v for v in values if isinstance(v, str) and v]
 
 
+def _leaves(value, key=None):
+    """(key, text) for every leaf of an option's value, as Ansible lists a no_log value (strings, numbers)."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            for leaf in _leaves(item, name):
+                yield leaf
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            for leaf in _leaves(item, key):
+                yield leaf
+    elif isinstance(value, bool) or value is None or value == "":
+        return
+    else:
+        yield key, str(value)
+
+
+def mask_only_kubeconfig_secrets(module):
+    """kubernetes.core's spec marks `kubeconfig` no_log (it may be an inline dict with credentials), so Ansible
+    masks all of its value wherever it appears: the path in the very error that must name it ("No configuration
+    found at ********"), and of a dict every name and URL (a context named `default` masked "default" in all
+    output). The spec stays kubernetes.core's; this narrows the masking to the secrets: a path is none, and of
+    a dict only the values under PUBLIC_KUBECONFIG_KEYS go. The option's value is logged as not logged at module
+    start either way (no_log), and a value another no_log option or the dict's secret part holds stays masked."""
+    value = module.params.get("kubeconfig")
+    if not value:
+        return
+    if isinstance(value, dict):
+        leaves = list(_leaves(value))
+        public = set(text for key, text in leaves if key in PUBLIC_KUBECONFIG_KEYS)
+        secret = set(text for key, text in leaves if key not in PUBLIC_KUBECONFIG_KEYS)
+    else:
+        public, secret = set([str(value)]), set()
+    for name, spec in module.argument_spec.items():
+        if spec.get("no_log") and name != "kubeconfig":
+            secret.update(text for _key, text in _leaves(module.params.get(name)))
+    for text in public - secret:
+        module.no_log_values.discard(text)
+
+
 def require_lmeval_setup(module):
     """Fail the task the way Ansible modules fail for a missing library when the interpreter running the module
     (ansible_python_interpreter) has no lmeval_setup; the modules import it only after this check."""
@@ -135,6 +183,7 @@ def connect(module):
     """The lmeval_setup Kube for this task's connection (kubernetes.core's options and environment)."""
     from lmeval_setup.bootstrap.k8s_auth import connect_with_auth
 
+    mask_only_kubeconfig_secrets(module)
     auth = resolve_auth(module.params)
     for secret in secrets_of(auth):
         module.no_log_values.add(secret)

@@ -13,12 +13,14 @@ JSON = dict[str, Any]
 
 
 def fix_rendered_job(objects: list[JSON], findings: list[Finding], permissions: Any,
-                     isvcs: list[JSON], say: Callable[[str], None]) -> bool:
-    """Replace the job (the last object) by its fixed version; True when it changed."""
+                     isvcs: list[JSON], say: Callable[[str], None], release: Any = None) -> bool:
+    """Replace the job (the last object) by its fixed version; True when it changed. `release`: the
+    cluster's line, whose LMEvalJob CRD decides which fields a fix may set."""
     ctx = V.FixContext(
         inference_services=isvcs,
         online_permitted=permissions.online if permissions is not None else None,
         code_execution_permitted=permissions.code_execution if permissions is not None else None,
+        release=release,
     )
     plan = plan_job(objects[-1], findings, ctx, permissions=permissions, min_severity="error")
     if not plan.changed:

@@ -37,10 +37,11 @@ def require_cluster_ready(facts: ClusterFacts) -> None:
         raise ClusterNotReady(trustyai_not_managed(facts))
 
 
-def lint_job(job: JSON, permissions: Permissions | None) -> list[Finding]:
+def lint_job(job: JSON, permissions: Permissions | None, release: Any = None) -> list[Finding]:
+    """The spec rules, judged by `release`'s LMEvalJob CRD when the cluster's line is known."""
     from lmeval_setup.rules.spec import spec_findings
 
-    return spec_findings(job, permissions)
+    return spec_findings(job, permissions, release=release)
 
 
 def diagnose_job(kube: Kube, namespace: str, name: str) -> list[Finding]:

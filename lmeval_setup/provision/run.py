@@ -15,7 +15,7 @@ from lmeval_setup.errors import ExitCode, LmevalError, OpenShiftAIMissing, WaitT
 from lmeval_setup.kube.client import Kube
 from lmeval_setup.platform.lmevaljob import require_lmevaljob_api
 from lmeval_setup.platform.permissions import Permissions
-from lmeval_setup.platform.releases import LMEVAL_GROUP, LMEVAL_VERSION
+from lmeval_setup.platform.releases import LMEVAL_GROUP, LMEVAL_VERSION, Release
 from lmeval_setup.provision import apply as A
 from lmeval_setup.provision.diagnose import ClusterNotReady, diagnose_job, lint_job, require_cluster_ready
 from lmeval_setup.provision.gates import Gate, error_junit, evaluate_gates, gates_junit
@@ -64,8 +64,9 @@ class Printer:
                 setattr(self.report, name, value)
 
 
-def resolve_permissions(kube: Kube, options: RunOptions, err: Out) -> Permissions | None:
-    """What the cluster permits, unless both flags say it; None when it cannot be known."""
+def resolve_cluster(kube: Kube, options: RunOptions, err: Out) -> tuple[Permissions | None, Release | None]:
+    """(what the cluster permits, its release line), unless both flags say the permissions; (None, None)
+    when they cannot be known."""
     from lmeval_setup.kube.source import KubeSource
     from lmeval_setup.platform.detect import detect
 
@@ -75,9 +76,9 @@ def resolve_permissions(kube: Kube, options: RunOptions, err: Out) -> Permission
         if options.allow_online is None or options.allow_code_execution is None:
             raise
         err("note: no OpenShift AI here; using --allow-online/--allow-code-execution as given")
-        return None
+        return None, None
     require_cluster_ready(facts)  # TrustyAI not Managed: that, not the job's lint (LME001), is the cause
-    return facts.effective_permissions
+    return facts.effective_permissions, facts.release
 
 
 def choose_flags(options: RunOptions, permissions: Permissions | None) -> None:
@@ -92,18 +93,19 @@ def choose_flags(options: RunOptions, permissions: Permissions | None) -> None:
 
 
 def lint_gate(objects: list[JSON], permissions: Permissions | None, options: RunOptions,
-              printer: Printer, *, isvcs: list[JSON] | None = None) -> bool:
+              printer: Printer, *, isvcs: list[JSON] | None = None, release: Release | None = None) -> bool:
     """Lint the job; print findings; True when it may be applied (no error left after --ignore).
 
-    With options.fix, fixable errors are fixed in objects[-1] first (the diff goes to stderr)."""
+    With options.fix, fixable errors are fixed in objects[-1] first (the diff goes to stderr). `release`: the
+    cluster's line, whose LMEvalJob CRD the rules and fixes follow (RHOAI 2.16's differs)."""
     from lmeval_setup.report import render
 
-    findings = [f for f in lint_job(objects[-1], permissions) if f.rule_id not in options.ignore]
+    findings = [f for f in lint_job(objects[-1], permissions, release) if f.rule_id not in options.ignore]
     if options.fix and any(f.severity == "error" for f in findings):
         from lmeval_setup.fix.provisionfix import fix_rendered_job
 
-        if fix_rendered_job(objects, findings, permissions, isvcs or [], printer.err):
-            findings = [f for f in lint_job(objects[-1], permissions) if f.rule_id not in options.ignore]
+        if fix_rendered_job(objects, findings, permissions, isvcs or [], printer.err, release):
+            findings = [f for f in lint_job(objects[-1], permissions, release) if f.rule_id not in options.ignore]
     blocking = [f for f in findings if f.severity == "error"]
     if findings:
         text = render(findings, "text", tool="provision", color=options.color)
@@ -118,14 +120,14 @@ def lint_gate(objects: list[JSON], permissions: Permissions | None, options: Run
 def run_provision(kube: Kube, options: RunOptions, printer: Printer) -> int:
     require_lmevaljob_api(kube)
     try:
-        permissions = resolve_permissions(kube, options, printer.err)
+        permissions, release = resolve_cluster(kube, options, printer.err)
     except ClusterNotReady as exc:
         _report_cluster_cause(exc, options, printer)
         raise
     choose_flags(options, permissions)
     objects = build_objects(options.spec)
     isvcs = _inference_services(kube, options.spec.namespace) if options.fix else []
-    if not lint_gate(objects, permissions, options, printer, isvcs=isvcs):
+    if not lint_gate(objects, permissions, options, printer, isvcs=isvcs, release=release):
         _write_junit(options, error_junit("the job failed lint; it was not applied",
                                           job=options.spec.job_name, gates=options.gates))
         return int(ExitCode.FINDINGS)

@@ -224,3 +224,19 @@ def test_lint_cluster_judges_the_manifests_by_the_clusters_line(monkeypatch: pyt
     assert "LME016" in _ids(result.findings)  # offline: the line is unknown
     lint_cli._cluster_checks(result, None, None, "default")
     assert "LME016" not in _ids(result.findings)
+
+
+def test_provision_fix_on_a_2_16_cluster_never_sets_the_pruned_chat_template() -> None:
+    from lmeval_setup.platform.permissions import Permissions
+    from lmeval_setup.provision.objects import ProvisionSpec, build_objects
+    from lmeval_setup.provision.run import Printer, RunOptions, lint_gate
+
+    spec = ProvisionSpec(namespace="ci", model_type="local-chat-completions", served_model="granite",
+                         base_url="http://granite-predictor:8080/v1/chat/completions",
+                         tokenizer="ibm-granite/granite-3.1-8b-instruct", tasks=["gsm8k"], allow_online=True)
+    objects = build_objects(spec)
+    lines: list[str] = []
+    assert lint_gate(objects, Permissions(online=True, code_execution=False), RunOptions(spec=spec, fix=True),
+                     Printer(out=lines.append, err=lines.append), release=RHOAI_216), lines
+    fixed = objects[-1]["spec"]
+    assert "chatTemplate" not in fixed and fixed["model"] == "local-completions"

@@ -149,6 +149,7 @@ def job_findings(snapshot: Snapshot, job: JSON, facts: ClusterFacts | None, now:
     out.extend(_permission_findings(job, pod, target))
     out.extend(_spec_findings(job, facts, target))
     out = _unsafe_code_before_225(out, facts)
+    out = _no_chat_template_on_line(out, facts, job)
     if S.is_failed(job) and not any(f.at_least("error") for f in out):
         reason = "its main log was not collected" if snapshot.log(ns, pod_name, "main") is None else (
             "no known error in its main log")
@@ -170,6 +171,18 @@ def _unsafe_code_before_225(findings: list[Finding], facts: ClusterFacts | None)
             "HF_ALLOW_CODE_EVAL, so no setting makes it run: drop the task or upgrade to RHOAI 2.25+ / ODH 2.35+")
     return [replace(f, message=f.message + note) if f.rule_id == "LME010" and _is_unsafe_code(f) else f
             for f in findings]
+
+
+def _no_chat_template_on_line(findings: list[Finding], facts: ClusterFacts | None, job: JSON) -> list[Finding]:
+    """LME026 from the log says "set chatTemplate.enabled", a field RHOAI 2.16's LMEvalJob does not have
+    (Release.lmevaljob_chat_template): there it says what works instead, as the spec rule does."""
+    if facts is None or facts.release.lmevaljob_chat_template:
+        return findings
+    from lmeval_setup.rules.spec import no_chat_template_message
+
+    model = str((job.get("spec") or {}).get("model") or "")
+    return [replace(f, message=no_chat_template_message(model, facts.release))
+            if f.rule_id == "LME026" and "chatTemplate" in f.message else f for f in findings]
 
 
 def _is_unsafe_code(finding: Finding) -> bool:

@@ -468,13 +468,7 @@ def chat_rules(job: Job) -> Iterator[Finding]:
                 f"spec.taskList.taskNames[{i}]", task,
             )
     if job.release is not None and not job.release.lmevaljob_chat_template:
-        yield job.finding(
-            "LME026",
-            f"{model} needs chat-formatted requests, which {job.release.key} cannot send: its LMEvalJob has no "
-            "spec.chatTemplate (the API server prunes it); use model: local-completions with base_url "
-            ".../v1/completions",
-            "spec.model", f"model: {model}",
-        )
+        yield job.finding("LME026", no_chat_template_message(model, job.release), "spec.model", f"model: {model}")
         return
     template = job.spec.get("chatTemplate")
     enabled = isinstance(template, dict) and template.get("enabled") is True
@@ -484,6 +478,13 @@ def chat_rules(job: Job) -> Iterator[Finding]:
             "LME026", f"{model} needs chat-formatted requests: set spec.chatTemplate.enabled: true",
             path, f"model: {model}",
         )
+
+
+def no_chat_template_message(model: str, release: Release) -> str:
+    """LME026 on a line whose LMEvalJob has no spec.chatTemplate (RHOAI 2.16): what to do instead."""
+    return (f"{model or 'a chat model type'} needs chat-formatted requests, which {release.key} cannot send: its "
+            "LMEvalJob has no spec.chatTemplate (the API server prunes it); use model: local-completions with "
+            "base_url .../v1/completions")
 
 
 def effective_tokenizer(job: Job) -> tuple[str, str] | None:

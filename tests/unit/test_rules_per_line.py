@@ -240,3 +240,20 @@ def test_provision_fix_on_a_2_16_cluster_never_sets_the_pruned_chat_template() -
                      Printer(out=lines.append, err=lines.append), release=RHOAI_216), lines
     fixed = objects[-1]["spec"]
     assert "chatTemplate" not in fixed and fixed["model"] == "local-completions"
+
+
+def test_the_doctor_on_2_16_does_not_propose_chat_template_from_the_log_either() -> None:
+    from doctor_support import add_job, cluster_snapshot, lmevaljob, pod, with_status
+
+    from lmeval_setup.doctor.evaluate import evaluate
+
+    log = ("Traceback (most recent call last):\n"
+           "AssertionError: chat-completions require the --apply_chat_template flag.\n")
+    for profile, proposes_chat_template in (("rhoai-2.16", False), ("rhoai-2.22", True)):
+        snap = cluster_snapshot(profile)
+        job = with_status(lmevaljob("chat", model="local-chat-completions"), state="Complete", reason="Failed",
+                          message="exit status 1")
+        add_job(snap, job, pod("chat"), log)  # type: ignore[arg-type]
+        found = [f for f in evaluate(snap).findings if f.rule_id == "LME026"]  # type: ignore[arg-type]
+        assert len(found) == 1 and any(ev.source == "log" for ev in found[0].evidence), profile
+        assert ("chatTemplate.enabled: true" in found[0].message) == proposes_chat_template, found[0].message

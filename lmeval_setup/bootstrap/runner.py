@@ -150,11 +150,19 @@ class RunResult:
         return max(codes, default=ExitCode.OK)
 
 
+# sysconfig fills its configuration variables on first use, and on Python 3.11 without a lock: a second
+# thread can read them half filled (AttributeError 'userbase'). Runs in threads of one process (five
+# concurrent bootstraps) all ask at their start, so they ask one at a time.
+_SYSCONFIG_LOCK = threading.Lock()
+
+
 def installed_project_dirs() -> list[Path]:
     """Where the wheel puts ansible.cfg, playbooks/ and ansible/ (pyproject's data-files): the install scheme's
     data directory (the venv, or the system prefix), then the user scheme's (pip install --user)."""
-    schemes = [sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")]
-    return [Path(sysconfig.get_path("data", scheme)) / "share" / "lmeval-setup" / "project" for scheme in schemes]
+    with _SYSCONFIG_LOCK:
+        schemes = [sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")]
+        data_dirs = [sysconfig.get_path("data", scheme) for scheme in schemes]
+    return [Path(data) / "share" / "lmeval-setup" / "project" for data in data_dirs]
 
 
 def project_dir() -> Path:

@@ -112,15 +112,24 @@ class Release:
     allow_online_flag: bool = True
     # The shipped LMEvalJob CRD's spec.taskList.taskRecipes[].template, .task and .metrics[] are objects
     # {name, ref} (lmevaljob_recipe_objects) and spec.chatTemplate {enabled, name} exists
-    # (lmevaljob_chat_template). Not on the 2.16 line: config/crd/bases/trustyai.opendatahub.io_lmevaljobs.yaml
-    # of ../shared/upstream/trustyai-service-operator/rhoai-2.16.tar.gz (branch head d028d022, 2026-05-27) has
+    # (lmevaljob_chat_template, i.e. not in lmevaljob_absent_fields). Not on the 2.16 line: the CRD
+    # config/crd/bases/trustyai.opendatahub.io_lmevaljobs.yaml of
+    # ../shared/upstream/trustyai-service-operator/rhoai-2.16.tar.gz (branch head d028d022, 2026-05-27) has
     # `template: {type: string}`, `task: {type: string}` and metrics items of type string (an object is a 422),
     # and no chatTemplate nor systemInstruction (pruned); its controllers/lmes has no chat-template flag either.
     # From rhoai-2.22 and upstream v1.38.0 on both are there. ODH 2.16-2.21 is not pinned by any source here
-    # and keeps the default.
-    # tests/unit/test_rules_per_line.py pins both against every shipped CRD at hand.
+    # and keeps the default. tests/unit/test_rules_per_line.py pins both against every shipped CRD at hand.
     lmevaljob_recipe_objects: bool = True
-    lmevaljob_chat_template: bool = True
+    # LMEvalJob spec fields of the newest CRD (rules/lmevaljob_schema.json) that this line's shipped CRD does
+    # not have, so its apiserver prunes them: every line's config/crd/bases/trustyai.opendatahub.io_lmevaljobs.yaml
+    # (../shared/upstream archives) compared with the newest; spec.pod.* (Kubernetes API fields of the
+    # controller-gen run) left out. Only what every profile of the row lacks: rhoai-3.0's CRD has no outputs.oci
+    # but rhoai-3.3's, in the same row, has. tests/unit/test_rules_per_line.py pins it.
+    lmevaljob_absent_fields: tuple[str, ...] = ()
+
+    @property
+    def lmevaljob_chat_template(self) -> bool:
+        return "spec.chatTemplate" not in self.lmevaljob_absent_fields
 
     @property
     def key(self) -> str:
@@ -224,18 +233,22 @@ _V35 = {
 
 # Every RHOAI line ships the spec.model enum (see Release.lmevaljob_model_enum).
 _RHOAI_CRD = {"lmevaljob_model_enum": True}
+# Release.lmevaljob_absent_fields: the 2.16 CRD (rhoai-2.16.tar.gz) and the 2.22 / 2.25 ones (no OCI output).
+_NO_OCI = ("spec.outputs.oci",)
+_ABSENT_216 = ("spec.chatTemplate", "spec.offline.storage.s3", "spec.outputs.oci", "spec.systemInstruction",
+               "spec.taskList.custom", "spec.taskList.customTasks", "spec.taskList.taskRecipes[].systemPrompt")
 
 RELEASES: tuple[Release, ...] = (
     replace(_legacy("rhoai", (2, 16), "TAS,LMES"), **_RHOAI_CRD, allow_online_flag=False,
-            lmevaljob_recipe_objects=False, lmevaljob_chat_template=False),
-    _component("rhoai", (2, 17), **_RHOAI_CRD),
-    _component("rhoai", (2, 25), **_DSC_EVAL),
+            lmevaljob_recipe_objects=False, lmevaljob_absent_fields=_ABSENT_216),
+    _component("rhoai", (2, 17), **_RHOAI_CRD, lmevaljob_absent_fields=_NO_OCI),
+    _component("rhoai", (2, 25), **_DSC_EVAL, lmevaljob_absent_fields=_NO_OCI),
     _component("rhoai", (3, 0), **_V3),
     _component("rhoai", (3, 4), **_V34),
     _component("rhoai", (3, 5), **_V35),
     _legacy("odh", (2, 16), "TAS,LMES"),
     _component("odh", (2, 22)),
-    _component("odh", (2, 35), **_DSC_EVAL),
+    _component("odh", (2, 35), **_DSC_EVAL, lmevaljob_absent_fields=_NO_OCI),
     _component("odh", (3, 0), **_V3),
     _component("odh", (3, 4), **_V34),
     _component("odh", (3, 5), **_V35),

@@ -123,7 +123,9 @@ class Job:
 
     def has_offline_storage(self) -> bool:
         storage = _dig(self.spec, "offline", "storage")
-        return isinstance(storage, dict) and bool(storage.get("pvcName") or storage.get("s3"))
+        # offline.storage.s3 only where the line's CRD has it (RHOAI 2.16 prunes it: the pod gets nothing)
+        s3 = self.release is None or "spec.offline.storage.s3" not in self.release.lmevaljob_absent_fields
+        return isinstance(storage, dict) and bool(storage.get("pvcName") or (s3 and storage.get("s3")))
 
     def mounts_hf_home(self) -> bool:
         """A user volume mounted at HF_HOME may provide the assets: then we cannot be certain."""
@@ -175,12 +177,44 @@ _SCALAR_ARG_PATH = re.compile(r"^spec\.(modelArgs|genArgs)\[\d+\]\.value$")
 
 def schema_rules(job: Job) -> Iterator[Finding]:
     string_refs = job.release is not None and not job.release.lmevaljob_recipe_objects
+    absent = tuple(p for f in (job.release.lmevaljob_absent_fields if job.release else ())
+                   for p in _paths_present(job.doc, f.split(".")))
     for issue in S.validate(job.doc):
         if string_refs and _is_string_recipe_ref(issue):
             continue  # what this line's CRD requires
+        if any(issue.path == p or issue.path.startswith((p + ".", p + "[")) for p in absent):
+            continue  # inside a field this line prunes: LME017 says so once
         yield from _schema_issue_finding(job, issue)
     if job.release is not None and string_refs:
         yield from _object_recipe_refs(job, job.release)
+    if job.release is not None:
+        yield from _absent_on_line(job, job.release)
+
+
+def _absent_on_line(job: Job, release: Release) -> Iterator[Finding]:
+    """LME017 for a field the newest CRD has but this line's does not (Release.lmevaljob_absent_fields)."""
+    for field_path in release.lmevaljob_absent_fields:
+        for path in _paths_present(job.doc, field_path.split(".")):
+            yield job.finding(
+                "LME017", f"{path} is not a field of the LMEvalJob on {release.key}: its API server prunes it, "
+                "so the setting has no effect there", path, path,
+            )
+
+
+def _paths_present(node: Any, parts: list[str], prefix: str = "") -> Iterator[str]:
+    """Concrete paths of `parts` ("taskRecipes[]" walks every item) present in `node`."""
+    if not parts:
+        yield prefix
+        return
+    key, each = parts[0].removesuffix("[]"), parts[0].endswith("[]")
+    if not isinstance(node, dict) or key not in node:
+        return
+    here = S.join(prefix, key)
+    if not each:
+        yield from _paths_present(node[key], parts[1:], here)
+    elif isinstance(node[key], list):
+        for i, item in enumerate(node[key]):
+            yield from _paths_present(item, parts[1:], S.join(here, i))
 
 
 def _is_string_recipe_ref(issue: S.SchemaIssue) -> bool:

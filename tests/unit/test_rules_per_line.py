@@ -257,3 +257,47 @@ def test_the_doctor_on_2_16_does_not_propose_chat_template_from_the_log_either()
         found = [f for f in evaluate(snap).findings if f.rule_id == "LME026"]  # type: ignore[arg-type]
         assert len(found) == 1 and any(ev.source == "log" for ev in found[0].evidence), profile
         assert ("chatTemplate.enabled: true" in found[0].message) == proposes_chat_template, found[0].message
+
+
+# -- fields a line's CRD does not have: pruned, so LME017 there ---------------------------------------
+def _absent(ours: dict[str, Any], theirs: dict[str, Any], path: str) -> list[str]:
+    """Top-most paths of `ours` that `theirs` has not (spec.pod.* left out: Kubernetes API fields; a field of
+    another type, the recipe references of 2.16, is lmevaljob_recipe_objects' business)."""
+    if (ours.get("type") or "object") != (theirs.get("type") or "object"):
+        return []
+    if ours.get("type") == "array":
+        return _absent(ours.get("items") or {}, theirs.get("items") or {}, path + "[]")
+    out: list[str] = []
+    for key, sub in (ours.get("properties") or {}).items():
+        here = f"{path}.{key}"
+        if here == "spec.pod":
+            continue
+        if key not in (theirs.get("properties") or {}):
+            out.append(here)
+        else:
+            out += _absent(sub, theirs["properties"][key], here)
+    return out
+
+
+def test_the_release_table_names_every_field_a_lines_crd_prunes(
+        shipped_schemas: dict[str, dict[str, Any]]) -> None:
+    from lmeval_setup.rules import schema as S
+
+    newest = S.root_schema()["properties"]["spec"]
+    by_row: dict[str, list[set[str]]] = {}
+    for profile, spec in shipped_schemas.items():
+        by_row.setdefault(PROFILES[profile].release.key, []).append(set(_absent(newest, spec, "spec")))
+    for key, missing in by_row.items():
+        release = next(p.release for p in PROFILES.values() if p.release.key == key)
+        assert set(release.lmevaljob_absent_fields) == set.intersection(*missing), key
+
+
+def test_a_field_the_line_prunes_is_lme017_there_and_s3_storage_is_no_offline_storage_on_2_16() -> None:
+    job = _job(systemInstruction="be brief", allowOnline=False,
+               offline={"storage": {"s3": {"bucket": {"name": "s3", "key": "bucket"}}}})
+    on_216 = {(f.rule_id, f.evidence[0].path) for f in spec_findings(job, release=RHOAI_216)}
+    assert {("LME017", "spec.systemInstruction"), ("LME017", "spec.offline.storage.s3")} <= on_216
+    assert ("LME001", "spec.allowOnline") in on_216  # the pod gets nothing from a pruned s3
+    assert not [p for r, p in on_216 if r == "LME015" and p.startswith("spec.offline.storage.s3")]
+    later = {(f.rule_id, f.evidence[0].path) for f in spec_findings(job, release=RHOAI_222)}
+    assert ("LME017", "spec.systemInstruction") not in later and ("LME001", "spec.allowOnline") not in later

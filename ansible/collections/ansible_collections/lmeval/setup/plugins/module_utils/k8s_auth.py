@@ -134,12 +134,10 @@ def _leaves(value, key=None):
     """(key, text) for every leaf of an option's value, as Ansible lists a no_log value (strings, numbers)."""
     if isinstance(value, dict):
         for name, item in value.items():
-            for leaf in _leaves(item, name):
-                yield leaf
+            yield from _leaves(item, name)
     elif isinstance(value, (list, tuple)):
         for item in value:
-            for leaf in _leaves(item, key):
-                yield leaf
+            yield from _leaves(item, key)
     elif isinstance(value, bool) or value is None or value == "":
         return
     else:
@@ -158,10 +156,10 @@ def mask_only_kubeconfig_secrets(module):
         return
     if isinstance(value, dict):
         leaves = list(_leaves(value))
-        public = set(text for key, text in leaves if key in PUBLIC_KUBECONFIG_KEYS)
-        secret = set(text for key, text in leaves if key not in PUBLIC_KUBECONFIG_KEYS)
+        public = {text for key, text in leaves if key in PUBLIC_KUBECONFIG_KEYS}
+        secret = {text for key, text in leaves if key not in PUBLIC_KUBECONFIG_KEYS}
     else:
-        public, secret = set([str(value)]), set()
+        public, secret = {str(value)}, set()
     for name, spec in module.argument_spec.items():
         if spec.get("no_log") and name != "kubeconfig":
             secret.update(text for _key, text in _leaves(module.params.get(name)))

@@ -204,7 +204,8 @@ _RULES: tuple[Rule, ...] = (
         title="A task name is unknown to lm-eval",
         why="lm-eval does not know the task: a typo, a task from a newer version, or a custom task without "
         "its include path.",
-        fix="Fix the name (lm-eval --tasks list) or add it through taskList.customTasks.",
+        fix="Fix the name (lm-eval --tasks list) or add it through taskList.customTasks (not on RHOAI 2.16, whose "
+        "LMEvalJob has no customTasks: there use a task the job image's lm-eval knows).",
     ),
     Rule(
         "LME015", "invalid-value", severity="error",

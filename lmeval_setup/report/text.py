@@ -54,7 +54,7 @@ def render_text(
             counts[f.severity] += 1
     clean = [t for t in checked if _group_key(t) not in groups]
     suppressed = sum(1 for f in findings if f.suppression is not None)
-    lines.append(_summary_line(tool, counts, len(checked), len(clean), paint)
+    lines.append(_summary_line(tool, counts, _checked_text(checked), len(clean), paint)
                  + (f" ({suppressed} suppressed)" if suppressed else ""))
     return "\n".join(lines) + "\n"
 
@@ -110,13 +110,26 @@ def _evidence_text(ev: Evidence) -> str:
     return f"{where}: {redact_text(ev.text)}"
 
 
-def _summary_line(tool: str, counts: dict[str, int], checked: int, clean: int, paint: _Paint) -> str:
+def _checked_text(checked: Sequence[Target]) -> str:
+    """How many objects were checked, by kind when there are several: doctor --job a,b,c,d,e checks the five
+    jobs and the DataScienceCluster, and a bare "6 checked" read as a miscount of the jobs."""
+    kinds: dict[str, int] = {}
+    for target in checked:
+        kinds[target.kind or "file"] = kinds.get(target.kind or "file", 0) + 1
+    if not checked:
+        return ""
+    if len(kinds) < 2:
+        return f"{len(checked)} checked"
+    return f"{len(checked)} checked ({', '.join(f'{n} {kind}' + ('s' if n != 1 else '') for kind, n in kinds.items())})"
+
+
+def _summary_line(tool: str, counts: dict[str, int], checked: str, clean: int, paint: _Paint) -> str:
     parts = [
         paint("error", f"{counts['error']} error(s)") if counts["error"] else "0 errors",
         paint("warning", f"{counts['warning']} warning(s)") if counts["warning"] else "0 warnings",
         f"{counts['info']} info",
     ]
-    scope = f" in {checked} checked, {clean} clean" if checked else ""
+    scope = f" in {checked}, {clean} clean" if checked else ""
     if not any(counts.values()):
         return paint("ok", f"{tool}: no findings{scope}")
     return f"{tool}: {', '.join(parts)}{scope}"

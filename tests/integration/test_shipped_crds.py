@@ -98,3 +98,45 @@ def test_shipped_crd_refuses_an_unknown_model_at_admission(kube: Kube, installed
         kube.create(installed[line], _job(_group(line), "bad-model", "vllm"), dry_run=True)
     assert refused.value.status == 422, f"{line}: {refused.value}"
     assert 'spec.model: Unsupported value: "vllm"' in str(refused.value)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("line", ARCHIVE_LINES)
+def test_what_the_fixes_write_is_kept_by_the_lines_crd(kube: Kube, installed: dict[str, str], line: str) -> None:
+    """The fix engine, told the cluster's line, writes nothing that line's apiserver refuses or prunes: a chat job
+    fixed for LME026 (chatTemplate.enabled, or local-completions on RHOAI 2.16) and every rule's static patch come
+    back from a dry-run create exactly as sent. tests/unit/test_rules_per_line.py checks the same offline."""
+    from lmeval_setup.fix import values as V
+    from lmeval_setup.fix.engine import apply_patch, plan_job
+    from lmeval_setup.rules.catalog import RULES, autofix_for
+    from lmeval_setup.rules.spec import spec_findings
+
+    if line not in installed:
+        pytest.skip(f"the sources of {line} are not in ../shared/upstream")
+    release = R.PROFILES[line].release
+    chat = _job(_group(line), "chat", "local-chat-completions")
+    chat["spec"]["taskList"] = {"taskNames": ["gsm8k"]}
+    chat["spec"]["modelArgs"] = [{"name": "base_url", "value": "http://m:8080/v1/chat/completions"}]
+    fixed = plan_job(chat, spec_findings(chat, release=release), V.FixContext(release=release)).fixed
+    candidates = [("LME026 plan", fixed)]
+    for rule in RULES.values():
+        fix = autofix_for(rule, release)
+        static = {k: v for k, v in (fix.patch.get("spec") or {}).items() if not str(v).startswith("{")}
+        if fix.kind == "job-patch" and static:
+            job = _job(_group(line), rule.id.lower(), "local-completions")
+            apply_patch(job["spec"], {k: v for k, v in static.items() if k != "modelArgs"}
+                        | ({"modelArgs": [a for a in static["modelArgs"] if not str(a.get("value")).startswith("{")]}
+                           if "modelArgs" in static else {}))
+            candidates.append((rule.id, job))
+    for what, job in candidates:
+        created = kube.create(installed[line], job, dry_run=True)
+        assert _kept(job["spec"], created["spec"]), f"{line} {what}: {job['spec']} came back as {created['spec']}"
+
+
+def _kept(sent: Any, served: Any) -> bool:
+    """Everything sent is served back unchanged (the apiserver may add its defaults, never drop or change)."""
+    if isinstance(sent, dict):
+        return isinstance(served, dict) and all(k in served and _kept(v, served[k]) for k, v in sent.items())
+    if isinstance(sent, list):
+        return isinstance(served, list) and len(sent) == len(served) and all(map(_kept, sent, served))
+    return bool(sent == served)

@@ -52,7 +52,6 @@ SPREAD_MODULES = (
     "tests/integration/test_bootstrap_reliability.py",
     "tests/integration/test_doctor_scenarios.py",
     "tests/integration/test_sandbox_platform.py",
-    "tests/integration/test_sandbox_real_operator.py",
 )
 
 

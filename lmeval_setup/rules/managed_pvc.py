@@ -23,6 +23,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from lmeval_setup.platform.operator_state import parse_time
 from lmeval_setup.redact import redact_text
 from lmeval_setup.rules.finding import Evidence, Finding, Target
 
@@ -88,7 +89,7 @@ def claim_findings(job: JSON, pvc: JSON | None, events: list[JSON], target: Targ
         return []  # Bound; Lost is the storage admin's, and the pod's own events say so
     storage_class = (pvc.get("spec") or {}).get("storageClassName")
     warnings = [e for e in events if e.get("type") == "Warning"]
-    created = _parse_time((pvc.get("metadata") or {}).get("creationTimestamp"))
+    created = parse_time((pvc.get("metadata") or {}).get("creationTimestamp"))
     waited = now - created if created else timedelta(0)
     if storage_class and not warnings and waited < PENDING_AFTER:
         return []
@@ -108,11 +109,3 @@ def claim_findings(job: JSON, pvc: JSON | None, events: list[JSON], target: Targ
     message = f"the outputs PVC {name!r} the operator created is Pending: {why}; the job's pod cannot start"
     return [Finding(rule_id="LME040", target=target, message=message, evidence=tuple(evidence))]
 
-
-def _parse_time(text: object) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None

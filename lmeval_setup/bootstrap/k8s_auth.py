@@ -29,7 +29,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from lmeval_setup.errors import BAD_KUBECONFIG, ClusterError
 from lmeval_setup.kube import kubeconfig as K
 from lmeval_setup.kube.client import (
     REQUEST_TIMEOUT_ENV,
@@ -37,6 +36,8 @@ from lmeval_setup.kube.client import (
     LibraryTransport,
     PlainTransport,
     Transport,
+    kubeconfig_error,
+    kubeconfig_load_errors,
     kubeconfig_paths,
     parse_duration,
 )
@@ -71,12 +72,10 @@ def connect_with_auth(auth: Mapping[str, Any], impersonate: Mapping[str, Any] | 
         base = _base(auth, env)
         transport = (_library(auth, env) if base.needs_library
                      else _plain(_override(base, auth), auth))
-    except K.KubeconfigNotYaml as exc:
-        raise ClusterError(f"{_what(auth, env)} is not YAML: {exc}", reason=exc.reason) from None
-    except K.KubeconfigError as exc:  # its kind (wrong_context, bad_kubeconfig) travels as data
-        raise ClusterError(f"{_what(auth, env)}: {_first_line(exc)}", reason=exc.reason) from None
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        raise ClusterError(f"connection options not usable: {_first_line(exc)}", reason=BAD_KUBECONFIG) from None
+    except kubeconfig_load_errors() as exc:
+        if isinstance(exc, K.KubeconfigError):
+            raise kubeconfig_error(exc, _what(auth, env)) from None
+        raise kubeconfig_error(exc, "connection options", unusable="not usable") from None
     headers = impersonation_headers(impersonate or {})
     if headers:
         transport = ImpersonatingTransport(transport, headers)
@@ -279,6 +278,3 @@ class ImpersonatingTransport:
     def close(self) -> None:
         self._inner.close()
 
-
-def _first_line(exc: object) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -26,8 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from lmeval_setup.bootstrap.ansible_support import REASON_EXIT_CODES
-from lmeval_setup.errors import BAD_KUBECONFIG, ExitCode, PrerequisiteError, UsageError
-from lmeval_setup.kube.client import REQUEST_TIMEOUT_ENV, kubeconfig_paths, merged_kubeconfig
+from lmeval_setup.errors import ExitCode, PrerequisiteError, UsageError
+from lmeval_setup.kube.client import (
+    REQUEST_TIMEOUT_ENV,
+    kubeconfig_error,
+    kubeconfig_load_errors,
+    kubeconfig_paths,
+    merged_kubeconfig,
+)
 from lmeval_setup.redact import redact_text
 
 JSON = dict[str, Any]
@@ -581,12 +587,9 @@ def kubeconfig_failure(opts: RunOptions) -> ClusterResult | None:
             raise K.KubeconfigError("Invalid kube-config file. No configuration found.")
         # Without --context the modules take K8S_AUTH_CONTEXT, as kubernetes.core does, else current-context.
         K.endpoint(merged, opts.context or os.environ.get("K8S_AUTH_CONTEXT") or None)
-    except K.KubeconfigNotYaml as exc:
-        msg, reason = f"kubeconfig {shown} is not YAML: {exc}", exc.reason
-    except K.KubeconfigError as exc:
-        msg, reason = f"kubeconfig {shown}: {_first_line(exc)}", exc.reason
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        msg, reason = f"kubeconfig {shown} is not usable: {_first_line(exc)}", BAD_KUBECONFIG
+    except kubeconfig_load_errors() as exc:
+        problem = kubeconfig_error(exc, f"kubeconfig {shown}")
+        msg, reason = str(problem), problem.reason
     else:
         return None
     host = opts.context or "cluster"  # single_cluster_inventory's one host
@@ -597,9 +600,6 @@ def _environment_authenticates() -> bool:
     return any(all(any(os.environ.get(f"K8S_AUTH_{name}") for name in option) for option in options)
                for options in _SELF_SUFFICIENT_AUTH)
 
-
-def _first_line(exc: object) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _write_runner_settings(private: Path) -> None:

@@ -237,12 +237,8 @@ class Kube:
                                    reason=BAD_KUBECONFIG)
             transport: Transport = (_library_transport(paths, context, path) if endpoint.needs_library
                                     else PlainTransport(endpoint))
-        except K.KubeconfigNotYaml as exc:
-            raise ClusterError(f"kubeconfig {path} is not YAML: {exc}", reason=exc.reason) from None
-        except K.KubeconfigError as exc:  # its kind (wrong_context, bad_kubeconfig) travels as data
-            raise ClusterError(f"kubeconfig {path}: {_first_line(exc)}", reason=exc.reason) from None
-        except (OSError, ValueError, TypeError, AttributeError) as exc:
-            raise ClusterError(f"kubeconfig {path} is not usable: {_first_line(exc)}", reason=BAD_KUBECONFIG) from None
+        except kubeconfig_load_errors() as exc:
+            raise kubeconfig_error(exc, f"kubeconfig {path}") from None
         if request_timeout is None and os.environ.get(REQUEST_TIMEOUT_ENV):
             request_timeout = parse_duration(os.environ[REQUEST_TIMEOUT_ENV])
         return cls(transport, context, request_timeout)
@@ -550,6 +546,28 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     if "urllib3.exceptions" in sys.modules:
         errors += (sys.modules["urllib3.exceptions"].HTTPError,)
     return errors
+
+
+def kubeconfig_load_errors() -> tuple[type[Exception], ...]:
+    """What loading a kubeconfig raises when the file or a value in it cannot be used: the loader's own
+    errors and what a malformed value makes it raise. A function, because `except` evaluates it only
+    when something is raised, and the loader (it imports yaml) stays off the import path until then."""
+    from lmeval_setup.kube import kubeconfig as K
+
+    return (K.KubeconfigError, OSError, ValueError, TypeError, AttributeError)
+
+
+def kubeconfig_error(exc: Exception, what: str, unusable: str = "is not usable") -> ClusterError:
+    """THE one line for a kubeconfig that cannot be loaded, naming `what` (its path(s), or the connection
+    options): Kube.connect, bootstrap's offline check and the Ansible modules' connection all say it so.
+    The loader's kind of failure (not_yaml, wrong_context, bad_kubeconfig) travels as the reason."""
+    from lmeval_setup.kube import kubeconfig as K
+
+    if isinstance(exc, K.KubeconfigNotYaml):
+        return ClusterError(f"{what} is not YAML: {exc}", reason=exc.reason)
+    if isinstance(exc, K.KubeconfigError):
+        return ClusterError(f"{what}: {_first_line(exc)}", reason=exc.reason)
+    return ClusterError(f"{what} {unusable}: {_first_line(exc)}", reason=BAD_KUBECONFIG)
 
 
 def _first_line(exc: object) -> str:

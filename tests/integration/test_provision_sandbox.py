@@ -1,5 +1,6 @@
-"""provision / results end to end on the sandbox (`bootstrapped` on rhoai-2.25): the simulated TrustyAI
-operator runs the jobs, fails seed mistakes with real-looking logs and completes good jobs with results.
+"""provision / results end to end on the sandbox (`bootstrapped` on rhoai-2.25): the TrustyAI
+operator of that line (the real one where it is built) runs the jobs with real lm-eval, which fails the seed
+mistakes and completes good jobs with results.
 
 One sandbox for the module (CPU is shared): the jobs run in their own namespaces, tests that reuse a
 finished job say so.
@@ -7,6 +8,7 @@ finished job say so.
 
 from __future__ import annotations
 
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,7 +104,18 @@ def test_good_job_provisions_completes_prints_results_and_passes_its_gate(good_r
     assert job["status"]["state"] == "Complete" and job["status"]["reason"] == "Succeeded"
 
 
+def wait_for_complete_time(kube: Kube, namespace: str, job: str = "lmeval-ci", timeout: float = 120.0) -> None:
+    """Until the operator's last write of a finished job, status.completeTime. The real controller
+    (handleComplete, 2.25 on) reports Complete, then shuts the driver down and only then records
+    completeTime: a snapshot taken in between blamed provision for the operator's write."""
+    deadline = time.monotonic() + timeout
+    while not (kube.get(lmevaljob_path(namespace, job)).get("status") or {}).get("completeTime"):
+        assert time.monotonic() < deadline, f"{job} never got a completeTime"
+        time.sleep(0.5)
+
+
 def test_second_provision_changes_nothing(good_run, capsys, sandbox, seed) -> None:
+    wait_for_complete_time(sandbox.kube, NAMESPACE)
     before = versions(sandbox.kube, NAMESPACE)
     code, _, err = run_cli(capsys, sandbox, *job_args(seed, NAMESPACE))
     assert code == 0 and err.count(": unchanged") == 5, err

@@ -27,7 +27,7 @@ controlplane:
 jobimage:
 	bash tools/build-jobimage.sh
 
-demo: venv controlplane
+demo: venv controlplane jobimage
 	bash tools/demo.sh
 
 lint: venv

@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
+from lmeval_setup.errors import UNREACHABLE, ClusterError
 from lmeval_setup.kube.client import JSON, ApiError, Kube, resource_path
 
 
@@ -56,6 +57,7 @@ class KubeSource:
         self._pending: dict[Read, Future[Any]] = {}
         self._lock = threading.Lock()
         self.unused = 0  # prefetched answers nobody asked for (wasted requests)
+        self._is_kubernetes = False
 
     # -- prefetching -------------------------------------------------------------------------------------
     def prefetch(self, reads: Iterable[Read]) -> None:
@@ -126,10 +128,27 @@ class KubeSource:
     def _served_versions(self, group: str) -> list[str]:
         doc = self.kube.get_or_none(f"/apis/{group}")
         if not doc:
+            self._require_kubernetes()
             return []
         preferred = doc.get("preferredVersion", {}).get("version")
         versions = [v["version"] for v in doc.get("versions", [])]
         return sorted(versions, key=lambda v: v != preferred)
+
+    def _require_kubernetes(self) -> None:
+        """A group that is not served is news only from a Kubernetes API server. A wrong URL or port (a web
+        server, a router, a proxy) answers 404 to every path, which must not read as "OpenShift AI is not
+        installed": every apiserver serves the core group's APIVersions at /api (any identity may read it)."""
+        if self._is_kubernetes:
+            return
+        try:
+            doc = self.kube.get_or_none("/api")
+        except ApiError:  # 401, 403, ...: a Status from an apiserver that knows who is asking
+            doc = {"kind": "APIVersions"}
+        if not isinstance(doc, dict) or doc.get("kind") != "APIVersions":
+            what = "404 Not Found" if doc is None else f"a {doc.get('kind') or 'non-Kubernetes'} document"
+            raise ClusterError(f"{self.kube.host} is not a Kubernetes API server (GET /api answered {what})",
+                               hint="check the server URL and port in the kubeconfig", reason=UNREACHABLE)
+        self._is_kubernetes = True
 
 
 def prefetch(source: object, *reads: Read) -> None:

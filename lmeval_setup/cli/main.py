@@ -71,7 +71,10 @@ def main(argv: list[str] | None = None, prog_name: str = "lmeval-setup", complet
         return cli.main(args=argv, prog_name=prog_name, complete_var=complete_var, standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.Abort:
+    except click.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort: still 128 + SIGINT
+            click.echo("interrupted", err=True)
+            sys.exit(130)
         click.echo("aborted", err=True)
         sys.exit(ExitCode.USAGE)
     except click.ClickException as exc:

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -147,15 +148,35 @@ def _doctor_process(kubeconfig: str) -> tuple[float, int, dict[str, Any]]:
     return elapsed, rss_kib, report
 
 
+@contextlib.contextmanager
+def failing_pods_kubelet(plane: Any, profile: Any) -> Iterator[None]:
+    """The sandbox kubelet, with pods annotated bench.lmeval-setup.io/fail=True printing FAILED_LOG and
+    exiting 1 (the other pods run as the profile says); stopped on the way out."""
+    from lmeval_setup.sandbox import runner
+    from lmeval_setup.sandbox.kubelet import Kubelet
+    from lmeval_setup.sandbox.scripts import ContainerScript, LogLine
+
+    def resolver(pod: dict[str, Any], container: dict[str, Any]) -> ContainerScript | None:
+        if (pod["metadata"].get("annotations") or {}).get("bench.lmeval-setup.io/fail") != "True":
+            return None
+        return ContainerScript(tuple(LogLine(0.0, t) for t in FAILED_LOG.splitlines()), exit_code=1, linger=0.1)
+
+    kubelet = runner.start_one("kubelet", Kubelet, str(plane.kubeconfig), profile, ca=plane.ca)
+    try:
+        while kubelet.instance.port == 0:
+            time.sleep(0.1)
+        kubelet.instance.register(resolver)
+        yield
+    finally:
+        runner.stop_simulators([kubelet], timeout=10.0)
+
+
 def run() -> dict[str, Any]:
     from lmeval_setup.doctor.collect import Scope, collect
     from lmeval_setup.doctor.evaluate import evaluate
     from lmeval_setup.kube.client import Kube
     from lmeval_setup.sandbox import profiles as P
-    from lmeval_setup.sandbox import runner
     from lmeval_setup.sandbox.controlplane import BUILD_HINT, ControlPlane, missing_binaries
-    from lmeval_setup.sandbox.kubelet import Kubelet
-    from lmeval_setup.sandbox.scripts import ContainerScript, LogLine
 
     name = "doctor: 2,000 LMEvalJobs in 20 namespaces (200 failed)"
     if missing_binaries():
@@ -163,17 +184,7 @@ def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, ControlPlane(Path(tmp)) as plane:
         kube = Kube.connect(str(plane.kubeconfig))
         profile = P.install_profile(kube, PROFILE, P.InstallOptions(trustyai="Managed"))
-        kubelet = runner.start_one("kubelet", Kubelet, str(plane.kubeconfig), profile, ca=plane.ca)
-
-        def resolver(pod: dict[str, Any], container: dict[str, Any]) -> ContainerScript | None:
-            if (pod["metadata"].get("annotations") or {}).get("bench.lmeval-setup.io/fail") != "True":
-                return None
-            return ContainerScript(tuple(LogLine(0.0, t) for t in FAILED_LOG.splitlines()), exit_code=1, linger=0.1)
-
-        try:
-            while kubelet.instance.port == 0:
-                time.sleep(0.1)
-            kubelet.instance.register(resolver)
+        with failing_pods_kubelet(plane, profile):
             setup_began = time.perf_counter()
             _populate(kube)
             _wait_failed_pods(kube)
@@ -187,8 +198,6 @@ def run() -> dict[str, Any]:
             requests = counted.requests.total
             wall_s, rss_kib, report = _doctor_process(str(plane.kubeconfig))
             naive_s, naive_requests = _naive(kube)
-        finally:
-            runner.stop_simulators([kubelet], timeout=10.0)
     failed_pods = NAMESPACES * FAILED_PER_NAMESPACE
     failed_found = sum(1 for f in result.findings
                        if f.rule_id == "LME001" and any(e.source == "log" for e in f.evidence))

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.doctor_bench import FAILED_LOG, _job
+from bench.doctor_bench import _job, failing_pods_kubelet
 
 PROFILE = "rhoai-2.25"
 JOBS_PER_NAMESPACE = 100
@@ -141,10 +141,7 @@ def run() -> dict[str, Any]:
     from bench import latency_bench as L
     from lmeval_setup.kube.client import Kube
     from lmeval_setup.sandbox import profiles as P
-    from lmeval_setup.sandbox import runner
     from lmeval_setup.sandbox.controlplane import BUILD_HINT, ControlPlane, missing_binaries
-    from lmeval_setup.sandbox.kubelet import Kubelet
-    from lmeval_setup.sandbox.scripts import ContainerScript, LogLine
 
     name = "Scale: doctor -A on 1,000 and 10,000 LMEvalJobs (5% failed)"
     if missing_binaries():
@@ -157,17 +154,7 @@ def run() -> dict[str, Any]:
         profile = P.install_profile(kube, PROFILE, P.InstallOptions(trustyai="Managed"))
         if kube.get_or_none(f"/api/v1/nodes/{UNSERVED_NODE}") is None:  # else the pod GC deletes its pods
             kube.create("/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": UNSERVED_NODE}})
-        kubelet = runner.start_one("kubelet", Kubelet, str(plane.kubeconfig), profile, ca=plane.ca)
-
-        def resolver(pod: dict[str, Any], container: dict[str, Any]) -> ContainerScript | None:
-            if (pod["metadata"].get("annotations") or {}).get("bench.lmeval-setup.io/fail") != "True":
-                return None
-            return ContainerScript(tuple(LogLine(0.0, t) for t in FAILED_LOG.splitlines()), exit_code=1, linger=0.1)
-
-        try:
-            while kubelet.instance.port == 0:
-                time.sleep(0.1)
-            kubelet.instance.register(resolver)
+        with failing_pods_kubelet(plane, profile):
             created = 0
             for size in SIZES:
                 began = time.perf_counter()
@@ -188,8 +175,6 @@ def run() -> dict[str, Any]:
                              "unit": "MiB", "target": f"<= {RSS_TARGET_MIB}", "met": rss <= RSS_TARGET_MIB})
                 if code not in (0, 1):
                     notes.append(f"doctor at {RTT_MS} ms exited {code}: {report.get('error', '')}")
-        finally:
-            runner.stop_simulators([kubelet], timeout=10.0)
     rss_1k = next(r["value"] for r in rows if r["figure"].startswith("1,000 jobs: peak RSS"))
     rss_10k = next(r["value"] for r in rows if r["figure"].startswith("10,000 jobs: peak RSS"))
     rows.append({"figure": "peak RSS at 10,000 jobs / at 1,000 (10x the jobs)",

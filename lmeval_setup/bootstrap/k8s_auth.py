@@ -112,11 +112,8 @@ def _base(auth: Mapping[str, Any], env: Mapping[str, str]) -> K.Endpoint:
 def _kubeconfig_endpoint(kubeconfig: Any, context: str | None, env: Mapping[str, str]) -> K.Endpoint:
     if isinstance(kubeconfig, dict):
         return K.endpoint(_merged_document(kubeconfig), context)
-    paths = kubeconfig_paths(str(kubeconfig or env.get("KUBECONFIG") or "~/.kube/config"))
-    merged = K.merge(paths)
-    if merged is None:
-        raise K.KubeconfigError(f"Invalid kube-config file. No configuration found at {os.pathsep.join(paths)}")
-    return K.endpoint(merged, context)
+    # The failure names the path(s) itself: kubeconfig_error() prefixes "kubeconfig <paths>".
+    return K.file_endpoint(kubeconfig_paths(str(kubeconfig or env.get("KUBECONFIG") or "~/.kube/config")), context)
 
 
 def _merged_document(document: JSON) -> K.Merged:

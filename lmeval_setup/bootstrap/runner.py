@@ -582,11 +582,8 @@ def kubeconfig_failure(opts: RunOptions) -> ClusterResult | None:
     paths = kubeconfig_paths(opts.kubeconfig)
     shown = os.pathsep.join(paths)
     try:
-        merged = K.merge(paths)
-        if merged is None:
-            raise K.KubeconfigError("Invalid kube-config file. No configuration found.")
         # Without --context the modules take K8S_AUTH_CONTEXT, as kubernetes.core does, else current-context.
-        K.endpoint(merged, opts.context or os.environ.get("K8S_AUTH_CONTEXT") or None)
+        K.file_endpoint(paths, opts.context or os.environ.get("K8S_AUTH_CONTEXT") or None)
     except kubeconfig_load_errors() as exc:
         problem = kubeconfig_error(exc, f"kubeconfig {shown}")
         msg, reason = str(problem), problem.reason

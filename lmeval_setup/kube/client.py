@@ -226,10 +226,7 @@ class Kube:
         path = os.pathsep.join(paths)
         try:
             if kubeconfig or any(os.path.exists(p) for p in paths):
-                merged = K.merge(paths)
-                if merged is None:
-                    raise K.KubeconfigError("Invalid kube-config file. No configuration found.")
-                endpoint = K.endpoint(merged, context)
+                endpoint = K.file_endpoint(paths, context)
             elif os.environ.get("KUBERNETES_SERVICE_HOST"):
                 endpoint = K.in_cluster()
             else:

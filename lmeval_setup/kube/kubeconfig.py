@@ -165,6 +165,14 @@ def context_entry(merged: Merged, context: str | None) -> tuple[str, JSON]:
 
 
 # -- turning an entry into credentials -----------------------------------------------------------------
+def file_endpoint(paths: list[str], context: str | None) -> Endpoint:
+    """The endpoint of `context` in the kubeconfig files `paths`, merged as kubectl merges them."""
+    merged = merge(paths)
+    if merged is None:
+        raise KubeconfigError("Invalid kube-config file. No configuration found.")
+    return endpoint(merged, context)
+
+
 def endpoint(merged: Merged, context: str | None) -> Endpoint:
     """The endpoint and credentials of `context` (default: current-context)."""
     name, ctx = context_entry(merged, context)

@@ -42,7 +42,7 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -75,6 +75,14 @@ CRASH_ANNOTATION = ANNOTATION_PREFIX + "crash"
 # Value: a resource (ephemeral-storage, memory). Once `main` runs, the eviction manager evicts the pod for
 # node pressure on it: containers killed, phase Failed, reason Evicted, the kubelet's message and event.
 EVICT_ANNOTATION = ANNOTATION_PREFIX + "evict"
+# Value: "WORDS" or "WORDS after N". pods/exec of a command line containing WORDS (the controller's
+# `/bin/sh -c "/opt/app-root/src/bin/driver --get-status"` contains "--get-status") is refused by the runtime,
+# as a container runtime whose exec breaks part-way through a job refuses it (runc cannot join the container:
+# PID limit, a wedged runtime); the first N such execs of the pod succeed. Other commands are served.
+EXEC_FAIL_ANNOTATION = ANNOTATION_PREFIX + "exec-fail"
+# What the kubelet answers then: CRI-O's words when runc cannot start the exec process.
+EXEC_FAILED_MESSAGE = ("command error: exec failed: unable to start container process: error executing setns "
+                       "process: exit status 1, stdout: , stderr: (sandbox exec-fail hook)")
 # The driver's own words when its --copy fails (cmd/lmes_driver/main.go, zap development encoder).
 DRIVER_COPY_FAILED = ('ERROR\tdriver\tfailed to copy  binary\t{"error": "copy this binary to '
                       '/opt/app-root/src/bin/driver: open /opt/app-root/src/bin/driver: permission denied"}')
@@ -304,6 +312,7 @@ class PodRun:
     volume_retry: float = 0.0
     deleted: bool = False
     evicted: str = ""  # the eviction message, once the eviction manager has evicted the pod
+    exec_hook_calls: int = 0  # execs matched by EXEC_FAIL_ANNOTATION so far (the first N are served)
 
     @property
     def uid(self) -> str:
@@ -1114,7 +1123,17 @@ class Kubelet:
         with self._lock:
             return next((r for r in self._pods.values() if r.namespace == namespace and r.name == name), None)
 
-    def exec_target(self, namespace: str, name: str, container: str) -> tuple[int, JSON | str]:
+    def _exec_refused(self, run: PodRun, command: Sequence[str]) -> bool:
+        """EXEC_FAIL_ANNOTATION: refuse this exec when its command line has the words, after the first N."""
+        rule = exec_fail_rule(run.pod)
+        if rule is None or rule[0] not in " ".join(command):
+            return False
+        with self._lock:
+            run.exec_hook_calls += 1
+            return run.exec_hook_calls > rule[1]
+
+    def exec_target(self, namespace: str, name: str, container: str,
+                    command: Sequence[str] = ()) -> tuple[int, JSON | str]:
         """For kubelet-stream: the process whose namespaces an exec joins, or (HTTP status, message)."""
         run = self.find(namespace, name)
         if run is None:
@@ -1124,6 +1143,8 @@ class Kubelet:
             return 404, f'container not found ("{container}")'
         if c.state != "running" or self.runtime is None:
             return 500, "container is not created or running"
+        if self._exec_refused(run, command):
+            return 500, EXEC_FAILED_MESSAGE
         if c.process is not None:
             spec = c.process.spec
             return 200, {"pid": c.process.pid, "namespaces": list(spec.namespaces),
@@ -1135,6 +1156,17 @@ class Kubelet:
         env = container_environment(self.kube, run.pod, c.spec)
         return 200, {"pid": sandbox.pid, "namespaces": ["mount", "net"],
                      "env": [f"{k}={v}" for k, v in env.items()], "workingDir": c.spec.get("workingDir") or "/"}
+
+
+def exec_fail_rule(pod: JSON) -> tuple[str, int] | None:
+    """EXEC_FAIL_ANNOTATION as (words, how many matching execs succeed first), None without it."""
+    value = str((pod.get("metadata", {}).get("annotations") or {}).get(EXEC_FAIL_ANNOTATION) or "").strip()
+    if not value:
+        return None
+    words, sep, count = value.rpartition(" after ")
+    if sep and count.strip().isdigit() and words.strip():
+        return words.strip(), int(count)
+    return value, 0
 
 
 def _qos_class(pod: JSON) -> str:
@@ -1185,7 +1217,8 @@ class _LogHandler(BaseHTTPRequestHandler):
             self._send(200, "ok")
             return
         if len(parts) == 5 and parts[:2] == ["runtime", "exec-target"]:
-            code, answer = self.server.kubelet.exec_target(*parts[2:])
+            command = parse_qs(url.query).get("command", [])
+            code, answer = self.server.kubelet.exec_target(*parts[2:], command=command)
             self._send(code, json.dumps(answer) if code == 200 else str(answer))
             return
         if len(parts) != 4 or parts[0] != "containerLogs":

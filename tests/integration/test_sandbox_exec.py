@@ -180,3 +180,31 @@ def test_process_container_log_exit_code_and_exec_into_it(controlplane: Any, kub
 
     after = kubectl(controlplane, "exec", "-n", namespace, "proc", "-c", "main", "--", "true")
     assert after.returncode != 0 and "container is not created or running" in after.stderr, after.stderr
+
+
+def test_exec_fail_hook_refuses_the_named_command_after_the_first_n(controlplane: Any, kube: Kube,
+                                                                    kubelet: Kubelet, namespace: str) -> None:
+    """The runtime's exec-fail hook (pod annotation): execs whose command line has the words succeed N times,
+    then the kubelet refuses them with the runtime's error, which reaches the client through the real
+    apiserver (SPDY, as the TrustyAI controller execs); any other command is still served."""
+    from lmeval_setup.sandbox.kubelet import EXEC_FAIL_ANNOTATION, EXEC_FAILED_MESSAGE
+
+    body = {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "flaky-exec", "annotations": {EXEC_FAIL_ANNOTATION: "--get-status after 1"}},
+            "spec": {"containers": [{"name": "main", "image": "sleep/forever"}], "restartPolicy": "Never",
+                     "nodeName": kubelet.node_name}}
+    kube.create(resource_path("", "v1", "pods", namespace), body)
+    wait_for("flaky-exec Running", phase_of(kube, namespace, "flaky-exec", "Running"), timeout=30)
+
+    def status_exec() -> subprocess.CompletedProcess[str]:  # the controller's command line, over SPDY
+        return kubectl(controlplane, "exec", "-n", namespace, "flaky-exec", "-c", "main", "--",
+                       "/bin/sh", "-c", "echo driver --get-status", websocket=False)
+
+    first = status_exec()
+    assert (first.returncode, first.stdout) == (0, "driver --get-status\n"), first.stderr
+    for _ in range(2):
+        refused = status_exec()
+        assert refused.returncode != 0 and EXEC_FAILED_MESSAGE in refused.stderr, refused.stderr
+    other = kubectl(controlplane, "exec", "-n", namespace, "flaky-exec", "-c", "main", "--", "sh", "-c",
+                    "echo driver --shutdown", websocket=False)
+    assert (other.returncode, other.stdout) == (0, "driver --shutdown\n"), other.stderr

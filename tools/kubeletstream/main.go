@@ -12,7 +12,7 @@
 // plus a reverse proxy is the smallest correct piece.
 //
 // What runs: the Python kubelet resolves namespace/pod/container to a process whose namespaces the
-// command joins (GET <backend>/runtime/exec-target/NS/POD/CONTAINER -> {"pid", "namespaces", "env",
+// command joins (GET <backend>/runtime/exec-target/NS/POD/CONTAINER?command=... -> {"pid", "namespaces", "env",
 // "workingDir"}); this server runs `nsenter --target PID --mount [--net] -- env --chdir=DIR COMMAND...` with
 // the container's environment, and reports its exit code through the protocol.
 //
@@ -138,7 +138,7 @@ func (s *server) serveExec(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	target, status, message := s.resolve(req.Context(), ns, pod, container)
+	target, status, message := s.resolve(req.Context(), ns, pod, container, command)
 	if target == nil {
 		http.Error(w, message, status)
 		return
@@ -149,9 +149,13 @@ func (s *server) serveExec(w http.ResponseWriter, req *http.Request) {
 }
 
 // resolve asks the Python kubelet which process the container is; its errors are passed on verbatim.
-func (s *server) resolve(ctx context.Context, ns, pod, container string) (*execTarget, int, string) {
+// The command goes along (repeated `command` parameters, as in the exec URL) so that the kubelet can refuse
+// one command and serve another, as a runtime whose exec breaks for some calls does (the sandbox's exec-fail
+// hook, sandbox/kubelet.py).
+func (s *server) resolve(ctx context.Context, ns, pod, container string, command []string) (*execTarget, int, string) {
 	u := *s.backend
 	u.Path = "/runtime/exec-target/" + url.PathEscape(ns) + "/" + url.PathEscape(pod) + "/" + url.PathEscape(container)
+	u.RawQuery = url.Values{"command": command}.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, http.StatusInternalServerError, err.Error()

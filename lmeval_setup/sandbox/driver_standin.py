@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from lmeval_setup.sandbox.outcomes import _go_json, progress_bars
+from lmeval_setup.sandbox.driverlog import go_json, progress_bars
 from lmeval_setup.sandbox.podservices import die_with
 
 
@@ -80,7 +80,7 @@ def run(argv: list[str]) -> int:
     bars = progress_bars(seen)
     if bars:
         status["progressBars"] = bars
-    print(_zap("update status: job completed\t{\"state\": " + _go_json(status) + "}"), flush=True)
+    print(_zap("update status: job completed\t{\"state\": " + go_json(status) + "}"), flush=True)
     return 0
 
 

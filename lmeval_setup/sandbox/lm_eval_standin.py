@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from lmeval_setup.rules.models import HF_HOME
-from lmeval_setup.sandbox.outcomes import EvalInputs, simulate
+from lmeval_setup.sandbox.outcomes import inputs_from_container, simulate
 from lmeval_setup.sandbox.scripts import stamp_line
 
 # Directories the sandbox makes for a pod's volume mounts (podruntime.volume_directories).
@@ -28,7 +28,7 @@ KNOWN_MOUNTS = ("/opt/app-root/src/output", HF_HOME, "/opt/app-root/src/my_tasks
 
 
 def container_view(argv: list[str]) -> dict:
-    """The `main` container as outcomes.EvalInputs.from_container reads it, rebuilt from inside the pod."""
+    """The `main` container as outcomes.inputs_from_container reads it, rebuilt from inside the pod."""
     mounts = [{"name": "offline" if path == HF_HOME else "volume", "mountPath": path}
               for path in KNOWN_MOUNTS if Path(path).is_dir()]
     return {"args": ["python", "-m", "lm_eval", *argv],
@@ -40,7 +40,7 @@ def output_path(argv: list[str]) -> Path | None:
 
 
 def main(argv: list[str]) -> int:
-    inputs = EvalInputs.from_container({}, container_view(argv))
+    inputs = inputs_from_container(container_view(argv))
     if inputs is None:
         print("lm_eval stand-in: no lm_eval arguments", file=sys.stderr)
         return 2

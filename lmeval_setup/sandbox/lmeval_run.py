@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from lmeval_setup.rules.models import HF_HOME
+from lmeval_setup.sandbox.driverlog import INCLUDE_PATH, OUTPUT_PATH
 from lmeval_setup.sandbox.jobimage import JobImage
-from lmeval_setup.sandbox.outcomes import INCLUDE_PATH, OUTPUT_PATH
 
 DEFAULT_TIMEOUT_S = 240.0
 HUB_HOST = "huggingface.co"

@@ -1,9 +1,13 @@
-"""How an LM-Eval job ends, decided from its inputs by the same failure facts the doctor knows.
+"""A FALLBACK that replays how an LM-Eval job would end, from templates: not lm-eval.
 
-A FALLBACK: wherever the job image venv is built (`make jobimage`) and pods can be processes, sandbox jobs
-run the real lm-eval under either operator (driver_standin.py, realoperator.py) and nothing here decides
-their fate. This templated replay plays only with LMEVAL_SANDBOX_LM_EVAL=templates, without the job image
-or without Linux namespaces; `EvalInputs` and `spec_mistakes` remain the facts the fix tests reason with.
+Wherever the job image venv is built (`make jobimage`, which `make test` and `make demo` run) and pods can be
+processes, sandbox jobs run the real lm-eval under either operator (driver_standin.py, realoperator.py) and
+nothing here decides their fate. This replay plays only with LMEVAL_SANDBOX_LM_EVAL=templates (the bootstrap
+tests, which read the pods the operator builds and never what lm-eval makes of them), without the job image,
+without Linux namespaces, and under a kubelet built without process resolvers (test_sandbox_trustyai.py).
+It reads the inputs through fix/mistakes.py, the fix engine's second opinion: where it plays, the same facts
+decide a failure that the doctor then diagnoses, so no test proves a doctor rule with it
+(tests/integration/test_lmeval_live.py does, on real lm-eval output).
 
 The TrustyAI job pod runs `driver -- python -m lm_eval --model M --model_args k=v,... --tasks ...`
 with the operator's environment (HF_HUB_OFFLINE=1 and friends unless online access is both asked
@@ -29,12 +33,7 @@ for and permitted). lm-eval then fails at the first of these steps that cannot w
   generate       openai-* model type without OPENAI_API_KEY            LME005  ValueError: API key not found
 
 Everything else succeeds with tqdm progress and a results file in lm-eval's format. The inputs come
-either from an LMEvalJob plus the cluster's permissions (`EvalInputs.from_job`, what lint and the
-doctor reason about) or from the pod the operator built (`EvalInputs.from_container`, what the
-simulated kubelet runs); the two agree by construction for pods our operator creates.
-`spec_mistakes()` lists every seed mistake a spec contains (not just the first to fail).
-
-This module is pure: no cluster, no threads, importable by the doctor's tests.
+from the pod the operator built (`inputs_from_container`).
 """
 
 from __future__ import annotations
@@ -42,42 +41,34 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
 import shlex
 import string
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmeval_setup.fix.mistakes import (
+    EvalInputs,
+    base_url_problem,
+    datasets_to_download,
+    name_kind,
+    path_is_mounted,
+    tokenizer_backend,
+    tokenizer_name,
+)
 from lmeval_setup.rules.models import CHAT_MODELS, ENDPOINT_PATH, HF_HOME, OPENAI_MODELS
 from lmeval_setup.rules.tasks import needs_loglikelihood
+from lmeval_setup.sandbox.driverlog import DRIVER_BIN, INCLUDE_PATH, go_json, progress_bars
 from lmeval_setup.sandbox.lmeval_tasks import TaskInfo, generic_task, task_info
 from lmeval_setup.sandbox.scripts import ContainerScript, LogLine
 
-OUTPUT_PATH = "/opt/app-root/src/output"
-INCLUDE_PATH = "/opt/app-root/src/my_tasks"
-DRIVER_BIN = "/opt/app-root/src/bin/driver"
-
-DEFAULT_TOKENIZER_BACKEND = {
-    "local-completions": "huggingface",
-    "openai-completions": "tiktoken",
-    "local-chat-completions": None,
-    "openai-chat-completions": None,
-}
-# Repo ids from the Hub's early days that have no namespace, so a bare name is not always wrong.
-CANONICAL_BARE_REPOS = frozenset(
-    {"gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "distilgpt2", "bert-base-uncased", "t5-small",
-     "t5-base", "t5-large", "roberta-base", "facebook-opt"}
-)
 # tiktoken.encoding_for_model knows OpenAI's names (and their prefixes) only.
 TIKTOKEN_PREFIXES = ("gpt-", "gpt2", "text-", "davinci", "babbage", "curie", "ada", "o1", "o3", "chatgpt")
 PROMPT_LOGPROB_MODELS = ("babbage-002", "davinci-002")
 
-# The TrustyAI driver's progress regex (controllers/lmes/driver/driver.go).
-PROGRESS_RE = re.compile(r"(.*): *(\d+%).*?(\d+\/\d+) +\[(\d+:\d+:?\d+)<(\d+:\d+:?\d+), +(\d+.\d+.*\/s)\]")
-MAX_PROGRESS_BARS = 10
-DRIVER_STATUS_RE = re.compile(r"\tdriver\tupdate status: job completed\t(\{.*\})\s*$")
 
+def tiktoken_knows(model: str) -> bool:
+    return model.startswith(TIKTOKEN_PREFIXES)
 
 # ------------------------------------------------------------------------------------------------
 # Inputs
@@ -103,82 +94,29 @@ def parse_model_args(text: str) -> dict[str, str]:
     return dict(p.split("=", 1) if "=" in p else (p, "") for p in pairs)
 
 
-@dataclass(frozen=True)
-class EvalInputs:
-    """What decides an evaluation's fate: the lm_eval command line and the pod's environment."""
-
-    model: str
-    model_args: dict[str, str]
-    _: KW_ONLY
-    tasks: tuple[str, ...]
-    online: bool  # False when the operator set HF_HUB_OFFLINE=1 (the default)
-    local_dirs: tuple[str, ...] = ()  # mount paths present in the main container
-    assets_staged: bool = False  # spec.offline.storage: datasets/tokenizers cached under HF_HOME
-    env_names: frozenset[str] = frozenset()
-    apply_chat_template: bool = False
-    batch_size: str = "1"
-    limit: str | None = None
-    num_fewshot: int | None = None
-
-    @property
-    def model_args_text(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in self.model_args.items())
-
-    # -- constructors ---------------------------------------------------------------------------
-    @classmethod
-    def from_job(cls, job: dict[str, Any], *, online_permitted: bool, default_batch_size: str = "8") -> EvalInputs:
-        """From an LMEvalJob and whether the cluster permits online access (effective permission)."""
-        spec = job.get("spec") or {}
-        container = (spec.get("pod") or {}).get("container") or {}
-        offline_storage = ((spec.get("offline") or {}).get("storage")) or {}
-        staged = bool(offline_storage.get("pvcName") or offline_storage.get("s3"))
-        dirs = [m.get("mountPath", "") for m in container.get("volumeMounts") or []]
-        dirs.append(OUTPUT_PATH)
-        if staged:
-            dirs.append(HF_HOME)
-        task_list = spec.get("taskList") or {}
-        tasks = list(task_list.get("taskNames") or [])
-        tasks += [f"tr_{i}" for i, _ in enumerate(task_list.get("taskRecipes") or [])]
-        chat = spec.get("chatTemplate") or {}
-        return cls(
-            model=str(spec.get("model", "")),
-            model_args={str(a.get("name")): str(a.get("value", "")) for a in spec.get("modelArgs") or []},
-            tasks=tuple(tasks),
-            online=bool(spec.get("allowOnline")) and online_permitted,
-            local_dirs=tuple(d for d in dirs if d),
-            assets_staged=staged,
-            env_names=frozenset(e.get("name", "") for e in container.get("env") or []),
-            apply_chat_template=bool(chat.get("enabled")),
-            batch_size=str(spec.get("batchSize") or default_batch_size),
-            limit=str(spec["limit"]) if spec.get("limit") else None,
-            num_fewshot=spec.get("numFewShot"),
-        )
-
-    @classmethod
-    def from_container(cls, pod: dict[str, Any], container: dict[str, Any]) -> EvalInputs | None:
-        """From the `main` container the operator built; None when it does not run lm_eval."""
-        argv = lm_eval_argv(container)
-        if argv is None:
-            return None
-        flags = _parse_flags(argv)
-        env = {e.get("name", ""): e.get("value") for e in container.get("env") or []}
-        mounts = container.get("volumeMounts") or []
-        dirs = tuple(m.get("mountPath", "") for m in mounts)
-        # The operator mounts spec.offline.storage as volume "offline" at HF_HOME: the staged assets.
-        staged = any(m.get("name") == "offline" and m.get("mountPath") == HF_HOME for m in mounts)
-        return cls(
-            model=flags.get("--model", ""),
-            model_args=parse_model_args(flags.get("--model_args", "")),
-            tasks=tuple(t for t in flags.get("--tasks", "").split(",") if t),
-            online=env.get("HF_HUB_OFFLINE") != "1",
-            local_dirs=dirs,
-            assets_staged=staged,
-            env_names=frozenset(env),
-            apply_chat_template="--apply_chat_template" in flags,
-            batch_size=flags.get("--batch_size", "1"),
-            limit=flags.get("--limit"),
-            num_fewshot=int(flags["--num_fewshot"]) if flags.get("--num_fewshot", "").isdigit() else None,
-        )
+def inputs_from_container(container: dict[str, Any]) -> EvalInputs | None:
+    """What the `main` container the operator built gives lm-eval; None when it does not run lm_eval."""
+    argv = lm_eval_argv(container)
+    if argv is None:
+        return None
+    flags = _parse_flags(argv)
+    env = {e.get("name", ""): e.get("value") for e in container.get("env") or []}
+    mounts = container.get("volumeMounts") or []
+    # The operator mounts spec.offline.storage as volume "offline" at HF_HOME: the staged assets.
+    staged = any(m.get("name") == "offline" and m.get("mountPath") == HF_HOME for m in mounts)
+    return EvalInputs(
+        model=flags.get("--model", ""),
+        model_args=parse_model_args(flags.get("--model_args", "")),
+        tasks=tuple(t for t in flags.get("--tasks", "").split(",") if t),
+        online=env.get("HF_HUB_OFFLINE") != "1",
+        local_dirs=tuple(m.get("mountPath", "") for m in mounts),
+        assets_staged=staged,
+        env_names=frozenset(env),
+        apply_chat_template="--apply_chat_template" in flags,
+        batch_size=flags.get("--batch_size", "1"),
+        limit=flags.get("--limit"),
+        num_fewshot=int(flags["--num_fewshot"]) if flags.get("--num_fewshot", "").isdigit() else None,
+    )
 
 
 def lm_eval_argv(container: dict[str, Any]) -> list[str] | None:
@@ -206,91 +144,6 @@ def _parse_flags(argv: list[str]) -> dict[str, str]:
             flags[arg] = ""
         i += 1
     return flags
-
-
-# ------------------------------------------------------------------------------------------------
-# The failure facts, one small pure function each (lint's spec rules compute the same things).
-
-
-def tokenizer_backend(inputs: EvalInputs) -> str | None:
-    raw = inputs.model_args.get("tokenizer_backend")
-    if raw is None:
-        return DEFAULT_TOKENIZER_BACKEND.get(inputs.model, "huggingface")
-    return None if raw.lower() == "none" else raw
-
-
-def tokenizer_name(inputs: EvalInputs) -> str:
-    """lm-eval loads `tokenizer` if given, else the `model` (or `pretrained`) argument."""
-    args = inputs.model_args
-    return args.get("tokenizer") or args.get("model") or args.get("pretrained") or ""
-
-
-def name_kind(name: str) -> str:
-    """'path' (absolute or relative dir), 'repo' (namespace/name), 'bare' (a served-model name)."""
-    if name.startswith(("/", "./", "../", "~")):
-        return "path"
-    if "/" in name or name in CANONICAL_BARE_REPOS:
-        return "repo"
-    return "bare"
-
-
-def path_is_mounted(inputs: EvalInputs, path: str) -> bool:
-    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in inputs.local_dirs)
-
-
-def tiktoken_knows(model: str) -> bool:
-    return model.startswith(TIKTOKEN_PREFIXES)
-
-
-def base_url_problem(inputs: EvalInputs) -> str | None:
-    """'missing', 'chat-endpoint', 'completions-endpoint' or 'wrong-path'; None when it fits."""
-    expected = ENDPOINT_PATH.get(inputs.model)
-    if expected is None:
-        return None
-    url = inputs.model_args.get("base_url")
-    if not url:
-        # openai-* default to api.openai.com; local-* post to 'None'.
-        return None if inputs.model in OPENAI_MODELS else "missing"
-    path = "/" + url.split("://", 1)[-1].split("/", 1)[1] if "/" in url.split("://", 1)[-1] else "/"
-    path = path.rstrip("/") or "/"
-    if path.endswith(expected):
-        return None
-    if path.endswith("/v1/chat/completions"):
-        return "chat-endpoint"
-    if path.endswith("/v1/completions"):
-        return "completions-endpoint"
-    return "wrong-path"
-
-
-def datasets_to_download(inputs: EvalInputs) -> list[TaskInfo]:
-    """Known tasks whose dataset is not in the pod's HF cache (custom tasks ship their data)."""
-    if inputs.assets_staged:
-        return []
-    return [info for info in (task_info(t) for t in inputs.tasks) if info is not None]
-
-
-def chat_loglikelihood_tasks(inputs: EvalInputs) -> list[str]:
-    return [t for t in inputs.tasks if needs_loglikelihood(t)] if inputs.model in CHAT_MODELS else []
-
-
-def spec_mistakes(inputs: EvalInputs) -> list[str]:
-    """Every seed mistake (LME001-LME005) present, in rule order; empty for a good spec."""
-    found: list[str] = []
-    backend = tokenizer_backend(inputs)
-    name = tokenizer_name(inputs)
-    hf_tokenizer = backend == "huggingface" and inputs.model != "hf"
-    needs_hub = (hf_tokenizer and name_kind(name) == "repo") or bool(datasets_to_download(inputs))
-    if needs_hub and not inputs.online:
-        found.append("LME001")
-    if base_url_problem(inputs) is not None:
-        found.append("LME002")
-    if chat_loglikelihood_tasks(inputs):
-        found.append("LME003")
-    if hf_tokenizer and name_kind(name) == "bare":
-        found.append("LME004")
-    if inputs.model == "openai-completions":
-        found.append("LME005")
-    return found
 
 
 # ------------------------------------------------------------------------------------------------
@@ -502,7 +355,7 @@ class _Run:
     # -- tasks -----------------------------------------------------------------------------------
     def load_tasks(self) -> None:
         inp, log = self.inputs, self.log
-        downloads = {i.name for i in datasets_to_download(inp)}
+        downloads = set(datasets_to_download(inp))
         for info in self.infos:
             if info.name in downloads and not inp.online:
                 self.fail(traceback(fragment("top_frames"), fragment("dataset_frames"),
@@ -597,7 +450,7 @@ class _Run:
         bars = progress_bars([ln.text for ln in self.log.lines if ln.stamp is None])
         if bars:
             status["progressBars"] = bars
-        return "INFO\tdriver\tupdate status: job completed\t{\"state\": " + _go_json(status) + "}"
+        return "INFO\tdriver\tupdate status: job completed\t{\"state\": " + go_json(status) + "}"
 
     def finish_failed(self, failure: _Failure) -> Outcome:
         log = self.log
@@ -624,53 +477,6 @@ class _Run:
 
     def results_json(self, duration: float) -> str:
         return json.dumps(build_results(self.inputs, self.infos, self.docs, self.seed, duration))
-
-
-def _go_json(value: Any) -> str:
-    """encoding/json: compact, and HTML-escaping <, > and & like Go does."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def progress_bars(lines: list[str]) -> list[dict[str, str]]:
-    """The driver's progressBars from tqdm lines: same message updates the last bar, at most 10."""
-    bars: list[dict[str, str]] = []
-    for line in lines:
-        match = PROGRESS_RE.search(line)
-        if not match:
-            continue
-        bar = {
-            "message": match.group(1).strip(),
-            "percent": match.group(2),
-            "elapsedTime": _hms(match.group(4)),
-            "remainingTimeEstimate": _hms(match.group(5)),
-            "count": match.group(3),
-        }
-        if bars and bars[-1]["message"] == bar["message"]:
-            bars[-1] = bar
-        else:
-            bars.append(bar)
-    return bars[-MAX_PROGRESS_BARS:]
-
-
-def _hms(text: str) -> str:
-    parts = [int(p) for p in text.split(":")]
-    while len(parts) < 3:
-        parts.insert(0, 0)
-    h, m, s = parts
-    return f"{h}:{m:02d}:{s:02d}"
-
-
-def parse_driver_status(log_text: str) -> dict[str, Any] | None:
-    """The driver's final status (state/reason/message/results/progressBars) from a `main` log."""
-    for line in reversed(log_text.splitlines()):
-        match = DRIVER_STATUS_RE.search(line)
-        if match:
-            try:
-                return dict(json.loads(match.group(1)).get("state") or {})
-            except ValueError:
-                return None
-    return None
 
 
 def _metric_value(seed: str, task: str, metric: str) -> float:
@@ -794,7 +600,7 @@ def container_behaviour(pod: dict[str, Any], container: dict[str, Any]) -> Conta
         return driver_copy_script()
     if not command or command[0] != DRIVER_BIN:
         return None
-    inputs = EvalInputs.from_container(pod, container)
+    inputs = inputs_from_container(container)
     if inputs is None:
         return None
     seed = f"{pod.get('metadata', {}).get('namespace')}/{pod.get('metadata', {}).get('name')}"

@@ -57,9 +57,9 @@ from lmeval_setup.platform.releases import (
 from lmeval_setup.rules.models import HF_HOME, MODEL_TYPES
 from lmeval_setup.sandbox import operator_build, realoperator
 from lmeval_setup.sandbox.apiwatch import informer
+from lmeval_setup.sandbox.driverlog import DRIVER_BIN, INCLUDE_PATH, OUTPUT_PATH, parse_driver_status
+from lmeval_setup.sandbox.driverlog import progress_bars as parse_progress_bars
 from lmeval_setup.sandbox.kubelet import POD_LOGS, LogStore
-from lmeval_setup.sandbox.outcomes import DRIVER_BIN, INCLUDE_PATH, OUTPUT_PATH, parse_driver_status
-from lmeval_setup.sandbox.outcomes import progress_bars as parse_progress_bars
 from lmeval_setup.sandbox.scripts import LogLine, stamp_line
 
 FINALIZER = "trustyai.opendatahub.io/lmes-finalizer"

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from lmeval_setup.fix.engine import apply_patch, fixed_job_manifest, merge_patch_between, plan_job
+from lmeval_setup.fix.mistakes import EvalInputs, spec_mistakes
 from lmeval_setup.fix.values import FixContext
 from lmeval_setup.rules.catalog import RULES
 from lmeval_setup.rules.spec import spec_findings
 from lmeval_setup.sandbox import jobs as J
 from lmeval_setup.sandbox import scenarios as S
-from lmeval_setup.sandbox.outcomes import EvalInputs, spec_mistakes
 
 
 def _isvc(storage_uri: str = S.MODELCAR) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def test_every_seed_mistake_is_fixed_and_the_fixed_job_would_run(seed: J.SeedJob
     assert seed.expected_rule in plan.fixed_rules
     assert not plan.manual
     assert spec_findings(plan.fixed) == []  # the fixed rules (and the rest) no longer fire
-    # and the sandbox's outcome model, which plays lm-eval, finds no seed mistake in it
+    # and the second opinion, from what the fixed job gives lm-eval, finds no seed mistake in it
     assert spec_mistakes(EvalInputs.from_job(plan.fixed, online_permitted=True)) == []
     assert job == seed.for_namespace(J.DEMO_NAMESPACE)  # the original is not touched
 

@@ -9,9 +9,11 @@ Detectors run in order of specificity (log, status, pod, spec) so the first mess
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from lmeval_setup.doctor import operator_log as OL
 from lmeval_setup.doctor.snapshot import JSON, Snapshot
@@ -52,9 +54,10 @@ def evaluate(snapshot: Snapshot, *, now: datetime | None = None) -> DoctorResult
     result = DoctorResult(findings=[], errors=list(snapshot.notes))
     raw: list[Finding] = []
     facts = _cluster_layer(snapshot, result, raw)
+    spec_cache = SpecFindingsCache()  # one cluster layer (facts) per run: the cache lives as long as it
     for job in _jobs(snapshot):
         result.checked.append(S.job_target(job))
-        raw.extend(job_findings(snapshot, job, facts, now, result.errors))
+        raw.extend(job_findings(snapshot, job, facts, now, result.errors, spec_cache=spec_cache))
     result.facts = facts
     result.findings = fold_into_cluster_cause(merge(OL.with_operator_evidence(raw, snapshot)))
     return result
@@ -129,7 +132,7 @@ def wanted_jobs(scope: JSON) -> frozenset[str]:
 
 
 def job_findings(snapshot: Snapshot, job: JSON, facts: ClusterFacts | None, now: datetime,
-                 errors: list[str]) -> list[Finding]:
+                 errors: list[str], *, spec_cache: SpecFindingsCache | None = None) -> list[Finding]:
     target = S.job_target(job)
     ns = target.namespace or ""
     pod_name = str(S.job_status(job).get("podName") or target.name)
@@ -147,7 +150,8 @@ def job_findings(snapshot: Snapshot, job: JSON, facts: ClusterFacts | None, now:
     out.extend(LC.lifecycle_findings(job, pod, target, now))
     out.extend(_managed_pvc_findings(snapshot, job, target, now))
     out.extend(_permission_findings(job, pod, target))
-    out.extend(_spec_findings(job, facts, target))
+    out.extend(spec_cache.findings(job, facts, target) if spec_cache is not None
+               else _spec_findings(job, facts, target))
     out = _unsafe_code_before_225(out, facts)
     out = _no_chat_template_on_line(out, facts, job)
     if S.is_failed(job) and not any(f.at_least("error") for f in out):
@@ -240,6 +244,42 @@ def _spec_findings(job: JSON, facts: ClusterFacts | None, target: Target) -> lis
 
     permissions = facts.effective_permissions if facts is not None else None
     return spec_findings(job, permissions, target=target, release=facts.release if facts is not None else None)
+
+
+class SpecFindingsCache:
+    """The spec rules, evaluated once per distinct spec in one run.
+
+    Clusters hold thousands of jobs made from a few templates: the spec rules (schema, controller,
+    endpoint, offline, placeholders: 85% of evaluate's time at 4,000 jobs) give the same findings for
+    the same document, so a job whose metadata and status are schema-clean is checked as the document
+    without them (which is what the rules read besides the spec: rules.spec reads `doc` only to
+    validate it) and the answer is shared, re-aimed at each job's target. A job whose metadata or
+    status has a schema issue is checked whole, uncached (rare: the apiserver validates both)."""
+
+    def __init__(self) -> None:
+        self._by_spec: dict[str, list[Finding]] = {}
+        self.evaluated = 0  # spec rule runs (tests and the bench read it)
+
+    def findings(self, job: JSON, facts: ClusterFacts | None, target: Target) -> list[Finding]:
+        if not _metadata_and_status_clean(job):
+            self.evaluated += 1
+            return _spec_findings(job, facts, target)
+        without = {k: v for k, v in job.items() if k not in ("metadata", "status")}
+        key = json.dumps(without, default=repr)  # key order kept: the rules walk the spec in order
+        cached = self._by_spec.get(key)
+        if cached is None:
+            self.evaluated += 1
+            cached = self._by_spec[key] = _spec_findings(without, facts, target)
+        return [f if f.target == target else replace(f, target=target) for f in cached]
+
+
+def _metadata_and_status_clean(job: JSON) -> bool:
+    """No schema issue in the job's metadata or status (the parts the spec cache leaves out)."""
+    from lmeval_setup.rules.schema import validate
+
+    part: dict[str, Any] = {k: job[k] for k in ("metadata", "status") if k in job}
+    # validate() ends with "spec is missing" for this partial document; any other issue is in metadata/status.
+    return all(issue.path == "spec" for issue in validate(part))
 
 
 # -- merging ----------------------------------------------------------------------------------------------

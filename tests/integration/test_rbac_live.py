@@ -1,9 +1,11 @@
 """deploy/rbac/ on the real apiserver (issue 13 item 6): ServiceAccounts bound to exactly the shipped roles
-run `bootstrap --dry-run` and `doctor -A` as the admin does; with one rule's verb taken away, bootstrap stops
-at its preflight with the documented one line and exit 4, writing nothing.
+run `bootstrap` (a real run), `doctor -A`, `provision` in a namespace (apply, a second run, teardown) and
+`revert` as the admin does; with one rule's verb taken away, bootstrap and provision stop at their preflight
+with the documented one line and exit 4, writing nothing.
 
 One control plane and one rhoai-2.22 sandbox ("fresh": TrustyAI Removed, so bootstrap plans every kind of
-write and the preflight checks them) for the module.
+write and the preflight checks them) for the module. The tests run in file order: the refused bootstrap on the
+fresh cluster first, then the real bootstrap (the `bootstrapped` fixture) that provision needs, revert last.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ pytestmark = pytest.mark.controlplane
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "lmeval_setup.cli.main"]
 RBAC = "rbac.authorization.k8s.io"
+REVERT_RECORD = "lmeval-setup-revert"
 SA_NS = "lmeval-setup-rbac"
 APPS_NS = "redhat-ods-applications"
+CI_NS = "lmeval-ci"  # the namespace provision runs in: it exists, the provisioner is bound there
+DSC = resource_path("datasciencecluster.opendatahub.io", "v1", "datascienceclusters")
 
 
 def _role(kube: Kube, body: dict[str, Any]) -> None:
@@ -65,7 +70,7 @@ def _token_kubeconfig(plane: Any, kube: Kube, account: str, path: Path) -> str:
 class Identities:
     def __init__(self, plane: Any, admin: Kube, tmp: Path) -> None:
         self.plane, self.admin = plane, admin
-        self.roles = {d["metadata"]["name"]: d for name in ("bootstrap", "doctor")
+        self.roles = {d["metadata"]["name"]: d for name in ("bootstrap", "doctor", "provision", "revert")
                       for d in yaml.safe_load_all((REPO / "deploy" / "rbac" / f"{name}.yaml").read_text())}
         for body in self.roles.values():
             _role(admin, body)
@@ -76,6 +81,15 @@ class Identities:
         _bind(admin, "bootstrapper", "lmeval-setup-bootstrap-namespace", APPS_NS)
         self.doctor = _token_kubeconfig(plane, admin, "doctor", tmp / "doctor.kubeconfig")
         _bind(admin, "doctor", "lmeval-setup-doctor")
+        self.reverter = _token_kubeconfig(plane, admin, "reverter", tmp / "reverter.kubeconfig")
+        _bind(admin, "reverter", "lmeval-setup-revert")
+        _bind(admin, "reverter", "lmeval-setup-revert-namespace", APPS_NS)
+        admin.apply(resource_path("", "v1", "namespaces", name=CI_NS),
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CI_NS}})
+        self.provisioner = _token_kubeconfig(plane, admin, "provisioner", tmp / "provisioner.kubeconfig")
+        _bind(admin, "provisioner", "lmeval-setup-provision")
+        _bind(admin, "provisioner", "lmeval-setup-provision-platform", APPS_NS)
+        _bind(admin, "provisioner", "lmeval-setup-provision-namespace", CI_NS)
 
 
 @pytest.fixture(scope="module")
@@ -97,24 +111,12 @@ def run(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, "TMPDIR": str(tmp)})
 
 
-def test_the_shipped_roles_are_enough_for_bootstrap_dry_run_and_doctor(identities: Identities,
-                                                                      tmp_path: Path) -> None:
-    proc = run("bootstrap", "--dry-run", "--kubeconfig", identities.bootstrapper, "-o", "json", tmp=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    as_admin = run("doctor", "-A", "-o", "json", "--kubeconfig", str(identities.plane.kubeconfig), tmp=tmp_path)
-    as_doctor = run("doctor", "-A", "-o", "json", "--kubeconfig", identities.doctor, tmp=tmp_path)
-    assert as_doctor.returncode == as_admin.returncode, as_doctor.stderr[-2000:]
-    rules = [f["id"] for f in json.loads(as_doctor.stdout)["findings"]]
-    assert rules == [f["id"] for f in json.loads(as_admin.stdout)["findings"]], rules
-    assert "LME111" not in rules  # the cluster layer was readable
-
-
 def test_one_verb_less_stops_bootstrap_at_preflight_with_one_line_and_exit_4(identities: Identities,
                                                                             tmp_path: Path) -> None:
     role = json.loads(json.dumps(identities.roles["lmeval-setup-bootstrap"]))
     dsc_rule = next(r for r in role["rules"] if r["resources"] == ["datascienceclusters"])
     dsc_rule["verbs"].remove("patch")
-    dsc = resource_path("datasciencecluster.opendatahub.io", "v1", "datascienceclusters")
+    dsc = DSC
     before = [d["metadata"]["resourceVersion"] for d in identities.admin.get(dsc)["items"]]
     _role(identities.admin, role)
     try:
@@ -126,3 +128,86 @@ def test_one_verb_less_stops_bootstrap_at_preflight_with_one_line_and_exit_4(ide
     assert len(lines) == 1 and "RBAC preflight failed" in lines[0], lines
     assert "patch datascienceclusters.datasciencecluster.opendatahub.io" in lines[0], lines
     assert [d["metadata"]["resourceVersion"] for d in identities.admin.get(dsc)["items"]] == before
+
+
+@pytest.fixture(scope="module")
+def bootstrapped(identities: Identities, tmp_path_factory: pytest.TempPathFactory) -> Identities:
+    """A real bootstrap as the ServiceAccount bound to the shipped bootstrap roles (after the refusal test,
+    which needs the fresh cluster): every write, the wait and the operator's restart with exactly those rights."""
+    proc = run("bootstrap", "--kubeconfig", identities.bootstrapper, "-o", "json",
+               tmp=tmp_path_factory.mktemp("bootstrap-run"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert identities.admin.get_or_none(resource_path("", "v1", "configmaps", APPS_NS, REVERT_RECORD)) is not None
+    return identities
+
+
+def test_the_shipped_roles_are_enough_for_bootstrap_and_doctor(bootstrapped: Identities, tmp_path: Path) -> None:
+    as_admin = run("doctor", "-A", "-o", "json", "--kubeconfig", str(bootstrapped.plane.kubeconfig), tmp=tmp_path)
+    as_doctor = run("doctor", "-A", "-o", "json", "--kubeconfig", bootstrapped.doctor, tmp=tmp_path)
+    assert as_doctor.returncode == as_admin.returncode, as_doctor.stderr[-2000:]
+    rules = [f["id"] for f in json.loads(as_doctor.stdout)["findings"]]
+    assert rules == [f["id"] for f in json.loads(as_admin.stdout)["findings"]], rules
+    assert "LME111" not in rules  # the cluster layer was readable
+
+
+PROVISION = ["provision", "-n", CI_NS, "--job-name", "rbac-ci", "--model", "granite", "--base-url",
+             "http://granite-predictor.models.svc.cluster.local:8080/v1/completions", "--tokenizer",
+             "ibm-granite/granite-3.1-8b-instruct", "--tasks", "arc_easy", "--limit", "2",
+             "--allow-online", "--no-allow-code-execution"]
+RUNNER_OBJECTS = (("", "serviceaccounts"), (RBAC, "roles"), (RBAC, "rolebindings"),
+                  ("trustyai.opendatahub.io", "lmevaljobs"))
+
+
+def _provisioned(kube: Kube) -> list[str]:
+    return [f"{plural}/{o['metadata']['name']}" for group, plural in RUNNER_OBJECTS
+            for o in kube.list_items(resource_path(group, "v1alpha1" if group.startswith("trusty") else "v1",
+                                                   plural, CI_NS), labelSelector="app.kubernetes.io/managed-by")]
+
+
+def test_one_verb_less_stops_provision_before_it_writes(bootstrapped: Identities, tmp_path: Path) -> None:
+    """Without `create lmevaljobs` (the last write), provision would have made the ServiceAccount, Role and
+    RoleBinding before failing: its preflight refuses first, naming the verb."""
+    role = json.loads(json.dumps(bootstrapped.roles["lmeval-setup-provision-namespace"]))
+    job_rule = next(r for r in role["rules"] if r["resources"] == ["lmevaljobs"])
+    job_rule["verbs"].remove("create")
+    _role(bootstrapped.admin, role)
+    try:
+        proc = run(*PROVISION, "--kubeconfig", bootstrapped.provisioner, tmp=tmp_path)
+    finally:
+        _role(bootstrapped.admin, bootstrapped.roles["lmeval-setup-provision-namespace"])
+    lines = error_lines(proc.stderr)
+    assert proc.returncode == 4, proc.stderr[-3000:]
+    assert len(lines) == 1 and "nothing was written" in lines[0], lines
+    assert "create lmevaljobs.trustyai.opendatahub.io in namespace lmeval-ci" in lines[0], lines
+    assert _provisioned(bootstrapped.admin) == []
+
+
+def test_the_shipped_roles_are_enough_for_provision_in_a_namespace(bootstrapped: Identities,
+                                                                  tmp_path: Path) -> None:
+    """Apply (the runner Role is created without `escalate`: the identity holds what it grants), a second run
+    that writes nothing, then teardown, each as the ServiceAccount bound to provision's three shipped roles."""
+    as_provisioner = ["--kubeconfig", bootstrapped.provisioner]
+    first = run(*PROVISION, *as_provisioner, tmp=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    made = _provisioned(bootstrapped.admin)
+    assert sorted(made) == ["lmevaljobs/rbac-ci", "rolebindings/rbac-ci-runner", "roles/rbac-ci-runner",
+                            "serviceaccounts/rbac-ci-runner"], made
+    second = run(*PROVISION, *as_provisioner, tmp=tmp_path)
+    assert second.returncode == 0 and "created" not in second.stderr, second.stderr[-3000:]
+    down = run("provision", "-n", CI_NS, "--job-name", "rbac-ci", "--teardown", *as_provisioner, tmp=tmp_path)
+    assert down.returncode == 0, down.stderr[-3000:]
+    assert _provisioned(bootstrapped.admin) == []
+    assert bootstrapped.admin.get_or_none(resource_path("", "v1", "namespaces", name=CI_NS)) is not None  # kept
+
+
+def test_the_shipped_revert_roles_are_enough_to_revert(bootstrapped: Identities, tmp_path: Path) -> None:
+    """Last: revert as the ServiceAccount bound to the shipped revert roles puts the fresh cluster back
+    (TrustyAI Removed, as the sandbox started) and deletes the record; a second revert has nothing to do."""
+    proc = run("revert", "--kubeconfig", bootstrapped.reverter, "-o", "json", tmp=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    admin = bootstrapped.admin
+    assert admin.get_or_none(resource_path("", "v1", "configmaps", APPS_NS, REVERT_RECORD)) is None
+    (dsc,) = admin.get(DSC)["items"]
+    assert dsc["spec"]["components"]["trustyai"]["managementState"] == "Removed", dsc["spec"]["components"]
+    again = run("revert", "--kubeconfig", bootstrapped.reverter, tmp=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]

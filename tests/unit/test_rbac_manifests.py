@@ -102,8 +102,10 @@ def test_every_permission_a_real_preflight_checks_is_granted(profile: str) -> No
 
 def test_nothing_is_granted_that_no_check_asks_for() -> None:
     """Least privilege: each rule's every verb/resource/name is one the code's lists name."""
+    from lmeval_setup.provision.access import provision_access
+
     for command, accesses in (("bootstrap", rbac.bootstrap_access()), ("revert", rbac.revert_access()),
-                              ("doctor", rbac.doctor_access())):
+                              ("doctor", rbac.doctor_access()), ("provision", provision_access())):
         for document in yaml.safe_load_all((RBAC_DIR / f"{command}.yaml").read_text()):
             for rule in document["rules"]:
                 for verb in rule["verbs"]:
@@ -117,3 +119,34 @@ def test_no_secrets_and_no_wildcards() -> None:
         for document in yaml.safe_load_all(path.read_text()):
             for rule in document["rules"]:
                 assert "secrets" not in rule["resources"] and "*" not in rule["verbs"] + rule["resources"], path
+
+
+class _Identity:
+    """For apply.require_access: an identity that may neither escalate nor bind roles (a namespace role)."""
+
+    def can_i(self, *_: Any) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("live_kind", [None, "ServiceAccount", "Role", "RoleBinding", "LMEvalJob"])
+def test_every_permission_provisions_preflight_checks_is_granted_in_its_namespace(live_kind: str | None) -> None:
+    """A real provision plan (nothing there yet; or one object of ours live and different, so updated or
+    replaced) needs only what lmeval-setup-provision-namespace grants, the namespace itself aside."""
+    from lmeval_setup.provision import apply as A
+    from lmeval_setup.provision.objects import MANAGED_BY, MANAGED_BY_LABEL, ProvisionSpec, build_objects
+
+    spec = ProvisionSpec(namespace="ci", job_name="nightly", base_url="http://m/v1/completions", tokenizer="t",
+                         tasks=["arc_easy"])
+    objects = [o for o in build_objects(spec) if o["kind"] != "Namespace"]
+    steps = []
+    for obj in objects:
+        live = None
+        if obj["kind"] == live_kind:  # ours, with another spec hash / roleRef / rules
+            live = {**obj, "metadata": {**obj["metadata"], "labels": {MANAGED_BY_LABEL: MANAGED_BY},
+                                        "annotations": {}}, "rules": [], "roleRef": {}}
+        steps.append(A._decide(obj, live))
+    assert any(step.action in ("update", "replace") for step in steps) == (live_kind is not None)
+    rules = _rules("provision", True)
+    for need in A._needs(_Identity(), steps):  # type: ignore[arg-type]
+        assert need.namespace == "ci"
+        assert _grants(rules, Access(verb=need.verb, group=need.group, resource=need.resource)), need.describe()

@@ -218,6 +218,7 @@ def create_fixed_jobs(kube: Kube, run: FixRun, *, replace: bool, say: Callable[[
         body["apiVersion"] = body.get("apiVersion") or f"{R.LMEVAL_GROUP}/{R.LMEVAL_VERSION}"
         if replace:
             _delete_and_wait(kube, f"{collection}/{job.plan.name}")
+            _wait_for_old_pod(kube, ns, job.plan.name)
         kube.create(collection, body)
         rules = ", ".join(s.rule_id for s in job.plan.steps if s.automatic)
         say(f"created LMEvalJob {ns}/{job.new_name} (fixes {job.plan.name}: {rules})")
@@ -230,6 +231,34 @@ def _delete_and_wait(kube: Kube, path: str, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {path.rsplit('/', 1)[-1]} to be deleted")
         time.sleep(0.5)
+
+
+def _wait_for_old_pod(kube: Kube, ns: str, name: str, timeout: float = 60.0) -> None:
+    """Wait until the replaced job's pod is gone. The operator names a job's pod after the job and creates
+    it once: a replacement created while the old pod still terminates gets AlreadyExists, and the real
+    controller (seen on the rhoai-2.22 line) then retries into a lost status poll, leaving the new job
+    Scheduled with its pod running, never read again (its next resync is hours away)."""
+    path = resource_path("", "v1", "pods", ns, name)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pod = kube.get_or_none(path)
+        except ApiError as exc:
+            if exc.status == 403:  # not allowed to read pods: nothing to wait on that we could see
+                return
+            raise
+        if pod is None or not _owned_by_a_job(pod, name):
+            return
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for pod {name} of the replaced job to be "
+                              "deleted (the operator creates the new job's pod under the same name)")
+        time.sleep(0.5)
+
+
+def _owned_by_a_job(pod: JSON, name: str) -> bool:
+    """The pod is an LMEvalJob's (named after it, owned by it): the old one, as the new job has no pod yet."""
+    return any(ref.get("kind") == "LMEvalJob" and ref.get("name") == name
+               for ref in pod.get("metadata", {}).get("ownerReferences") or [])
 
 
 def wait_for_jobs(kube: Kube, run: FixRun, timeout: float, say: Callable[[str], None]) -> None:

@@ -1147,14 +1147,14 @@ class Kubelet:
             return 500, EXEC_FAILED_MESSAGE
         if c.process is not None:
             spec = c.process.spec
-            return 200, {"pid": c.process.pid, "namespaces": list(spec.namespaces),
+            return 200, {"pid": c.process.exec_pid, "namespaces": list(c.process.exec_namespaces),
                          "env": [f"{k}={v}" for k, v in spec.env.items()], "workingDir": spec.working_dir}
         try:  # a scripted container: the command runs in the pod's sandbox, made on first use
             sandbox = self.runtime.sandbox(run.pod)
         except (OSError, RuntimeError) as exc:
             return 500, f"pod sandbox: {exc}"
         env = container_environment(self.kube, run.pod, c.spec)
-        return 200, {"pid": sandbox.pid, "namespaces": ["mount", "net"],
+        return 200, {"pid": sandbox.pid, "namespaces": list(sandbox.namespaces),
                      "env": [f"{k}={v}" for k, v in env.items()], "workingDir": c.spec.get("workingDir") or "/"}
 
 

@@ -4,19 +4,25 @@ A real kubelet gives each pod a sandbox (the "pause" container holding the pod's
 the containers as processes inside it; exec joins a container's namespaces. This module does the
 same on this machine with util-linux:
 
-- `PodSandbox`: `unshare --mount --net` runs a pause process (`sleep infinity`) whose private mount
+- `PodSandbox`: `unshare --mount --net --pid --fork` runs a pause process (`sleep infinity`) whose private mount
   namespace has a tmpfs on /opt (so /opt/app-root/src and the pod's volume mount paths under /opt
   exist, shared by the pod's containers like an emptyDir) and on /run (with the service-account
   namespace file /run/secrets/kubernetes.io/serviceaccount/namespace, which operators of 2.22 and
   older read), and whose network namespace has only loopback, up: each pod may listen on
-  127.0.0.1:18080 (the TrustyAI driver) without meeting another pod. Nothing is written on the host.
-- `ContainerProcess`: `nsenter --target PAUSE --mount [--net] -- env --chdir=DIR ARGV` with the container's
-  environment; stdout and stderr become the container's log (LogStore), the exit code its
-  terminated state. Every container process leads a process group of its own (a session): whatever it
-  starts (the driver's lm-eval, lm-eval's children) is killed with it when the container is stopped, its
-  pod deleted or finished, or when its main process exits (as a runtime tears down a container's PID
-  namespace). The kubelet's sandboxes are also stopped at interpreter exit and on SIGTERM/SIGHUP
-  (sandbox/reaper.py), and every direct child gets PR_SET_PDEATHSIG, so none outlives the kubelet thread.
+  127.0.0.1:18080 (the TrustyAI driver) without meeting another pod, and whose PID namespace (the pause
+  process is its init, /proc is the pod's own) holds every process of the pod: killing the init when the
+  pod is deleted makes the kernel kill all of them, also what double-forked and called setsid to leave its
+  container's process group. Where unshare may not make a PID namespace (`pid_namespaces_available`), pods
+  are process groups only and such a process outlives its pod. Nothing is written on the host.
+- `ContainerProcess`: the PID_LAUNCHER below (or, without a PID namespace, `nsenter --target PAUSE --mount
+  [--net]`) runs `env --chdir=DIR ARGV` in the pod's namespaces with the container's environment; stdout and
+  stderr become the container's log (LogStore), the exit code its terminated state. Every container process
+  leads a process group of its own (a session): whatever it starts (the driver's lm-eval, lm-eval's
+  children) is killed with it when the container is stopped, its pod deleted or finished, or when its main
+  process exits (as a runtime tears down a container's PID namespace; the pod's containers share one PID
+  namespace here, as with `shareProcessNamespace: true`). The kubelet's sandboxes are also stopped at
+  interpreter exit and on SIGTERM/SIGHUP (sandbox/reaper.py), and every direct child gets PR_SET_PDEATHSIG,
+  so none outlives the kubelet thread.
 - `StreamServer`: the Go program `kubelet-stream` (tools/kubeletstream, built with the control
   plane) in front of the kubelet's Python HTTPS server: it serves `/exec/...` with the kubelet's own
   streaming code (SPDY and WebSocket) and proxies everything else (containerLogs) to Python. It asks
@@ -89,6 +95,50 @@ exec sleep infinity
 """
 
 
+# Runs a container's process in a pod's PID namespace: a process cannot join a PID namespace itself, only its
+# children can, so this joins the pod's namespaces (all opened before the first setns: entering the mount
+# namespace changes what /proc shows) and forks. It ignores SIGTERM/SIGINT/SIGHUP, which the kubelet sends to
+# the whole group anyway, so the container's process decides how it ends; then it exits as its child did,
+# by the same signal or with the same code. nsenter forks too but dies of the group's SIGTERM at once, and
+# the container's graceful end would then be cut short by the SIGKILL that follows its main process' exit.
+# argv: TARGET_PID NAMESPACES(comma-separated /proc/PID/ns names) -- ARGV...
+PID_LAUNCHER = r"""
+import ctypes, os, signal, sys
+target, names, argv = sys.argv[1], sys.argv[2].split(","), sys.argv[4:]
+libc = ctypes.CDLL(None, use_errno=True)
+fds = [(name, os.open(f"/proc/{target}/ns/{name}", os.O_RDONLY)) for name in names]
+for name, fd in fds:
+    if libc.setns(fd, 0) != 0:
+        sys.stderr.write(f"pod sandbox: setns {name}: {os.strerror(ctypes.get_errno())}\n")
+        os._exit(128)
+    os.close(fd)
+held = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+for signum in held:
+    signal.signal(signum, signal.SIG_IGN)
+child = os.fork()
+if child == 0:
+    for signum in (*held, signal.SIGPIPE, signal.SIGXFSZ):  # a container starts with default dispositions
+        signal.signal(signum, signal.SIG_DFL)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: never outlive the launcher
+    if os.getppid() == 1:  # the launcher died first: reparented to the pod's init (its parent reads as 0)
+        os._exit(137)
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as exc:
+        sys.stderr.write(f"{argv[0]}: {exc.strerror}\n")
+        os._exit(127)
+_, status = os.waitpid(child, 0)
+if os.WIFSIGNALED(status):
+    signum = os.WTERMSIG(status)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    os._exit(128 + signum)
+os._exit(os.waitstatus_to_exitcode(status))
+"""
+# A ProcessSpec's namespace names (nsenter's flags) as /proc/PID/ns names, in the order nsenter enters them.
+PROC_NS_NAMES = {"net": "net", "pid": "pid", "mount": "mnt"}
+
+
 def signal_group(pgid: int, signum: int) -> bool:
     """Send `signum` to process group `pgid`; False when the group is gone (no process of it is left)."""
     if pgid <= 1:  # 0 would be our own group, 1 init
@@ -126,6 +176,20 @@ def namespaces_available() -> bool:
     return probe.returncode == 0
 
 
+@functools.cache
+def pid_namespaces_available() -> bool:
+    """Whether pod sandboxes can also be PID namespaces (unshare --pid --fork, with their own /proc)."""
+    if not namespaces_available():
+        return False
+    try:
+        probe = subprocess.run(["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc",
+                                "--propagation", "private", "--", "sh", "-c", "test $$ = 1"],
+                               capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
 def stream_binary(binary_dir: Path | None = None) -> Path | None:
     """The built kubelet-stream (next to the control-plane binaries), or None when not built."""
     from lmeval_setup.sandbox.controlplane import default_binary_dir
@@ -140,19 +204,35 @@ def stream_binary(binary_dir: Path | None = None) -> Path | None:
 
 @dataclass
 class PodSandbox:
-    """The pause process of one pod: its PID names the pod's mount and network namespaces."""
+    """The pause process of one pod: its PID (`pid`, on the host) names the pod's namespaces.
+
+    With a PID namespace, `process` is unshare, which stays outside it, and `pid` its child, the pause
+    process, init of the pod's PID namespace."""
 
     uid: str
     process: subprocess.Popen[bytes]
+    _: KW_ONLY
+    init_pid: int | None = None  # the pause process, when it is the init of a PID namespace of its own
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        return self.init_pid or self.process.pid
+
+    @property
+    def has_pid_namespace(self) -> bool:
+        return self.init_pid is not None
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        """Every namespace of the pod (nsenter's names): what an exec into it joins."""
+        return ("mount", "net", "pid") if self.has_pid_namespace else ("mount", "net")
 
     @classmethod
     def start(cls, uid: str, namespace: str, directories: list[str], timeout: float = 10.0,
               keep_tmp: tuple[str, ...] = ()) -> PodSandbox:
-        argv = ["unshare", "--mount", "--net", "--propagation", "private", "--", "sh", "-c", PAUSE_SCRIPT,
+        # --kill-child: the pause process (and with it the PID namespace) dies with unshare, which dies with us.
+        pid_ns = ["--pid", "--fork", "--kill-child", "--mount-proc"] if pid_namespaces_available() else []
+        argv = ["unshare", "--mount", "--net", *pid_ns, "--propagation", "private", "--", "sh", "-c", PAUSE_SCRIPT,
                 "pause", namespace, *directories]
         kept = "\n".join(p for p in keep_tmp if p.startswith("/tmp/") and ".." not in p.split("/"))
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -164,12 +244,26 @@ class PodSandbox:
             process.kill()
             error = (process.stderr.read() if process.stderr else b"").decode(errors="replace").strip()
             raise RuntimeError(f"pod sandbox did not start: {error or ready or 'no answer'}")
-        return cls(uid, process)
+        init_pid = _only_child(process.pid) if pid_ns else None
+        if pid_ns and init_pid is None:
+            process.kill()
+            raise RuntimeError("pod sandbox did not start: no init in its PID namespace")
+        return cls(uid, process, init_pid=init_pid)
 
     def stop(self) -> None:
-        signal_group(self.pid, signal.SIGKILL)
+        """SIGKILL to unshare and the pause process; the kernel then kills every process of the PID namespace."""
+        signal_group(self.process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(5)
+
+
+def _only_child(pid: int) -> int | None:
+    """The one child of `pid` (unshare --fork's: the pod's init), from /proc."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if len(children) == 1 else None
 
 
 def _read_line(stream: IO[bytes], timeout: float) -> str:
@@ -208,23 +302,34 @@ class ContainerProcess:
     readers: list[threading.Thread] = field(default_factory=list)
     group_killed: bool = False  # what the main process left behind has been killed
 
+    exec_pid: int = 0  # whose namespaces an exec into this container joins (set by start)
+    exec_namespaces: tuple[str, ...] = ()
+
     @property
     def pid(self) -> int:
         return self.process.pid
 
     @classmethod
     def start(cls, sandbox: PodSandbox, spec: ProcessSpec, on_line: Callable[[str], None]) -> ContainerProcess:
-        argv = ["nsenter", "--target", str(sandbox.pid), *(f"--{ns}" for ns in spec.namespaces), "--",
-                *in_directory(spec.working_dir, spec.argv)]
-        # Its own session and process group (pgid = pid; nsenter execs, it does not fork): the container's
-        # processes, however deep, are one group to signal.
+        command = in_directory(spec.working_dir, spec.argv)
+        if sandbox.has_pid_namespace:
+            names = ",".join(PROC_NS_NAMES[ns] for ns in ("net", "pid", "mount") if ns in (*spec.namespaces, "pid"))
+            argv = [sys.executable, "-I", "-S", "-c", PID_LAUNCHER, str(sandbox.pid), names, "--", *command]
+        else:
+            argv = ["nsenter", "--target", str(sandbox.pid), *(f"--{ns}" for ns in spec.namespaces), "--", *command]
+        # Its own session and process group (pgid = pid; nsenter execs, the launcher's child stays in its
+        # group): the container's processes, however deep, are one group to signal.
         # stdout and stderr share one pipe: the log has the order the container wrote its lines in, as
         # conmon's log has when its reader keeps up. Two pipes read by two threads gave the order the
         # threads got to run in (on a loaded machine a stderr line came before the stdout line written
         # ahead of it). A partial line is followed by whatever is written next, as in a CRI log.
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    env=spec.env, preexec_fn=_set_pdeathsig, start_new_session=True)
-        running = cls(spec, process)
+        # An exec joins the pod's init in the container's namespaces and the pod's PID namespace (it then dies
+        # with the pod); without one, the container's own process, which nsenter became.
+        pid_ns = ("pid",) if sandbox.has_pid_namespace else ()
+        running = cls(spec, process, exec_pid=sandbox.pid if pid_ns else process.pid,
+                      exec_namespaces=(*spec.namespaces, *pid_ns))
         assert process.stdout is not None
         reader = threading.Thread(target=_pump, args=(process.stdout, on_line), daemon=True,
                                   name=f"container-log-{process.pid}")

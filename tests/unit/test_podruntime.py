@@ -6,7 +6,12 @@ The namespace tests run real `unshare`/`nsenter` and skip where Linux namespaces
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
+import random
+import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -25,6 +30,7 @@ from lmeval_setup.sandbox.podruntime import (
     ProcessSpec,
     container_environment,
     in_directory,
+    pid_namespaces_available,
     volume_directories,
 )
 
@@ -176,6 +182,76 @@ def test_teardown_kills_what_ignores_sigterm_and_waits_for_it() -> None:
     assert {p for p in tree | second_tree if processsupport.alive(p)} == set()
     assert running.process.returncode is not None and second.process.returncode is not None
     assert not runtime.has_sandbox("uid-1") and not runtime.has_sandbox("uid-2")
+
+
+def _processes_running(argv: list[str]) -> set[Any]:
+    """The live processes on this machine whose command line is exactly `argv`."""
+    wanted = "\0".join(argv) + "\0"
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                matches = (entry / "cmdline").read_text() == wanted
+            except OSError:
+                continue
+            me = processsupport.identity(int(entry.name)) if matches else None
+            if me is not None and processsupport.alive(me):
+                found.add(me)
+    return found
+
+
+needs_pid_namespaces = pytest.mark.skipif(not pid_namespaces_available(),
+                                          reason="unshare may not make PID namespaces here: pods are process groups")
+
+
+@needs_pid_namespaces
+def test_deleting_a_pod_kills_what_left_its_process_group() -> None:
+    """A process that double-forks and calls setsid leaves its container's process group (and session), so
+    signalling the group misses it; each pod is a PID namespace, and deleting the pod kills its init, with it
+    every process of the pod. Before: the escaped `sleep` outlived its pod, reparented to the host's init."""
+    escaped_argv = ["sleep", f"{600 + random.random():.6f}"]  # unique: tests run in parallel on one machine
+    script = f"setsid sh -c '{shlex.join(escaped_argv)} & exit 0'; echo started; exec sleep 600"
+    runtime, escaped = PodRuntime(), set()
+    try:
+        running = runtime.start(pod(), "main", ProcessSpec(("sh", "-c", script), {"PATH": DEFAULT_PATH}),
+                                lambda _: None)
+        deadline = time.monotonic() + 10
+        while not escaped and time.monotonic() < deadline:
+            escaped = _processes_running(escaped_argv)
+            time.sleep(0.05)
+        assert len(escaped) == 1, "the double-forked, setsid'd process did not start"
+        (pid, _), = escaped
+        assert os.getpgid(pid) != running.pid  # it really left the container's group
+        runtime.stop_pod("uid-1")
+        wait_exit(running)
+        assert processsupport.survivors(escaped, timeout=5) == set()
+    finally:
+        runtime.teardown()
+        for pid, _ in processsupport.survivors(escaped, timeout=0):  # never leave it behind, even on failure
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@needs_pid_namespaces
+def test_a_container_in_a_pid_namespace_ends_its_own_way_on_sigterm() -> None:
+    """The launcher that puts a container in its pod's PID namespace outlives the group's SIGTERM, so the
+    container's process ends as it chooses (here exit 7 from its trap) and the kubelet reports that, not the
+    launcher's death; the process sees itself inside the pod (not init: the pause process is)."""
+    runtime, lines = PodRuntime(), []
+    script = "trap 'echo bye; exit 7' TERM; echo pid=$$; while :; do sleep 0.1; done"
+    try:
+        running = runtime.start(pod(), "main", ProcessSpec(("sh", "-c", script), {"PATH": DEFAULT_PATH}),
+                                lines.append)
+        deadline = time.monotonic() + 10
+        while not lines and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert running.exec_namespaces == ("mount", "net", "pid")
+        running.stop(grace=5)
+        assert wait_exit(running) == 7
+    finally:
+        runtime.teardown()
+    assert lines[0] != "pid=1" and int(lines[0].removeprefix("pid=")) < 100, lines  # a pod-local PID
+    assert lines[-1] == "bye"
 
 
 def wait_exit(running: Any, timeout: float = 10.0) -> int:

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import click
@@ -64,11 +68,44 @@ def cli() -> None:
     """Make TrustyAI LM-Eval work on OpenShift AI, and find out why evaluation jobs fail."""
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt: a BaseException, so no
+    `except Exception` turns it into a failure report, and kube.readpool abandons its workers for it."""
+
+
+# Commands that keep SIGTERM's default action: the sandbox's teardown (sandbox/reaper.py) takes SIGTERM over
+# only while it is the default, and ends the process as killed by it once its control planes are stopped.
+_OWN_SIGTERM = frozenset({"sandbox"})
+
+
+@contextmanager
+def _sigterm_raises(argv: list[str] | None) -> Iterator[None]:
+    """For the length of one command, SIGTERM raises Terminated (exit 143 with one line, after every
+    `finally` and `with` on the way out) instead of killing the process silently; the previous handler
+    is put back afterwards (tests call main() many times in one process)."""
+    args = sys.argv[1:] if argv is None else argv
+    command = next((a for a in args if not a.startswith("-")), None)
+    if (command in _OWN_SIGTERM or threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+
+    def terminated(_signum: int, _frame: object) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def main(argv: list[str] | None = None, prog_name: str = "lmeval-setup", complete_var: str | None = None) -> Any:
     """`prog_name`/`complete_var` differ only for the kubectl plugin (lmeval_setup.cli.plugin)."""
     set_level(NORMAL)  # -q/-v apply to one invocation (tests call main() many times in one process)
     try:
-        return cli.main(args=argv, prog_name=prog_name, complete_var=complete_var, standalone_mode=False)
+        with _sigterm_raises(argv):
+            return cli.main(args=argv, prog_name=prog_name, complete_var=complete_var, standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort as exc:
@@ -86,6 +123,9 @@ def main(argv: list[str] | None = None, prog_name: str = "lmeval-setup", complet
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except Terminated:
+        click.echo("terminated", err=True)
+        sys.exit(128 + signal.SIGTERM)
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in CLUSTER_EXTRA_MODULES:
             _internal_error(exc)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from lmeval_setup.errors import UNREACHABLE, ClusterError
 from lmeval_setup.kube.client import JSON, ApiError, Kube, resource_path
+from lmeval_setup.kube.readpool import ReadPool, is_interrupt, wait_for
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class KubeSource:
 
     def __init__(self, kube: Kube, workers: int = 0) -> None:
         self.kube = kube
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kube-read") if workers else None
+        # Daemon workers, abandoned on Ctrl-C/SIGTERM (kube.readpool): a hung read must not hold up the exit.
+        self._pool = ReadPool(workers, "kube-read") if workers else None
         self._pending: dict[Read, Future[Any]] = {}
         self._lock = threading.Lock()
         self.unused = 0  # prefetched answers nobody asked for (wasted requests)
@@ -72,10 +74,11 @@ class KubeSource:
     def _answer(self, read: Read) -> Any:
         with self._lock:
             pending = self._pending.pop(read, None)
-        return pending.result() if pending is not None else self._read(read)
+        return wait_for(pending) if pending is not None else self._read(read)
 
-    def close(self) -> None:
-        """Wait for reads still running (a thread must not outlive the client) and count the unused ones."""
+    def close(self, wait: bool = True) -> None:
+        """Wait for reads still running (a thread must not outlive the client) and count the unused ones;
+        `wait=False` (the process is being interrupted) leaves running reads to their daemon threads."""
         if self._pool is None:
             return
         with self._lock:
@@ -83,13 +86,13 @@ class KubeSource:
             leftovers, self._pending = list(self._pending.values()), {}
         for future in leftovers:
             future.cancel()
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=wait)
 
     def __enter__(self) -> KubeSource:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        self.close(wait=not is_interrupt(exc))
 
     # -- ObjectSource -------------------------------------------------------------------------------------
     def get(self, group: str, version: str, plural: str, name: str, namespace: str | None = None) -> JSON | None:

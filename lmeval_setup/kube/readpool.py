@@ -1,0 +1,127 @@
+"""Concurrent reads that never hold up Ctrl-C or SIGTERM: `ReadPool` and `wait_for`.
+
+Reads that do not depend on each other run at the same time on the client's keep-alive pool (kube.pool):
+detect()'s prefetched rounds (kube.source) and the doctor's job layer (doctor.collect). A read that hangs
+(a server that accepts the connection and never answers) must not hold up an interrupt for the length of
+the request timeout, and concurrent.futures' ThreadPoolExecutor cannot give that: its workers are joined
+when its `with` block ends and again at interpreter exit, whatever the exception, so an interrupted
+`doctor` sat until the hung read timed out (30 s) and then reported that timeout instead of "interrupted".
+A ReadPool's workers are daemon threads, waited for when the block ends normally or on an ordinary error
+(a thread must not outlive the client it reads with), and abandoned when it ends on an interrupt
+(KeyboardInterrupt, SystemExit, the CLI's SIGTERM exception: any BaseException that is not an Exception):
+the process is on its way out, and a worker blocked in recv() holds nothing that exit must release.
+Every wait on a worker goes through `wait_for` (or the pool's own map and shutdown), in short slices.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
+from types import TracebackType
+from typing import Any, TypeVar
+
+# How long one wait for a worker's answer or exit lasts before the waiting thread looks at signals again.
+WAIT_SLICE_S = 0.1
+
+T = TypeVar("T")
+
+
+def is_interrupt(exc: BaseException | None) -> bool:
+    """An exception that ends the process rather than reports a failure (Ctrl-C, SIGTERM, sys.exit)."""
+    return exc is not None and not isinstance(exc, Exception)
+
+
+def wait_for(future: Future[T]) -> T:
+    """future.result(), waited for in WAIT_SLICE_S slices: the main thread gets back to the interpreter
+    between them, so a signal's handler runs within a slice even when the kernel delivered the signal to a
+    worker thread (an untimed lock wait is only woken by a signal sent to the waiting thread itself)."""
+    while not future.done():
+        wait_futures([future], timeout=WAIT_SLICE_S)
+    return future.result()
+
+
+_Work = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...]]
+
+
+class ReadPool:
+    """A few daemon worker threads for concurrent reads (see the module docstring): submit() and map() as
+    concurrent.futures' executors have them; leaving the `with` block waits for the workers unless it is
+    left by an interrupt, which abandons them (queued work cancelled, running work left to the daemons)."""
+
+    def __init__(self, workers: int, name: str = "kube-read") -> None:
+        if workers < 1:
+            raise ValueError("a ReadPool needs at least one worker")
+        self._workers, self._name = workers, name
+        self._work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        future: Future[T] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self._name}: submit after shutdown")
+            self._work.put((future, fn, args))
+            if len(self._threads) < self._workers:  # started as work arrives, as ThreadPoolExecutor does
+                thread = threading.Thread(target=self._run, name=f"{self._name}-{len(self._threads)}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        return future
+
+    def map(self, fn: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
+        """fn over items on the workers, the answers in order; the first error is raised (the rest cancelled)."""
+        futures = [self.submit(fn, item) for item in items]
+        try:
+            return [wait_for(future) for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+    def shutdown(self, wait: bool = True) -> None:
+        """No more work: queued work is cancelled; with `wait`, running work is waited for (in slices)."""
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+        self._cancel_queued()
+        for _ in threads:
+            self._work.put(None)  # one stop mark per worker, after the (now empty) queue
+        if wait:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(WAIT_SLICE_S)
+
+    def _cancel_queued(self) -> None:
+        while True:
+            try:
+                item = self._work.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                item[0].cancel()
+
+    def _run(self) -> None:
+        while True:
+            item = self._work.get()
+            if item is None:
+                return
+            future, fn, args = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # the waiter's to raise, as concurrent.futures does
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def __enter__(self) -> ReadPool:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.shutdown(wait=not is_interrupt(exc))

@@ -1,0 +1,196 @@
+"""Ctrl-C and SIGTERM while a cluster read hangs (issue 16 leftover): exit at once, 130 / 143, one line.
+
+The cluster here is a server that accepts TCP connections and never answers (a hung apiserver, a black-holed
+load balancer): every read waits for its request timeout. Before kube/readpool.py, the doctor's and
+bootstrap's concurrent reads ran on concurrent.futures' ThreadPoolExecutor, whose worker threads are joined
+when its block ends and again at interpreter exit, whatever the exception: a Ctrl-C'd `doctor` sat until the
+hung read timed out and then reported the timeout (exit 3), and bootstrap's no-op read held Ctrl-C for its
+5 s; SIGTERM killed every command without a word (no handler). Real processes, real signals, sent once the
+command's first connection was accepted (so it is inside a hung read).
+
+Every request here would hang for 60 s (--request-timeout 60s; bootstrap's no-op read, capped at 5 s by
+the CLI, gets the same 60 s by setting that cap in its process), so the old behaviour cannot pass for the
+new under any load, and the bound can be generous enough for a 2-core machine at load 25: on a quiet
+machine the commands exit 0.2-0.5 s after the signal. The commands run at once (one hung server each).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from testsupport import PROGRESS_LINE
+
+CLI = [sys.executable, "-m", "lmeval_setup.cli.main"]
+REPO = Path(__file__).resolve().parents[2]
+JOB = REPO / "examples" / "jobs" / "granite-arc-easy.yaml"
+HANG_S = 60
+# Far below HANG_S (what the old code waited), far above the fraction of a second the exit takes.
+EXIT_WITHIN_S = 15.0
+STARTUP_TIMEOUT_S = 90.0
+# bootstrap's no-op read caps each request at 5 s; the same CLI with the cap at HANG_S (see the docstring).
+BOOTSTRAP_CLI = [sys.executable, "-c", "import sys; import lmeval_setup.bootstrap.noop as noop; "
+                 f"noop.NOOP_REQUEST_TIMEOUT = {HANG_S}; from lmeval_setup.cli.main import main; "
+                 "sys.argv[0] = 'lmeval-setup'; main()"]
+
+COMMANDS: dict[str, list[str]] = {
+    "bootstrap": ["bootstrap"],  # the no-op read, answered without Ansible when it can be
+    "results": ["results", "-n", "team"],
+    "lint": ["lint", "--cluster", str(JOB)],
+    "provision": ["provision", "-n", "team", "--model", "m", "--base-url", "http://m:8080/v1/completions",
+                  "--tokenizer", "t", "--tasks", "arc_easy"],
+    "revert-dry-run": ["revert", "--dry-run"],  # through ansible-playbook: its own signal forwarding
+}
+# Which signals each command gets: the single-threaded commands always took Ctrl-C; SIGTERM is new to all.
+SIGNALS: dict[str, tuple[int, ...]] = {
+    "bootstrap": (signal.SIGINT, signal.SIGTERM),
+    "results": (signal.SIGTERM,), "lint": (signal.SIGTERM,), "provision": (signal.SIGTERM,),
+    "revert-dry-run": (signal.SIGTERM,),
+}
+CASES = [(name, signum) for name, signums in SIGNALS.items() for signum in signums]
+
+
+class HungServer:
+    """Accepts connections and never answers; `accepted` is set at the first one."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = threading.Event()
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            self.accepted.set()
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()
+
+
+@dataclass
+class Run:
+    name: str
+    signum: int
+    server: HungServer
+    home: Path
+    proc: subprocess.Popen[str]
+    signalled_at: float = 0.0
+    ended_at: float = 0.0
+    out: str = field(default="")
+    err: str = field(default="")
+
+
+def _kubeconfig(path: Path, port: int) -> Path:
+    path.write_text(f"""apiVersion: v1
+kind: Config
+clusters:
+- name: hung
+  cluster: {{server: "https://127.0.0.1:{port}", insecure-skip-tls-verify: true}}
+users:
+- name: u
+  user: {{token: "sha256~interrupt-test-token"}}
+contexts:
+- name: hung
+  context: {{cluster: hung, user: u, namespace: team}}
+current-context: hung
+""")
+    return path
+
+
+def _default_sigint() -> None:
+    """A child of a shell script or a CI runner may inherit SIGINT ignored; a terminal's Ctrl-C reaches a
+    process whose SIGINT is the default, which is what this test is about."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _start(name: str, signum: int, root: Path) -> Run:
+    server = HungServer()
+    home = root / f"{name}-{signum}"
+    (home / "tmp").mkdir(parents=True)
+    kubeconfig = _kubeconfig(root / f"{name}-{signum}.kubeconfig", server.port)
+    env = {**os.environ, "HOME": str(home), "TMPDIR": str(home / "tmp"), "KUBECONFIG": str(kubeconfig),
+           "PYTHONPATH": str(REPO)}
+    env.pop("LMEVAL_DEBUG", None)
+    cli = BOOTSTRAP_CLI if name == "bootstrap" else CLI
+    proc = subprocess.Popen([*cli, *COMMANDS[name], "--request-timeout", f"{HANG_S}s"], cwd=home, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
+    return Run(name, signum, server, home, proc)
+
+
+def _interrupt_when_hung(run: Run) -> None:
+    """The signal once the command's first connection hangs; then its exit, timed from the signal."""
+    if run.server.accepted.wait(STARTUP_TIMEOUT_S):
+        run.proc.send_signal(run.signum)
+        run.signalled_at = time.monotonic()
+    try:
+        run.out, run.err = run.proc.communicate(timeout=HANG_S + 60)
+    finally:
+        run.ended_at = time.monotonic()
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.communicate()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[str, int], Run]]:
+    root = tmp_path_factory.mktemp("interrupts")
+    started = {(name, signum): _start(name, signum, root) for name, signum in CASES}
+    waiters = [threading.Thread(target=_interrupt_when_hung, args=(run,)) for run in started.values()]
+    try:
+        for waiter in waiters:
+            waiter.start()
+        for waiter in waiters:
+            waiter.join()
+        yield started
+    finally:
+        for run in started.values():
+            if run.proc.poll() is None:
+                run.proc.kill()
+                run.proc.wait()
+            run.server.close()
+
+
+def _files_under(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize(("name", "signum"), CASES,
+                         ids=[f"{name}-{signal.Signals(signum).name}" for name, signum in CASES])
+def test_a_signal_during_a_hung_read_ends_the_command_at_once(runs: dict[tuple[str, int], Run], name: str,
+                                                              signum: int) -> None:
+    run = runs[(name, signum)]
+    assert run.signalled_at, f"{name} never connected to the cluster: {run.err[-500:]}"
+    took = run.ended_at - run.signalled_at
+    assert run.proc.returncode == 128 + signum, (run.proc.returncode, run.err[-500:])
+    assert took < EXIT_WITHIN_S, f"{name} took {took:.1f} s to exit after {signal.Signals(signum).name}"
+    words = "interrupted" if signum == signal.SIGINT else "terminated"
+    assert "timed out" not in run.err and "Traceback" not in run.err
+    # bootstrap and revert through Ansible stamp progress lines on stderr off a terminal, and print the
+    # summary of the cut run (its cluster failed); every other command: one line and no report at all.
+    lines = [line for line in run.err.splitlines() if line.strip() and not PROGRESS_LINE.match(line)]
+    assert len(lines) == 1 and words in lines[0], run.err
+    if name == "revert-dry-run":
+        assert "failed=1" in run.out, run.out
+    else:
+        assert run.out == ""
+    assert _files_under(run.home) == []  # nothing written: no report, no runner directory left behind

@@ -20,6 +20,12 @@ those import the kubernetes package (~0.5 s per module run); credentials only th
 (an `exec` plugin, an `auth-provider`, a `proxy-url`) still go through it, with the same overrides.
 username/password are accepted like kubernetes.core accepts them; the client library sends no basic
 auth since v12, and neither does this.
+
+Where each option comes from (the task's value, else K8S_AUTH_<OPTION>, else K8S_AUTH_<client name>) is
+`resolve_auth` / `resolve_impersonation` here, used by the modules (their module_utils delegates to them) and by
+the CLI's own commands (`connect_cli`: doctor, lint's cluster checks, results, provision, bootstrap's no-op
+fast path), whose --kubeconfig/--context are the task's options: one resolution, one precedence, so in AWX
+the CLI and the role read the same cluster as the same identity.
 """
 
 from __future__ import annotations
@@ -45,6 +51,90 @@ from lmeval_setup.kube.client import (
 JSON = dict[str, Any]
 
 
+# kubernetes.core's args_common.AUTH_ARG_MAP (client library name -> option name) and the option types the
+# environment's strings are read as; tests/unit/test_k8s_auth.py pins them to the collection's spec.
+AUTH_ARG_MAP = {
+    "kubeconfig": "kubeconfig", "context": "context", "host": "host", "api_key": "api_key",
+    "username": "username", "password": "password", "verify_ssl": "validate_certs", "ssl_ca_cert": "ca_cert",
+    "cert_file": "client_cert", "key_file": "client_key", "proxy": "proxy", "no_proxy": "no_proxy",
+    "proxy_headers": "proxy_headers", "persist_config": "persist_config",
+}
+BOOL_OPTIONS = frozenset(("validate_certs", "persist_config"))
+PROXY_HEADER_KEYS = ("proxy_basic_auth", "basic_auth", "user_agent")  # all str in kubernetes.core's spec
+FALSE_WORDS = ("0", "false", "no")
+ENV_PREFIX = "K8S_AUTH_"
+
+
+def _env_bool(value: str) -> bool:
+    return value.lower() not in FALSE_WORDS
+
+
+def resolve_auth(params: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> JSON:
+    """{client name: value} for every option given by the task (params) or the environment, as kubernetes.core
+    6.x's _create_auth_spec takes them: the task's value, else K8S_AUTH_<OPTION>, else K8S_AUTH_<client name>
+    (`or`: an empty K8S_AUTH_HOST falls through to the next name); a boolean from the environment is false only
+    for 0, false and no."""
+    env = os.environ if environ is None else environ
+    auth: JSON = {}
+    for true_name, arg_name in AUTH_ARG_MAP.items():
+        if params.get(arg_name) is not None:
+            auth[true_name] = params[arg_name]
+        elif arg_name == "proxy_headers":
+            headers = {key: env[f"{ENV_PREFIX}PROXY_HEADERS_{key.upper()}"] for key in PROXY_HEADER_KEYS
+                       if env.get(f"{ENV_PREFIX}PROXY_HEADERS_{key.upper()}") is not None}
+            auth[true_name] = headers
+        else:
+            value = env.get(f"{ENV_PREFIX}{arg_name.upper()}") or env.get(f"{ENV_PREFIX}{true_name.upper()}")
+            if value is not None:
+                auth[true_name] = _env_bool(value) if arg_name in BOOL_OPTIONS else value
+    return auth
+
+
+def resolve_impersonation(params: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> JSON:
+    """{"impersonate_user": ..., "impersonate_groups": [...]} from the task, else K8S_AUTH_IMPERSONATE_*
+    (groups comma-separated), as kubernetes.core's _create_headers."""
+    env = os.environ if environ is None else environ
+    found: JSON = {}
+    for name in ("impersonate_user", "impersonate_groups"):
+        value = params.get(name)
+        if value is None:
+            value = env.get(f"{ENV_PREFIX}{name.upper()}")
+            if value is not None and name == "impersonate_groups":
+                value = [part for part in value.split(",") if part != ""]
+        if value:
+            found[name] = value
+    return found
+
+
+def secrets_of(auth: Mapping[str, Any]) -> list[str]:
+    """Values that must never be printed: Ansible masks no_log options, not what came from the environment."""
+    values = [auth.get("api_key"), auth.get("password")]
+    values += [v for k, v in (auth.get("proxy_headers") or {}).items() if k != "user_agent"]
+    return [v for v in values if isinstance(v, str) and v]
+
+
+def environment_sets_connection(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether any K8S_AUTH_* variable says something about the connection (an empty one says nothing)."""
+    env = os.environ if environ is None else environ
+    return any(value for name, value in env.items() if name.startswith(ENV_PREFIX))
+
+
+def connect_cli(kubeconfig: str | None, context: str | None, request_timeout: float | None = None,
+                environ: Mapping[str, str] | None = None) -> Kube:
+    """The CLI's own connection: --kubeconfig (or KUBECONFIG) and --context are the task's options, K8S_AUTH_*
+    the environment, resolved and applied as for the modules (AWX's bearer-token credential: host with api_key,
+    so the kubeconfig is not read). With no K8S_AUTH_* variable this is kubectl's resolution (Kube.connect:
+    an explicit or $KUBECONFIG file, ~/.kube/config, then the pod's service account), as before."""
+    env = os.environ if environ is None else environ
+    if not environment_sets_connection(env):
+        return Kube.connect(kubeconfig, context, request_timeout)
+    from lmeval_setup.kube.client import _require_cluster_extra
+
+    _require_cluster_extra()
+    auth = resolve_auth({"kubeconfig": kubeconfig, "context": context}, env)
+    return connect_with_auth(auth, resolve_impersonation({}, env), env, request_timeout)
+
+
 def _given(auth: Mapping[str, Any], *names: str) -> bool:
     return all(auth.get(name) for name in names)
 
@@ -61,9 +151,10 @@ def base_source(auth: Mapping[str, Any]) -> str:
 
 
 def connect_with_auth(auth: Mapping[str, Any], impersonate: Mapping[str, Any] | None = None,
-                      environ: Mapping[str, str] | None = None) -> Kube:
+                      environ: Mapping[str, str] | None = None, request_timeout: float | None = None) -> Kube:
     """A Kube for kubernetes.core's resolved options (client names: host, api_key, verify_ssl, ssl_ca_cert,
-    cert_file, key_file, proxy, no_proxy, proxy_headers, kubeconfig, context) and impersonation headers."""
+    cert_file, key_file, proxy, no_proxy, proxy_headers, kubeconfig, context) and impersonation headers.
+    request_timeout: seconds per request, 0 for none; default: $LMEVAL_REQUEST_TIMEOUT, else 30."""
     env = os.environ if environ is None else environ
     auth = dict(auth)
     if auth.get("host"):
@@ -79,8 +170,9 @@ def connect_with_auth(auth: Mapping[str, Any], impersonate: Mapping[str, Any] | 
     headers = impersonation_headers(impersonate or {})
     if headers:
         transport = ImpersonatingTransport(transport, headers)
-    timeout = parse_duration(env[REQUEST_TIMEOUT_ENV]) if env.get(REQUEST_TIMEOUT_ENV) else None
-    return Kube(transport, auth.get("context") or None, timeout)
+    if request_timeout is None and env.get(REQUEST_TIMEOUT_ENV):
+        request_timeout = parse_duration(env[REQUEST_TIMEOUT_ENV])
+    return Kube(transport, auth.get("context") or None, request_timeout)
 
 
 def _what(auth: Mapping[str, Any], env: Mapping[str, str]) -> str:

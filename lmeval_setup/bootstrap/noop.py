@@ -16,7 +16,6 @@ real run's on a bootstrapped sandbox, and that a pending change still runs the r
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -162,16 +161,17 @@ def answer(opts: Any, progress: Callable[[str], None] | None = None) -> Any:
     """The RunResult of this bootstrap when it is a no-op that needs no Ansible, else None (run the role).
 
     Only a plain single-cluster run qualifies: no inventory (host variables are Ansible's), no dry run, no
-    -v (it asks for Ansible's own output), no K8S_AUTH_* connection (the role's modules would read it)."""
+    -v (it asks for Ansible's own output). It reads the cluster the role's modules would: K8S_AUTH_* with
+    --kubeconfig/--context as their options (k8s_auth.connect_cli, the modules' resolution)."""
+    from lmeval_setup.bootstrap.k8s_auth import connect_cli
     from lmeval_setup.bootstrap.runner import ClusterResult, RunResult, Step, project_dir
 
-    if (opts.playbook != "bootstrap" or opts.inventory or opts.dry_run or opts.verbosity
-            or any(k.startswith("K8S_AUTH_") for k in os.environ)):
+    if opts.playbook != "bootstrap" or opts.inventory or opts.dry_run or opts.verbosity:
         return None
     desired = Desired(True if opts.allow_online is None else opts.allow_online,
                       True if opts.allow_code_execution is None else opts.allow_code_execution)
     try:
-        kube = Kube.connect(opts.kubeconfig, opts.context, _capped(opts.request_timeout))
+        kube = connect_cli(opts.kubeconfig, opts.context, _capped(opts.request_timeout))
         try:
             facts, plan = read_and_plan(kube, desired)
         finally:

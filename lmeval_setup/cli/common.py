@@ -59,10 +59,12 @@ def output_option(*choices: str, default: str = "text") -> Callable[[F], F]:
 
 
 def connect(kubeconfig: str | None, context: str | None) -> Any:
+    """The cluster, resolved as the lmeval.setup modules resolve it: K8S_AUTH_* (AWX's credentials) with
+    --kubeconfig/--context as the task's options; with no K8S_AUTH_* variable, kubectl's rules."""
+    from lmeval_setup.bootstrap.k8s_auth import connect_cli  # lazy import: the client is heavy
     from lmeval_setup.cli.verbosity import trace_requests
-    from lmeval_setup.kube.client import Kube  # lazy import: the client is heavy
 
-    return trace_requests(Kube.connect(kubeconfig, context, request_timeout()))
+    return trace_requests(connect_cli(kubeconfig, context, request_timeout()))
 
 
 def findings_options(*formats: str) -> Callable[[F], F]:

@@ -161,3 +161,75 @@ def test_impersonation_reaches_the_apiserver_as_kubernetes_core_sends_it(control
     user = review["status"]["userInfo"]
     assert user["username"] == "alice"
     assert {"team-a", "team-b"} <= set(user["groups"]), user
+
+
+def _cli(args: list[str], env_extra: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("K8S_AUTH_", "KUBECONFIG", "LMEVAL_"))}
+    env.update({"HOME": str(tmp_path), **env_extra})
+    return subprocess.run([sys.executable, "-m", "lmeval_setup.cli.main", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_clis_own_commands_read_k8s_auth_as_the_modules_do(controlplane: Any, awx_token: str,
+                                                               tmp_path: Path) -> None:
+    """issue 13 (leftover 4): the same AWX credential, KUBECONFIG at a dead port. doctor, lint --cluster and
+    results reach the token's cluster as its ServiceAccount (the apiserver names it; the audit log shows its
+    reads), print no token even with -v, and never say "unreachable" (exit 3) as the kubeconfig's cluster would.
+    The ServiceAccount may not read LMEvalJobs there (no CRD; `admin` of its namespace): doctor and results
+    stop with that cluster's 403, which names the identity."""
+    elsewhere = str(_elsewhere_kubeconfig(tmp_path / "elsewhere.kubeconfig"))
+    awx = {"K8S_AUTH_HOST": controlplane.server, "K8S_AUTH_API_KEY": awx_token, "K8S_AUTH_VERIFY_SSL": "false",
+           "KUBECONFIG": elsewhere}
+    job = tmp_path / "job.yaml"
+    job.write_text(yaml.safe_dump({
+        "apiVersion": "trustyai.opendatahub.io/v1alpha1", "kind": "LMEvalJob", "metadata": {"name": "j"},
+        "spec": {"model": "hf", "modelArgs": [{"name": "pretrained", "value": "m"}],
+                 "taskList": {"taskNames": ["arc_easy"]}}}))
+    commands = {"doctor": ["doctor", "-n", NAMESPACE, "-v"], "results": ["results", "-n", NAMESPACE, "-v"],
+                "lint": ["lint", "--cluster", "-n", NAMESPACE, "-v", str(job)]}
+    before = _requests_of(controlplane)
+    for name, args in commands.items():
+        proc = _cli(args, awx, tmp_path)
+        output = proc.stdout + proc.stderr
+        assert awx_token not in output, f"{name} printed the bearer token"
+        assert proc.returncode != 3 and "127.0.0.1:1" not in output, (name, output[-3000:])
+        assert "api: GET " in proc.stderr, (name, output[-3000:])  # -v: it made its requests
+        if name != "lint":
+            assert f'User "{IDENTITY}"' in proc.stderr, (name, output[-3000:])
+    assert _requests_of(controlplane) > before  # every command's reads, as the token's identity
+    # Without the credential the same command goes to the kubeconfig's cluster: unreachable, exit 3.
+    assert _cli(commands["doctor"], {"KUBECONFIG": elsewhere}, tmp_path).returncode == 3
+
+
+def test_bootstraps_no_op_fast_path_reads_the_k8s_auth_cluster(controlplane: Any, awx_token: str,
+                                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path (bootstrap answered from one read, without Ansible) reads the cluster the role's modules
+    would: the token's, not the dead kubeconfig's. A bare apiserver is no no-op, so the role runs after it."""
+    from types import SimpleNamespace
+
+    from lmeval_setup.bootstrap import noop
+
+    elsewhere = str(_elsewhere_kubeconfig(tmp_path / "elsewhere.kubeconfig"))
+    for name in [k for k in os.environ if k.startswith("K8S_AUTH_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("KUBECONFIG", elsewhere)
+    monkeypatch.setenv("K8S_AUTH_HOST", controlplane.server)
+    monkeypatch.setenv("K8S_AUTH_API_KEY", awx_token)
+    monkeypatch.setenv("K8S_AUTH_VERIFY_SSL", "false")
+    before = _requests_of(controlplane, "customresourcedefinitions")
+    opts = SimpleNamespace(playbook="bootstrap", inventory=None, dry_run=False, verbosity=0, allow_online=None,
+                           allow_code_execution=None, kubeconfig=elsewhere, context=None, request_timeout=None)
+    assert noop.answer(opts) is None  # no OpenShift AI there (or not readable by the token): not a no-op
+    # its first read (platform.detect's CRD get) went to the token's cluster as the token's identity
+    assert _requests_of(controlplane, "customresourcedefinitions") > before
+
+
+def _requests_of(controlplane: Any, resource: str | None = None) -> int:
+    """How many requests (of `resource`, or any) the token's identity has made, by the apiserver's audit log."""
+    count = 0
+    for line in Path(controlplane.audit_log_path).read_text().splitlines():
+        event = json.loads(line)
+        if (event.get("user", {}).get("username") == IDENTITY and event.get("stage") == "ResponseComplete"
+                and resource in (None, (event.get("objectRef") or {}).get("resource"))):
+            count += 1
+    return count

@@ -183,3 +183,46 @@ def test_proxy_unless_no_proxy_bypasses_it(no_proxy: str | None, used: bool) -> 
 def test_secrets_from_the_environment_are_masked(ours: Any) -> None:
     auth = {"api_key": "t0ken", "password": "pw", "proxy_headers": {"proxy_basic_auth": "u:p", "user_agent": "ua"}}
     assert sorted(ours.secrets_of(auth)) == ["pw", "t0ken", "u:p"]
+
+
+def test_the_resolution_tables_are_the_collections_spec(ours: Any) -> None:
+    """lmeval_setup's resolve_auth (the modules' and the CLI's) reads the options the collection declares."""
+    assert A.AUTH_ARG_MAP == ours.AUTH_ARG_MAP
+    assert {name for name, spec in ours.AUTH_ARG_SPEC.items() if spec.get("type") == "bool"} == A.BOOL_OPTIONS
+    assert tuple(ours.AUTH_PROXY_HEADERS_SPEC) == A.PROXY_HEADER_KEYS
+    assert all(spec.get("type", "str") == "str" for spec in ours.AUTH_PROXY_HEADERS_SPEC.values())
+
+
+def _no_k8s_auth(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in __import__("os").environ if n.startswith("K8S_AUTH_")]:
+        monkeypatch.delenv(name)
+
+
+def test_the_cli_connection_takes_host_and_api_key_over_its_kubeconfig(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    """--kubeconfig (or KUBECONFIG) is the task's kubeconfig option: host with api_key from the environment
+    reads none, as kubernetes.core; the token is the bearer, verify_ssl false skips verification."""
+    _no_k8s_auth(monkeypatch)
+    broken = tmp_path / "broken.kubeconfig"
+    broken.write_text("not: [a kubeconfig")
+    monkeypatch.setenv("K8S_AUTH_HOST", "https://awx.example:6443/")
+    monkeypatch.setenv("K8S_AUTH_API_KEY", "t0k")
+    monkeypatch.setenv("K8S_AUTH_VERIFY_SSL", "false")
+    kube = A.connect_cli(str(broken), None, 7.0)
+    assert kube.host == "https://awx.example:6443" and kube.request_timeout == 7.0
+    headers: dict[str, str] = {}
+    kube._transport.authorize(headers, "/api", "GET")
+    assert headers["Authorization"] == "Bearer t0k"
+
+
+def test_the_cli_connection_without_k8s_auth_is_kubectls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No K8S_AUTH_* variable (or only empty ones): Kube.connect's rules and messages, unchanged."""
+    from lmeval_setup.errors import ClusterError
+
+    _no_k8s_auth(monkeypatch)
+    monkeypatch.setenv("K8S_AUTH_HOST", "")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(ClusterError, match=r"no kubeconfig at .* and not running in a cluster"):
+        A.connect_cli(None, None)

@@ -9,7 +9,8 @@ K8S_AUTH_<OPTION>, else K8S_AUTH_<client library name> (K8S_AUTH_VERIFY_SSL, K8S
 K8S_AUTH_CERT_FILE, K8S_AUTH_KEY_FILE); a boolean from the environment is false only for 0, false and
 no. So in AWX, where a credential injects K8S_AUTH_HOST / K8S_AUTH_API_KEY / K8S_AUTH_VERIFY_SSL, the
 role's kubernetes.core.k8s tasks and these modules talk to the same cluster as the same identity.
-lmeval_setup.bootstrap.k8s_auth turns the result into a connection (which base wins, what overrides it).
+lmeval_setup.bootstrap.k8s_auth does the resolving (resolve_auth below delegates to it, and the CLI's own
+commands call it too) and turns the result into a connection (which base wins, what overrides it).
 
 The specs below are kubernetes.core's interface (its args_common.AUTH_ARG_SPEC / AUTH_ARG_MAP);
 tests/unit/test_k8s_auth.py fails when they drift from the installed kubernetes.core.
@@ -17,7 +18,6 @@ tests/unit/test_k8s_auth.py fails when they drift from the installed kubernetes.
 
 from __future__ import annotations
 
-import os
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -65,8 +65,6 @@ AUTH_ARG_MAP = {
     "persist_config": "persist_config",
 }
 
-FALSE_WORDS = ("0", "false", "no")
-
 # Keys of a kubeconfig whose values are no secret: names, where the cluster is and how it is verified, file
 # paths. Every other value of an inline kubeconfig (token, client-key-data, password, auth-provider config,
 # exec command, arguments and env values, proxy-url, extensions, ...) stays masked.
@@ -82,52 +80,28 @@ def connection_spec():
     return {name: dict(spec) for name, spec in AUTH_ARG_SPEC.items()}
 
 
-def _env_bool(value):
-    return value.lower() not in FALSE_WORDS
-
-
 def resolve_auth(params, environ=None):
-    """{client name: value} for every option given by the task or the environment."""
-    env = os.environ if environ is None else environ
-    auth = {}
-    for true_name, arg_name in AUTH_ARG_MAP.items():
-        if params.get(arg_name) is not None:
-            auth[true_name] = params[arg_name]
-        elif arg_name == "proxy_headers":
-            headers = {}
-            for key, spec in AUTH_PROXY_HEADERS_SPEC.items():
-                value = env.get("K8S_AUTH_PROXY_HEADERS_{0}".format(key.upper()))
-                if value is not None:
-                    headers[key] = _env_bool(value) if spec.get("type") == "bool" else value
-            auth[true_name] = headers
-        else:
-            # `or`, as kubernetes.core: an empty K8S_AUTH_HOST falls through to the next name
-            value = env.get("K8S_AUTH_{0}".format(arg_name.upper())) or env.get("K8S_AUTH_{0}".format(true_name.upper()))
-            if value is not None:
-                auth[true_name] = _env_bool(value) if AUTH_ARG_SPEC[arg_name].get("type") == "bool" else value
-    return auth
+    """{client name: value} for every option given by the task or the environment. The resolution itself is
+    lmeval_setup's (lmeval_setup.bootstrap.k8s_auth.resolve_auth), which the CLI's own commands use too, so the
+    modules and the CLI read the same options from the same places; only called once lmeval_setup is known to
+    be importable (require_lmeval_setup)."""
+    from lmeval_setup.bootstrap.k8s_auth import resolve_auth as resolve
+
+    return resolve(params, environ)
 
 
 def resolve_impersonation(params, environ=None):
     """{"impersonate_user": ..., "impersonate_groups": [...]} from the task, else K8S_AUTH_IMPERSONATE_*."""
-    env = os.environ if environ is None else environ
-    found = {}
-    for name in ("impersonate_user", "impersonate_groups"):
-        value = params.get(name)
-        if value is None:
-            value = env.get("K8S_AUTH_{0}".format(name.upper()))
-            if value is not None and AUTH_ARG_SPEC[name].get("type") == "list":
-                value = [part for part in value.split(",") if part != ""]
-        if value:
-            found[name] = value
-    return found
+    from lmeval_setup.bootstrap.k8s_auth import resolve_impersonation as resolve
+
+    return resolve(params, environ)
 
 
 def secrets_of(auth):
     """Values that must never be printed: Ansible masks no_log options, not what came from the environment."""
-    values = [auth.get("api_key"), auth.get("password")]
-    values += [v for k, v in (auth.get("proxy_headers") or {}).items() if k != "user_agent"]
-    return [v for v in values if isinstance(v, str) and v]
+    from lmeval_setup.bootstrap.k8s_auth import secrets_of as secrets
+
+    return secrets(auth)
 
 
 def _leaves(value, key=None):

@@ -77,8 +77,8 @@ def _execute(opts: RunOptions, output: str) -> None:
     result = answer(opts, progress) or run(opts, progress, _ansible_printer(opts.verbosity))
     if output in ("json", "yaml"):
         click.echo(render_structured(result, output), nl=False)
-    else:
-        click.echo(as_text(result))
+    elif text := as_text(result):  # empty when the run failed with nothing to report but its error line
+        click.echo(text)
     # The error line goes to stderr in every format, as for the other commands (stdout stays pure JSON).
     for line in error_lines(result):
         click.echo(line, err=True)
@@ -179,7 +179,19 @@ def _cluster_json(cluster: ClusterResult) -> dict[str, Any]:
     return {**out, **{key: value for key, value in known.items() if value is not None}}
 
 
+def _nothing_but_its_error(cluster: ClusterResult) -> bool:
+    """A cluster that failed having changed nothing (a bad kubeconfig, an unreachable cluster, a refused
+    preflight, a run stopped before its first write): its one error line on stderr says all there is."""
+    return cluster.failure is not None and cluster.count("changed") == 0
+
+
 def as_text(result: RunResult) -> str:
+    """The summary for stdout; empty when every cluster failed with nothing to report (and when no cluster
+    ran because ansible-playbook failed): then the error lines on stderr are the whole output, as for
+    every other command. A dry run's per-step counts are given for clusters whose run reached its end
+    or changed something, never "would change 0" for steps that never ran."""
+    if result.exit_code and all(_nothing_but_its_error(c) for c in result.clusters.values()):
+        return ""
     lines: list[str] = []
     verb = "would change" if result.dry_run else "changed"
     for name, cluster in sorted(result.clusters.items()):
@@ -192,7 +204,7 @@ def as_text(result: RunResult) -> str:
                 lines.extend(f"      {line}" for line in diff_lines(step.diff))
         lines.append(f"  => ok={cluster.count('ok')} {verb}={cluster.count('changed')} "
                      f"failed={cluster.count('failed') + cluster.count('unreachable')}")
-        if result.dry_run and result.playbook == "bootstrap":
+        if result.dry_run and result.playbook == "bootstrap" and not _nothing_but_its_error(cluster):
             lines.extend(dry_run_lines(cluster.steps, cluster.plan))
         if result.playbook == "bootstrap" and cluster.failure is None and facts:
             state = "  now (dry run, nothing written): " if result.dry_run else "  "

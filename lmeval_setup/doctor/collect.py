@@ -30,6 +30,7 @@ from lmeval_setup.kube.client import ApiError, Kube, resource_path
 from lmeval_setup.kube.source import KubeSource, Read
 from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.detect import detect
+from lmeval_setup.rules import lifecycle as LC
 from lmeval_setup.rules import pods as P
 from lmeval_setup.rules import status as S
 from lmeval_setup.rules.managed_pvc import managed_pvc_name
@@ -221,8 +222,10 @@ def _visible_namespaces(kube: Kube, denied: ApiError) -> list[str]:
 
 
 def _needs_attention(job: JSON) -> bool:
+    """Not succeeded, or succeeded but its pod was never shut down (its pod is read, its managedFields kept)."""
     status = S.job_status(job)
-    return not (status.get("state") == "Complete" and status.get("reason") == "Succeeded")
+    succeeded = status.get("state") == "Complete" and status.get("reason") == "Succeeded"
+    return not succeeded or LC.shutdown_overdue(job, S.utcnow())
 
 
 def _collect_job_layer(kube: Kube, snapshot: Snapshot, jobs: list[JSON], lock: threading.Lock) -> None:

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from lmeval_setup.doctor.snapshot import JSON, Snapshot
 from lmeval_setup.platform import releases as R
+from lmeval_setup.rules import lifecycle as LC
 from lmeval_setup.rules import status as S
 from lmeval_setup.rules.finding import Evidence, Finding
 
@@ -47,6 +48,8 @@ def job_is_terse(job: JSON, now: datetime) -> bool:
     """Nothing in the job's status says why: stuck without a message, or failed with an unknown one."""
     status = S.job_status(job)
     state = status.get("state") or "New"
+    if LC.shutdown_overdue(job, now):  # "Succeeded", but the manager logs why its pod is still running
+        return True
     if S.is_failed(job):
         return S.classify_status_message(str(status.get("message") or "")) is None
     if state in ("New", "Scheduled", "Running", "Suspended"):
@@ -70,14 +73,25 @@ def collect_operator_log(snapshot: Snapshot, jobs: Iterable[JSON],
             snapshot.logs[(ns, pod, R.OPERATOR_CONTAINER)] = text
 
 
+# controller-runtime's context on every reconciler line: the same for each line about a job, and so long that
+# the error at the end of the line (what the evidence is for) fell past MAX_LINE.
+_RECONCILER_CONTEXT = re.compile(r'"(?:controller|controllerGroup|controllerKind|reconcileID)": "[^"]*", |'
+                                 r'"LMEvalJob": \{[^{}]*\}, ')
+_ERROR_LEVEL = re.compile(r"\tERROR\t")
+
+
 def lines_about(text: str, name: str, namespace: str | None) -> list[tuple[int, str]]:
-    """The last LINES_PER_JOB (number, line) naming the job (and its namespace when the line has one)."""
+    """The last LINES_PER_JOB (number, line) naming the job (and its namespace when the line has one): its
+    ERROR lines when it has any (the manager also logs a routine line per reconcile), without the reconciler's
+    repeated context."""
     word = re.compile(rf"(?<![-\w.]){re.escape(name)}(?![-\w.])")
     hits = []
     for number, line in enumerate(text.splitlines(), start=1):
         if word.search(line) and (not namespace or namespace in line):
-            hits.append((number, line.strip()[:MAX_LINE]))
-    return hits[-LINES_PER_JOB:]
+            hits.append((number, line.strip()))
+    errors = [(number, line) for number, line in hits if _ERROR_LEVEL.search(line)]
+    chosen = (errors or hits)[-LINES_PER_JOB:]
+    return [(number, _RECONCILER_CONTEXT.sub("", line)[:MAX_LINE]) for number, line in chosen]
 
 
 def with_operator_evidence(findings: list[Finding], snapshot: Snapshot) -> list[Finding]:

@@ -11,7 +11,9 @@ Each reads one object state the real controller and kubelet produce (field names
 - a `Running` job whose status (the driver's progress bars) nobody wrote for STALLED_AFTER, read from the
   newest managedFields time of the status subresource -> LME024;
 - a `Complete` job whose pod still runs (the controller's --shutdown exec did not end `main`), holding its
-  GPUs -> LME039.
+  GPUs -> LME039. On every line (handleComplete of 2.16, 2.22, 2.25 and 3.5) the controller writes
+  completeTime only once its `driver --shutdown` exec succeeded, so a succeeded job without one for
+  SHUTDOWN_GRACE is a shutdown the controller keeps retrying: collection reads its pod (shutdown_overdue).
 """
 
 from __future__ import annotations
@@ -83,12 +85,23 @@ def _main_running(pod: JSON) -> bool:
     return False
 
 
+def shutdown_overdue(job: JSON, now: datetime) -> bool:
+    """Complete for SHUTDOWN_GRACE without completeTime: the controller's `driver --shutdown` exec keeps failing
+    (it writes completeTime only after one succeeded), so the pod is probably still running. The job's status
+    alone says "Succeeded": without this, collection would treat the job as healthy and never read its pod."""
+    status = S.job_status(job)
+    if status.get("state") != "Complete" or status.get("completeTime"):
+        return False
+    written = last_status_write(job)
+    return written is not None and now - written >= SHUTDOWN_GRACE
+
+
 def _pod_not_shut_down(job: JSON, pod: JSON, target: Target, now: datetime) -> list[Finding]:
     status = S.job_status(job)
     if status.get("state") != "Complete" or not _main_running(pod):
         return []
-    # From 2.25 the controller writes completeTime only after its `driver --shutdown` exec succeeded: a Complete
-    # job without one whose main still runs is a shutdown it keeps retrying, counted from the Complete write.
+    # A Complete job without completeTime whose main still runs is a shutdown the controller keeps retrying,
+    # counted from the Complete write (shutdown_overdue).
     done = S.parse_time(status.get("completeTime")) or last_status_write(job)
     if done is None or now - done < SHUTDOWN_GRACE:
         return []

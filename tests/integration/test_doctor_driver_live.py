@@ -1,6 +1,6 @@
 """Failure paths of the driver and of the pod's lifecycle, live, in one sandbox (issue 14 item 2). Custom tasks
 from git and S3 offline storage: the real rhoai-3.5 controller and the real driver in the job
-pod (LMEVAL_SANDBOX_OPERATOR=real; lm-eval itself is the stand-in, it never starts here). The driver clones the
+pod (LMEVAL_SANDBOX_OPERATOR=real; these jobs fail before lm-eval starts). The driver clones the
 job's taskList.customTasks git source before lm-eval; an unreachable repository fails the job with the driver's
 own message, which the controller reads through `driver --get-status`. The doctor names LME031 with that message
 as evidence; a job without online access gets the driver's refusal, LME001; an S3 download that fails is LME032
@@ -21,28 +21,44 @@ The pod's lifecycle, in namespace lifecycle-live, with the real kube-controller-
 - `driver-crash`: the `driver` init container exits 1 (sandbox hook: annotation sandbox.lmeval-setup.io/crash,
   with the real driver's copy error); the pod fails and the controller, which waits for `main`, leaves the job
   Scheduled -> LME037.
-One sandbox serves both tests (module scope): its start and the jobs' runs are paid once."""
+
+The controller's pods/exec failing part-way through a job, in namespace exec-live (sandbox hook: annotation
+sandbox.lmeval-setup.io/exec-fail, copied to the pod; the runtime refuses the named exec with CRI-O's error):
+- `stalled`: the first `driver --get-status` is served (the job turns Running: lm-eval, the job image's when
+  built, is still importing), every later one is refused; the controller logs "unable to retrieve the status
+  from the job's pod" and the job stays Running with its progress frozen -> LME024 with that log line;
+- `not-shut-down`: `driver --shutdown` is refused. The driver ends the job before lm-eval (git custom tasks
+  without online access: Complete, Failed, LME001) and waits for the shutdown; the controller never writes
+  completeTime (it retries the shutdown every 10 s) and `main` keeps running -> LME039 with the pod's state and
+  the controller's "failed to shutdown the job pod".
+Both rules are about time (15 minutes without progress, 5 minutes after completion): the doctor runs with its
+clock 16 minutes ahead of the cluster's (rules.status.utcnow), the cluster's own times are real.
+One sandbox serves every test (module scope): its start and the jobs' runs are paid once. Its wait names each
+condition that never became true, and the seconds each of the others took."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from testsupport import wait_for
 
 from lmeval_setup.kube.client import resource_path
 from lmeval_setup.platform import releases as R
 from lmeval_setup.rules.catalog import rule
 from lmeval_setup.sandbox import jobs as J
 from lmeval_setup.sandbox import realoperator
-from lmeval_setup.sandbox.kubelet import CRASH_ANNOTATION, EVICT_ANNOTATION
+from lmeval_setup.sandbox.kubelet import CRASH_ANNOTATION, EVICT_ANNOTATION, EXEC_FAIL_ANNOTATION
 
 pytestmark = pytest.mark.controlplane
 NS = "git-tasks"
 LIFE_NS = "lifecycle-live"
+EXEC_NS = "exec-live"
+DOCTOR_CLOCK_AHEAD = timedelta(minutes=16)  # past lifecycle.STALLED_AFTER (15 min) and SHUTDOWN_GRACE (5 min)
 NO_STORAGE_CLASS = "no persistent volumes available for this claim and no storage class is set"
 REPO_URL = "https://git.invalid/acme/eval-tasks.git"  # .invalid never resolves (RFC 2606)
 
@@ -95,16 +111,100 @@ def _events_about(kube: Any, kind: str, name: str) -> list[dict[str, Any]]:
             and (e.get("involvedObject") or {}).get("name") == name]
 
 
-def _cluster_reached_every_state(kube: Any) -> bool:
-    jobs = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", LIFE_NS)
-    evicted = (kube.get(f"{jobs}/evicted").get("status") or {})
-    scheduled_pod = _get(kube, "pods", "pvc-pending")
-    return (evicted.get("reason") == "Failed"
-            and any(e.get("reason") == "FailedBinding" for e in _events_about(kube, "PersistentVolumeClaim",
-                                                                              "pvc-pending-pvc"))
-            and any(c.get("reason") == "Unschedulable"
-                    for c in (scheduled_pod.get("status") or {}).get("conditions") or [])
-            and (_get(kube, "pods", "driver-crash").get("status") or {}).get("phase") == "Failed")
+def _job_status(kube: Any, namespace: str, name: str) -> dict[str, Any]:
+    job = kube.get_or_none(resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", namespace, name))
+    return (job or {}).get("status") or {}
+
+
+def _manager_log(kube: Any) -> str:
+    """The real manager's log (the newest operator pod's, in any namespace)."""
+    pods = [p for p in kube.get(resource_path("", "v1", "pods")).get("items", [])
+            if str(p["metadata"].get("generateName", "")).startswith(f"{R.OPERATOR_DEPLOYMENT}-")]
+    if not pods:
+        return ""
+    meta = max(pods, key=lambda p: p["metadata"]["creationTimestamp"])["metadata"]
+    return kube.pod_log(meta["namespace"], meta["name"], R.OPERATOR_CONTAINER, tail_lines=2000,
+                        limit_bytes=1 << 20)
+
+
+def _logged_about(kube: Any, job: str, words: str) -> bool:
+    from lmeval_setup.doctor.operator_log import lines_about
+
+    return any(words in line for _, line in lines_about(_manager_log(kube), job, EXEC_NS))
+
+
+def _conditions(kube: Any) -> dict[str, Callable[[], bool]]:
+    """What the module waits for, by name (each stays true once it is)."""
+    def failed(namespace: str, name: str) -> Callable[[], bool]:
+        return lambda: (_job_status(kube, namespace, name).get("state"), _job_status(kube, namespace, name)
+                        .get("reason")) == ("Complete", "Failed")
+
+    def pvc_failed_binding() -> bool:
+        return any(e.get("reason") == "FailedBinding"
+                   for e in _events_about(kube, "PersistentVolumeClaim", "pvc-pending-pvc"))
+
+    def pod_unschedulable() -> bool:
+        conditions = (_get(kube, "pods", "pvc-pending").get("status") or {}).get("conditions") or []
+        return any(c.get("reason") == "Unschedulable" for c in conditions)
+
+    def stalled() -> bool:
+        return (_job_status(kube, EXEC_NS, "stalled").get("state") == "Running"
+                and _logged_about(kube, "stalled", "unable to retrieve the status from the job's pod"))
+
+    def not_shut_down() -> bool:
+        status = _job_status(kube, EXEC_NS, "not-shut-down")
+        return (status.get("state") == "Complete" and not status.get("completeTime")
+                and _logged_about(kube, "not-shut-down", "failed to shutdown the job pod"))
+
+    out: dict[str, Callable[[], bool]] = {f"{NS}/{job} Failed": failed(NS, job) for job in
+                                          ("clone-fails", "offline-git", "s3-assets", "s3-unreachable")}
+    out.update({
+        f"{LIFE_NS}/evicted Failed": failed(LIFE_NS, "evicted"),
+        f"{LIFE_NS}/pvc-pending-pvc FailedBinding event": pvc_failed_binding,
+        f"{LIFE_NS}/pvc-pending pod Unschedulable": pod_unschedulable,
+        f"{LIFE_NS}/driver-crash pod Failed": lambda: (_get(kube, "pods", "driver-crash").get("status") or {})
+        .get("phase") == "Failed",
+        f"{EXEC_NS}/stalled Running, its --get-status refused": stalled,
+        f"{EXEC_NS}/not-shut-down Complete, its --shutdown refused": not_shut_down,
+    })
+    return out
+
+
+def _job_states(kube: Any) -> str:
+    """Every job's state, reason and message, for a wait that timed out."""
+    out = []
+    for ns in (NS, LIFE_NS, EXEC_NS):
+        for job in kube.get(resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", ns)).get("items", []):
+            status = job.get("status") or {}
+            out.append(f"{ns}/{job['metadata']['name']}: {status.get('state')}/{status.get('reason')} "
+                       f"{str(status.get('message') or '')[:100]!r}")
+    return "; ".join(out)
+
+
+def wait_for_all(conditions: dict[str, Callable[[], bool]], timeout: float, every: float = 0.5,
+                 describe: Callable[[], str] = lambda: "") -> dict[str, float]:
+    """Poll every named condition until all are true; return the seconds each took. On timeout, name the ones
+    that never became true, the times of the others and `describe()` (a bare "timed out" at a load of 20 said
+    nothing)."""
+    from lmeval_setup.kube.client import ApiError
+
+    start, took = time.monotonic(), {}
+    while True:
+        for name, check in conditions.items():
+            if name in took:
+                continue
+            try:
+                if check():
+                    took[name] = round(time.monotonic() - start, 1)
+            except ApiError:
+                pass
+        if len(took) == len(conditions):
+            return took
+        if time.monotonic() - start > timeout:
+            never = [name for name in conditions if name not in took]
+            raise AssertionError(f"after {timeout:.0f} s these never became true: {never}; the others took "
+                                 f"(s): {took}; {describe()}")
+        time.sleep(every)
 
 
 def _finding(result: Any, job: str, rule_id: str) -> Any:
@@ -120,12 +220,20 @@ class Live:
     result: Any
     life_snapshot: Any  # lifecycle-live
     life_result: Any
+    exec_snapshot: Any  # exec-live, collected with the doctor's clock DOCTOR_CLOCK_AHEAD ahead
+    exec_result: Any
+    took: dict[str, float]  # seconds each awaited condition took
 
 
-def _git_and_s3_failed(kube: Any) -> bool:
-    states = [(j.get("status") or {}) for j in
-              kube.get(resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", NS)).get("items", [])]
-    return len(states) == 4 and all(s.get("state") == "Complete" and s.get("reason") == "Failed" for s in states)
+def _collect_later(kube: Any, namespace: str) -> Any:
+    """`doctor --collect` as it would run DOCTOR_CLOCK_AHEAD from now (only the doctor's clock moves)."""
+    from lmeval_setup.doctor.collect import Scope, collect
+    from lmeval_setup.rules import status as S
+
+    real = S.utcnow
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(S, "utcnow", lambda: real() + DOCTOR_CLOCK_AHEAD)
+        return collect(kube, Scope(namespace=namespace))
 
 
 @pytest.fixture(scope="module")
@@ -144,18 +252,19 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     plane = ControlPlane(tmp_path_factory.mktemp("driver-live"), require_controlplane_binaries())
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(realoperator.ENV_SWITCH, "real")
-        patch.setenv(realoperator.LM_EVAL_SWITCH, "standin")
         plane.start()
         try:
             with running_sandbox(plane, "rhoai-3.5", "bootstrapped") as sb:  # online permitted
                 kube = sb.kube
                 _create_git_and_s3_jobs(kube)
                 _create_lifecycle_jobs(kube)
-                wait_for("every job to reach its failure",
-                         lambda: _git_and_s3_failed(kube) and _cluster_reached_every_state(kube), timeout=150)
+                _create_exec_jobs(kube)
+                took = wait_for_all(_conditions(kube), timeout=150, describe=lambda: _job_states(kube))
                 snapshot = collect(kube, Scope(namespace=NS))
                 life_snapshot = collect(kube, Scope(namespace=LIFE_NS))
-                yield Live(kube, snapshot, evaluate(snapshot), life_snapshot, evaluate(life_snapshot))
+                exec_snapshot = _collect_later(kube, EXEC_NS)
+                yield Live(kube, snapshot, evaluate(snapshot), life_snapshot, evaluate(life_snapshot),
+                           exec_snapshot, evaluate(exec_snapshot), took)
         finally:
             plane.stop(grace=0.0)  # throw-away plane: no 3 s SIGTERM grace
 
@@ -179,6 +288,19 @@ def _create_lifecycle_jobs(kube: Any) -> None:
     kube.create(jobs, _life_job("bad-size", pvc_size="ten gigs"))
     kube.create(jobs, _life_job("evicted", annotations={EVICT_ANNOTATION: "ephemeral-storage"}))
     kube.create(jobs, _life_job("driver-crash", annotations={CRASH_ANNOTATION: "driver"}))
+
+
+def _create_exec_jobs(kube: Any) -> None:
+    kube.create(resource_path("", "v1", "namespaces"), {"metadata": {"name": EXEC_NS}})
+    jobs = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", EXEC_NS)
+    args = {"model": J.SERVED_MODEL, "base_url": J.COMPLETIONS_URL, "tokenizer": J.HF_TOKENIZER,
+            "num_concurrent": "1", "max_retries": "3", "timeout": "300"}
+    stalled = J.lmevaljob("stalled", "local-completions", args, allow_online=True, namespace=EXEC_NS)
+    stalled["metadata"]["annotations"] = {EXEC_FAIL_ANNOTATION: "--get-status after 1"}
+    kube.create(jobs, stalled)
+    done = _git_job("not-shut-down", online=False)  # the driver fails it before lm-eval, deterministically
+    done["metadata"].update(namespace=EXEC_NS, annotations={EXEC_FAIL_ANNOTATION: "--shutdown"})
+    kube.create(jobs, done)
 
 
 def _same_from_dir(snapshot: Any, result: Any, directory: Path) -> None:
@@ -273,3 +395,45 @@ def test_pod_lifecycle_failures_are_explained(live: Live, tmp_path: Path) -> Non
     assert (kube.get(f"{jobs}/driver-crash").get("status") or {}).get("state") == "Scheduled"
 
     _same_from_dir(live.life_snapshot, result, tmp_path / "collected")
+
+
+def test_exec_failing_part_way_is_explained(live: Live, tmp_path: Path) -> None:
+    """The real controller with its pods/exec refused part-way: the doctor, 16 minutes later, names a stalled
+    Running job (LME024) and a completed job whose pod was never shut down (LME039), each with the job's
+    state and the manager's own error line about it, whose error is the runtime's refusal."""
+    from lmeval_setup.doctor.operator_log import operator_pods
+    from lmeval_setup.sandbox.kubelet import EXEC_FAILED_MESSAGE
+
+    result, kube = live.exec_result, live.kube
+    manager = [f"pod/{pod}/{R.OPERATOR_CONTAINER}" for _, pod in operator_pods(live.exec_snapshot)]
+
+    stalled = _finding(result, "stalled", "LME024")
+    assert "Running but its progress has not moved for 16 minutes (its pod is Running)" in stalled.message
+    assert any(ev.path == "status.progressBars" and "status last written" in ev.text for ev in stalled.evidence)
+    logged = [ev.text for ev in stalled.evidence if ev.path in manager]
+    assert logged and all("unable to retrieve the status from the job's pod" in t for t in logged), logged
+    assert any("command error: exec failed: unable to start container process" in t for t in logged), logged
+    assert all('"reconcileID"' not in t for t in logged)  # the reconciler's context is left out
+    assert "unable to retrieve the status" in rule("LME024").fix
+    assert _job_status(kube, EXEC_NS, "stalled").get("state") == "Running"  # still, after the doctor ran
+
+    lingering = _finding(result, "not-shut-down", "LME039")
+    assert "but its pod 'not-shut-down' still runs" in lingering.message
+    texts = {(ev.path, ev.text) for ev in lingering.evidence}
+    assert ("status.completeTime", "state: Complete, completeTime: not set") in texts, texts
+    assert ("pod/not-shut-down.status.containerStatuses[main]", "main: running") in texts, texts
+    logged = [ev.text for ev in lingering.evidence if ev.path in manager]
+    assert logged and all("failed to shutdown the job pod" in t for t in logged), logged
+    assert any(EXEC_FAILED_MESSAGE.split(" (")[0] in t for t in logged), logged
+    assert "Delete the pod" in rule("LME039").fix
+    assert {f.rule_id for f in result.findings if f.target.name == "not-shut-down"} == {"LME001", "LME039"}
+
+    _same_from_dir(live.exec_snapshot, result, tmp_path / "collected")
+
+
+def test_the_wait_names_what_never_happened() -> None:
+    """A condition that never became true is named, with how long the others took."""
+    with pytest.raises(AssertionError) as caught:
+        wait_for_all({"fast": lambda: True, "never": lambda: False}, timeout=0.3, every=0.1)
+    assert "these never became true: ['never']" in str(caught.value)
+    assert "'fast': 0.0" in str(caught.value)

@@ -234,3 +234,25 @@ def test_from_dir_reads_the_operator_log_with_the_live_bounds(tmp_path: Path) ->
     assert any("failed to prepare CA bundle" in ev.text for ev in live.evidence)
     back = read_dir(write_dir(snap, tmp_path / "collected"))
     assert next(f for f in evaluate(back).findings if f.rule_id == "LME024").evidence == live.evidence
+
+
+@pytest.mark.parametrize("minutes_ago, overdue", [(25, True), (2, False)])
+def test_a_succeeded_job_whose_shutdown_never_succeeded_is_collected_whole(monkeypatch: pytest.MonkeyPatch,
+                                                                           minutes_ago: int, overdue: bool) -> None:
+    """Live collection drops the pods and managedFields of succeeded jobs; a Succeeded job without completeTime
+    for SHUTDOWN_GRACE is a shutdown the controller keeps retrying (every line writes completeTime only after
+    its --shutdown exec), so it keeps both and gets the operator's log: LME039 needs the pod and the time.
+    Before, it was slimmed as healthy and LME039 could not fire on a live cluster."""
+    from lmeval_setup.doctor import collect as C
+    from lmeval_setup.doctor.operator_log import job_is_terse
+    from lmeval_setup.rules import status as S
+
+    monkeypatch.setattr(S, "utcnow", lambda: NOW)
+    job = _complete_but_never_shut_down()
+    job["metadata"]["managedFields"][0]["time"] = iso(NOW - timedelta(minutes=minutes_ago))
+    assert C._needs_attention(job) is overdue
+    assert bool(C.slim_if_healthy(job)["metadata"].get("managedFields")) is overdue
+    assert job_is_terse(job, NOW) is overdue
+    done = _completed_pod_still_running()  # completeTime written: the shutdown exec succeeded
+    done["metadata"]["managedFields"] = job["metadata"]["managedFields"]
+    assert not C._needs_attention(done)

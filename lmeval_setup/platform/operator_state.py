@@ -21,6 +21,14 @@ others count. Per operator pod that has started, in this order:
    running in that second, because the manager cannot start without it (the platform creates the
    ConfigMap and the Deployment together, and a fast pod starts in the same second).
 
+**What a gather can prove.** `oc adm inspect` and must-gather leave managedFields out of every object,
+so from them the last write to a start-up key is not known. Of the above, a gather still proves a
+matching stamp (loaded), a pod not started yet (loaded), and a manager that started in an earlier second
+than the ConfigMap was created (stale: it cannot have loaded this ConfigMap, whatever was written
+since). Anything else it cannot tell, and the answer marks that `unrecorded` (the evidence is not in
+what was read) as opposed to a same-second start (the cluster's own times are ambiguous): bootstrap,
+which reads the live cluster, restarts on either; the doctor warns only on the latter (LME106).
+
 A pod that has not started a container yet will load the current keys when it does. Terminating pods
 still count: until they are gone they may still reconcile jobs.
 
@@ -161,6 +169,8 @@ class PodState:
     pod: str
     verdict: Verdict
     why: str
+    _: KW_ONLY
+    unrecorded: bool = False  # UNKNOWN only because a time is not in what was read (a gather's objects)
 
 
 @dataclass(frozen=True)
@@ -180,6 +190,13 @@ class StartupConfigState:
         return self.verdict is Verdict.LOADED
 
     @property
+    def unrecorded(self) -> bool:
+        """"Cannot tell" only for want of a time the objects read do not record (a gather has no
+        managedFields), never because the cluster's own times are ambiguous."""
+        unknown = [p for p in self.pods if p.verdict is Verdict.UNKNOWN]
+        return self.verdict is Verdict.UNKNOWN and bool(unknown) and all(p.unrecorded for p in unknown)
+
+    @property
     def restart_needed(self) -> bool:
         """What bootstrap does about it: restart unless loaded, and only on the ConfigMap layer."""
         return self.restart_policy and not self.loaded
@@ -187,6 +204,7 @@ class StartupConfigState:
     def as_dict(self) -> JSON:
         return {"verdict": self.verdict.value, "why": self.why, "current_hash": self.current_hash,
                 "template_hash": self.template_hash, "restart_needed": self.restart_needed,
+                "unrecorded": self.unrecorded,
                 "pods": [{"pod": p.pod, "verdict": p.verdict.value, "why": p.why} for p in self.pods]}
 
 
@@ -219,7 +237,9 @@ def startup_config_state(release: Release, deployment: JSON | None, configmap: J
     # Not written since the second it was created: a manager cannot start without its ConfigMap, so a pod
     # running in that second loaded it as created (the platform creates it and the Deployment together).
     as_created = unchanged_since_creation(configmap, release)
-    per_pod = tuple(_pod_state(p, current, changed_at, as_created) for p in live)
+    created_at = parse_time((configmap.get("metadata") or {}).get("creationTimestamp"))
+    per_pod = tuple(_pod_state(p, current, changed_at, as_created, created_at=created_at,
+                               change_unknown_why=_change_unknown_why(configmap)) for p in live)
     for verdict in (Verdict.STALE, Verdict.UNKNOWN):
         worst = [p for p in per_pod if p.verdict is verdict]
         if worst:
@@ -233,7 +253,16 @@ def startup_config_of(facts: ClusterFacts) -> StartupConfigState:
                                 facts.operator.pod_objects)
 
 
-def _pod_state(pod: JSON, current_hash: str, changed_at: datetime | None, as_created: bool = False) -> PodState:
+def _change_unknown_why(configmap: JSON) -> str:
+    if not (configmap.get("metadata") or {}).get("managedFields"):
+        return ("when the start-up keys last changed is not recorded (the ConfigMap has no managedFields: "
+                "oc adm inspect and must-gather leave them out)")
+    return "when the start-up keys last changed is not recorded (no managedFields entry owns one)"
+
+
+def _pod_state(pod: JSON, current_hash: str, changed_at: datetime | None, as_created: bool = False, *,
+               created_at: datetime | None = None,
+               change_unknown_why: str = "when the start-up keys last changed is not recorded") -> PodState:
     meta = pod.get("metadata") or {}
     name = str(meta.get("name", "?"))
     stamped = (meta.get("annotations") or {}).get(LMES_HASH_ANNOTATION)
@@ -243,9 +272,14 @@ def _pod_state(pod: JSON, current_hash: str, changed_at: datetime | None, as_cre
         return PodState(name, Verdict.LOADED, "not started yet: it will load the current configuration")
     started = manager_started_at(pod)
     stamp_note = f"stamped {stamped}, current {current_hash}; " if stamped else ""
+    if started is not None and changed_at is None and created_at is not None \
+            and _second(started) < _second(created_at):
+        # Provable without managedFields: the ConfigMap did not exist when this manager read its configuration.
+        return PodState(name, Verdict.STALE, f"{stamp_note}started {started.isoformat()}, before its ConfigMap "
+                        f"was created ({created_at.isoformat()})")
     if started is None or changed_at is None:
-        missing = "its start time" if started is None else "when the start-up keys last changed"
-        return PodState(name, Verdict.UNKNOWN, f"{stamp_note}cannot tell: {missing} is not recorded")
+        missing = "its start time is not recorded" if started is None else change_unknown_why
+        return PodState(name, Verdict.UNKNOWN, f"{stamp_note}cannot tell: {missing}", unrecorded=True)
     when = f"started {started.isoformat()}, start-up keys changed {changed_at.isoformat()}"
     # The API's times have one-second resolution: the same second proves nothing either way.
     if _second(started) > _second(changed_at):

@@ -238,6 +238,13 @@ def restart_pending(facts: ClusterFacts) -> list[Finding]:
         return []
     evidence = tuple(Evidence("cluster", f"pod {p.pod}: {p.why}", path=f"pod/{p.pod}")
                      for p in state.pods if p.verdict is not Verdict.LOADED)
+    if state.unrecorded:
+        # What was read lacks the evidence (a must-gather has no managedFields): nothing is known to be
+        # wrong with the cluster, so a note, not a warning; bootstrap (live) restarts if it cannot tell.
+        message = ("whether the operator pod loaded the current lmes-* keys it reads at start cannot be told "
+                   "from what was read (no record of when they last changed); a live `lmeval-setup doctor` can tell")
+        return [Finding("LME106", operator_target(facts), message=message, evidence=evidence,
+                        severity_override="info")]
     if state.verdict is Verdict.UNKNOWN:
         message = ("cannot tell whether the operator pod loaded the current lmes-* keys it reads at start "
                    "(its start and the last change fall in the same second, or a time is missing)")

@@ -169,7 +169,7 @@ def served_models(kube: Kube, isvc: JSON) -> JSON | None:
     if not service:
         return None
     namespace = isvc.get("metadata", {}).get("namespace") or ""
-    port = f":{url.port}" if url.port else ""
+    port = _service_port(kube, namespace, service, url.port, https=url.scheme == "https")
     scheme = "https:" if url.scheme == "https" else ""
     path = f"/api/v1/namespaces/{namespace}/services/{scheme}{service}{port}/proxy/v1/models"
     try:
@@ -177,6 +177,28 @@ def served_models(kube: Kube, isvc: JSON) -> JSON | None:
     except (ApiError, ClusterError, ValueError):  # no such Service, no endpoints, not JSON: no value from here
         return None
     return answer if isinstance(answer, dict) else None
+
+
+def _service_port(kube: Kube, namespace: str, service: str, url_port: int | None, *, https: bool) -> str:
+    """The `:port` part of the service-proxy path for a predictor the InferenceService URL reaches on `url_port`.
+
+    The apiserver's proxy takes a port of the Service (its name or its `port`), never the pod's: asked for
+    a number that is no Service port it answers 'no service port N found'. KServe's RawDeployment Service maps
+    port 80 ("http") to the vLLM container's 8080, and RHOAI makes it headless, so the URL names 8080, the
+    pod's port. Read the Service: the port whose `port`, else whose `targetPort`, is the URL's (its name, or its
+    number when unnamed); the URL's own port when the Service cannot be read or has no such port."""
+    fallback = f":{url_port}" if url_port else ""
+    wanted = url_port or (443 if https else 80)
+    try:
+        ports = (kube.get(resource_path("", "v1", "services", namespace, service)).get("spec") or {}).get("ports")
+    except (ApiError, ClusterError):
+        return fallback
+    ports = [p for p in ports or [] if isinstance(p, dict)]
+    chosen = (next((p for p in ports if p.get("port") == wanted), None)
+              or next((p for p in ports if p.get("targetPort") == wanted), None))
+    if chosen is None:
+        return fallback
+    return f":{chosen.get('name') or chosen.get('port')}"
 
 
 # -- applying -----------------------------------------------------------------------------------------

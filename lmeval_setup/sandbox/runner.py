@@ -1,4 +1,4 @@
-"""Run the sandbox's simulators: the platform operator, the kubelet and the TrustyAI operator.
+"""Run the sandbox's simulators: the platform operator, the kubelet, the TrustyAI operator, KServe's predictors.
 
 As a background process (what `sandbox up` starts, detached, in its own session):
 
@@ -50,6 +50,8 @@ SIMULATORS: tuple[tuple[str, str, str], ...] = (
     ("platform-operator", "lmeval_setup.sandbox.platform_operator", "PlatformOperator"),
     ("kubelet", "lmeval_setup.sandbox.kubelet", "Kubelet"),
     ("trustyai-operator", "lmeval_setup.sandbox.trustyai_operator", "TrustyAIOperator"),
+    # KServe's predictor Services, with a vLLM stand-in the apiserver's service proxy reaches (doctor --fix)
+    ("kserve-controller", "lmeval_setup.sandbox.predictor", "KServeController"),
 )
 
 log = logging.getLogger("lmeval_setup.sandbox.runner")

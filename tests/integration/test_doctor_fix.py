@@ -1,17 +1,12 @@
 """doctor --fix on the sandbox of every release line (issue 19), against a real apiserver.
 
-One control plane and one sandbox per profile, shared by the module's tests of that profile (a
+One control plane and one bootstrapped sandbox per profile, shared by the module's tests of that profile (a
 module-scoped, parametrized fixture: pytest runs a profile's tests together, then stops its plane).
-- The seed's five mistakes become five completed jobs with ONE `doctor --fix --yes --wait` (what `make demo`
-  shows), every filled-in value on the live corrected job as the fix plan says, with the plan's provenance;
-  a second doctor reports nothing for the corrected jobs. On the broken-jobs sandbox of rhoai-2.22 (the
-  demo's line, where also: the dry run and a read-only identity write nothing, every resourceVersion
-  unchanged; a second --fix is a no-op; --replace recreates a job under its name) and rhoai-3.5 (DSC v2,
-  the real operator's 3.5 behaviour).
+- The five-seed flow of `make demo` (5 failed -> ONE `doctor --fix --yes --wait` -> 5 succeeded) runs on the
+  broken-jobs sandbox that test_doctor_scenarios already builds for every profile (fix_support.py), not here.
 - On every line: LME001 on a cluster that refuses online access is fixed through the line's own bootstrap,
   the operator ConfigMap + a restart on 2.16-2.24, the DSC fields (no restart, ConfigMap untouched) on
-  2.25+ and Open Data Hub; the fix grants online access only (code execution stays denied). The lines
-  without the seed flow start `bootstrapped` (no seed jobs to wait for): their job-level fixes are the same.
+  2.25+ and Open Data Hub; the fix grants online access only (code execution stays denied).
 - LME004 from the served model's /v1/models root, live through the apiserver's service proxy (2.22).
 """
 
@@ -19,231 +14,37 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from fix_support import DEMO_PROFILE, doctor, jobs_path
 from schemasupport import validate
 from testsupport import require_controlplane_binaries
 
-from lmeval_setup.kube.client import Kube, resource_path
+from lmeval_setup.kube.client import resource_path
 from lmeval_setup.platform import releases as R
 
 pytestmark = [pytest.mark.controlplane]
 
-READER = "fix-reader"
 # One per release line whose fixes differ: ConfigMap lines (2.16 without the managed annotation, 2.17-2.24
 # with it), the DSC eval fields on v1 (2.25) and v2 (3.x), and Open Data Hub (another namespace).
 PROFILES = ("rhoai-2.16", "rhoai-2.22", "rhoai-2.25", "rhoai-3.5", "odh-2.35")
-DEMO_PROFILE = "rhoai-2.22"
-# The profiles whose sandbox runs the broken-jobs seed (the others start bootstrapped, which is cheaper).
-SEEDED = ("rhoai-2.22", "rhoai-3.5")
 
 
 @pytest.fixture(scope="module", params=PROFILES)
 def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
-    """(control plane, Sandbox) of one profile: in the broken-jobs scenario with its seed jobs all Complete
-    for the SEEDED profiles, else bootstrapped."""
-    from lmeval_setup.sandbox import jobs as J
+    """(control plane, Sandbox) of one profile, bootstrapped (its tests create the jobs and models they need)."""
     from lmeval_setup.sandbox.controlplane import ControlPlane
     from lmeval_setup.sandbox.harness import running_sandbox
 
-    scenario = "broken-jobs" if request.param in SEEDED else "bootstrapped"
     plane = ControlPlane(tmp_path_factory.mktemp(f"fix-{request.param}"), require_controlplane_binaries())
     plane.start()
     try:
-        with running_sandbox(plane, request.param, scenario) as sb:
-            if scenario == "broken-jobs":
-                _wait_all_complete(sb.kube, J.DEMO_NAMESPACE)
+        with running_sandbox(plane, request.param, "bootstrapped") as sb:
             yield plane, sb
     finally:
         plane.stop(grace=0.0)  # throw-away plane: no 3 s SIGTERM grace
-
-
-def _jobs_path(ns: str) -> str:
-    return resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", ns)
-
-
-def _versions(kube: Kube, paths: list[str]) -> dict[str, str]:
-    out = {}
-    for path in paths:
-        for item in kube.list_items(path):
-            meta = item["metadata"]
-            out[f"{path}/{meta['name']}"] = meta["resourceVersion"]
-    return out
-
-
-def _settled_versions(kube: Kube, paths: list[str], quiet: float = 3.0, timeout: float = 90.0) -> dict[str, str]:
-    """The resourceVersions once nobody has written for `quiet` seconds. The real controller (3.5) still
-    writes a job once or twice after it reports Complete (the pod's shutdown and clean-up), so "all
-    Complete" is not yet "settled": a snapshot taken then would blame the doctor for the operator's write."""
-    deadline = time.monotonic() + timeout
-    last = _versions(kube, paths)
-    while True:
-        time.sleep(quiet)
-        now = _versions(kube, paths)
-        if now == last:
-            return now
-        assert time.monotonic() < deadline, "the cluster kept writing the watched objects"
-        last = now
-
-
-def _wait_all_complete(kube: Kube, ns: str, timeout: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        jobs = list(kube.list_items(_jobs_path(ns)))
-        if jobs and all((j.get("status") or {}).get("state") == "Complete" for j in jobs):
-            return
-        assert time.monotonic() < deadline, [(j["metadata"]["name"], j.get("status", {}).get("state")) for j in jobs]
-        time.sleep(1.0)
-
-
-def _reader(plane: Any, kube: Kube) -> str:
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": READER},
-            "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]}]}
-    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-               "metadata": {"name": READER},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": READER},
-               "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": READER}]}
-    kube.create("/apis/rbac.authorization.k8s.io/v1/clusterroles", role)
-    kube.create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
-    return str(plane.kubeconfig_for(READER))
-
-
-def _doctor(*args: str) -> Any:
-    from lmeval_setup.cli.doctor import doctor
-
-    return CliRunner().invoke(doctor, list(args), catch_exceptions=False)
-
-
-def _at(spec: dict[str, Any], path: str) -> Any:
-    """The value at a fix plan's path ("spec.modelArgs[base_url]", "spec.allowOnline") in a live spec."""
-    node: Any = {"spec": spec}
-    for part in path.split("."):
-        name, _, arg = part.partition("[")
-        node = node[name]
-        if arg:
-            node = next(item.get("value") for item in node if item.get("name") == arg.rstrip("]"))
-    return node
-
-
-# Per seed mistake: the value its fix must fill in, and what its provenance must name.
-EXPECTED_VALUES = {
-    "LME001": ("spec.allowOnline", True, "LME001 fix (rule catalog)"),
-    "LME002": ("spec.modelArgs[base_url]", "{completions}", "local-completions posts to /v1/completions"),
-    "LME003": ("spec.model", "local-completions", "LME003 fix (rule catalog)"),
-    "LME004": ("spec.modelArgs[tokenizer]", "{tokenizer}", "InferenceService granite spec.predictor.model.storageUri"),
-    "LME005": ("spec.model", "local-completions", "LME005 fix (rule catalog)"),
-}
-
-
-def _assert_values_and_provenance(kube: Kube, ns: str, document: dict[str, Any]) -> None:
-    """Every value the plan says it set is on the live corrected job; each seed mistake's value is the right
-    one, from the right source; and the corrected job ran to success, every original finding fixed."""
-    from lmeval_setup.sandbox import jobs as J
-
-    by_name = {job["name"]: job for job in document["jobs"]}
-    for seed in J.SEED_JOBS:
-        if seed.should_succeed:
-            assert seed.name not in by_name  # a clean job is left alone
-            continue
-        planned = by_name[seed.name]
-        live = kube.get(f"{_jobs_path(ns)}/{planned['fixedBy']}")
-        assert planned["outcome"] == "Succeeded" and live["status"]["reason"] == "Succeeded", seed.name
-        assert {"rule": seed.expected_rule, "verdict": "fixed"} in planned["verdicts"], planned["verdicts"]
-        values = [v for step in planned["steps"] for v in step["values"]]
-        for value in values:
-            assert value["source"], value
-            assert _at(live["spec"], value["path"]) == value["value"], (seed.name, value)
-        path, want, source = EXPECTED_VALUES[str(seed.expected_rule)]
-        want = {"{completions}": J.COMPLETIONS_URL, "{tokenizer}": J.HF_TOKENIZER}.get(str(want), want)
-        (step,) = [s for s in planned["steps"] if s["rule"] == seed.expected_rule]
-        assert any(v["path"] == path and v["value"] == want and source in v["source"] for v in step["values"]), step
-
-
-@pytest.mark.parametrize("seeded", SEEDED, indirect=True)
-def test_the_seed_mistakes_become_completed_jobs_with_one_fix_command(seeded: tuple[Any, Any]) -> None:
-    """The flow of `make demo` on every profile: 5/5 seed jobs failed, ONE `doctor --fix --yes --wait`,
-    5/5 corrected jobs succeeded with the plan's values and provenance, nothing left for the doctor."""
-    from lmeval_setup.doctor.collect import Scope, collect
-    from lmeval_setup.doctor.evaluate import evaluate
-    from lmeval_setup.fix.engine import FIX_LABEL
-    from lmeval_setup.sandbox import jobs as J
-
-    plane, sb = seeded
-    ns = J.DEMO_NAMESPACE
-    states = {j["metadata"]["name"]: j["status"]["reason"] for j in sb.kube.list_items(_jobs_path(ns))}
-    assert states == {s.name: "Succeeded" if s.should_succeed else "Failed" for s in J.SEED_JOBS}
-    if sb.profile.name == DEMO_PROFILE:
-        _dry_run_and_read_only_write_nothing(plane, sb, ns)
-
-    applied = _doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--fix", "--yes", "--wait", "--wait-timeout", "400",
-                      "-o", "json")
-    assert applied.exit_code == 0, applied.output
-    document = json.loads(applied.stdout)
-    validate(document, "fix-plan")
-    assert document["dryRun"] is False and document["cluster"]["bootstrap"] is False  # the cluster permits it
-    _assert_values_and_provenance(sb.kube, ns, document)
-    for seed in J.SEED_JOBS:
-        if not seed.should_succeed:
-            assert sb.kube.get(f"{_jobs_path(ns)}/{seed.name}-fix")["metadata"]["labels"][FIX_LABEL] == seed.name
-
-    result = evaluate(collect(sb.kube, Scope(namespace=ns)))
-    assert [(f.target.name, f.rule_id) for f in result.findings if f.target.name.endswith("-fix")] == []
-    if sb.profile.name == DEMO_PROFILE:
-        names = {j["metadata"]["name"] for j in sb.kube.list_items(_jobs_path(ns))}
-        again = _doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--fix", "--yes")
-        assert again.exit_code == 0, again.output
-        assert "already exists" in again.output
-        assert {j["metadata"]["name"] for j in sb.kube.list_items(_jobs_path(ns))} == names
-        _replace_in_place(sb.kube, sb.kubeconfig, ns)
-
-
-def _dry_run_and_read_only_write_nothing(plane: Any, sb: Any, ns: str) -> None:
-    from lmeval_setup.sandbox import jobs as J
-
-    watched = [_jobs_path(ns), resource_path("", "v1", "configmaps", sb.namespace),
-               resource_path("apps", "v1", "deployments", sb.namespace)]
-    before = _settled_versions(sb.kube, watched)
-    dsc_before = sb.dsc()["metadata"]["resourceVersion"]
-    dry = _doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--fix")
-    assert dry.exit_code == 0, dry.output
-    assert "dry run" in dry.output and "+    value: http://" in dry.output  # the diff of the base_url fix
-    plan = json.loads(_doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--fix", "-o", "json").stdout)
-    validate(plan, "fix-plan")
-    assert plan["dryRun"] is True and {j["name"] for j in plan["jobs"]} == {
-        s.name for s in J.SEED_JOBS if not s.should_succeed}
-    readonly = _doctor("--kubeconfig", _reader(plane, sb.kube), "-n", ns, "--fix", "--yes")
-    assert readonly.exit_code == 4, readonly.output
-    assert "not permitted to apply the fix: missing create lmevaljobs" in readonly.output
-    assert "-> eval-base-url-no-completions-fix" in readonly.output  # the plan is still shown
-    # neither wrote anything: the same objects at the same resourceVersions
-    assert _versions(sb.kube, watched) == before
-    assert sb.dsc()["metadata"]["resourceVersion"] == dsc_before
-
-
-def _replace_in_place(kube: Kube, kubeconfig: str, ns: str) -> None:
-    """--replace: the broken job is deleted and recreated corrected under its own name (uid changes)."""
-    from lmeval_setup.fix.engine import FIX_LABEL
-    from lmeval_setup.sandbox import jobs as J
-
-    broken = J.seed_job("eval-base-url-no-completions").for_namespace(ns)
-    broken["metadata"]["name"] = "eval-replace-me"
-    created = kube.create(_jobs_path(ns), broken)
-    result = _doctor("--kubeconfig", kubeconfig, "-n", ns, "--job", "eval-replace-me", "--fix", "--yes",
-                     "--replace", "--wait", "--wait-timeout", "400", "-o", "json")
-    assert result.exit_code == 0, result.output
-    document = json.loads(result.stdout)
-    validate(document, "fix-plan")
-    (job,) = document["jobs"]
-    assert job["fixedBy"] == "eval-replace-me" and job["outcome"] == "Succeeded"
-    assert {"rule": "LME002", "verdict": "fixed"} in job["verdicts"]
-    live = kube.get(f"{_jobs_path(ns)}/eval-replace-me")
-    assert live["metadata"]["uid"] != created["metadata"]["uid"]
-    assert live["metadata"]["labels"][FIX_LABEL] == "eval-replace-me"
-    assert not kube.get_or_none(f"{_jobs_path(ns)}/eval-replace-me-fix")
 
 
 # -- LME001 on a cluster that refuses online access: the line's own cluster-level fix ---------------------
@@ -287,12 +88,12 @@ def test_offline_job_on_a_refusing_cluster_is_fixed_through_the_lines_bootstrap(
     S.serve_model(sb.kube, ns)  # a bootstrapped sandbox has no seed namespace and model yet
     job = copy.deepcopy(J.seed_job("eval-no-online-access").for_namespace(ns))
     job["metadata"]["name"] = "eval-offline-again"
-    sb.kube.create(_jobs_path(ns), job)
+    sb.kube.create(jobs_path(ns), job)
     cm_before = _configmap(sb, R.OPERATOR_CONFIGMAP)
     operator_before = sb.kube.get(_operator_path(sb))
     dsc_before = sb.dsc()["metadata"]["resourceVersion"]
 
-    plan = json.loads(_doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--job", "eval-offline-again",
+    plan = json.loads(doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--job", "eval-offline-again",
                               "--fix", "-o", "json").stdout)
     validate(plan, "fix-plan")
     # online access only: code execution, which no finding asks for, is pinned to the cluster's "deny"
@@ -303,7 +104,7 @@ def test_offline_job_on_a_refusing_cluster_is_fixed_through_the_lines_bootstrap(
     assert _configmap(sb, R.OPERATOR_CONFIGMAP)["metadata"]["resourceVersion"] == cm_before["metadata"][
         "resourceVersion"]
 
-    applied = _doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--job", "eval-offline-again", "--fix", "--yes",
+    applied = doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--job", "eval-offline-again", "--fix", "--yes",
                       "--wait", "--wait-timeout", "400", "-o", "json")
     assert applied.exit_code == 0, applied.output
     (fixed,) = json.loads(applied.stdout)["jobs"]
@@ -324,56 +125,98 @@ def test_offline_job_on_a_refusing_cluster_is_fixed_through_the_lines_bootstrap(
             assert cm_after["metadata"]["annotations"][R.MANAGED_ANNOTATION] == "false"
 
 
-# -- LME004 from the served model's /v1/models root, through the apiserver's service proxy -----------------
-HUB_ROOT = "ibm-granite/granite-3.3-2b-instruct"  # named by nothing else in the cluster
+# -- LME004 from the served model's /v1/models root, through KServe's predictor Service -----------------------
+# In the Hub stand-in (the corrected job's lm-eval loads it), named by no job and no InferenceService spec.
+HUB_ROOT = "ibm-granite/granite-3.1-8b-base"
+
+
+def _predictor(sb: Any, isvc: str) -> Any:
+    """The sandbox's kserve-controller predictor of InferenceService `isvc` (None until it is published)."""
+    controller = sb.simulator("kserve-controller").instance
+    return next((p for p in list(controller.predictors.values()) if p.isvc == isvc), None)
+
+
+def _endpoint_published(sb: Any, ns: str, isvc: str) -> bool:
+    predictor = _predictor(sb, isvc)
+    endpoints = sb.kube.get_or_none(resource_path("", "v1", "endpoints", ns, f"{isvc}-predictor"))
+    return bool(predictor and predictor.subsets and endpoints and endpoints.get("subsets") == predictor.subsets)
 
 
 @pytest.mark.parametrize("seeded", [DEMO_PROFILE], indirect=True)
-def test_tokenizer_from_the_served_models_root_through_the_service_proxy(seeded: tuple[Any, Any]) -> None:
-    """An InferenceService with no storageUri (vLLM pulled the model itself): only the predictor's
-    GET /v1/models `root` names the repo. The stand-in serves it behind Service granite-hub-predictor, whose
-    Endpoints (and the EndpointSlice mirrored from them) point at it; doctor --fix reads it through the
-    apiserver's service proxy and fills the tokenizer with that provenance. Without the predictor the
-    tokenizer is a manual step: the value came from the live endpoint and nowhere else."""
+def test_tokenizer_from_the_served_models_root_fixes_a_seed_job_end_to_end(seeded: tuple[Any, Any]) -> None:
+    """The sandbox's InferenceServices get the predictor Service KServe creates (`<name>-predictor`, port 80
+    "http" -> 8080, selector app=isvc.<name>-predictor, headless), backed by a vLLM stand-in the apiserver's
+    service proxy reaches. doctor --fix reads GET /v1/models through it although the URL names the pod's
+    port 8080, which is no port of that Service (before, it asked for ":8080": 'no service port 8080 found').
+    - the sandbox's own `granite` (modelcar storageUri) answers with root /mnt/models, KServe's mount point;
+    - granite-hub (no storageUri: vLLM pulled --model=HUB_ROOT itself) is evaluated by the seed's LME004
+      mistake (tokenizer = the served name): ONE `doctor --fix --yes --wait` fills the tokenizer from the
+      /v1/models root, the corrected job succeeds under real lm-eval, and a second doctor finds nothing;
+    - without the stand-in the tokenizer is a manual step: the value came from the live endpoint only."""
+    from lmeval_setup.fix.remediate import served_models
     from lmeval_setup.sandbox import jobs as J
+    from lmeval_setup.sandbox import runner
     from lmeval_setup.sandbox import scenarios as S
-    from lmeval_setup.sandbox.predictor import host_address, served_predictor
+    from lmeval_setup.sandbox.predictor import host_address
 
     if host_address() is None:
         pytest.skip("no non-loopback address on this machine: the apiserver proxies only to those")
     _, sb = seeded
     ns = J.DEMO_NAMESPACE
+    isvcs = resource_path("serving.kserve.io", "v1beta1", "inferenceservices", ns)
+    S.serve_model(sb.kube, ns)
+    sb.wait_for(lambda: _endpoint_published(sb, ns, "granite"), "granite's predictor Endpoints", timeout=30)
+    service = sb.kube.get(resource_path("", "v1", "services", ns, "granite-predictor"))
+    assert service["spec"]["selector"] == {"app": "isvc.granite-predictor"}
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [("http", 80, 8080)]
+    answer = served_models(sb.kube, sb.kube.get(f"{isvcs}/granite"))
+    assert answer and [(m["id"], m["root"]) for m in answer["data"]] == [("granite", "/mnt/models")], answer
+
     isvc = S.inference_service(ns)
     isvc["metadata"]["name"] = "granite-hub"
     del isvc["spec"]["predictor"]["model"]["storageUri"]
-    isvcs = resource_path("serving.kserve.io", "v1beta1", "inferenceservices", ns)
+    isvc["spec"]["predictor"]["model"]["args"] = [f"--model={HUB_ROOT}"]
     sb.kube.create(isvcs, isvc)
     endpoint = f"http://granite-hub-predictor.{ns}.svc.cluster.local:8080"
-    isvc = sb.kube.merge_patch(f"{isvcs}/granite-hub/status", {"status": {
+    sb.kube.merge_patch(f"{isvcs}/granite-hub/status", {"status": {
         "url": endpoint, "conditions": [{"type": "Ready", "status": "True"}]}})
-    job = J.lmevaljob("eval-hub-tokenizer", "local-completions",
-                      {"model": "granite-hub", "base_url": f"{endpoint}/v1/completions", "tokenizer": "granite-hub",
-                       "num_concurrent": "1", "max_retries": "3", "timeout": "300"}, allow_online=True, namespace=ns)
-    sb.kube.create(_jobs_path(ns), job)
+    job = J.seed_job("eval-tokenizer-served-name").for_namespace(ns)
+    job["metadata"]["name"] = "eval-hub-tokenizer"
+    job["spec"]["modelArgs"] = [{"name": a["name"], "value": {"model": "granite-hub", "tokenizer": "granite-hub",
+                                                              "base_url": f"{endpoint}/v1/completions"}.get(
+        a["name"], a["value"])} for a in job["spec"]["modelArgs"]]
+    sb.kube.create(jobs_path(ns), job)
+    sb.wait_for(lambda: _endpoint_published(sb, ns, "granite-hub"), "granite-hub's predictor Endpoints", timeout=30)
 
-    def tokenizer_step() -> dict[str, Any]:
-        result = _doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--job", "eval-hub-tokenizer", "--fix", "-o", "json")
-        document = json.loads(result.stdout)
-        validate(document, "fix-plan")
-        (planned,) = document["jobs"]
+    applied = doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--job", "eval-hub-tokenizer", "--fix", "--yes",
+                     "--wait", "--wait-timeout", "400", "-o", "json")
+    assert applied.exit_code == 0, applied.output
+    document = json.loads(applied.stdout)
+    validate(document, "fix-plan")
+    (planned,) = document["jobs"]
+    (step,) = [s for s in planned["steps"] if s["rule"] == "LME004"]
+    assert step["kind"] == "job-patch", step
+    assert step["values"] == [{"path": "spec.modelArgs[tokenizer]", "value": HUB_ROOT,
+                               "source": "InferenceService granite-hub /v1/models root"}]
+    assert planned["outcome"] == "Succeeded" and {"rule": "LME004", "verdict": "fixed"} in planned["verdicts"]
+    assert ("GET", "/v1/models") in _predictor(sb, "granite-hub").server.requests_seen  # through the proxy
+    fixed = sb.kube.get(f"{jobs_path(ns)}/{planned['fixedBy']}")
+    assert {a["name"]: a["value"] for a in fixed["spec"]["modelArgs"]}["tokenizer"] == HUB_ROOT
+    again = json.loads(doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--job", planned["fixedBy"],
+                              "-o", "json").stdout)
+    assert [f for f in again["findings"] if f["severity"] == "error"] == [], again["findings"]
+
+    # Without the stand-in (the simulator stopped: the Endpoints name a port nobody listens on), manual.
+    job["metadata"]["name"] = "eval-hub-tokenizer-again"
+    sb.kube.create(jobs_path(ns), job)
+    controller = sb.simulator("kserve-controller")
+    runner.stop_simulators([controller])
+    sb.simulators.remove(controller)
+    try:
+        result = doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--job", "eval-hub-tokenizer-again", "--fix",
+                        "-o", "json")
+        (planned,) = json.loads(result.stdout)["jobs"]
         (step,) = [s for s in planned["steps"] if s["rule"] == "LME004"]
-        return step
-
-    with served_predictor(sb.kube, isvc, model=HUB_ROOT) as predictor:
-        slices = resource_path("discovery.k8s.io", "v1", "endpointslices", ns)
-        sb.wait_for(lambda: any(
-            predictor.address in e["addresses"] for s in sb.kube.list_items(slices)
-            if s["metadata"].get("labels", {}).get("kubernetes.io/service-name") == predictor.service
-            for e in s.get("endpoints") or []), "the EndpointSlice mirrored from the Endpoints", timeout=30)
-        step = tokenizer_step()
-        assert step["kind"] == "job-patch", step
-        assert step["values"] == [{"path": "spec.modelArgs[tokenizer]", "value": HUB_ROOT,
-                                   "source": "InferenceService granite-hub /v1/models root"}]
-        assert ("GET", "/v1/models") in predictor.server.requests_seen  # it went through the proxy to the stand-in
-    step = tokenizer_step()
-    assert step["kind"] == "manual" and step["values"] == [], step
+        assert step["kind"] == "manual" and step["values"] == [], step
+    finally:
+        sb.start("kserve-controller")

@@ -1,5 +1,6 @@
 """The doctor on the sandbox's scenarios: cluster rules where the scenario causes them, and the seed's
-broken jobs on every profile (each mistake with its ID and fix, no error for the good job)."""
+broken jobs on every profile (each mistake with its ID and fix, no error for the good job), then fixed on
+the same sandbox with one `doctor --fix --yes --wait` (issue 19; helpers in fix_support.py)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,21 @@ def test_cluster_rule_fires_in_its_scenario(new_controlplane: Any, profile: str,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("profile", sorted(PROFILES))
-def test_broken_jobs_each_seed_mistake_reported(new_controlplane: Any, profile: str) -> None:
+def test_broken_jobs_each_seed_mistake_reported_then_fixed_with_one_command(new_controlplane: Any,
+                                                                            profile: str) -> None:
+    """Each seed mistake is reported with its ID and fix (no error for the good job); then, on the same sandbox,
+    the flow of `make demo` (issue 19): 5/5 failed -> ONE `doctor --fix --yes --wait` -> 5/5 succeeded, and a
+    second doctor reports nothing for the corrected jobs. On make demo's line also: the dry run and a read-only
+    identity write nothing, a second --fix is a no-op, --replace recreates a job under its own name."""
+    from fix_support import (
+        DEMO_PROFILE,
+        dry_run_and_read_only_write_nothing,
+        five_seeds_fixed_with_one_command,
+        replace_in_place,
+        second_fix_is_a_no_op,
+        wait_all_complete,
+    )
+
     from lmeval_setup.sandbox import jobs as J
     from lmeval_setup.sandbox import runner
     from lmeval_setup.sandbox.harness import running_sandbox
@@ -81,6 +96,19 @@ def test_broken_jobs_each_seed_mistake_reported(new_controlplane: Any, profile: 
                        for seed in J.SEED_JOBS)
 
         result = _eventually(sb.kube, settled, timeout=180, namespace=J.DEMO_NAMESPACE)
+        _assert_each_seed_mistake_reported(result)
+        if profile == DEMO_PROFILE:
+            wait_all_complete(sb.kube, J.DEMO_NAMESPACE)
+            dry_run_and_read_only_write_nothing(new_controlplane, sb)
+        five_seeds_fixed_with_one_command(sb)
+        if profile == DEMO_PROFILE:
+            second_fix_is_a_no_op(sb)
+            replace_in_place(sb)
+
+
+def _assert_each_seed_mistake_reported(result: Any) -> None:
+    from lmeval_setup.sandbox import jobs as J
+
     by_job: dict[str, set[str]] = {}
     for f in result.findings:
         if f.severity == "error":

@@ -140,3 +140,67 @@ def _kept(sent: Any, served: Any) -> bool:
     if isinstance(sent, list):
         return isinstance(served, list) and len(sent) == len(served) and all(map(_kept, sent, served))
     return bool(sent == served)
+
+
+def _triggering_jobs(group: str) -> list[dict[str, Any]]:
+    """One job per fixable mistake (with its dynamic values to infer): the seed's five, a chat model on a
+    generative task (LME026), a code-executing task (LME010), a string recipe template (LME016), and client
+    tuning left unset (LME029, on most of them)."""
+    from lmeval_setup.sandbox import jobs as J
+
+    jobs = [seed.for_namespace(NAMESPACE) for seed in J.SEED_JOBS if not seed.should_succeed]
+    chat = J.lmevaljob("chat", "local-chat-completions", {"model": J.SERVED_MODEL, "base_url": J.CHAT_URL},
+                       allow_online=True, tasks=("gsm8k",), namespace=NAMESPACE)
+    code = J.lmevaljob("code", "local-completions", {"model": J.SERVED_MODEL, "base_url": J.COMPLETIONS_URL},
+                       allow_online=True, tasks=("humaneval",), namespace=NAMESPACE)
+    recipe = J.lmevaljob("recipe", "local-completions", {"model": J.SERVED_MODEL, "base_url": J.COMPLETIONS_URL},
+                         allow_online=True, namespace=NAMESPACE)
+    template = "templates.classification.multi_class.relation.default"
+    recipe["spec"]["taskList"] = {"taskRecipes": [{"card": {"name": "cards.wnli"}, "template": template}]}
+    for job in [*jobs, chat, code, recipe]:
+        job["apiVersion"] = f"{group}/{R.LMEVAL_VERSION}"
+    return [*jobs, chat, code, recipe]
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("line", ARCHIVE_LINES)
+def test_every_fixable_rules_plan_with_its_inferred_values_is_kept_by_the_lines_crd(
+        kube: Kube, installed: dict[str, str], line: str) -> None:
+    """Issue 19: doctor --fix never writes what the line's CRD refuses or prunes. The static patches are checked
+    above; here each job-patch fixable rule is triggered on a job and planned as doctor --fix plans it (the
+    values inferred from an InferenceService and the jobs next to it, online access and code execution
+    permitted), and the corrected job comes back from a dry-run create exactly as sent. Every rule the line can
+    fix by a job patch is exercised, except LME016 where the line's CRD types the template as the string it
+    flags elsewhere (2.16): there the job is kept as written."""
+    from lmeval_setup.fix import values as V
+    from lmeval_setup.fix.engine import plan_job
+    from lmeval_setup.rules.catalog import RULES, autofix_for
+    from lmeval_setup.rules.spec import spec_findings
+    from lmeval_setup.sandbox import jobs as J
+    from lmeval_setup.sandbox.scenarios import inference_service
+
+    if line not in installed:
+        pytest.skip(f"the sources of {line} are not in ../shared/upstream")
+    release = R.PROFILES[line].release
+    isvc = inference_service(NAMESPACE)
+    isvc["status"] = {"url": J.ENDPOINT}
+    jobs = _triggering_jobs(_group(line))
+    fixable = {rule.id for rule in RULES.values() if autofix_for(rule, release).kind == "job-patch"}
+    patched: set[str] = set()
+    for job in jobs:
+        ctx = V.FixContext([isvc], [j for j in jobs if j is not job], online_permitted=True,
+                           code_execution_permitted=True, release=release)
+        plan = plan_job(job, spec_findings(job, release=release), ctx)
+        steps = {step.rule_id for step in plan.steps if step.kind == "job-patch"}
+        if not steps:
+            continue
+        patched |= steps
+        created = kube.create(installed[line], plan.fixed, dry_run=True)
+        assert _kept(plan.fixed["spec"], created["spec"]), (
+            f"{line} {job['metadata']['name']} ({sorted(steps)}): {plan.fixed['spec']} came back as {created['spec']}")
+    missed = fixable - patched
+    if "LME016" in missed:  # this line requires the string template: nothing to fix, and the job is kept
+        (recipe,) = [j for j in jobs if j["metadata"]["name"] == "recipe"]
+        assert _kept(recipe["spec"], kube.create(installed[line], recipe, dry_run=True)["spec"])
+        missed.discard("LME016")
+    assert not missed, f"{line}: no triggering job exercised the fix of {sorted(missed)}"

@@ -185,6 +185,36 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def _container_states(pod: JSON) -> str:
+    status = pod.get("status") or {}
+    states = [f"{c['name']}={next(iter(c.get('state') or {}), '?')}"
+              for c in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]]
+    return f"phase={status.get('phase')} " + " ".join(states)
+
+
+def seed_progress(sb: Sandbox) -> str:
+    """Per seed job: its state, its pod's containers and when the manager last logged about it (a job the
+    controller stopped polling shows an old line); then the manager's errors. What a timed-out wait lacks."""
+    logged = []
+    kubelet = kubelet_of(sb)
+    for pod in operator_pods(sb):
+        logged.extend(text for _, text in kubelet.logs.lines(pod["metadata"]["uid"], R.OPERATOR_CONTAINER) or [])
+    lines = []
+    for job in sb.kube.get(JOBS).get("items", []):
+        state, reason, message = job_outcome(job)
+        name = job["metadata"]["name"]
+        pod = sb.kube.get_or_none(resource_path("", "v1", "pods", J.DEMO_NAMESPACE,
+                                                (job.get("status") or {}).get("podName") or name))
+        last = next((text for text in reversed(logged) if f'"name":"{name}"' in text), "none")
+        lines.append(f"  {name}: state={state!r} reason={reason!r} message={message[:80]!r}; "
+                     f"{_container_states(pod) if pod else 'no pod'}; manager's last line on it: {last[:110]}")
+    errors = [text for text in logged if "\tERROR\t" in text]
+    lines.append(f"  manager pods: {[_container_states(p) for p in operator_pods(sb)]}; its errors "
+                 f"({len(errors)}, last 5):")
+    lines.extend(f"    {text[:300]}" for text in errors[-5:])
+    return "\n".join(lines)
+
+
 def job_outcome(job: JSON) -> tuple[str, str, str]:
     status = job.get("status") or {}
     return status.get("state", ""), status.get("reason", ""), status.get("message", "")
@@ -224,7 +254,10 @@ def test_broken_jobs_are_driven_by_the_real_controller(new_controlplane: Any, re
             done = [j for j in items if (j.get("status") or {}).get("state") == "Complete"]
             return items if items and len(done) == len(items) else None
 
-        jobs = wait_for("every seed job Complete", all_complete, timeout=300, every=1.0)
+        try:
+            jobs = wait_for("every seed job Complete", all_complete, timeout=300, every=1.0)
+        except AssertionError as exc:  # say which job is not Complete, where its pod is, what the manager did
+            raise AssertionError(f"{exc}\n{seed_progress(sb)}") from None
 
         def pod_finished(job: JSON) -> JSON | None:
             """After Complete the controller sends --shutdown; the driver exits and the pod ends a moment later."""

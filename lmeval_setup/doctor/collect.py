@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 
@@ -27,6 +26,7 @@ from lmeval_setup.doctor.sanitize import sanitize_log
 from lmeval_setup.doctor.snapshot import CLUSTER_UNREADABLE_NOTE, JSON, Snapshot
 from lmeval_setup.errors import LmevalError, OpenShiftAIMissing, PrerequisiteError
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
+from lmeval_setup.kube.readpool import WAIT_SLICE_S, ReadPool, is_interrupt, wait_for
 from lmeval_setup.kube.source import KubeSource, Read
 from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.detect import detect
@@ -37,7 +37,10 @@ from lmeval_setup.rules.managed_pvc import managed_pvc_name
 
 LOG_TAIL_LINES = 400
 LOG_LIMIT_BYTES = 512 * 1024
-LOG_WORKERS = 8
+LOG_WORKERS = 8  # -A namespace by namespace (an identity that may not list cluster-wide)
+# Reads of the job layer in flight at once (lists and logs of every namespace with unhealthy jobs): on a
+# remote cluster each waits a round trip, so a 500-failed-job cluster needs many in flight.
+JOB_LAYER_WORKERS = 16
 # Objects per LIST page (limit/continue): bounds the bytes of one response, whatever the cluster holds.
 LIST_PAGE_SIZE = 500
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -106,14 +109,18 @@ class RecordingSource:
 def collect(kube: Kube, scope: Scope) -> Snapshot:
     snapshot = Snapshot(collected_at=S.utcnow(), scope=scope.as_dict())
     lock = threading.Lock()
-    with KubeSource(kube, workers=CLUSTER_READ_WORKERS) as live, ThreadPoolExecutor(max_workers=1) as side:
+    with KubeSource(kube, workers=CLUSTER_READ_WORKERS) as live, ReadPool(1, "cluster-layer") as side:
         # The cluster layer and the jobs do not depend on each other: read them at the same time.
         cluster = side.submit(_collect_cluster_layer, RecordingSource(live, snapshot, lock))
         try:
-            jobs = _collect_jobs(kube, snapshot, scope, lock)
-            _collect_job_layer(kube, snapshot, jobs, lock)
-        finally:
-            cluster.result()  # its error (unreachable, 401) is the one to report when both fail
+            with JobLayer(kube, snapshot, lock) as layer:
+                jobs = _collect_jobs(kube, snapshot, scope, lock, layer)
+                layer.finish(jobs)
+        except BaseException as exc:
+            if not is_interrupt(exc):  # an interrupted run waits for nothing (kube.readpool)
+                wait_for(cluster)  # its error (unreachable, 401) is the one to report when both fail
+            raise
+        wait_for(cluster)
     # The manager's log, bounded, only when a job's own status cannot say why (doctor/operator_log.py).
     OL.collect_operator_log(snapshot, jobs, lambda ns, pod, c, lines, limit: _fetch_log(kube, ns, pod, c, lines, limit))
     return snapshot
@@ -134,13 +141,29 @@ def _collect_cluster_layer(source: RecordingSource) -> None:
         pass  # recorded; evaluate raises the same error from the snapshot and reports it
 
 
-def _collect_jobs(kube: Kube, snapshot: Snapshot, scope: Scope, lock: threading.Lock) -> list[JSON]:
+def _collect_jobs(kube: Kube, snapshot: Snapshot, scope: Scope, lock: threading.Lock,
+                  layer: JobLayer | None = None) -> list[JSON]:
+    """The scope's LMEvalJobs, each namespace's handed to `layer` as soon as they are in, so its pods,
+    events and logs are read while other namespaces' jobs are still coming.
+
+    -A reads namespace by namespace, concurrently: an apiserver serves a namespace's list from its watch
+    cache, where a cluster-wide paginated list goes to etcd page by page (at 10,000 jobs it cost the
+    apiserver 3-5x the CPU of the 100 namespace lists, and its 20 pages wait on each other). An identity
+    that may not list namespaces reads the cluster-wide list (streamed: a namespace is handed over when
+    the list moves past it)."""
     namespace = None if scope.all_namespaces else scope.namespace
     # A field selector takes one name: one cheap LIST per named job.
     queries = [{"fieldSelector": f"metadata.name={name}"} for name in scope.job_names()] or [{}]
     collected: list[str | None] = [namespace]  # the collections read whole: one namespace, or all (None)
+    streamed = namespace is None and not scope.job_names() and layer is not None
     try:
-        jobs = _list_jobs(kube, namespace, queries)
+        per_namespace = _jobs_of_every_namespace(kube, snapshot, layer, lock) if streamed and layer else None
+        if per_namespace is not None:
+            jobs, collected = per_namespace
+        elif streamed and layer is not None:
+            jobs = _list_jobs_by_namespace_as_they_come(kube, layer.namespace_listed)
+        else:
+            jobs = _list_jobs(kube, namespace, queries)
     except ApiError as exc:
         if exc.not_found:  # no LMEvalJob CRD: no jobs (LME110/LME101 explain why)
             jobs = []
@@ -162,6 +185,50 @@ def _list_jobs(kube: Kube, namespace: str | None, queries: list[dict[str, str]])
     path = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL, namespace)
     return [slim_if_healthy(j) for query in queries
             for j in kube.list_items(path, page_size=LIST_PAGE_SIZE, **query)]
+
+
+def _jobs_of_every_namespace(kube: Kube, snapshot: Snapshot, layer: JobLayer,
+                             lock: threading.Lock) -> tuple[list[JSON], list[str | None]] | None:
+    """(jobs, the namespaces read whole) of every namespace, read concurrently; None when the identity
+    may not list namespaces. A namespace whose LMEvalJobs it may not read is skipped and counted in a note."""
+    try:
+        namespaces = sorted(str(n["metadata"]["name"])
+                            for n in kube.list_items("/api/v1/namespaces", page_size=LIST_PAGE_SIZE))
+    except ApiError as exc:
+        if exc.status in (403, 404):
+            return None
+        raise
+    found = layer.read_jobs(namespaces)
+    jobs = [job for ns in namespaces for job in found.get(ns) or ()]
+    readable: list[str | None] = [ns for ns in namespaces if found.get(ns) is not None]
+    if len(readable) == len(namespaces):
+        return jobs, [None]  # every namespace: the cluster-wide collection
+    with lock:
+        snapshot.notes.append(
+            f"LMEvalJobs are not listable cluster-wide with these credentials: read {len(readable)} namespaces "
+            f"one by one ({len(namespaces) - len(readable)} not readable, skipped)")
+    return jobs, readable
+
+
+def _list_jobs_by_namespace_as_they_come(kube: Kube, namespace_listed: Callable[[str, list[JSON]], None]) -> list[JSON]:
+    """The cluster-wide paginated list; the apiserver returns it ordered by namespace (its storage key),
+    so when a job of another namespace arrives, the previous namespace is complete. Were a server to
+    return a namespace in two runs, it is handed over twice (JobLayer reads only the new jobs' pods)."""
+    jobs: list[JSON] = []
+    current: str | None = None
+    run: list[JSON] = []
+    path = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL, None)
+    for job in map(slim_if_healthy, kube.list_items(path, page_size=LIST_PAGE_SIZE)):  # page by page
+        ns = str(job["metadata"].get("namespace"))
+        if ns != current and run:
+            namespace_listed(str(current), run)
+            run = []
+        current = ns
+        run.append(job)
+        jobs.append(job)
+    if run:
+        namespace_listed(str(current), run)
+    return jobs
 
 
 def slim_if_healthy(job: JSON) -> JSON:
@@ -196,7 +263,7 @@ def _jobs_namespace_by_namespace(kube: Kube, snapshot: Snapshot, queries: list[d
 
     jobs: list[JSON] = []
     readable: list[str | None] = []
-    with ThreadPoolExecutor(max_workers=LOG_WORKERS) as pool:
+    with ReadPool(LOG_WORKERS, "namespace-read") as pool:
         for ns, found in zip(namespaces, pool.map(read, namespaces), strict=True):
             if found is not None:
                 jobs.extend(found)
@@ -228,34 +295,128 @@ def _needs_attention(job: JSON) -> bool:
     return not succeeded or LC.shutdown_overdue(job, S.utcnow())
 
 
-def _collect_job_layer(kube: Kube, snapshot: Snapshot, jobs: list[JSON], lock: threading.Lock) -> None:
-    unhealthy = [j for j in jobs if _needs_attention(j)]
-    namespaces = sorted({str(j["metadata"].get("namespace")) for j in unhealthy})
-    # Pods of healthy jobs are dropped as their page arrives: nothing reads them, and they are most pods.
-    pods_of_unhealthy = {(str(j["metadata"].get("namespace")), str(S.job_status(j).get("podName")
-                                                                   or j["metadata"]["name"])) for j in unhealthy}
-    reads: list[Callable[[], None]] = []
-    for ns in namespaces:
-        reads.append(_list_into(kube, snapshot, lock, "pods", ns,
-                                keep=lambda pod: (pod["metadata"].get("namespace"), pod["metadata"].get("name"))
-                                in pods_of_unhealthy))
-        reads.append(_list_into(kube, snapshot, lock, "events", ns, fieldSelector="type=Warning"))
-        in_ns = [j for j in unhealthy if j["metadata"].get("namespace") == ns]
-        if any(S.referenced_pvcs(j) or managed_pvc_name(j) for j in in_ns):  # LME025, LME040
-            reads.append(_list_into(kube, snapshot, lock, "persistentvolumeclaims", ns))
-    with ThreadPoolExecutor(max_workers=LOG_WORKERS) as pool:
-        # Every namespace's lists at once (bounded), then the logs they show are needed, at once (bounded).
-        for done in pool.map(lambda read: read(), reads):
-            del done
-        with lock:
-            wanted = list(_logs_wanted(snapshot, unhealthy))
-        for (ns, pod, container), text in zip(wanted, pool.map(lambda key: _fetch_log(kube, *key), wanted),
-                                              strict=True):
-            with lock:
-                if text is None:
-                    snapshot.notes.append(f"log of {ns}/{pod}/{container} not available")
-                else:
-                    snapshot.logs[(ns, pod, container)] = text
+class JobLayer:
+    """Per namespace with unhealthy jobs: its pods, Warning events (and PVCs when a job names one) listed
+    at once, then the logs those show are needed, at once; all on one bounded pool, namespaces as they
+    are handed over (namespace_listed) or at the end (finish), so no namespace waits for another."""
+
+    def __init__(self, kube: Kube, snapshot: Snapshot, lock: threading.Lock) -> None:
+        self.kube, self.snapshot, self.lock = kube, snapshot, lock
+        self._pool = ReadPool(JOB_LAYER_WORKERS, "job-layer")
+        self._done = threading.Condition()
+        self._pending = 0
+        self._error: BaseException | None = None
+        self._dispatched: set[tuple[str, str]] = set()  # (namespace, job name) whose reads are under way
+        self._dispatching = threading.Lock()  # namespaces are handed over from several threads
+        self._unavailable: dict[tuple[str, str, str], int] = {}  # log key -> its position among its pod's
+
+    def __enter__(self) -> JobLayer:
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        # Queued reads are cancelled; running ones waited for, unless the process is being interrupted.
+        self._pool.shutdown(wait=not is_interrupt(exc))
+
+    def read_jobs(self, namespaces: list[str]) -> dict[str, list[JSON] | None]:
+        """Each namespace's LMEvalJobs (None: not readable, 403/404), listed concurrently on the pool;
+        each namespace's job layer starts as soon as its own list is in. Waits for every read started."""
+        found: dict[str, list[JSON] | None] = {}
+
+        def read(ns: str) -> None:
+            try:
+                jobs = _list_jobs(self.kube, ns, [{}])
+            except ApiError as exc:
+                if exc.status not in (403, 404):
+                    raise
+                found[ns] = None
+                return
+            found[ns] = jobs
+            self.namespace_listed(ns, jobs)
+
+        for ns in namespaces:
+            self._submit(read, ns)
+        self._wait()
+        return found
+
+    def namespace_listed(self, ns: str, jobs: list[JSON]) -> None:
+        with self._dispatching:
+            unhealthy = [j for j in jobs if _needs_attention(j)
+                         and (ns, str(j["metadata"].get("name"))) not in self._dispatched]
+            self._dispatched.update((ns, str(j["metadata"].get("name"))) for j in unhealthy)
+        if not unhealthy:
+            return
+        # Pods of healthy jobs are dropped as their page arrives: nothing reads them, and they are most pods.
+        pods = {_pod_name(j) for j in unhealthy}
+        lists = [_list_into(self.kube, self.snapshot, self.lock, "pods", ns,
+                            keep=lambda pod: pod["metadata"].get("name") in pods),
+                 _list_into(self.kube, self.snapshot, self.lock, "events", ns, fieldSelector="type=Warning")]
+        if any(S.referenced_pvcs(j) or managed_pvc_name(j) for j in unhealthy):  # LME025, LME040
+            lists.append(_list_into(self.kube, self.snapshot, self.lock, "persistentvolumeclaims", ns))
+        left = [len(lists)]
+
+        def listed() -> None:  # the last of the namespace's lists in: its logs can be chosen
+            with self.lock:
+                left[0] -= 1
+                wanted = list(_logs_wanted(self.snapshot, unhealthy)) if left[0] == 0 else []
+            position: dict[str, int] = {}
+            for key in wanted:
+                position[key[1]] = position.get(key[1], -1) + 1
+                self._submit(self._read_log, key, position[key[1]])
+
+        for read in lists:
+            self._submit(lambda read=read: (read(), listed()))
+
+    def finish(self, jobs: list[JSON]) -> None:
+        """Hand over what was not yet (every namespace, when the jobs were not streamed), wait for all
+        reads, and note the logs that could not be read, in the jobs' order."""
+        by_namespace: dict[str, list[JSON]] = {}
+        for job in jobs:
+            by_namespace.setdefault(str(job["metadata"].get("namespace")), []).append(job)
+        for ns, in_ns in by_namespace.items():
+            self.namespace_listed(ns, in_ns)
+        self._wait()
+        order = {(str(j["metadata"].get("namespace")), _pod_name(j)): i for i, j in enumerate(jobs)}
+        for ns, pod, container in sorted(self._unavailable, key=lambda k: (order.get(k[:2], -1),
+                                                                           self._unavailable[k])):
+            self.snapshot.notes.append(f"log of {ns}/{pod}/{container} not available")
+
+    def _wait(self) -> None:
+        """Until no read is under way; the first read's error is raised."""
+        with self._done:
+            while not self._done.wait_for(lambda: self._pending == 0, timeout=WAIT_SLICE_S):
+                pass  # in slices: Ctrl-C and SIGTERM are handled between them (kube.readpool.wait_for)
+        if self._error is not None:
+            raise self._error
+
+    def _read_log(self, key: tuple[str, str, str], position: int) -> None:
+        text = _fetch_log(self.kube, *key)
+        with self.lock:
+            if text is None:
+                self._unavailable[key] = position
+            else:
+                self.snapshot.logs[key] = text
+
+    def _submit(self, work: Callable[..., object], *args: object) -> None:
+        with self._done:
+            if self._error is not None:
+                return  # a read failed: the collection fails with it, start nothing more
+            self._pending += 1
+        self._pool.submit(self._run, work, *args)
+
+    def _run(self, work: Callable[..., object], *args: object) -> None:
+        try:
+            work(*args)
+        except BaseException as exc:  # handed to the collecting thread by finish()
+            with self._done:
+                self._error = self._error or exc
+        finally:
+            with self._done:
+                self._pending -= 1
+                self._done.notify_all()
+
+
+def _pod_name(job: JSON) -> str:
+    return str(S.job_status(job).get("podName") or job["metadata"]["name"])
 
 
 def _list_into(kube: Kube, snapshot: Snapshot, lock: threading.Lock, plural: str, ns: str,
@@ -276,7 +437,7 @@ def _logs_wanted(snapshot: Snapshot, jobs: Iterable[JSON]) -> Iterable[tuple[str
     now = snapshot.collected_at or S.utcnow()
     for job in jobs:
         ns = str(job["metadata"].get("namespace"))
-        pod_name = str(S.job_status(job).get("podName") or job["metadata"]["name"])
+        pod_name = _pod_name(job)
         pod = snapshot.get("", "v1", "pods", pod_name, ns)
         for container in P.needed_logs(pod, job_needs_log(job), job_is_stuck(job, now)):
             yield ns, pod_name, container

@@ -170,20 +170,32 @@ def _recording(kube: Kube) -> list[tuple[str, dict[str, Any]]]:
     return seen
 
 
-def test_all_namespaces_pages_through_every_job(cluster: dict[str, Any], many_jobs: dict[str, Any],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_all_namespaces_pages_through_every_namespace_at_once(cluster: dict[str, Any], many_jobs: dict[str, Any],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """-A by an identity that may list namespaces: each namespace's LMEvalJobs, paginated, the namespaces
+    read concurrently (served from the apiserver's watch cache, where a cluster-wide paginated list goes
+    to etcd page after page): no cluster-wide LMEvalJob list, and the pages of one namespace are the only
+    reads that wait on each other."""
     from lmeval_setup.doctor import collect as C
 
     monkeypatch.setattr(C, "LIST_PAGE_SIZE", PAGE, raising=False)
     kube = Kube.connect(str(cluster["kubeconfig"]))
     seen = _recording(kube)
+    counter = RoundCounter(kube)
     snapshot = C.collect(kube, C.Scope(all_namespaces=True))
     jobs = snapshot.list(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs")
     assert {(j["metadata"]["namespace"], j["metadata"]["name"]) for j in jobs} >= {
         (ns, name) for ns, name, _ in many_jobs["names"]}
-    pages = [q for path, q in seen if path == resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs")]
-    assert len(pages) == -(-len(jobs) // PAGE), "one LIST per page of the cluster-wide list"
-    assert all(q["limit"] == PAGE for q in pages) and all(q.get("continue") for q in pages[1:])
+    assert not [q for path, q in seen if path == resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs")]
+    for ns in SCALE_NAMESPACES:
+        pages = [q for path, q in seen if path == resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", ns)]
+        assert len(pages) == -(-(SCALE_JOBS // 3) // PAGE), f"one LIST per page of {ns}"
+        assert all(q["limit"] == PAGE for q in pages) and all(q.get("continue") for q in pages[1:])
+    # namespaces, a namespace's 2 pages, its pods and events, the operator's log: 5 (a cluster-wide list
+    # of the 150+ jobs was 7 pages, then every namespace's reads: 9)
+    assert counter.deepest <= 5, f"{counter.deepest} round trips waited on each other"
+    assert not snapshot.notes, snapshot.notes
+    assert snapshot.knows(R.LMEVAL_GROUP, "lmevaljobs", None), "every namespace read: the -A collection is whole"
     succeeded = next(j for j in jobs if j["metadata"]["name"] == "job-001")
     assert "results" not in succeeded["status"] and "managedFields" not in succeeded["metadata"]
     failed = next(j for j in jobs if j["metadata"]["name"] == "job-000")
@@ -239,3 +251,53 @@ def _when_readable(C: Any, kube: Kube, wanted: set[tuple[str, str]]) -> Any:
     got = {(j["metadata"]["namespace"], j["metadata"]["name"])
            for j in snapshot.list(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs")}
     return snapshot if got == wanted else None
+
+
+def test_a_namespace_is_read_while_the_cluster_wide_list_is_still_paging(
+        cluster: dict[str, Any], many_jobs: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """-A by an identity that may list LMEvalJobs cluster-wide but not namespaces reads the cluster-wide
+    list, and hands each namespace over as soon as the list has moved past it: the first scale namespace's pods
+    and Warning events are read before the last page of LMEvalJobs is in, instead of after every page (at
+    10,000 jobs and 25 ms RTT the job layer's 600 reads all waited for the list's 20 pages); nothing is
+    read twice."""
+    from lmeval_setup.doctor import collect as C
+
+    admin: Kube = cluster["kube"]
+    user = "jobs-reader-no-namespaces"
+    admin.create("/apis/rbac.authorization.k8s.io/v1/clusterroles", {
+        "metadata": {"name": user},
+        "rules": [{"apiGroups": [R.LMEVAL_GROUP], "resources": ["lmevaljobs"], "verbs": ["get", "list"]},
+                  {"apiGroups": [""], "resources": ["pods", "events", "pods/log", "persistentvolumeclaims"],
+                   "verbs": ["get", "list"]}]})
+    admin.create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+        "metadata": {"name": user},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": user},
+        "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]})
+    monkeypatch.setattr(C, "LIST_PAGE_SIZE", PAGE, raising=False)
+    kube = Kube.connect(str(cluster["plane"].kubeconfig_for(user)))
+    all_jobs = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs")
+    wait_for("the RBAC binding to apply", lambda: kube.get(all_jobs, limit=1), timeout=30)
+    counter = RoundCounter(kube)
+    spans: list[tuple[str, float, float]] = []
+    timed = kube.request
+
+    def request(method: str, path: str, **kw: Any) -> Any:
+        began = time.monotonic()
+        try:
+            return timed(method, path, **kw)
+        finally:
+            spans.append((path, began, time.monotonic()))
+
+    kube.request = request  # type: ignore[method-assign]
+    snapshot = C.collect(kube, C.Scope(all_namespaces=True))
+    pages = [end for path, _, end in spans if path == all_jobs]
+    assert len(pages) >= 6, "the list must span several pages for this test to say anything"
+    first = SCALE_NAMESPACES[0]
+    started = {path: began for path, began, _ in spans}
+    for read in (resource_path("", "v1", "pods", first), resource_path("", "v1", "events", first)):
+        assert started[read] < max(pages), f"{read} waited for the whole cluster-wide list"
+    repeated = {key: n for key, n in counter.requests.items() if n > 1}
+    assert not repeated, f"requests made more than once: {repeated}"
+    assert {(ns, name) for ns, name, _ in many_jobs["names"]} <= {
+        (j["metadata"]["namespace"], j["metadata"]["name"])
+        for j in snapshot.list(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs")}

@@ -1,9 +1,10 @@
 """The TrustyAI driver's part of a job pod's `main` container, for the simulated operator.
 
 With the simulated operator, the `main` container runs the real lm-eval (the job image venv, `make
-jobimage`; pods as processes) whenever the job image is built: LMEVAL_SANDBOX_LM_EVAL=real|templates,
-default real where the venv is cached (`templates`, or no job image, or no Linux namespaces: the kubelet
-plays outcomes.py's templated replay instead). This module stands where the Go driver
+jobimage`; pods as processes): LMEVAL_SANDBOX_LM_EVAL=real|none, default real. With `none`, or without the
+job image, its python has no lm-eval (realoperator.job_python_dir) and the job fails as in an image without
+it; without Linux namespaces the container cannot be created (the kubelet says so). This module stands where
+the Go driver
 (`/opt/app-root/src/bin/driver --output-path ... -- python -m lm_eval ...`) would. Like the
 driver (controllers/lmes/driver/driver.go) it runs the command after `--`, streams lm-eval's stderr into
 the container log with tqdm's carriage returns turned into line breaks, prints lm-eval's stdout after
@@ -84,40 +85,35 @@ def run(argv: list[str]) -> int:
     return 0
 
 
-REAL, TEMPLATES = "real", "templates"
-TEMPLATE_ALIASES = frozenset({TEMPLATES, "standin"})  # `standin`: the switch's older name for templates
+REAL, NONE = "real", "none"
 
 
 def lm_eval_mode() -> str:
-    """'real' or 'templates': what a job's `main` runs under the simulated operator.
+    """'real' or 'none': whether a job's `main` finds lm-eval (the job image venv) in its python.
 
-    Real unless LMEVAL_SANDBOX_LM_EVAL says `templates` or the job image venv is not built (then the
-    templated replay, with a warning when `real` was asked for)."""
+    Real unless LMEVAL_SANDBOX_LM_EVAL says `none` or the job image venv is not built (with a warning when
+    `real` was asked for)."""
     import logging
     import os
 
     from lmeval_setup.sandbox.realoperator import LM_EVAL_SWITCH, job_venv_python
 
     asked = os.environ.get(LM_EVAL_SWITCH, "").strip().lower()
-    if asked in TEMPLATE_ALIASES:
-        return TEMPLATES
     if job_venv_python() is None:
         if asked == REAL:
             logging.getLogger("lmeval_setup.sandbox.driver_standin").warning(
-                "%s=real but the job image venv is not built (make jobimage): jobs replay templates", LM_EVAL_SWITCH)
-        return TEMPLATES
+                "%s=real but the job image venv is not built (make jobimage): jobs find no lm_eval", LM_EVAL_SWITCH)
+        return NONE
     return REAL
 
 
 def process_resolvers(workdir: Path) -> list[Any]:
     """Kubelet process resolvers for `main` under the simulated operator: this stand-in driver running
-    the real lm-eval, inside podservices (the pod reaches its InferenceServices and the Hub).
-    Empty in `templates` mode: the kubelet then plays outcomes.py's replay."""
+    the real lm-eval, inside podservices (the pod reaches its InferenceServices and the Hub); in `none` mode
+    the same driver finds no lm-eval."""
     from lmeval_setup.sandbox.podservices import with_services
     from lmeval_setup.sandbox.realoperator import _job_python_dir, driver_main_process
 
-    if lm_eval_mode() != REAL:
-        return []
     job_python_dir = _job_python_dir(workdir)
     kubeconfig = workdir / "kubeconfig"
 

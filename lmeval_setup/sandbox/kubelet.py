@@ -18,11 +18,12 @@ What it does, like the real components:
   operator pod and `kubectl rollout restart` yields a new Running pod.
 
 A container runs as a local process when a process resolver knows it (the real operator's manager and
-driver; a job's `main` with the real lm-eval, under either operator, where the job image is built: see
-driver_standin.py and realoperator.py). Otherwise what it "does" is a `ContainerScript` from the first
-resolver that knows the container: scenario annotations, the TrustyAI job image's templated replay
-(outcomes.container_behaviour: only with LMEVAL_SANDBOX_LM_EVAL=templates, without the job image or
-without Linux namespaces), then "run forever, ready" for everything else.
+driver; a job's `main` with the real lm-eval, under either operator: see driver_standin.py and
+realoperator.py). Otherwise what it "does" is a `ContainerScript` from the first resolver that knows the
+container: scenario annotations, the simulated operator's `driver` init container (it copies itself and
+exits), then "run forever, ready" for everything else. A job's `main` is never a script: nothing here
+makes up what lm-eval would do. Where no process can run it (no Linux namespaces, or a kubelet built
+without process resolvers) it stays Waiting in CreateContainerError, saying why.
 
 Scenario annotations on a pod (values: comma-separated container names, or "*"):
   sandbox.lmeval-setup.io/image-pull-error   the image cannot be pulled
@@ -53,7 +54,7 @@ from lmeval_setup.errors import ClusterError
 from lmeval_setup.kube.client import JSON, MERGE_PATCH, ApiError, Kube, resource_path
 from lmeval_setup.platform.releases import Profile, Release
 from lmeval_setup.sandbox.apiwatch import informer
-from lmeval_setup.sandbox.outcomes import container_behaviour
+from lmeval_setup.sandbox.driverlog import DRIVER_BIN
 from lmeval_setup.sandbox.podruntime import (
     ContainerProcess,
     PodRuntime,
@@ -208,8 +209,20 @@ def eviction_message(resource: str, container: str) -> str:
             f"Container {container} was using 24Gi, request is 0, has larger consumption of {resource}. ")
 
 
+def driver_copy_resolver(pod: JSON, container: JSON) -> ContainerScript | None:
+    """The TrustyAI job pod's `driver` init container (`/bin/driver --copy DEST`): copies itself, silently."""
+    command = [str(c) for c in container.get("command") or []]
+    return ContainerScript((), exit_code=0, linger=0.3) if command[:2] == ["/bin/driver", "--copy"] else None
+
+
 def default_resolvers() -> list[Resolver]:
-    return [annotation_resolver, container_behaviour]
+    return [annotation_resolver, driver_copy_resolver]
+
+
+def is_job_main(container: JSON) -> bool:
+    """A TrustyAI job pod's `main` container: the driver copy running lm-eval (the job image's work)."""
+    command = [str(c) for c in container.get("command") or []]
+    return bool(command) and command[0] == DRIVER_BIN
 
 
 def image_pull_fails(pod: JSON, container: JSON) -> bool:
@@ -395,7 +408,7 @@ class Kubelet:
             from lmeval_setup.sandbox.realoperator import process_resolvers as real_operator_processes
 
             process_resolvers = real_operator_processes(profile, self.workdir)
-            if not process_resolvers:  # simulated operator: `main` runs the real lm-eval too, where it is built
+            if not process_resolvers:  # simulated operator: `main` runs the real lm-eval too
                 from lmeval_setup.sandbox.driver_standin import process_resolvers as real_lm_eval_processes
 
                 process_resolvers = real_lm_eval_processes(self.workdir)
@@ -408,6 +421,11 @@ class Kubelet:
         operator (the real operator reports its own)."""
         if not self.runs_real_lm_eval:
             return {}
+        from lmeval_setup.sandbox.driver_standin import REAL, lm_eval_mode
+
+        if lm_eval_mode() != REAL:
+            return {"lm-eval": {"mode": "none", "detail": "no job image venv (make jobimage) or "
+                                "LMEVAL_SANDBOX_LM_EVAL=none: jobs find no lm_eval and fail"}}
         return {"lm-eval": {"mode": "real", "detail": "the job image venv, under the driver stand-in in each job pod"}}
 
     def register(self, resolver: Resolver) -> None:
@@ -715,11 +733,18 @@ class Kubelet:
             c.retry_at = now + CONFIG_RETRY_SECONDS
             self._event(pod, "Warning", "Failed", c, f"Error: {problem}")
             return
+        spec = self._process_spec(run, c)
+        if spec is None and is_job_main(c.spec) and annotation_resolver(pod, c.spec) is None:
+            c.reason, c.message = "CreateContainerError", self._cannot_run_job_message()
+            c.retry_at = now + CONFIG_RETRY_SECONDS
+            self._event(pod, "Warning", "Failed", c, f"Error: {c.message}")
+            return
         self._event(pod, "Normal", "Pulled", c, f'Container image "{c.image}" already present on machine')
         self._event(pod, "Normal", "Created", c, f"Created container: {c.name}", once=False)
         self._event(pod, "Normal", "Started", c, f"Started container {c.name}", once=False)
         self.logs.start_attempt(run.uid, c.name)
-        if not self._start_process(run, c, now):
+        c.process = None
+        if spec is None or not self._start_process(run, c, spec):
             c.script = self._resolve(pod, c.spec)
         c.state, c.reason, c.message = "running", "", ""
         c.started_at = now_utc()
@@ -727,14 +752,21 @@ class Kubelet:
         c.next_line = 0
         c.container_id = "cri-o://" + hashlib.sha256(f"{run.uid}{c.name}{c.restart_count}".encode()).hexdigest()
 
-    def _start_process(self, run: PodRun, c: ContainerRun, now: float) -> bool:
-        """Run the container as a local process when a process resolver knows it; False to play a script."""
-        c.process = None
+    def _process_spec(self, run: PodRun, c: ContainerRun) -> ProcessSpec | None:
+        """What the container runs as a local process, from the first process resolver that knows it."""
         if self.runtime is None or _annotated_for(run.pod, CRASH_ANNOTATION, c.name):
-            return False
-        spec = next((s for s in (r(run.pod, c.spec) for r in self.process_resolvers) if s is not None), None)
-        if spec is None:
-            return False
+            return None
+        return next((s for s in (r(run.pod, c.spec) for r in self.process_resolvers) if s is not None), None)
+
+    def _cannot_run_job_message(self) -> str:
+        if self.runtime is None:
+            return ("the sandbox runs a job's main container (the TrustyAI driver and lm-eval) as a process in Linux "
+                    "namespaces, which this machine does not permit (unshare/nsenter as root)")
+        return "this sandbox kubelet has no process resolver for the TrustyAI job image (its driver and lm-eval)"
+
+    def _start_process(self, run: PodRun, c: ContainerRun, spec: ProcessSpec) -> bool:
+        """Run the container as a local process; True also when it failed to start (StartError)."""
+        assert self.runtime is not None  # _process_spec gives a spec only with a runtime
         spec = self._with_value_from(run.pod, c.spec, spec)
         uid, name = run.uid, c.name
         try:

@@ -1,8 +1,9 @@
 """What a simulated container "does": log lines over time and an exit code.
 
-The kubelet plays a `ContainerScript`; the evaluation outcomes (outcomes.py) and scenarios build
-them. A line's timestamp is stamped when the kubelet emits it, in the format of the program that
-would have written it, so a log read an hour later still shows the times the pod really ran.
+The kubelet plays a `ContainerScript` for containers that are not real programs here (scenario
+annotations, the simulated operator's driver init container); a job's lm-eval is never one. A line's
+timestamp is stamped when the kubelet emits it, in the format of the program that would have written it,
+so a log read an hour later still shows the times the pod really ran.
 """
 
 from __future__ import annotations

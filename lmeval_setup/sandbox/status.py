@@ -20,7 +20,7 @@ EXPECTED_COMPONENTS = ("platform-operator", "kubelet", "trustyai-operator", "lm-
 PER_JOB_COMPONENTS = ("lm-eval",)
 _DEFAULT_DETAIL = {
     "etcd": "client-certificate TLS",
-    "lm-eval": "no lm-eval process: outcomes and logs follow fixed rules (sandbox/outcomes.py)",
+    "lm-eval": "no lm-eval process: jobs' main containers cannot run here (CreateContainerError says why)",
 }
 
 

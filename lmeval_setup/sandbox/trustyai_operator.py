@@ -382,12 +382,13 @@ def now_rfc3339() -> str:
 
 
 def _lm_eval_description() -> dict[str, Any]:
-    """What a job's `main` runs under the real operator: the job image's lm-eval, or the stand-in."""
+    """What a job's `main` runs under the real operator: the job image's lm-eval, or a python without it."""
     from lmeval_setup.sandbox.status import venv_package_version
 
     python = realoperator.job_venv_python()
     if python is None:
-        return {"mode": "simulated", "detail": "lm_eval_standin replays sandbox/outcomes.py (no job image venv)"}
+        return {"mode": "none", "detail": "no job image venv (make jobimage) or LMEVAL_SANDBOX_LM_EVAL=none: "
+                "jobs find no lm_eval and fail"}
     return {"mode": "real", "version": venv_package_version(python, "lm_eval") or "unknown",
             "detail": "the job image venv, run by the real driver in each job pod"}
 

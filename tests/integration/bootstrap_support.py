@@ -60,13 +60,13 @@ LM_EVAL_SWITCH = "LMEVAL_SANDBOX_LM_EVAL"
 
 
 @contextlib.contextmanager
-def jobs_replay_templates() -> Iterator[None]:
-    """Bootstrap tests read the pods the operator builds, never what lm-eval makes of them: their jobs replay
-    templates instead of spending seconds of CPU each on the real lm-eval (the sandbox's default), unless the
-    caller chose (LMEVAL_SANDBOX_LM_EVAL set)."""
+def jobs_without_lm_eval() -> Iterator[None]:
+    """Bootstrap tests read the pods the operator builds, never what lm-eval makes of them: their jobs' python
+    has no lm-eval (they fail at once) instead of spending seconds of CPU each on the real lm-eval (the
+    sandbox's default), unless the caller chose (LMEVAL_SANDBOX_LM_EVAL set)."""
     chosen = os.environ.get(LM_EVAL_SWITCH)
     if chosen is None:
-        os.environ[LM_EVAL_SWITCH] = "templates"
+        os.environ[LM_EVAL_SWITCH] = "none"
     try:
         yield
     finally:
@@ -78,7 +78,7 @@ def jobs_replay_templates() -> Iterator[None]:
 def sandbox(controlplane: Any, profile: str, scenario: str = "fresh") -> Iterator[Any]:
     """running_sandbox() with the sandbox's own kubelet, or with the stand-in when that one is missing
     or cannot start yet (the sandbox is built in parallel with bootstrap)."""
-    with jobs_replay_templates():
+    with jobs_without_lm_eval():
         yield from _sandbox(controlplane, profile, scenario)
 
 

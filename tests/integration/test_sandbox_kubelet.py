@@ -17,6 +17,7 @@ import pytest
 from testsupport import wait_for
 
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
+from lmeval_setup.sandbox.driverlog import DRIVER_BIN
 from lmeval_setup.sandbox.kubelet import IMAGE_PULL_ERROR_ANNOTATION, Kubelet
 from lmeval_setup.sandbox.scripts import ContainerScript, LogLine
 
@@ -182,6 +183,32 @@ def test_image_pull_failure_and_missing_secret_are_waiting_reasons(
     kube.merge_patch(f"{secrets}/model-token", {"stringData": {"token": "not-logged"}})
     wait_for("started once the key exists", phase_is(kube, namespace, "nosecret", "Succeeded"))
     assert read_log(kube, namespace, "nosecret", "main") == "started\n"
+
+
+def test_a_job_main_nothing_runs_is_not_made_up(kube: Kube, kubelet: Kubelet, namespace: str) -> None:
+    """A TrustyAI job pod's `main` (the driver running lm-eval) that no process resolver runs here stays Waiting
+    in CreateContainerError, saying why, with no log. Before, the kubelet played a template replay decided from
+    the job's arguments: a made-up lm-eval traceback that the doctor then diagnosed from the same facts."""
+    main = {"name": "main", "image": "quay.io/trustyai/ta-lmes-job:latest",
+            "command": [DRIVER_BIN, "--output-path", "/opt/app-root/src/output", "--"],
+            "args": ["python", "-m", "lm_eval", "--model", "local-completions", "--model_args",
+                     "model=granite,base_url=http://granite/v1", "--tasks", "arc_easy"]}
+    init = [{"name": "driver", "image": "quay.io/trustyai/ta-lmes-driver:latest",
+             "command": ["/bin/driver", "--copy", DRIVER_BIN]}]
+    kube.create(resource_path("", "v1", "pods", namespace), pod_body("job", [main], init))
+
+    def waiting() -> dict | None:
+        statuses = get_pod(kube, namespace, "job").get("status", {}).get("containerStatuses") or []
+        state = statuses[0]["state"].get("waiting", {}) if statuses else {}
+        return state if state.get("reason") == "CreateContainerError" else None
+
+    state = wait_for("CreateContainerError", waiting)
+    assert "no process resolver for the TrustyAI job image" in state["message"], state
+    init_status = get_pod(kube, namespace, "job")["status"]["initContainerStatuses"][0]
+    assert init_status["state"]["terminated"]["exitCode"] == 0  # the driver copied itself
+    with pytest.raises(ApiError) as err:
+        read_log(kube, namespace, "job", "main")
+    assert "is waiting to start: CreateContainerError" in str(err.value)
 
 
 def test_deleting_a_deployment_pod_gets_a_new_running_pod(kube: Kube, kubelet: Kubelet, namespace: str) -> None:

@@ -85,19 +85,6 @@ def bearer_process(resolve: Any) -> Any:
     return resolver
 
 
-def bearer_logs(pod: dict[str, Any], container: dict[str, Any]) -> Any:
-    """The job image's usual behaviour, plus an Authorization header line after the log's first line."""
-    from lmeval_setup.sandbox.outcomes import container_behaviour
-    from lmeval_setup.sandbox.scripts import LogLine
-
-    script = container_behaviour(pod, container)
-    if script is None or container.get("name") != "main" or pod["metadata"]["namespace"] not in (NS, PROVISION_NS):
-        return script
-    first = script.lines[:1]
-    line = LogLine(first[0].at if first else 0.0, f"DEBUG sending request: Authorization: Bearer {LOG_BEARER}")
-    return dataclasses.replace(script, lines=(*first, line, *script.lines[1:]))
-
-
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from lmeval_setup.sandbox import jobs as J
@@ -112,7 +99,6 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     try:
         with running_sandbox(plane, PROFILE, "bootstrapped") as sb:
             kubelet = sb.simulator("kubelet").instance
-            kubelet.register(bearer_logs)  # where jobs replay templates
             kubelet.process_resolvers[:] = [bearer_process(r) for r in kubelet.process_resolvers]  # real lm-eval
             serve_model(sb.kube)  # the model the jobs evaluate (the real lm-eval connects to it)
             P.ensure_namespace(sb.kube, NS)

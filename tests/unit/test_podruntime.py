@@ -1,4 +1,4 @@
-"""Pods as processes (sandbox/podruntime.py), the real operator's process resolvers and the lm_eval stand-in.
+"""Pods as processes (sandbox/podruntime.py), the real operator's process resolvers and the job image's python.
 
 The namespace tests run real `unshare`/`nsenter` and skip where Linux namespaces are not available.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
 import random
 import shlex
@@ -22,7 +21,6 @@ import processsupport
 import pytest
 
 from lmeval_setup.platform.releases import OPERATOR_DEPLOYMENT
-from lmeval_setup.sandbox import jobs as J
 from lmeval_setup.sandbox import realoperator
 from lmeval_setup.sandbox.podruntime import (
     DEFAULT_PATH,
@@ -311,7 +309,7 @@ def test_operator_mode_switch(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_lm_eval_is_real_by_default_with_the_simulated_operator(monkeypatch: pytest.MonkeyPatch,
                                                                 tmp_path: Path) -> None:
     """Issue 12: where the job image venv is built, jobs run the real lm-eval under the simulated operator too;
-    templates only when asked for (LMEVAL_SANDBOX_LM_EVAL=templates, or its older name standin) or unbuilt."""
+    `none` (or its older names templates, standin) or no job image: a python without lm-eval, never a replay."""
     from lmeval_setup.sandbox import driver_standin
 
     venv = tmp_path / "venv" / "bin" / "python"
@@ -319,48 +317,28 @@ def test_lm_eval_is_real_by_default_with_the_simulated_operator(monkeypatch: pyt
     monkeypatch.delenv(realoperator.LM_EVAL_SWITCH, raising=False)
     assert driver_standin.lm_eval_mode() == "real"
     assert len(driver_standin.process_resolvers(tmp_path)) == 1
-    for value in ("templates", "Standin", "real", "bogus"):
+    monkeypatch.undo()
+    for value in ("none", "templates", "Standin"):
         monkeypatch.setenv(realoperator.LM_EVAL_SWITCH, value)
-        assert driver_standin.lm_eval_mode() == ("templates" if value.lower() in ("templates", "standin") else "real")
-    monkeypatch.setenv(realoperator.LM_EVAL_SWITCH, "templates")
-    assert driver_standin.process_resolvers(tmp_path) == []
-    monkeypatch.setattr(realoperator, "job_venv_python", lambda: None)  # no job image: the replay
+        assert realoperator.job_venv_python() is None and driver_standin.lm_eval_mode() == "none"
+        assert len(driver_standin.process_resolvers(tmp_path)) == 1  # the driver still runs, without lm-eval
+    monkeypatch.setattr(realoperator, "job_venv_python", lambda: None)  # no job image
     monkeypatch.setenv(realoperator.LM_EVAL_SWITCH, "real")
-    assert driver_standin.lm_eval_mode() == "templates"
+    assert driver_standin.lm_eval_mode() == "none"
 
 
-# -- the lm_eval stand-in --------------------------------------------------------------------------------
-def standin(tmp_path: Path, seed_name: str) -> subprocess.CompletedProcess[str]:
-    seed = J.seed_job(seed_name)
-    spec = seed.manifest["spec"]
-    model_args = ",".join(f"{a['name']}={a['value']}" for a in spec["modelArgs"])
-    argv = ["--output_path", str(tmp_path), "--model", spec["model"], "--model_args", model_args,
-            "--tasks", ",".join(spec["taskList"]["taskNames"]), "--batch_size", "1"]
-    env = {"PATH": DEFAULT_PATH, "HF_HUB_OFFLINE": "0" if spec.get("allowOnline") else "1"}
-    return subprocess.run([sys.executable, "-m", "lmeval_setup.sandbox.lm_eval_standin", *argv], env=env,
-                          capture_output=True, text=True, timeout=120)
+def test_without_the_job_image_lm_eval_is_missing_not_replayed(tmp_path: Path) -> None:
+    """No job image venv: `python -m lm_eval` fails as in an image without lm-eval, for every job alike (before,
+    a template replay decided from the job's arguments which failure to print)."""
+    shim = realoperator.job_python_dir(tmp_path, None) / "python"
+    done = subprocess.run([str(shim), "-m", "lm_eval", "--model", "local-completions", "--tasks", "arc_easy"],
+                          capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", realoperator.NO_LM_EVAL_MESSAGE + "\n")
 
 
-def test_standin_succeeds_with_results_for_the_good_job(tmp_path: Path) -> None:
-    good = next(s for s in J.SEED_JOBS if s.should_succeed)
-    done = standin(tmp_path, good.name)
-    assert done.returncode == 0, done.stderr[-2000:]
-    results = list(tmp_path.rglob("results_*.json"))
-    assert len(results) == 1 and "results" in json.loads(results[0].read_text())
-    assert "\tdriver\t" not in done.stderr  # the driver's own lines are the real driver's to print
-
-
-def test_standin_fails_like_lm_eval_for_a_broken_job(tmp_path: Path) -> None:
-    broken = next(s for s in J.SEED_JOBS if not s.should_succeed)
-    done = standin(tmp_path, broken.name)
-    assert done.returncode == 1
-    assert "Traceback (most recent call last)" in done.stderr and "main.main" not in done.stderr
-    assert not list(tmp_path.rglob("results_*.json"))
-
-
-def test_job_python_answers_the_device_probe_and_runs_the_venv_or_the_standin(tmp_path: Path) -> None:
+def test_job_python_answers_the_device_probe_and_runs_the_venv(tmp_path: Path) -> None:
     """The driver's --detect-device runs `python -c 'import torch; ...'`: the sandbox's job venv has no torch,
-    so the shim answers as CPU-only torch does; everything else reaches the venv (or the stand-in)."""
+    so the shim answers as CPU-only torch does; everything else reaches the venv (or, without one, this python)."""
     probe = "import torch; print('=={}:{}=='.format(torch.cuda.is_available(), torch.cuda.device_count()));"
     for venv in (Path(sys.executable), None):
         shim = realoperator.job_python_dir(tmp_path / str(venv is None), venv) / "python"
@@ -368,7 +346,7 @@ def test_job_python_answers_the_device_probe_and_runs_the_venv_or_the_standin(tm
         assert (answer.returncode, answer.stdout) == (0, "==False:0==\n")
         plain = subprocess.run([str(shim), "-c", "print(6 * 7)"], capture_output=True, text=True, timeout=30)
         assert plain.stdout == "42\n"
-        assert ("lm_eval_standin" in shim.read_text()) == (venv is None)
+        assert ("No module named lm_eval" in shim.read_text()) == (venv is None)
 
 
 @needs_namespaces

@@ -97,7 +97,7 @@ def test_the_real_operator_reports_which_lm_eval_its_jobs_run(monkeypatch, tmp_p
     from lmeval_setup.sandbox import realoperator, trustyai_operator
 
     monkeypatch.setattr(realoperator, "job_venv_python", lambda: None)
-    assert trustyai_operator._lm_eval_description()["mode"] == "simulated"
+    assert trustyai_operator._lm_eval_description()["mode"] == "none"  # a python without lm-eval, no replay
     site = tmp_path / "lib" / "python3.11" / "site-packages" / "lm_eval-0.4.12.dist-info"
     site.mkdir(parents=True)
     (site / "METADATA").write_text("Name: lm_eval\nVersion: 0.4.12\n")

@@ -11,11 +11,19 @@ A ReadPool's workers are daemon threads, waited for when the block ends normally
 (KeyboardInterrupt, SystemExit, the CLI's SIGTERM exception: any BaseException that is not an Exception):
 the process is on its way out, and a worker blocked in recv() holds nothing that exit must release.
 Every wait on a worker goes through `wait_for` (or the pool's own map and shutdown), in short slices.
+
+The workers block SIGINT and SIGTERM (they are born with them blocked). A process-directed signal may be
+delivered to any thread that does not block it, and Python runs the handler in the main thread only when
+that thread next gets back to the interpreter: with the signal taken by a worker, a main thread blocked
+in its own hung read (a TLS handshake, a recv, up to the request timeout) never saw it. Seen here: one
+SIGTERM'd doctor in eight, under load, waited out its 40 s request timeout. With the workers blocking
+them, the kernel delivers both to the main thread, whose blocking call returns EINTR and runs the handler.
 """
 
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -25,6 +33,8 @@ from typing import Any, TypeVar
 
 # How long one wait for a worker's answer or exit lasts before the waiting thread looks at signals again.
 WAIT_SLICE_S = 0.1
+# What a worker never takes: the signals that end the process belong to the main thread.
+MAIN_THREAD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 T = TypeVar("T")
 
@@ -44,6 +54,20 @@ def wait_for(future: Future[T]) -> T:
 
 
 _Work = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...]]
+
+
+def _start_without_main_thread_signals(thread: threading.Thread) -> None:
+    """Start `thread` with SIGINT and SIGTERM blocked (a thread inherits its creator's mask, so they are
+    blocked around start(): there is no moment when the new thread could take one). A signal that
+    arrives meanwhile stays pending and goes to the main thread once the creator unblocks it."""
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX: signals go to the main thread anyway
+        thread.start()
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, MAIN_THREAD_SIGNALS)
+    try:
+        thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class ReadPool:
@@ -68,7 +92,7 @@ class ReadPool:
             self._work.put((future, fn, args))
             if len(self._threads) < self._workers:  # started as work arrives, as ThreadPoolExecutor does
                 thread = threading.Thread(target=self._run, name=f"{self._name}-{len(self._threads)}", daemon=True)
-                thread.start()
+                _start_without_main_thread_signals(thread)
                 self._threads.append(thread)
         return future
 

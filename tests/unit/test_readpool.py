@@ -4,6 +4,7 @@ The real-signal, real-process check against a hung server is tests/integration/t
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -58,3 +59,15 @@ def test_a_read_that_raised_timeout_error_is_raised_not_waited_for_again() -> No
 
 def _raise_timeout() -> None:
     raise TimeoutError("the read timed out")
+
+
+def test_workers_never_take_the_signals_that_end_the_process() -> None:
+    """A process-directed signal goes to any thread that does not block it; taken by a worker, it left the
+    main thread blocked in its own hung read until the request timeout (1 SIGTERM'd doctor in 8 at load
+    30). Workers are born with SIGINT and SIGTERM blocked, and the creator's mask is left as it was."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    with ReadPool(2) as pool:
+        masks = pool.map(lambda _: signal.pthread_sigmask(signal.SIG_BLOCK, []), range(4))
+    assert all({signal.SIGINT, signal.SIGTERM} <= mask for mask in masks), masks
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+    assert signal.SIGINT not in before and signal.SIGTERM not in before

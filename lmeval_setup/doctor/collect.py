@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 
+from lmeval_setup.doctor import kueue as KQ
 from lmeval_setup.doctor import operator_log as OL
 from lmeval_setup.doctor.sanitize import sanitize_log
 from lmeval_setup.doctor.snapshot import CLUSTER_UNREADABLE_NOTE, JSON, Snapshot
@@ -123,6 +124,8 @@ def collect(kube: Kube, scope: Scope) -> Snapshot:
         wait_for(cluster)
     # The manager's log, bounded, only when a job's own status cannot say why (doctor/operator_log.py).
     OL.collect_operator_log(snapshot, jobs, lambda ns, pod, c, lines, limit: _fetch_log(kube, ns, pod, c, lines, limit))
+    # The Workloads of jobs suspended for Kueue: why Kueue does not admit them (doctor/kueue.py).
+    KQ.collect_workloads(kube, snapshot, jobs)
     return snapshot
 
 

@@ -15,6 +15,7 @@ from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from lmeval_setup.doctor import kueue as KQ
 from lmeval_setup.doctor import operator_log as OL
 from lmeval_setup.doctor.snapshot import JSON, Snapshot
 from lmeval_setup.errors import OpenShiftAIMissing, PrerequisiteError
@@ -147,7 +148,7 @@ def job_findings(snapshot: Snapshot, job: JSON, facts: ClusterFacts | None, now:
             if snapshot.knows("", "persistentvolumeclaims", ns) else None)
     out.extend(S.status_findings(job, pod=pod, pvcs=pvcs, now=now, explained=bool(pod_found)))
     out.extend(pod_found)
-    out.extend(LC.lifecycle_findings(job, pod, target, now))
+    out.extend(LC.lifecycle_findings(job, pod, target, now, workload=KQ.workload_for(snapshot, job)))
     out.extend(_managed_pvc_findings(snapshot, job, target, now))
     out.extend(_permission_findings(job, pod, target))
     out.extend(spec_cache.findings(job, facts, target) if spec_cache is not None

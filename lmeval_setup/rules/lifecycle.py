@@ -7,7 +7,9 @@ Each reads one object state the real controller and kubelet produce (field names
 - the `driver` init container (it copies the driver binary into the pod) ended non-zero or crash-loops
   -> LME037 (image pull and OOM stay LME019 / LME020, rules/pods.py);
 - Kueue: a job labelled kueue.x-k8s.io/queue-name that is still `Suspended` (spec.suspend true, waiting
-  for its ClusterQueue to admit it) after STUCK_AFTER -> LME034;
+  for its ClusterQueue to admit it) after STUCK_AFTER -> LME034; at once when its Workload (doctor/kueue.py)
+  says Kueue cannot admit it: QuotaReserved False, "Inadmissible" (no LocalQueue / ClusterQueue, or inactive)
+  or a pod set that does not fit the ClusterQueue's quota at all ("insufficient quota for");
 - a `Running` job whose status (the driver's progress bars) nobody wrote for STALLED_AFTER, read from the
   newest managedFields time of the status subresource -> LME024;
 - a `Complete` job whose pod still runs (the controller's --shutdown exec did not end `main`), holding its
@@ -34,13 +36,14 @@ STALLED_AFTER = timedelta(minutes=15)
 SHUTDOWN_GRACE = timedelta(minutes=5)
 
 
-def lifecycle_findings(job: JSON, pod: JSON | None, target: Target, now: datetime) -> list[Finding]:
+def lifecycle_findings(job: JSON, pod: JSON | None, target: Target, now: datetime,
+                       workload: JSON | None = None) -> list[Finding]:
     out: list[Finding] = []
     if pod is not None:
         out.extend(_evicted(pod, target))
         out.extend(_driver_init_failed(pod, target))
         out.extend(_pod_not_shut_down(job, pod, target, now))
-    out.extend(_kueue_waiting(job, target, now))
+    out.extend(_kueue_waiting(job, target, now, workload))
     out.extend(_stalled_running(job, pod, target, now))
     return out
 
@@ -115,22 +118,46 @@ def _pod_not_shut_down(job: JSON, pod: JSON, target: Target, now: datetime) -> l
                                        path=f"pod/{_pod_name(pod)}.status.containerStatuses[main]")))]
 
 
-def _kueue_waiting(job: JSON, target: Target, now: datetime) -> list[Finding]:
+def _quota_not_reserved(workload: JSON | None) -> JSON | None:
+    """The Workload's QuotaReserved condition when Kueue has set it False (why it is not admitted)."""
+    for condition in ((workload or {}).get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "QuotaReserved" and condition.get("status") == "False":
+            return dict(condition)
+    return None
+
+
+def _kueue_cannot_admit(condition: JSON | None) -> bool:
+    """Kueue's verdict is final until someone changes a queue: no LocalQueue/ClusterQueue (or an inactive one),
+    or a pod set larger than the ClusterQueue's whole quota (flavorassigner's NoFit wording)."""
+    if condition is None:
+        return False
+    return condition.get("reason") == "Inadmissible" or "insufficient quota for" in str(condition.get("message"))
+
+
+def _kueue_waiting(job: JSON, target: Target, now: datetime, workload: JSON | None = None) -> list[Finding]:
     meta = job.get("metadata") or {}
     queue = (meta.get("labels") or {}).get(KUEUE_QUEUE_LABEL)
     status = S.job_status(job)
     suspended = status.get("state") == "Suspended" or (job.get("spec") or {}).get("suspend") is True
     if not queue or not suspended or status.get("state") == "Complete":
         return []
+    condition = _quota_not_reserved(workload)
     since = S.parse_time(meta.get("creationTimestamp"))
-    if since is None or now - since < S.STUCK_AFTER:
+    if not _kueue_cannot_admit(condition) and (since is None or now - since < S.STUCK_AFTER):
         return []
-    minutes = int((now - since).total_seconds() // 60)
-    return [Finding("LME034", target,
-                    message=f"the job has waited {minutes} minutes for Kueue to admit it from LocalQueue {queue!r}",
-                    evidence=(Evidence("spec", f"{KUEUE_QUEUE_LABEL}: {queue}", path="metadata.labels"),
-                              Evidence("status", f"state: {status.get('state') or 'New'}, spec.suspend: "
-                                       f"{(job.get('spec') or {}).get('suspend')}", path="status.state")))]
+    evidence = [Evidence("spec", f"{KUEUE_QUEUE_LABEL}: {queue}", path="metadata.labels"),
+                Evidence("status", f"state: {status.get('state') or 'New'}, spec.suspend: "
+                         f"{(job.get('spec') or {}).get('suspend')}", path="status.state")]
+    if condition is not None:
+        name = (workload or {}).get("metadata", {}).get("name", "")
+        text = redact_text(f"QuotaReserved False, {condition.get('reason')}: {condition.get('message')}")
+        evidence.append(Evidence("cluster", text, path=f"workload/{name}.status.conditions[QuotaReserved]"))
+        why = redact_text(str(condition.get("message")))
+        message = f"Kueue does not admit the job from LocalQueue {queue!r}: {why}"
+    else:
+        minutes = int((now - since).total_seconds() // 60) if since is not None else 0
+        message = f"the job has waited {minutes} minutes for Kueue to admit it from LocalQueue {queue!r}"
+    return [Finding("LME034", target, message=message, evidence=tuple(evidence))]
 
 
 def last_status_write(job: JSON) -> datetime | None:

@@ -26,6 +26,7 @@ force, so exactly the keys the manifests set are reverted and keys someone added
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from dataclasses import KW_ONLY, dataclass
@@ -56,6 +57,20 @@ PRECONDITION_MESSAGE_35 = "pre-conditions not met, see status conditions for det
 
 
 # -- what the manifests render to (pure functions: tests validate them against upstream CRDs) ----------
+# The TrustyAI manifests' odh-kueue overlay deploys the operator with its Kueue job manager ("TAS,LMES,JOB_MGR");
+# LMEVAL_SANDBOX_TRUSTYAI_OVERLAY=odh-kueue makes the sandbox's platform operator deploy it so (Kueue's CRDs
+# must be installed first: sandbox/kueue.py).
+OVERLAY_SWITCH = "LMEVAL_SANDBOX_TRUSTYAI_OVERLAY"
+
+
+def enabled_services(release: Release) -> str:
+    """--enable-services of the operator Deployment: the release's, plus JOB_MGR under the odh-kueue overlay."""
+    services = release.enable_services
+    if os.environ.get(OVERLAY_SWITCH, "").strip() == "odh-kueue" and "JOB_MGR" not in services.split(","):
+        services += ",JOB_MGR"
+    return services
+
+
 def operator_configmap(release: Release, namespace: str) -> JSON:
     return {
         "apiVersion": "v1", "kind": "ConfigMap",
@@ -99,7 +114,7 @@ def operator_deployment(release: Release, namespace: str) -> JSON:
                         "name": R.OPERATOR_CONTAINER,
                         "image": OPERATOR_IMAGE,
                         "command": ["/manager"],
-                        "args": ["--leader-elect", "--enable-services", release.enable_services],
+                        "args": ["--leader-elect", "--enable-services", enabled_services(release)],
                         "env": [{"name": "APPLICATIONS_NAMESPACE", "value": namespace}],
                         "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8081}, "initialDelaySeconds": 15,
                                           "periodSeconds": 20},

@@ -256,3 +256,49 @@ def test_a_succeeded_job_whose_shutdown_never_succeeded_is_collected_whole(monke
     done = _completed_pod_still_running()  # completeTime written: the shutdown exec succeeded
     done["metadata"]["managedFields"] = job["metadata"]["managedFields"]
     assert not C._needs_attention(done)
+
+
+def _workload(job: JSON, reason: str, message: str) -> JSON:
+    """The Workload the operator's job manager made for `job`, with the QuotaReserved condition Kueue v0.6.2 writes
+    when it cannot admit it (lmeval_setup/sandbox/kueue.py cites where each message comes from)."""
+    return {"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "Workload",
+            "metadata": {"name": f"lmevaljob-{job['metadata']['name']}-8cfbe",
+                         "namespace": job["metadata"]["namespace"],
+                         "ownerReferences": [{"apiVersion": "trustyai.opendatahub.io/v1alpha1", "kind": "LMEvalJob",
+                                              "name": job["metadata"]["name"], "uid": "u", "controller": True}]},
+            "spec": {"queueName": "team-a", "podSets": [{"name": job["metadata"]["name"], "count": 1}]},
+            "status": {"conditions": [{"type": "QuotaReserved", "status": "False", "reason": reason,
+                                       "message": message, "lastTransitionTime": iso(NOW)}]}}
+
+
+@pytest.mark.parametrize("reason, message", [
+    ("Inadmissible", "LocalQueue team-a doesn't exist"),
+    ("Inadmissible", "ClusterQueue cluster-queue doesn't exist"),
+    ("Pending", "couldn't assign flavors to pod set evaljob: insufficient quota for cpu in flavor default-flavor in "
+                "ClusterQueue"),
+])
+def test_a_workload_kueue_cannot_admit_names_why_at_once(reason: str, message: str, tmp_path: Path) -> None:
+    """Two minutes old, so without its Workload the job is just waiting; its Workload says Kueue will not admit
+    it, so LME034 is reported now, with Kueue's words; --from-dir reads the Workload back."""
+    job = _kueue_job()
+    job["metadata"]["creationTimestamp"] = iso(NOW - timedelta(minutes=2))
+    snap = _snapshot(job, None)
+    workload = _workload(job, reason, message)
+    snap.add_all("kueue.x-k8s.io", "workloads", [workload], job["metadata"]["namespace"])
+    hit = next(f for f in evaluate(snap).findings if f.rule_id == "LME034")
+    assert message in hit.message
+    assert any(ev.path == f"workload/{workload['metadata']['name']}.status.conditions[QuotaReserved]"
+               and ev.text == f"QuotaReserved False, {reason}: {message}" for ev in hit.evidence), hit.evidence
+    back = read_dir(write_dir(snap, tmp_path / "collected"))
+    assert [f.message for f in evaluate(back).findings if f.rule_id == "LME034"] == [hit.message]
+
+
+def test_a_workload_waiting_for_free_quota_is_patience_not_a_finding() -> None:
+    """'insufficient unused quota' is a queue that will move: nothing until the job has waited STUCK_AFTER."""
+    job = _kueue_job()
+    job["metadata"]["creationTimestamp"] = iso(NOW - timedelta(minutes=2))
+    snap = _snapshot(job, None)
+    snap.add_all("kueue.x-k8s.io", "workloads", [_workload(
+        job, "Pending", "couldn't assign flavors to pod set evaljob: insufficient unused quota for cpu in flavor "
+        "default-flavor, 1 more needed")], job["metadata"]["namespace"])
+    assert "LME034" not in {f.rule_id for f in evaluate(snap).findings}

@@ -140,3 +140,71 @@ def test_ansible_playbook_runs_the_installed_collections_playbook(installed: Ins
         revert = playbook("lmeval.setup.revert")
         assert revert.returncode == 0, (revert.stdout + revert.stderr)[-4000:]
         assert detect(KubeSource(sb.kube)).trustyai_state == "Removed"
+
+
+# -- the execution environment, from the same artifacts (issue 13 leftover 3) ----------------------------------
+EE_STEPS_START = "COPY _build/artifacts /tmp/lmeval-setup-artifacts"
+EE_STEPS_END = "RUN rm -rf /tmp/lmeval-setup-artifacts"
+
+
+def _ee_context(installed: Installed) -> Path:
+    """`ansible-builder create` from a directory holding only execution-environment.yml and dist/ (this module's
+    wheel and collection tarball): the build context `ansible-builder build` would hand the container runtime."""
+    builder = VENV_BIN / "ansible-builder"
+    if not builder.exists():
+        pytest.skip("ansible-builder is not installed (the dev extra has it): pip install -e '.[dev]'")
+    ee_dir = installed.root / "ee"
+    (ee_dir / "dist").mkdir(parents=True)
+    shutil.copy(REPO / "execution-environment.yml", ee_dir)
+    for artifact in (installed.root / "dist").iterdir():
+        shutil.copy(artifact, ee_dir / "dist")
+    _check([str(builder), "create", "-f", "execution-environment.yml", "-c", "context"], cwd=ee_dir, timeout=120)
+    return ee_dir / "context"
+
+
+def _image_steps(context: Path) -> list[str]:
+    """The lmeval.setup lines of the final stage (execution-environment.yml's append_final), as built."""
+    lines = [line.strip() for line in (context / "Dockerfile").read_text().splitlines()]
+    start, end = lines.index(EE_STEPS_START), lines.index(EE_STEPS_END)
+    assert lines.index("FROM base AS final") < start, "the artifacts are installed in the final stage"
+    return lines[start:end + 1]
+
+
+def test_the_execution_environment_builds_from_the_artifacts(installed: Installed) -> None:
+    """No container runtime here, so the build context is what is tested: it holds the wheel and the tarball this
+    module installed and ran (byte for byte) and nothing else of the project, and the image's install steps,
+    run as written against that context (paths moved into a temporary root, $PYCMD the installed venv's python,
+    which has that very wheel already, and its kubernetes.core as the galaxy stage's), give a collection, installed
+    offline, whose module imports the package and runs (to a cluster that is not there: reason unreachable)."""
+    context = _ee_context(installed)
+    artifacts = sorted((context / "_build" / "artifacts").iterdir())
+    assert [p.name for p in artifacts] == sorted(p.name for p in (installed.root / "dist").iterdir())
+    for artifact in artifacts:
+        assert artifact.read_bytes() == (installed.root / "dist" / artifact.name).read_bytes()
+    builders_own = {"Dockerfile", "_build/requirements.txt", "_build/requirements.yml"}
+    for path in context.rglob("*"):
+        relative = path.relative_to(context).as_posix()
+        assert (path.is_dir() or relative in builders_own or relative.startswith(("_build/scripts/",
+                "_build/artifacts/"))), f"{relative}: the context carries more than the artifacts"
+    image = installed.root / "image"  # where the steps' absolute paths land
+    collections = image / "usr" / "share" / "ansible" / "collections"
+    for step in _image_steps(context):
+        command = step.replace("/tmp/", f"{image}/tmp/").replace("/usr/share/ansible/", f"{image}/usr/share/ansible/")
+        if command.startswith("COPY "):
+            _, source, target = command.split()
+            shutil.copytree(context / source, target)
+            continue
+        assert command.startswith("RUN "), step
+        proc = subprocess.run(["bash", "-c", command.removeprefix("RUN ")], cwd=installed.root, capture_output=True,
+                              env={**installed.env("/nonexistent"), "PYCMD": str(installed.venv / "bin" / "python")},
+                              text=True, timeout=300, check=False)
+        assert proc.returncode == 0, (step, (proc.stdout + proc.stderr)[-2000:])
+    assert (collections / "ansible_collections" / "lmeval" / "setup" / "MANIFEST.json").exists()
+    assert not (image / "tmp" / "lmeval-setup-artifacts").exists()
+    env = {**installed.env("/nonexistent"), "ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_NOCOLOR": "1",
+           "K8S_AUTH_HOST": "https://127.0.0.1:1", "K8S_AUTH_API_KEY": "ee-test"}
+    module = subprocess.run(
+        [str(installed.venv / "bin" / "ansible"), "localhost", "-c", "local", "-m", "lmeval.setup.lmeval_facts",
+         "-e", f"ansible_python_interpreter={installed.venv / 'bin' / 'python'}"],
+        cwd=installed.root, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert '"reason": "unreachable"' in module.stdout, (module.stdout + module.stderr)[-2000:]

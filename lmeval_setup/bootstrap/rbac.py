@@ -100,10 +100,11 @@ def revert_access() -> list[Access]:
 
 def doctor_access() -> list[Access]:
     """Read-only: the platform (detect), jobs anywhere, and per namespace with unhealthy jobs their pods,
-    Warning events, PVCs and logs (doctor/collect.py), the operator's log too. No Secrets."""
+    Warning events, PVCs and logs (doctor/collect.py), the operator's log too, and Kueue's Workloads where a
+    job waits for Kueue (doctor/kueue.py). No Secrets."""
     everywhere = [
         _a("list", R.LMEVAL_GROUP, "lmevaljobs"), _a("list", "", "pods"), _a("list", "", "events"),
-        _a("list", "", "persistentvolumeclaims"), _a("get", "", "pods/log"),
+        _a("list", "", "persistentvolumeclaims"), _a("get", "", "pods/log"), _a("list", "kueue.x-k8s.io", "workloads"),
     ]
     return list(dict.fromkeys(detect_reads() + everywhere))
 

@@ -72,7 +72,9 @@ def _populate(kube: Any) -> None:
         kube.create(jobs, _job(ns, name, failed))
         status = ({"state": "Complete", "reason": "Failed", "message": "exit status 1"} if failed
                   else {"state": "Complete", "reason": "Succeeded", "message": "job completed"})
-        kube.merge_patch(f"{jobs}/{name}/status", {"status": {**status, "podName": name}})
+        # completeTime as the operator writes it once the pod is shut down (else lifecycle.shutdown_overdue)
+        kube.merge_patch(f"{jobs}/{name}/status", {"status": {**status, "podName": name,
+                                                              "completeTime": "2026-01-01T00:01:00Z"}})
         kube.create(resource_path("", "v1", "pods", ns), _pod(ns, name, failed))
 
     # The node the healthy pods are bound to must exist, or the pod garbage collector deletes them.

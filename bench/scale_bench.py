@@ -36,6 +36,7 @@ UNSERVED_NODE = "elsewhere"
 RSS_TARGET_MIB = 300
 WALL_TARGET_S = 15.0
 RTT_MS = 25
+COMPLETE_TIME = "2026-01-01T00:01:00Z"
 # The command in a fresh interpreter that reports its own peak RSS (getrusage of itself) on exit.
 MEASURED = ("import resource, sys\nfrom lmeval_setup.cli.main import main\ntry:\n    main(sys.argv[1:])\n"
             "finally:\n    print('maxrss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
@@ -77,7 +78,10 @@ def populate(kube: Any, first: int, last: int, served_failed: list[int]) -> None
         status = ({"state": "Complete", "reason": "Failed", "message": "exit status 1"} if failed
                   else {"state": "Complete", "reason": "Succeeded", "message": "job completed",
                         "results": json.dumps({"results": {"arc_easy": {"acc,none": 0.5}}, "configs": {}})})
-        kube.merge_patch(f"{jobs}/{name}/status", {"status": {**status, "podName": name}})
+        # completeTime as the operator writes it once the pod is shut down (without it, a Complete job is
+        # one whose shutdown never succeeded: lifecycle.shutdown_overdue, read whole with its pod)
+        kube.merge_patch(f"{jobs}/{name}/status", {"status": {**status, "podName": name,
+                                                              "completeTime": COMPLETE_TIME}})
         pods = resource_path("", "v1", "pods", ns)
         kube.create(pods, _pod(ns, name, failed, served))
         if failed and not served:

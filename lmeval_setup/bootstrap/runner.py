@@ -558,15 +558,6 @@ def run(opts: RunOptions, progress: Callable[[str], None] | None = None,
         shutil.rmtree(private, ignore_errors=True)
 
 
-# Options that authenticate without a kubeconfig (kubernetes.core reads none then), each with the names
-# its K8S_AUTH_* variable may have (the option's, then the client library's).
-_SELF_SUFFICIENT_AUTH = (
-    (("HOST",), ("API_KEY",)),
-    (("HOST",), ("CLIENT_CERT", "CERT_FILE"), ("CLIENT_KEY", "KEY_FILE")),
-    (("HOST",), ("USERNAME",), ("PASSWORD",)),
-)
-
-
 def kubeconfig_failure(opts: RunOptions) -> ClusterResult | None:
     """The single cluster's failed result when the kubeconfig it was given cannot be used, checked offline
     before ansible-runner starts (no network, no exec plugin run). The modules' kubeconfig option is
@@ -594,8 +585,11 @@ def kubeconfig_failure(opts: RunOptions) -> ClusterResult | None:
 
 
 def _environment_authenticates() -> bool:
-    return any(all(any(os.environ.get(f"K8S_AUTH_{name}") for name in option) for option in options)
-               for options in _SELF_SUFFICIENT_AUTH)
+    """K8S_AUTH_* options that authenticate without a kubeconfig (kubernetes.core reads none then), read by the
+    modules' own resolution."""
+    from lmeval_setup.bootstrap.k8s_auth import base_source, resolve_auth
+
+    return base_source(resolve_auth({})) == "options"
 
 
 

@@ -85,6 +85,9 @@ CASES: dict[str, tuple[JSON, JSON | None, str, str]] = {
     "limitrange": (_failed('pods "evaljob" is forbidden: [maximum memory usage per Container is 4Gi, but limit is '
                            '8Gi, maximum cpu usage per Container is 2, but limit is 4]'), None, "LME038",
                    "maximum memory usage per Container"),
+    # OpenShift's SCC admission (openshift/apiserver-library-go sccadmission/admission.go): NewForbidden with
+    # "unable to validate against any security context constraint: %v" of the field errors' aggregate, one per
+    # provider tried ('provider "anyuid": Forbidden: not usable ...', 'provider restricted-v2: .spec...').
     "scc": (_failed('pods "evaljob" is forbidden: unable to validate against any security context constraint: '
                     '[provider "anyuid": Forbidden: not usable by user or serviceaccount, provider restricted-v2: '
                     '.spec.securityContext.fsGroup: Invalid value: []int64{0}: 0 is not an allowed group]'), None,

@@ -16,10 +16,10 @@ from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from lmeval_setup.errors import ClusterError, PrerequisiteError, WaitTimeout
+from lmeval_setup.errors import ClusterError, PrerequisiteError, UsageError, WaitTimeout
 from lmeval_setup.fix import values as V
 from lmeval_setup.fix.engine import FIX_LABEL, JobPlan, fixed_job_manifest, plan_job
-from lmeval_setup.kube.client import ApiError, Kube, resource_path
+from lmeval_setup.kube.client import ApiError, Kube, parse_duration, resource_path
 from lmeval_setup.platform import releases as R
 from lmeval_setup.rules.catalog import SEVERITY_ORDER, Severity
 from lmeval_setup.rules.finding import Finding
@@ -54,6 +54,8 @@ class FixRun:
     bootstrap_rules: list[str] = field(default_factory=list)  # why a bootstrap run is part of the plan
     cluster_manual: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The operator's lmes-pod-checking-interval (seconds): how long its pending check of a job may outlive it.
+    poll_interval: float = 10.0
 
     @property
     def needs_bootstrap(self) -> bool:
@@ -69,10 +71,23 @@ def fix_name(name: str) -> str:
     return base + FIX_SUFFIX
 
 
+POLL_INTERVAL_KEY = "lmes-pod-checking-interval"
+DEFAULT_POLL_SECONDS = 10.0  # the operator's DefaultPodCheckingInterval
+
+
+def operator_poll_interval(facts: Any) -> float:
+    """The operator ConfigMap's lmes-pod-checking-interval in seconds; the operator's default without one."""
+    data = ((getattr(facts, "operator_config", None) or {}).get("data") or {})
+    try:
+        return parse_duration(str(data[POLL_INTERVAL_KEY])) or DEFAULT_POLL_SECONDS
+    except (KeyError, UsageError):  # absent or not a duration: the operator uses its default too
+        return DEFAULT_POLL_SECONDS
+
+
 def plan_fixes(kube: Kube, snapshot: Any, result: Any, *, fail_on: Severity = "error",
                replace: bool = False) -> FixRun:
     """A plan per job with a finding at or above `fail_on`, and the cluster-level plan."""
-    run = FixRun()
+    run = FixRun(poll_interval=operator_poll_interval(result.facts))
     permissions = result.facts.effective_permissions if result.facts is not None else None
     flags: list[str] = []
     for finding in result.findings:
@@ -240,7 +255,9 @@ def create_fixed_jobs(kube: Kube, run: FixRun, *, replace: bool, say: Callable[[
         body["apiVersion"] = body.get("apiVersion") or f"{R.LMEVAL_GROUP}/{R.LMEVAL_VERSION}"
         if replace:
             _delete_and_wait(kube, f"{collection}/{job.plan.name}")
+            gone = time.monotonic()
             _wait_for_old_pod(kube, ns, job.plan.name)
+            _outlive_the_old_jobs_check(gone, run.poll_interval, say)
         kube.create(collection, body)
         rules = ", ".join(s.rule_id for s in job.plan.steps if s.automatic)
         say(f"created LMEvalJob {ns}/{job.new_name} (fixes {job.plan.name}: {rules})")
@@ -275,6 +292,20 @@ def _wait_for_old_pod(kube: Kube, ns: str, name: str, timeout: float = 60.0) -> 
             raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for pod {name} of the replaced job to be "
                               "deleted (the operator creates the new job's pod under the same name)")
         time.sleep(0.5)
+
+
+def _outlive_the_old_jobs_check(gone: float, interval: float, say: Callable[[str], None]) -> None:
+    """Let the operator's pending check of the deleted job fire before its name is used again. The operator's
+    work queue holds one delayed entry per job name, the earliest: a new job of that name scheduled within an
+    interval of the old one's last check gets its first check merged into the old, earlier one, which then
+    finds the new job before its own interval has passed (syncedMap4Reconciler) and arms nothing. The new
+    job is never checked again: Scheduled or Running for good, its pod done (rhoai-2.22's real manager,
+    test_doctor_scenarios' --replace step)."""
+    left = gone + interval + 1.0 - time.monotonic()
+    if left > 0:
+        say(f"waiting {left:.0f}s for the operator's pending check of the deleted job "
+            f"({POLL_INTERVAL_KEY} {interval:g}s) before re-creating it under the same name")
+        time.sleep(left)
 
 
 def _owned_by_a_job(pod: JSON, name: str) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from bootstrap_support import sandbox
-from testsupport import error_lines, require_controlplane_binaries
+from testsupport import error_lines, require_controlplane_binaries, wait_for
 
 from lmeval_setup.kube.client import Kube, resource_path
 
@@ -49,6 +49,25 @@ def _bind(kube: Kube, account: str, role: str, namespace: str | None = None) -> 
         body["metadata"]["namespace"] = namespace
     plural = "rolebindings" if namespace else "clusterrolebindings"
     kube.apply(resource_path(RBAC, "v1", plural, namespace, body["metadata"]["name"]), body)
+
+
+def _authorized(kube: Kube, account: str, verb: str, group: str, resource: str,
+                namespace: str | None = None) -> bool:
+    """What the apiserver's authorizer answers for the ServiceAccount now (a SubjectAccessReview as admin)."""
+    attributes = {"verb": verb, "group": group, "resource": resource, **({"namespace": namespace} if namespace else {})}
+    review = kube.create(resource_path("authorization.k8s.io", "v1", "subjectaccessreviews"), {
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"user": f"system:serviceaccount:{SA_NS}:{account}", "resourceAttributes": attributes}})
+    return bool(review.get("status", {}).get("allowed"))
+
+
+def _role_in_force(kube: Kube, body: dict[str, Any], account: str, probe: tuple[str, str, str, str | None],
+                   allowed: bool) -> None:
+    """Apply a ClusterRole and wait until the authorizer's cache has it (RBAC reads roles through informers: under
+    load a command started at once could still be judged by the previous rules)."""
+    _role(kube, body)
+    wait_for(f"{account} {'may' if allowed else 'may not'} {' '.join(p or '' for p in probe)}",
+             lambda: _authorized(kube, account, *probe) == allowed, timeout=60)
 
 
 def _token_kubeconfig(plane: Any, kube: Kube, account: str, path: Path) -> str:
@@ -118,11 +137,13 @@ def test_one_verb_less_stops_bootstrap_at_preflight_with_one_line_and_exit_4(ide
     dsc_rule["verbs"].remove("patch")
     dsc = DSC
     before = [d["metadata"]["resourceVersion"] for d in identities.admin.get(dsc)["items"]]
-    _role(identities.admin, role)
+    probe = ("patch", "datasciencecluster.opendatahub.io", "datascienceclusters", None)
+    _role_in_force(identities.admin, role, "bootstrapper", probe, allowed=False)
     try:
         proc = run("bootstrap", "--dry-run", "--kubeconfig", identities.bootstrapper, tmp=tmp_path)
     finally:
-        _role(identities.admin, identities.roles["lmeval-setup-bootstrap"])
+        _role_in_force(identities.admin, identities.roles["lmeval-setup-bootstrap"], "bootstrapper", probe,
+                       allowed=True)
     lines = error_lines(proc.stderr)
     assert proc.returncode == 4, proc.stderr[-3000:]
     assert len(lines) == 1 and "RBAC preflight failed" in lines[0], lines
@@ -170,11 +191,13 @@ def test_one_verb_less_stops_provision_before_it_writes(bootstrapped: Identities
     role = json.loads(json.dumps(bootstrapped.roles["lmeval-setup-provision-namespace"]))
     job_rule = next(r for r in role["rules"] if r["resources"] == ["lmevaljobs"])
     job_rule["verbs"].remove("create")
-    _role(bootstrapped.admin, role)
+    probe = ("create", "trustyai.opendatahub.io", "lmevaljobs", CI_NS)
+    _role_in_force(bootstrapped.admin, role, "provisioner", probe, allowed=False)
     try:
         proc = run(*PROVISION, "--kubeconfig", bootstrapped.provisioner, tmp=tmp_path)
     finally:
-        _role(bootstrapped.admin, bootstrapped.roles["lmeval-setup-provision-namespace"])
+        _role_in_force(bootstrapped.admin, bootstrapped.roles["lmeval-setup-provision-namespace"], "provisioner",
+                       probe, allowed=True)
     lines = error_lines(proc.stderr)
     assert proc.returncode == 4, proc.stderr[-3000:]
     assert len(lines) == 1 and "nothing was written" in lines[0], lines
@@ -202,12 +225,10 @@ def test_the_shipped_roles_are_enough_for_provision_in_a_namespace(bootstrapped:
 
 def test_the_shipped_revert_roles_are_enough_to_revert(bootstrapped: Identities, tmp_path: Path) -> None:
     """Last: revert as the ServiceAccount bound to the shipped revert roles puts the fresh cluster back
-    (TrustyAI Removed, as the sandbox started) and deletes the record; a second revert has nothing to do."""
+    (TrustyAI Removed, as the sandbox started) and deletes the record."""
     proc = run("revert", "--kubeconfig", bootstrapped.reverter, "-o", "json", tmp=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     admin = bootstrapped.admin
     assert admin.get_or_none(resource_path("", "v1", "configmaps", APPS_NS, REVERT_RECORD)) is None
     (dsc,) = admin.get(DSC)["items"]
     assert dsc["spec"]["components"]["trustyai"]["managementState"] == "Removed", dsc["spec"]["components"]
-    again = run("revert", "--kubeconfig", bootstrapped.reverter, tmp=tmp_path)
-    assert again.returncode == 0, again.stderr[-3000:]

@@ -60,8 +60,12 @@ def cannot_predict(plan: JSON | None) -> int:
 
 
 def dry_run_lines(steps: Iterable[StepLike], plan: JSON | None) -> list[str]:
-    """The text output's per-step dry-run counts (issue 20 item 4)."""
-    summary = summarise(steps, plan)
+    """The text output's per-step dry-run counts (issue 20 item 4): the steps that would change something
+    or cannot be predicted yet. A step with nothing to tell is left out ("Detect: would change 0", or the
+    argument-spec validation Ansible reports as a task of its own, were noise above the counts that matter)."""
+    summary = [s for s in summarise(steps, plan) if s.would_change or s.cannot_predict]
+    if not summary:
+        return ["  dry run: nothing would change"]
     lines = ["  dry run by step:"]
     for s in summary:
         parts = []

@@ -95,6 +95,9 @@ def test_fresh_2_22_plans_every_change_the_real_run_makes() -> None:
     assert "Enable TrustyAI: would change 2" in text
     assert "Permissions: 4 more changes cannot be dry-run before TrustyAI is up" in text
     assert "cannot predict yet=5" in text
+    assert "Detect:" not in text  # a step with nothing to tell is not listed
+    nothing = [Step("Detect | read", "ok"), Step("Permissions | set", "ok")]
+    assert dry_run_lines(nothing, {"operations": []}) == ["  dry run: nothing would change"]
 
 
 def test_on_the_dsc_layer_nothing_is_left_unpredicted() -> None:

@@ -217,6 +217,10 @@ def test_the_shipped_roles_are_enough_for_provision_in_a_namespace(bootstrapped:
                             "serviceaccounts/rbac-ci-runner"], made
     second = run(*PROVISION, *as_provisioner, tmp=tmp_path)
     assert second.returncode == 0 and "created" not in second.stderr, second.stderr[-3000:]
+    # Waiting reads and watches the job (and, should it fail, the doctor reads its pods, events and logs): the
+    # job may end either way within the short timeout (exit 1 failed, 5 timed out), never on a refused read.
+    waited = run(*PROVISION, "--wait", "--timeout", "2", *as_provisioner, tmp=tmp_path)
+    assert waited.returncode in (0, 1, 5) and "forbidden" not in waited.stderr.lower(), waited.stderr[-3000:]
     down = run("provision", "-n", CI_NS, "--job-name", "rbac-ci", "--teardown", *as_provisioner, tmp=tmp_path)
     assert down.returncode == 0, down.stderr[-3000:]
     assert _provisioned(bootstrapped.admin) == []

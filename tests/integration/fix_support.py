@@ -137,8 +137,12 @@ def five_seeds_fixed_with_one_command(sb: Any) -> dict[str, Any]:
 
     ns = J.DEMO_NAMESPACE
     wait_all_complete(sb.kube, ns)
-    states = {j["metadata"]["name"]: j["status"]["reason"] for j in sb.kube.list_items(jobs_path(ns))}
+    seeds = {j["metadata"]["name"]: j for j in sb.kube.list_items(jobs_path(ns))}
+    states = {name: j["status"]["reason"] for name, j in seeds.items()}
     assert states == {s.name: "Succeeded" if s.should_succeed else "Failed" for s in J.SEED_JOBS}, states
+    assert all('"results"' in seeds[s.name]["status"]["results"] for s in J.SEED_JOBS if s.should_succeed)
+    isvc = sb.kube.get(resource_path("serving.kserve.io", "v1beta1", "inferenceservices", ns, J.SERVED_MODEL))
+    assert isvc["status"]["url"] == J.ENDPOINT
 
     applied = doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--fix", "--yes", "--wait", "--wait-timeout", "400",
                      "-o", "json")

@@ -20,7 +20,6 @@ from testsupport import require_controlplane_binaries, wait_for
 
 from lmeval_setup.kube.client import JSON, ApiError, Kube, resource_path
 from lmeval_setup.platform import releases as R
-from lmeval_setup.sandbox import jobs as J
 from lmeval_setup.sandbox import platform_operator as PO
 from lmeval_setup.sandbox import profiles as P
 from lmeval_setup.sandbox.crds import inferenceservice_crd
@@ -225,24 +224,8 @@ def test_kueue_managed_blocks_every_dsc_update_on_3x(new_controlplane: Any) -> N
         assert sb.dsc()["spec"]["components"]["trustyai"]["managementState"] == "Managed"
 
 
-# -- broken-jobs: the seed's mistakes fail, the good job completes (legacy bootstrap path) ------------------
-def test_broken_jobs_scenario_on_the_configmap_permission_layer(new_controlplane: Any) -> None:
-    with running_sandbox(new_controlplane, "rhoai-2.22", "broken-jobs") as sb:
-        path = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", J.DEMO_NAMESPACE)
-
-        def finished() -> bool:
-            states = [(j.get("status") or {}).get("state") for j in sb.kube.list_items(path)]
-            return len(states) == len(J.SEED_JOBS) and all(s == "Complete" for s in states)
-
-        sb.wait_for(finished, "every seed job to complete", timeout=90)
-        for seed in J.SEED_JOBS:
-            job = sb.kube.get(f"{path}/{seed.name}")
-            assert job["status"]["reason"] == ("Succeeded" if seed.should_succeed else "Failed"), seed.name
-            if seed.should_succeed:
-                assert '"results"' in job["status"]["results"]
-        isvc = sb.kube.get(resource_path("serving.kserve.io", "v1beta1", "inferenceservices", J.DEMO_NAMESPACE,
-                                         J.SERVED_MODEL))
-        assert isvc["status"]["url"] == J.ENDPOINT
+# -- broken-jobs (the seed's mistakes fail, the good job completes) is checked on every profile by
+# test_doctor_scenarios, on the sandbox where the doctor then fixes them (fix_support.py).
 
 
 # -- the CLI ------------------------------------------------------------------------------------------

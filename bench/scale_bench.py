@@ -17,6 +17,7 @@ the apiserver answers an error at once, and the report notes it as not available
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,12 @@ COMPLETE_TIME = "2026-01-01T00:01:00Z"
 # The command in a fresh interpreter that reports its own peak RSS (getrusage of itself) on exit.
 MEASURED = ("import resource, sys\nfrom lmeval_setup.cli.main import main\ntry:\n    main(sys.argv[1:])\n"
             "finally:\n    print('maxrss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+# The same, from the lmeval_setup tree of another commit (the editable install's finder would win).
+MEASURED_FROM_TREE = ("import sys\nsys.meta_path[:] = [f for f in sys.meta_path if 'Editable' not in "
+                      "getattr(f, '__name__', '')]\nsys.path.insert(0, sys.argv.pop(1))\n" + MEASURED)
+# The doctor before issue 15 item 2's second round, measured at 10,000 jobs and 25 ms in the same run;
+# LMEVAL_BENCH_SCALE_BASELINE names another git ref, "" skips it.
+BASELINE_REF = os.environ.get("LMEVAL_BENCH_SCALE_BASELINE", "167145b")
 
 
 def _pod(ns: str, name: str, failed: bool, served: bool) -> dict[str, Any]:
@@ -100,10 +107,12 @@ def populate(kube: Any, first: int, last: int, served_failed: list[int]) -> None
         list(pool.map(one, items))
 
 
-def doctor(kubeconfig: Path) -> tuple[float, float, dict[str, Any], int]:
-    """(wall s, peak RSS MiB, report, exit code) of `doctor -A -o json` in a fresh interpreter."""
+def doctor(kubeconfig: Path, tree: Path | None = None) -> tuple[float, float, dict[str, Any], int]:
+    """(wall s, peak RSS MiB, report, exit code) of `doctor -A -o json` in a fresh interpreter (this
+    checkout's, or the lmeval_setup tree extracted from another commit)."""
+    launch = [MEASURED] if tree is None else [MEASURED_FROM_TREE, str(tree)]
     began = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", MEASURED, "doctor", "-A", "-o", "json", "--kubeconfig",
+    proc = subprocess.run([sys.executable, "-c", *launch, "doctor", "-A", "-o", "json", "--kubeconfig",
                            str(kubeconfig)], capture_output=True, text=True, check=False, timeout=900)
     wall = time.perf_counter() - began
     rss = next((int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("maxrss_kib")), 0)
@@ -179,6 +188,13 @@ def run() -> dict[str, Any]:
                              "unit": "MiB", "target": f"<= {RSS_TARGET_MIB}", "met": rss <= RSS_TARGET_MIB})
                 if code not in (0, 1):
                     notes.append(f"doctor at {RTT_MS} ms exited {code}: {report.get('error', '')}")
+                baseline = L.extract_baseline(BASELINE_REF, Path(tmp))
+                if baseline is not None:
+                    wall, rss, report, code = doctor(proxied, baseline)
+                    rows.append({"figure": f"10,000 jobs at {RTT_MS} ms RTT: doctor before ({BASELINE_REF}, same run)",
+                                 "value_s": wall})
+                    rows.append({"figure": f"10,000 jobs at {RTT_MS} ms RTT: peak RSS before ({BASELINE_REF})",
+                                 "value": round(rss), "unit": "MiB"})
     rss_1k = next(r["value"] for r in rows if r["figure"].startswith("1,000 jobs: peak RSS"))
     rss_10k = next(r["value"] for r in rows if r["figure"].startswith("10,000 jobs: peak RSS"))
     rows.append({"figure": "peak RSS at 10,000 jobs / at 1,000 (10x the jobs)",

@@ -339,9 +339,12 @@ def test_broken_jobs_are_driven_by_the_real_controller(new_controlplane: Any, re
                 assert pod["status"]["phase"] == "Failed", name
 
 
-def test_operator_lines_cover_every_rhoai_profile() -> None:
-    """Every RHOAI profile has a line the real operator can be built from (the simulator is the fallback)."""
+def test_operator_lines_cover_every_rhoai_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every profile has a line the real operator can be built from, and the real manager is its default
+    (the simulator is the fallback where it cannot run: realoperator.missing_for_real)."""
     from lmeval_setup.sandbox.profiles import PROFILES
 
+    monkeypatch.delenv(realoperator.ENV_SWITCH, raising=False)
     for name in PROFILES:
         assert operator_build.lines_for_profile(name), name
+        assert realoperator.mode(name) == "real", name

@@ -303,7 +303,7 @@ def test_operator_mode_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(realoperator.ENV_SWITCH, "bogus")
     assert realoperator.mode("rhoai-3.5") == "real" and realoperator.mode("odh-3.5") == "real"
     monkeypatch.delenv(realoperator.ENV_SWITCH)
-    assert realoperator.mode("rhoai-2.22") == "simulated"  # not the default there yet (REAL_BY_DEFAULT)
+    assert realoperator.mode("rhoai-2.22") == "real"  # every profile's default (REAL_BY_DEFAULT)
 
 
 def test_lm_eval_is_real_by_default_with_the_simulated_operator(monkeypatch: pytest.MonkeyPatch,

@@ -246,21 +246,29 @@ def run_bootstrap(run: FixRun, kubeconfig: str | None, context: str | None, *, d
 
 
 def create_fixed_jobs(kube: Kube, run: FixRun, *, replace: bool, say: Callable[[str], None]) -> None:
-    for job in run.jobs:
-        if not job.applicable:
-            continue
+    jobs = [job for job in run.jobs if job.applicable]
+    if replace and jobs:
+        _delete_the_replaced(kube, jobs, run.poll_interval, say)
+    for job in jobs:
         ns = job.plan.namespace or ""
         collection = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL, ns)
         body = fixed_job_manifest(job.plan, job.new_name)
         body["apiVersion"] = body.get("apiVersion") or f"{R.LMEVAL_GROUP}/{R.LMEVAL_VERSION}"
-        if replace:
-            _delete_and_wait(kube, f"{collection}/{job.plan.name}")
-            gone = time.monotonic()
-            _wait_for_old_pod(kube, ns, job.plan.name)
-            _outlive_the_old_jobs_check(gone, run.poll_interval, say)
         kube.create(collection, body)
         rules = ", ".join(s.rule_id for s in job.plan.steps if s.automatic)
         say(f"created LMEvalJob {ns}/{job.new_name} (fixes {job.plan.name}: {rules})")
+
+
+def _delete_the_replaced(kube: Kube, jobs: list[JobFix], interval: float, say: Callable[[str], None]) -> None:
+    """Delete every job to replace, wait until they and their pods are gone, then one pod-checking interval
+    (once for all of them, not per job)."""
+    for job in jobs:
+        ns = job.plan.namespace or ""
+        _delete_and_wait(kube, resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL, ns, job.plan.name))
+    gone = time.monotonic()
+    for job in jobs:
+        _wait_for_old_pod(kube, job.plan.namespace or "", job.plan.name)
+    _outlive_the_old_jobs_check(gone, interval, say)
 
 
 def _delete_and_wait(kube: Kube, path: str, timeout: float = 60.0) -> None:

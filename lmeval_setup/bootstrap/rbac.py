@@ -102,11 +102,18 @@ def doctor_access() -> list[Access]:
     """Read-only: the platform (detect), jobs anywhere, and per namespace with unhealthy jobs their pods,
     Warning events, PVCs and logs (doctor/collect.py), the operator's log too, and Kueue's Workloads where a
     job waits for Kueue (doctor/kueue.py). No Secrets."""
-    everywhere = [
-        _a("list", R.LMEVAL_GROUP, "lmevaljobs"), _a("list", "", "pods"), _a("list", "", "events"),
-        _a("list", "", "persistentvolumeclaims"), _a("get", "", "pods/log"), _a("list", "kueue.x-k8s.io", "workloads"),
+    return list(dict.fromkeys(detect_reads() + doctor_job_reads()))
+
+
+def doctor_job_reads(namespace: str | None = None) -> list[Access]:
+    """What the doctor reads of the jobs' namespaces (all of them: None): the jobs, and where some are unhealthy
+    their pods, Warning events, PVCs, logs and Kueue Workloads. provision's doctor of a failed job reads these
+    in its namespace (provision/access.py)."""
+    return [
+        _a("list", R.LMEVAL_GROUP, "lmevaljobs", namespace), _a("list", "", "pods", namespace),
+        _a("list", "", "events", namespace), _a("list", "", "persistentvolumeclaims", namespace),
+        _a("get", "", "pods/log", namespace), _a("list", "kueue.x-k8s.io", "workloads", namespace),
     ]
-    return list(dict.fromkeys(detect_reads() + everywhere))
 
 
 # -- Access list -> PolicyRules -----------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def _any_spec() -> ProvisionSpec:
 
 
 def provision_reads() -> list[Access]:
-    from lmeval_setup.bootstrap.rbac import APPS_NS, detect_reads
+    from lmeval_setup.bootstrap.rbac import APPS_NS, detect_reads, doctor_job_reads
 
     kinds = [A.KINDS[kind] for kind in ("ServiceAccount", "Role", "RoleBinding", "LMEvalJob")]
     return [
@@ -69,9 +69,8 @@ def provision_reads() -> list[Access]:
         _a("watch", R.LMEVAL_GROUP, "lmevaljobs"),  # wait.wait_for_job
         _a("get", "", "pods"),  # apply.delete_job waits for the replaced job's pod
         _a("list", "serving.kserve.io", "inferenceservices"),  # --fix: base_url and tokenizer values
-        # a failed job: the doctor reads its pods, Warning events, PVCs and logs (doctor/collect.py) ...
-        _a("list", "", "pods"), _a("list", "", "events"), _a("list", "", "persistentvolumeclaims"),
-        _a("get", "", "pods/log"),
+        # a failed job: the doctor reads its namespace as it reads any job's (doctor/collect.py, doctor/kueue.py) ...
+        *doctor_job_reads(NAMESPACE),
         _a("get", "", "pods/log", APPS_NS),  # ... and the operator's log (doctor/operator_log.py)
     ]
 

@@ -515,9 +515,11 @@ def run(opts: RunOptions, progress: Callable[[str], None] | None = None,
     if unusable is not None:  # nothing Ansible could do with it: one line naming the file, exit 3
         return RunResult(opts.playbook, opts.dry_run, status="failed", rc=0, clusters={unusable.name: unusable})
     root = project_dir()
-    private = Path(tempfile.mkdtemp(prefix="lmeval-setup-run-"))
     collector = EventCollector(progress, ansible_output)
+    private: Path | None = None
     try:
+        with _signals_deferred():  # a signal now would leave the directory behind, unnamed
+            private = Path(tempfile.mkdtemp(prefix="lmeval-setup-run-"))
         inventory: Any = (str(Path(opts.inventory).resolve()) if opts.inventory
                           else single_cluster_inventory(opts.kubeconfig, opts.context))
         _write_runner_settings(private)
@@ -555,7 +557,34 @@ def run(opts: RunOptions, progress: Callable[[str], None] | None = None,
             _mark_cut(outcome, collector, cut, opts, None if opts.inventory else inventory)
         return outcome
     finally:
-        shutil.rmtree(private, ignore_errors=True)
+        if private is not None:
+            # The runner's artifacts hold the command and its environment (K8S_AUTH_API_KEY included): a
+            # Ctrl-C or SIGTERM during the removal must not leave half of them behind. It waits until then.
+            with _signals_deferred():
+                shutil.rmtree(private, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM that arrive during the block are held and raised again when it ends, so their
+    handler's exception cannot cut it short. Held at the Python level, not with a signal mask: the kernel
+    may hand a signal to any thread, and CPython then runs the handler in the main thread whatever that
+    thread's mask. Handlers can only be set from the main thread; elsewhere the block runs as it is."""
+    held: list[int] = []
+    previous: dict[int, Any] = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not None:  # None: a handler set outside Python, left alone
+                previous[signum] = signal.signal(signum, lambda got, _frame: held.append(got))
+    except ValueError:  # not the main thread: no handler of ours runs here anyway
+        pass
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:
+            signal.raise_signal(held[0])  # to the handler it was meant for, now that the block is done
 
 
 def kubeconfig_failure(opts: RunOptions) -> ClusterResult | None:

@@ -69,7 +69,6 @@ def lint(
         _cluster_checks(result, kubeconfig, context, namespace or "default")
     findings = select_and_suppress(filter_ignored(result.findings, ignored), rules, suppressions,
                                    InlineIndex(result.sources, _document_roots(result.jobs)))
-    stream = click.get_text_stream("stdout")
     use_color = color if color is not None else None
     text = render(findings, output, tool="lint", color=use_color, fail_on=fail_on,  # type: ignore[arg-type]
                   checked=result.checked, errors=result.errors if output != "text" else ())
@@ -78,8 +77,7 @@ def lint(
     if output == "text":
         for error in result.errors:
             click.echo(f"error: {error}", err=True)
-    stream.write(text)
-    stream.flush()
+    click.echo(text, nl=False, color=True)  # render() already decided colour; echo must not strip it
     if result.errors:
         sys.exit(int(ExitCode.USAGE))
     if not result.checked and output == "text":

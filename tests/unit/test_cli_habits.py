@@ -212,3 +212,11 @@ def test_provision_namespace_defaults_to_the_contexts(tmp_path: Path, capsys: py
           "--tasks", "arc_easy", "--allow-online", "--render"])  # --render returns: no SystemExit
     out = capsys.readouterr().out
     assert {d["metadata"].get("namespace") for d in yaml.safe_load_all(out) if d["kind"] != "Namespace"} == {"team-a"}
+
+
+def test_lint_color_is_kept_on_a_pipe_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--color` into a pipe (CI logs that render ANSI) keeps the colour render() chose; --no-color has none."""
+    job = tmp_path / "job.yaml"
+    job.write_text(yaml.safe_dump(lmevaljob()))
+    assert "\x1b[" in run(["lint", str(job), "--color"], capsys)[1]
+    assert "\x1b[" not in run(["lint", str(job), "--no-color"], capsys)[1]

@@ -42,6 +42,7 @@ from typing import Any
 from lmeval_setup.errors import ClusterError
 from lmeval_setup.kube.client import JSON, ApiError, Kube, resource_path
 from lmeval_setup.sandbox.modelserver import ModelServer, ModelServerConfig
+from lmeval_setup.sandbox.podservices import ANNOTATION_PREFIX  # the api-key annotation the pods' stand-ins read
 
 log = logging.getLogger("lmeval_setup.sandbox.predictor")
 
@@ -59,7 +60,6 @@ CONTAINER_PORT = 8080
 PORT_NAME = "http"
 # KServe's storage initializer (and a modelcar) put the model here; the vLLM runtime passes it as --model.
 MODEL_MOUNT = "/mnt/models"
-ANNOTATION_PREFIX = "sandbox.lmeval-setup.io/"  # as in podservices.py: the same api-key for both stand-ins
 
 
 def predictor_service_name(isvc_name: str) -> str:

@@ -24,9 +24,12 @@ The pod's lifecycle, in namespace lifecycle-live, with the real kube-controller-
 
 The controller's pods/exec failing part-way through a job, in namespace exec-live (sandbox hook: annotation
 sandbox.lmeval-setup.io/exec-fail, copied to the pod; the runtime refuses the named exec with CRI-O's error):
-- `stalled`: the first `driver --get-status` is served (the job turns Running: lm-eval, the job image's when
-  built, is still importing), every later one is refused; the controller logs "unable to retrieve the status
-  from the job's pod" and the job stays Running with its progress frozen -> LME024 with that log line;
+- `stalled`: an evaluation that hangs (a sitecustomize on the job's PYTHONPATH makes `python -m lm_eval` sleep:
+  a stand-in for lm-eval stuck before its first request) is seen Running by the controller; then its pod is
+  annotated and every later `driver --get-status` is refused. The controller logs "unable to retrieve the
+  status from the job's pod" and the job stays Running with its progress frozen -> LME024 with that log line.
+  (Refusing "after the first N" from the start was flaky at a load of 38: the first exec can come before the
+  driver listens and fail on its own, so the job never turned Running.)
 - `not-shut-down`: `driver --shutdown` is refused. The driver ends the job before lm-eval (git custom tasks
   without online access: Complete, Failed, LME001) and waits for the shutdown; the controller never writes
   completeTime (it retries the shutdown every 10 s) and `main` keeps running -> LME039 with the pod's state and
@@ -58,6 +61,14 @@ pytestmark = pytest.mark.controlplane
 NS = "git-tasks"
 LIFE_NS = "lifecycle-live"
 EXEC_NS = "exec-live"
+# `python -m lm_eval` hangs at start; every other python (the pod's service wrapper, whose arguments carry the
+# driver's command line, and the driver's device probe) runs on.
+HANGING_LM_EVAL = """import time
+from pathlib import Path
+
+if Path("/proc/self/cmdline").read_bytes().split(b"\\0")[1:3] == [b"-m", b"lm_eval"]:
+    time.sleep(3600)  # an evaluation that hangs before its first request
+"""
 DOCTOR_CLOCK_AHEAD = timedelta(minutes=16)  # past lifecycle.STALLED_AFTER (15 min) and SHUTDOWN_GRACE (5 min)
 NO_STORAGE_CLASS = "no persistent volumes available for this claim and no storage class is set"
 REPO_URL = "https://git.invalid/acme/eval-tasks.git"  # .invalid never resolves (RFC 2606)
@@ -147,9 +158,17 @@ def _conditions(kube: Any) -> dict[str, Callable[[], bool]]:
         conditions = (_get(kube, "pods", "pvc-pending").get("status") or {}).get("conditions") or []
         return any(c.get("reason") == "Unschedulable" for c in conditions)
 
+    refusing: list[bool] = []
+
     def stalled() -> bool:
-        return (_job_status(kube, EXEC_NS, "stalled").get("state") == "Running"
-                and _logged_about(kube, "stalled", "unable to retrieve the status from the job's pod"))
+        """Once the controller has seen the job Running, the runtime refuses its --get-status from then on."""
+        if _job_status(kube, EXEC_NS, "stalled").get("state") != "Running":
+            return False
+        if not refusing:
+            kube.merge_patch(resource_path("", "v1", "pods", EXEC_NS, "stalled"),
+                             {"metadata": {"annotations": {EXEC_FAIL_ANNOTATION: "--get-status"}}})
+            refusing.append(True)
+        return _logged_about(kube, "stalled", "unable to retrieve the status from the job's pod")
 
     def not_shut_down() -> bool:
         status = _job_status(kube, EXEC_NS, "not-shut-down")
@@ -258,7 +277,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 kube = sb.kube
                 _create_git_and_s3_jobs(kube)
                 _create_lifecycle_jobs(kube)
-                _create_exec_jobs(kube)
+                _create_exec_jobs(kube, Path(plane.workdir))
                 took = wait_for_all(_conditions(kube), timeout=150, describe=lambda: _job_states(kube))
                 snapshot = collect(kube, Scope(namespace=NS))
                 life_snapshot = collect(kube, Scope(namespace=LIFE_NS))
@@ -290,13 +309,17 @@ def _create_lifecycle_jobs(kube: Any) -> None:
     kube.create(jobs, _life_job("driver-crash", annotations={CRASH_ANNOTATION: "driver"}))
 
 
-def _create_exec_jobs(kube: Any) -> None:
+def _create_exec_jobs(kube: Any, workdir: Path) -> None:
+    """`workdir`: the sandbox's directory, which pods see at the same path (sandbox/podruntime.py KEEP_TMP)."""
     kube.create(resource_path("", "v1", "namespaces"), {"metadata": {"name": EXEC_NS}})
     jobs = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", EXEC_NS)
     args = {"model": J.SERVED_MODEL, "base_url": J.COMPLETIONS_URL, "tokenizer": J.HF_TOKENIZER,
             "num_concurrent": "1", "max_retries": "3", "timeout": "300"}
+    hang = workdir / "hanging-python"
+    hang.mkdir(exist_ok=True)
+    (hang / "sitecustomize.py").write_text(HANGING_LM_EVAL)
     stalled = J.lmevaljob("stalled", "local-completions", args, allow_online=True, namespace=EXEC_NS)
-    stalled["metadata"]["annotations"] = {EXEC_FAIL_ANNOTATION: "--get-status after 1"}
+    stalled["spec"]["pod"] = {"container": {"env": [{"name": "PYTHONPATH", "value": str(hang)}]}}
     kube.create(jobs, stalled)
     done = _git_job("not-shut-down", online=False)  # the driver fails it before lm-eval, deterministically
     done["metadata"].update(namespace=EXEC_NS, annotations={EXEC_FAIL_ANNOTATION: "--shutdown"})

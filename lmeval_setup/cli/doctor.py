@@ -142,8 +142,12 @@ def _snapshot(from_dir: str | None, namespace: str | None, all_namespaces: bool,
     # The collection waits on round trips (a handshake, then about five rounds): the rules and the report
     # are imported meanwhile on a helper thread, instead of after it (evaluate's import below waits for it
     # if it is not done). collect's own modules are all loaded by now, so it imports nothing meanwhile;
-    # Ctrl-C still lands in this thread's reads.
-    threading.Thread(target=_import_rules_and_report, args=(output,), name="import-rules", daemon=True).start()
+    # Ctrl-C still lands in this thread's reads: the helper is started with SIGINT/SIGTERM blocked, else the
+    # kernel could hand it the signal while this thread waits out a hung handshake (kube.readpool).
+    from lmeval_setup.kube.readpool import start_without_main_thread_signals
+
+    start_without_main_thread_signals(threading.Thread(target=_import_rules_and_report, args=(output,),
+                                                       name="import-rules", daemon=True))
     try:
         return collect(kube, scope)
     finally:

@@ -56,10 +56,11 @@ def wait_for(future: Future[T]) -> T:
 _Work = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...]]
 
 
-def _start_without_main_thread_signals(thread: threading.Thread) -> None:
+def start_without_main_thread_signals(thread: threading.Thread) -> None:
     """Start `thread` with SIGINT and SIGTERM blocked (a thread inherits its creator's mask, so they are
     blocked around start(): there is no moment when the new thread could take one). A signal that
-    arrives meanwhile stays pending and goes to the main thread once the creator unblocks it."""
+    arrives meanwhile stays pending and goes to the main thread once the creator unblocks it. For every
+    helper thread that runs while the main thread may block in a read (ReadPool's workers use it)."""
     if not hasattr(signal, "pthread_sigmask"):  # not POSIX: signals go to the main thread anyway
         thread.start()
         return
@@ -92,7 +93,7 @@ class ReadPool:
             self._work.put((future, fn, args))
             if len(self._threads) < self._workers:  # started as work arrives, as ThreadPoolExecutor does
                 thread = threading.Thread(target=self._run, name=f"{self._name}-{len(self._threads)}", daemon=True)
-                _start_without_main_thread_signals(thread)
+                start_without_main_thread_signals(thread)
                 self._threads.append(thread)
         return future
 

@@ -95,6 +95,7 @@ class Run:
     proc: subprocess.Popen[str]
     signalled_at: float = 0.0
     ended_at: float = 0.0
+    takers: list[str] = field(default_factory=list)  # threads other than the main one that could take it
     out: str = field(default="")
     err: str = field(default="")
 
@@ -140,6 +141,7 @@ def _start(name: str, signum: int, root: Path) -> Run:
 def _interrupt_when_hung(run: Run) -> None:
     """The signal once the command's first connection hangs; then its exit, timed from the signal."""
     if run.server.accepted.wait(STARTUP_TIMEOUT_S):
+        run.takers = _threads_taking(run.proc.pid, run.signum)
         run.proc.send_signal(run.signum)
         run.signalled_at = time.monotonic()
     try:
@@ -170,6 +172,20 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[str, i
             run.server.close()
 
 
+def _threads_taking(pid: int, signum: int) -> list[str]:
+    """Threads of the process, other than its main one, that do not block `signum` (/proc's SigBlk): the
+    kernel may hand the signal to any of them, and a main thread blocked in a hung read then never sees it."""
+    takers = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = dict(line.split(":\t", 1) for line in (task / "status").read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue  # it ended meanwhile
+        if int(task.name) != pid and not int(status["SigBlk"], 16) & (1 << (signum - 1)):
+            takers.append(f"{task.name} {status['Name'].strip()}")
+    return takers
+
+
 def _files_under(path: Path) -> list[str]:
     return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
 
@@ -180,6 +196,7 @@ def test_a_signal_during_a_hung_read_ends_the_command_at_once(runs: dict[tuple[s
                                                               signum: int) -> None:
     run = runs[(name, signum)]
     assert run.signalled_at, f"{name} never connected to the cluster: {run.err[-500:]}"
+    assert run.takers == [], f"threads of {name} that could take the signal from the main thread: {run.takers}"
     took = run.ended_at - run.signalled_at
     assert run.proc.returncode == 128 + signum, (run.proc.returncode, run.err[-500:])
     assert took < EXIT_WITHIN_S, f"{name} took {took:.1f} s to exit after {signal.Signals(signum).name}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from contextlib import AbstractContextManager, nullcontext
 
 import click
 
@@ -71,11 +72,10 @@ def doctor(
     if from_dir and collect_dir:
         raise UsageError("--from-dir reads a directory; --collect writes one from a live cluster: pick one")
     _check_fix_flags(fix, yes, replace, wait, from_dir, output)
-    if collect_dir:  # a symlink, a file or no permission there is refused before the cluster is read
-        from lmeval_setup.doctor.writer import prepare_dir
-
-        prepare_dir(collect_dir)
-    snapshot = _snapshot(from_dir, namespace, all_namespaces, jobs, kubeconfig, context, output)
+    # --collect: a symlink, a file or no permission there is refused before the cluster is read, and what
+    # was created for it is removed again when the read fails.
+    with _collect_target(collect_dir):
+        snapshot = _snapshot(from_dir, namespace, all_namespaces, jobs, kubeconfig, context, output)
     from lmeval_setup.doctor.evaluate import evaluate  # imported while the cluster answered (_snapshot)
 
     if selector:  # narrows live and offline snapshots alike (rules/evaluate read scope["selector"])
@@ -120,6 +120,14 @@ def _check_fix_flags(fix: bool, yes: bool, replace: bool, wait: bool, from_dir: 
         raise UsageError("--fix needs a live cluster, not --from-dir")
     if fix and output not in ("text", "json", "yaml"):
         raise UsageError("--fix prints its plan as text, json or yaml")
+
+
+def _collect_target(collect_dir: str | None) -> AbstractContextManager[object]:
+    if not collect_dir:
+        return nullcontext()
+    from lmeval_setup.doctor.writer import collect_target
+
+    return collect_target(collect_dir)
 
 
 def _snapshot(from_dir: str | None, namespace: str | None, all_namespaces: bool, jobs: tuple[str, ...],

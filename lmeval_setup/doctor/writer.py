@@ -14,6 +14,8 @@ non-empty directory is refused), and any write failure is one line with exit 2.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,32 @@ def prepare_dir(path: str | Path) -> Path:
     except OSError as exc:
         raise UsageError(f"--collect {root}: cannot write: {(exc.strerror or str(exc)).lower()}") from None
     return root
+
+
+@contextmanager
+def collect_target(path: str | Path) -> Iterator[Path]:
+    """prepare_dir for the length of the cluster read: when the read fails (unreachable, refused, Ctrl-C),
+    the directories this run created are removed again, so a failed --collect leaves nothing behind."""
+    created = _missing_dirs(Path(path))
+    root = prepare_dir(path)
+    try:
+        yield root
+    except BaseException:
+        for directory in created:  # deepest first; a directory someone filled meanwhile stays
+            try:
+                directory.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """The directories prepare_dir would create for `path`, deepest first."""
+    missing = []
+    while not path.exists() and not path.is_symlink() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
 
 
 def write_dir(snapshot: Snapshot, path: str | Path) -> Path:

@@ -17,6 +17,22 @@ class ExitCode(IntEnum):
     PREREQUISITE = 4  # no OpenShift AI, no KServe, RBAC preflight failed, binaries missing
     TIMEOUT = 5
     INTERNAL = 70
+    INTERRUPTED = 130  # the shell's 128 + SIGINT
+    TERMINATED = 143  # 128 + SIGTERM
+
+
+# What each code means, as `--help` says it (the README's exit-code table says the same at length).
+EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "ok",
+    ExitCode.FINDINGS: "findings / failed gate / failed step",
+    ExitCode.USAGE: "usage or unreadable input",
+    ExitCode.CLUSTER: "cluster unreachable or unauthorised",
+    ExitCode.PREREQUISITE: "prerequisite missing",
+    ExitCode.TIMEOUT: "timeout",
+    ExitCode.INTERNAL: "internal error",
+    ExitCode.INTERRUPTED: "interrupted (SIGINT)",
+    ExitCode.TERMINATED: "terminated (SIGTERM)",
+}
 
 
 class LmevalError(Exception):

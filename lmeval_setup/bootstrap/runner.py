@@ -44,8 +44,8 @@ _CONNECTION_FAILURES = ("Connection refused", "Failed to establish a new connect
 _HOST_PORT = re.compile(r"host='([^']+)', port=(\d+)")
 # A run cut short: the shell's 128 + signal number for an interruption, 5 for --timeout.
 CUT_EXIT_CODES: dict[str, int] = {
-    "sigint": 128 + signal.SIGINT,
-    "sigterm": 128 + signal.SIGTERM,
+    "sigint": ExitCode.INTERRUPTED,
+    "sigterm": ExitCode.TERMINATED,
     "timeout": ExitCode.TIMEOUT,
 }
 # Seconds ansible-playbook gets to stop after the forwarded signal before its process group is killed.

@@ -20,7 +20,7 @@ import click
 
 from lmeval_setup import __version__
 from lmeval_setup.cli.verbosity import NORMAL, add_verbosity, set_level
-from lmeval_setup.errors import ExitCode, LmevalError
+from lmeval_setup.errors import EXIT_CODE_MEANINGS, ExitCode, LmevalError
 
 # name -> (module:attribute, one-line help shown by --help without importing the module)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -56,10 +56,7 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, help_text) for name, (_, help_text) in COMMANDS.items()])
 
 
-EXIT_CODES_HELP = (
-    "Exit codes: 0 ok; 1 findings / failed gate / failed step; 2 usage; 3 cluster unreachable or "
-    "unauthorised; 4 prerequisite missing; 5 timeout; 70 internal error."
-)
+EXIT_CODES_HELP = "Exit codes: " + "; ".join(f"{int(code)} {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items())
 
 
 @click.group(cls=LazyGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
@@ -111,7 +108,7 @@ def main(argv: list[str] | None = None, prog_name: str = "lmeval-setup", complet
     except click.Abort as exc:
         if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort: still 128 + SIGINT
             click.echo("interrupted", err=True)
-            sys.exit(130)
+            sys.exit(ExitCode.INTERRUPTED)
         click.echo("aborted", err=True)
         sys.exit(ExitCode.USAGE)
     except click.ClickException as exc:
@@ -122,10 +119,10 @@ def main(argv: list[str] | None = None, prog_name: str = "lmeval-setup", complet
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except Terminated:
         click.echo("terminated", err=True)
-        sys.exit(128 + signal.SIGTERM)
+        sys.exit(ExitCode.TERMINATED)
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in CLUSTER_EXTRA_MODULES:
             _internal_error(exc)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from lmeval_setup import __version__
 from lmeval_setup.cli.main import COMMANDS, main
-from lmeval_setup.errors import ClusterError, ExitCode
+from lmeval_setup.errors import EXIT_CODE_MEANINGS, ClusterError, ExitCode
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -22,6 +24,19 @@ def test_help_lists_every_command() -> None:
     for name in ("bootstrap", "doctor", "lint", "provision", "results", "scaffold", "sandbox", "revert"):
         assert name in result.stdout
     assert "Exit codes" in result.stdout
+
+
+def test_every_exit_code_is_in_the_help_and_the_readme() -> None:
+    """One list of exit codes (ExitCode): --help names each, the README's table has a row for each, no more."""
+    helped = " ".join(_run("--help").stdout.split())
+    assert set(EXIT_CODE_MEANINGS) == set(ExitCode)
+    for code, meaning in EXIT_CODE_MEANINGS.items():
+        assert f"{int(code)} {meaning}" in helped
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Exit codes", 1)[1].split("\n\n", 2)[1]
+    rows = {int(c) for row in table.splitlines() if row.startswith("| ") and row[2].isdigit()
+            for c in re.split(r",\s*", row.split("|")[1].strip())}
+    assert rows == {int(code) for code in ExitCode}
 
 
 def test_version() -> None:

@@ -92,6 +92,10 @@ SCHEDULER_RETRY_SECONDS = 10.0
 CONFIG_RETRY_SECONDS = 3.0
 IMAGE_BACKOFF_SECONDS = 2.0
 WATCH_TIMEOUT_SECONDS = 30
+# Every pod is stepped at least this often (besides when it is due or its object changed): what depends on
+# the cluster rather than on the pod's own clock (a Secret that appears, a volume retry) is seen as soon
+# as when every pod was stepped on every loop turn, which the loop makes at least once a second.
+SWEEP_SECONDS = 1.0
 
 Resolver = Callable[[JSON, JSON], ContainerScript | None]
 # What a container runs as a local process (podruntime), asked before the script resolvers.
@@ -326,6 +330,7 @@ class PodRun:
     deleted: bool = False
     evicted: str = ""  # the eviction message, once the eviction manager has evicted the pod
     exec_hook_calls: int = 0  # execs matched by EXEC_FAIL_ANNOTATION so far (the first N are served)
+    stepped_at: float = float("-inf")  # monotonic time of its last _advance
 
     @property
     def uid(self) -> str:
@@ -394,6 +399,7 @@ class Kubelet:
         self._pods: dict[str, PodRun] = {}  # by uid, pods bound to this node
         self._pending: dict[str, tuple[float, str]] = {}  # unbound pod uid -> (retry at, last message)
         self._unbound: dict[str, JSON] = {}
+        self._changed: set[str] = set()  # uids of our pods whose object arrived since their last step
         self._lock = threading.Lock()
         self._ips = itertools.count(10)
         self._server: ThreadingHTTPServer | None = None
@@ -612,8 +618,10 @@ class Kubelet:
             run = self._admit(pod)
         else:
             run.pod = pod
+        self._changed.add(uid)
 
     def _forget(self, uid: str) -> None:
+        self._changed.discard(uid)
         with self._lock:
             run = self._pods.pop(uid, None)
         if run is not None:
@@ -646,6 +654,13 @@ class Kubelet:
             if retry_at <= now and uid in self._unbound:
                 self._schedule(self._unbound[uid], now)
         for run in list(self._pods.values()):
+            # Only pods that are due, changed, or not stepped for SWEEP_SECONDS: stepping every pod on
+            # every loop turn made each watch event (any pod's in the cluster, our own status writes
+            # included) cost a status build per pod of ours, so a few hundred pods stalled the loop.
+            if run.uid not in self._changed and now - run.stepped_at < SWEEP_SECONDS and self._pod_due(run) > now:
+                continue
+            self._changed.discard(run.uid)
+            run.stepped_at = now
             try:
                 self._advance(run, now)
             except ApiError:

@@ -47,7 +47,9 @@ def _pod(i: int, node: str) -> dict[str, Any]:
 def kubelet() -> K.Kubelet:
     failing = ContainerScript((LogLine(0.0, "Traceback (most recent call last):"),), exit_code=1, linger=0.0)
     kubelet = K.Kubelet(StubKube(), cert_pem=b"-", key_pem=b"-", resolvers=[lambda pod, c: failing])
-    kubelet.runtime = None  # scripts only: no process sandbox
+    if kubelet.runtime is not None:  # scripts only: no process sandbox (and no reaper entry left behind)
+        kubelet.runtime.teardown()
+        kubelet.runtime = None
     return kubelet
 
 

@@ -18,29 +18,41 @@ from testsupport import require_controlplane_binaries
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("LMEVAL_SHARED_DIR", REPO.parent / "shared"))
 
-# The modules that take longest, longest first (issue 15 item 5; measured alone, 2026-12-06, under the other
-# engineers' load: seconds of wall time). `make test` runs `-n 3 --dist loadfile --no-loadscope-reorder`, which
-# hands whole modules to the workers in collection order: these start first, and what a worker picks up last
-# is short. xdist's default order (most tests first) started these few-test, minutes-long modules last, so
-# one worker ran test_installed alone while the others had finished.
+# The modules that take longest, longest first (issue 15 item 5): seconds of setup + call + teardown in the
+# fresh-clone CI run of 2026-12-06 10:25 UTC (945 s of pytest, 3 workers), where no module outside this list took
+# more than 28 s. `make test` runs `-n 3 --dist loadfile --no-loadscope-reorder`, which hands whole modules to the
+# workers in collection order: longest first, the short modules fill the workers' ends evenly (xdist's default
+# order, most tests first, started the few-test, minutes-long modules last, and one worker ran alone at the end).
+# SPREAD_MODULES go last: each of their tests is a unit of its own (most ~15-35 s), a filler like a short module;
+# their few long tests are in SLOWEST_TESTS, which go out first. A simulation of xdist's scheduling with that run's
+# figures gives 925 s for this order against 942 s for the previous one (the run itself took 945 s).
+SLOWEST_TESTS = (
+    # 170 s and 64 s: a bootstrap interrupted at each step, then the apiserver restarted, on one sandbox
+    "tests/integration/test_bootstrap_reliability.py::test_apiserver_killed_at_each_step_then_rerun_converges",
+)
 SLOWEST_MODULES = (
-    "tests/integration/test_installed.py",  # 423 s: a wheel installed into a fresh venv, two Ansible runs
-    "tests/integration/test_bootstrap_reliability.py",
-    "tests/integration/test_lmeval_live.py",  # 197 s: 50 real lm-eval runs, two at a time
-    "tests/integration/test_sandbox_real_operator.py",  # 171 s: nine real-operator sandboxes
-    "tests/integration/test_bootstrap.py",
-    "tests/integration/test_doctor_fix.py",  # 136 s
-    "tests/integration/test_doctor_scenarios.py",
-    "tests/integration/test_sandbox_real_lmeval.py",
-    "tests/integration/test_sandbox_platform.py",
-    "tests/unit/test_lint_fuzz.py",  # ~70 s of CPU under LMEVAL_SOAK=1
-    "tests/unit/test_kustomize_differential.py",  # 376 s at load 20 (56 s of CPU, half of it kubectl's)
-    "tests/integration/test_bootstrap_molecule.py",
+    "tests/integration/test_bootstrap.py",  # 267 s
+    "tests/integration/test_doctor_fix.py",  # 261 s: one bootstrapped sandbox per profile, fixes through --wait
+    "tests/integration/test_lmeval_live.py",  # 222 s: 50 real lm-eval runs, two at a time
+    "tests/unit/test_lint_fuzz.py",  # 144 s of CPU under LMEVAL_SOAK=1
+    "tests/integration/test_sandbox_real_operator.py",  # 139 s: real-operator sandboxes
+    "tests/integration/test_installed.py",  # 125 s: a wheel installed into a fresh venv, two Ansible runs
+    "tests/integration/test_provision_apiserver.py",  # 76 s
+    "tests/integration/test_sandbox_real_lmeval.py",  # 65 s
+    "tests/integration/test_bootstrap_molecule.py",  # 59 s
+    "tests/integration/test_secrets.py",  # 58 s
+    "tests/integration/test_provision_sandbox.py",  # 53 s
+    "tests/unit/test_kustomize_differential.py",  # 47 s (56 s of CPU at load 20, half of it kubectl's)
+    "tests/integration/test_bad_input.py",  # 41 s
+    "tests/integration/test_cli_outputs.py",  # 37 s
+    "tests/integration/test_bootstrap_exits.py",  # 36 s
     "tests/integration/test_real_manager_start.py",
     "tests/integration/test_collection_runtime.py",
-    "tests/integration/test_bootstrap_exits.py",
     "tests/unit/test_hostile_input.py",  # 126 s at load 20
     "tests/unit/test_cli_exits.py",  # 60 s at load 20
+    "tests/integration/test_bootstrap_reliability.py",  # 584 s in 14 units (SLOWEST_TESTS: its two longest)
+    "tests/integration/test_doctor_scenarios.py",  # 130 s in units of one test
+    "tests/integration/test_sandbox_platform.py",  # 111 s in units of one test
 )
 
 
@@ -76,7 +88,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
 
 
 def module_rank(nodeid: str) -> int:
-    """Where a test's module goes in the run: SLOWEST_MODULES in their order, then every other module."""
+    """Where a test goes in the run: SLOWEST_TESTS, then SLOWEST_MODULES in their order, then every other module."""
+    for index, prefix in enumerate(SLOWEST_TESTS):
+        if nodeid == prefix or nodeid.startswith((prefix + "[", prefix + "::")):
+            return index - len(SLOWEST_TESTS)
     module = nodeid.split("::", 1)[0]
     return SLOWEST_MODULES.index(module) if module in SLOWEST_MODULES else len(SLOWEST_MODULES)
 

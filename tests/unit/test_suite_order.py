@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SLOWEST_MODULES, SPREAD_MODULES, module_seconds, xdist_scope
+from conftest import SLOWEST_MODULES, SLOWEST_TESTS, SPREAD_MODULES, module_rank, module_seconds, xdist_scope
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,6 +24,21 @@ def test_every_listed_module_exists() -> None:
     """A renamed or split module would silently fall back to collection order."""
     assert [m for m in SLOWEST_MODULES if not (REPO / m).is_file()] == []
     assert len(set(SLOWEST_MODULES)) == len(SLOWEST_MODULES)
+    for nodeid in SLOWEST_TESTS:  # a renamed test would silently go back to its module's place
+        module, name = nodeid.split("::", 1)
+        assert f"def {name}(" in (REPO / module).read_text(), nodeid
+        assert module in SPREAD_MODULES, f"{nodeid}: only a spread module's test is a unit of its own"
+
+
+def test_the_slowest_tests_go_first_and_their_module_keeps_its_place() -> None:
+    """A spread module's long test goes out before every listed module; its module's other tests do not."""
+    slowest = SLOWEST_TESTS[0]
+    module = slowest.split("::", 1)[0]
+    first_module_test = f"{SLOWEST_MODULES[0]}::test_x"
+    assert module_rank(f"{slowest}[a]") < module_rank(first_module_test)
+    assert module_rank(slowest) == module_rank(f"{slowest}[b]")
+    assert module_rank(f"{module}::test_other") == SLOWEST_MODULES.index(module) > module_rank(first_module_test)
+    assert module_rank(f"{slowest}_too[a]") == SLOWEST_MODULES.index(module), "a prefix of a name is not the test"
 
 
 def test_make_test_hands_modules_out_in_collection_order() -> None:

@@ -1,10 +1,18 @@
 """The live failure matrix: the real lm-eval (the job image venv) against the vLLM and Hub stand-ins.
 
-Each case is an LMEvalJob spec. The operator's own code turns it into the `main` container's lm-eval
-arguments and environment (`generate_args`, `build_env`: offline and no-code variables unless permitted),
-the real `python -m lm_eval` runs with them, and the doctor's log rules (rules/logs.py) must attribute the
-live log to the expected rule, with an evidence line that is in that log. The good cases must end with
-lm-eval's own results JSON. Nothing here reads ../shared: the project makes its own evidence.
+Each case is an LMEvalJob spec. The REAL TrustyAI manager of the case's release line (rhoai-2.22 unless the
+case says otherwise; sandbox/operator_build.py) runs out of cluster against a throw-away control plane, is given
+the job, and builds its pod: the `main` container's args (`python -m lm_eval ...`) and env (offline and no-code
+variables unless permitted, the job's own env) are what the real `python -m lm_eval` runs with, plus what the
+real driver adds (UNITXT_ALLOW_UNVERIFIED_CODE). The doctor's log rules (rules/logs.py) must attribute the live
+log to the expected rule, with an evidence line that is in that log. The good cases must end with lm-eval's own
+results JSON. Lines differ where their controllers differ: with code execution permitted, rhoai-2.22 still never
+passes --confirm_run_unsafe_code nor HF_ALLOW_CODE_EVAL (the unsafe task fails: LME010) and rhoai-2.25 does (it
+runs); a model type outside the CRD's enum is a 422 on the RHOAI lines, so lm-eval's own error for it is
+checked under upstream v1.38.0, whose CRD has no enum.
+
+Without a built manager for a line (no Go toolchain, no ../shared and no Go proxy) the simulated operator's
+`generate_args`/`build_env` stand in for its pods, with a warning naming why (the documented fallback).
 
 Cases run concurrently (two at a time: the machine has two cores) with `--limit 2`; only the selected
 cases run (`-k` works). Needs `make jobimage`; skips without it (fails under LMEVAL_REQUIRE_CONTROLPLANE).
@@ -14,8 +22,10 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import socket
 import tempfile
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,10 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import realmanager_support as RM
 
-from lmeval_setup.platform.releases import release_for
+from lmeval_setup.platform import releases as R
 from lmeval_setup.rules import logs
 from lmeval_setup.sandbox import jobimage
+from lmeval_setup.sandbox import operator_build as OB
 from lmeval_setup.sandbox.hubserver import HubServer
 from lmeval_setup.sandbox.lmeval_run import RunResult, pod_environment, run_lm_eval
 from lmeval_setup.sandbox.modelserver import ModelServer, ModelServerConfig
@@ -86,6 +98,7 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     quality: str | None = None  # a non-fatal rule the doctor must also report
     hub: str = "up"  # "down": HF_ENDPOINT names a port nothing listens on (online, but no egress)
+    line: str = "rhoai-2.22"  # the release line whose real manager builds the job's pod
 
 
 SERVERS: dict[str, ModelServerConfig] = {
@@ -156,6 +169,12 @@ CASES = [
     Case("task-not-found", "LME014", r"Tasks not found: arc_eazy", tasks=("arc_eazy",), args={"tokenizer": TOKENIZER}),
     Case("unsafe-code", "LME010", r"unsafe_gsm which is marked as unsafe", tasks=("unsafe_gsm",),
          args={"tokenizer": TOKENIZER}),
+    # Code execution permitted (job and ConfigMap): 2.22's controller still passes neither the flag nor the
+    # variable, so the task fails as above; 2.25's passes both and it runs.
+    Case("unsafe-code-permitted-2-22", "LME010", r"unsafe_gsm which is marked as unsafe", tasks=("unsafe_gsm",),
+         args={"tokenizer": TOKENIZER}, code=True),
+    Case("unsafe-code-permitted-2-25", None, r"\|unsafe_gsm\|", tasks=("unsafe_gsm",),
+         args={"tokenizer": TOKENIZER}, code=True, line="rhoai-2.25"),
     Case("missing-package", "LME023", r"No module named '\w+'", tasks=("ifeval",), args={"tokenizer": TOKENIZER}),
     Case("chat-template-missing", "LME026", r"tokenizer\.chat_template is not set", tasks=("gsm8k",), chat=True,
          args={"tokenizer": BASE_TOKENIZER}),
@@ -180,8 +199,9 @@ CASES = [
     Case("tokenizer-dir-without-files", "LME004", r"Can't load tokenizer for", args={"tokenizer": "@llama-dir"}),
     Case("tokenizer-dir-only-granite-config", "LME004", r"KeyError: <class '\S+GraniteConfig'>",
          args={"tokenizer": "@empty-dir"}),
+    # The RHOAI lines' CRDs refuse this model type at admission (enum); upstream v1.38.0's admits it.
     Case("model-type-typo", "LME015", r"Attempted to load model 'local-completion'", model="local-completion",
-         args={"tokenizer": TOKENIZER}),
+         args={"tokenizer": TOKENIZER}, line="v1.38.0"),
     Case("truncation", None, r"\|arc_easy\|", args={"tokenizer": TOKENIZER, "max_length": "12"}, quality="LME030"),
     Case("sync-ca-bundle", None, r"\|arc_easy\|", server="tls", args={"tokenizer": TOKENIZER},
          env={"REQUESTS_CA_BUNDLE": "@ca-file"}),
@@ -246,19 +266,83 @@ class Harness:
         server = self.servers[case.server]
         return f"{server.scheme}://{PREDICTOR_HOST}:{server.port}{case.path}"
 
-    def run(self, case: Case, tmp: Path) -> RunResult:
+    def spec(self, case: Case, tmp: Path) -> dict[str, Any]:
         workdir = tmp / case.name
         workdir.mkdir()
-        spec = _job_spec(case, self.url(case), self.image.hub / "models" / TOKENIZER, workdir, self.ca_file)
-        options = options_from_configmap({}, release_for("rhoai", (2, 22)))
-        argv = generate_args(spec, options)[3:]  # without `python -m lm_eval`
+        return _job_spec(case, self.url(case), self.image.hub / "models" / TOKENIZER, workdir, self.ca_file)
+
+    def run(self, case: Case, tmp: Path, main: MainContainer) -> RunResult:
+        workdir = tmp / case.name
+        argv = lm_eval_argv(main.args)
         hub_port = self.closed_port if case.hub == "down" else self.hub.port
-        env = pod_environment(build_env(spec, case.online, case.code), workdir, hub_port,
-                              {PREDICTOR_HOST: "127.0.0.1"})
+        env = pod_environment(main.env, workdir, hub_port, {PREDICTOR_HOST: "127.0.0.1"})
         (workdir / "my_tasks").mkdir()
         (workdir / "my_tasks" / "unsafe_gsm.yaml").write_text(UNSAFE_TASK)
         (workdir / "my_tasks" / "script_task.yaml").write_text(SCRIPT_TASK)
         return run_lm_eval(self.image, argv, env, workdir)
+
+
+@dataclass(frozen=True)
+class MainContainer:
+    """What a job pod's `main` container runs: lm-eval's argv (`python -m lm_eval ...`) and its environment."""
+    args: list[str]
+    env: dict[str, str]
+
+
+# The real driver starts lm-eval with the pod's env plus this (controllers/lmes/driver/driver.go, every line).
+DRIVER_ENV = {"UNITXT_ALLOW_UNVERIFIED_CODE": "True"}
+LM_EVAL = ["python", "-m", "lm_eval"]
+
+
+def lm_eval_argv(args: list[str]) -> list[str]:
+    """lm-eval's own arguments in a `main` container's args, without `python -m lm_eval`.
+
+    The RHOAI lines pass them as separate args; upstream v1.38.0 as one `sh -ec` string (which the driver runs
+    through sh: split here as sh splits these unquoted words).
+    """
+    words = shlex.split(args[2]) if args[:2] == ["sh", "-ec"] and len(args) == 3 else list(args)
+    assert words[:3] == LM_EVAL, f"not an lm-eval command line: {args}"
+    return words[3:]
+
+
+def real_main_container(pod: dict[str, Any]) -> MainContainer:
+    main = RM.main_container(pod)
+    env = {str(e["name"]): str(e.get("value", "")) for e in main.get("env") or [] if "valueFrom" not in e}
+    return MainContainer([str(a) for a in main.get("args") or []], env | DRIVER_ENV)
+
+
+def simulated_main_container(case: Case, spec: dict[str, Any]) -> MainContainer:
+    """The fallback without a real manager: the simulated operator's pod builder with the line's release row
+    (rhoai-2.22's for a line that is no profile's, such as upstream v1.38.0)."""
+    profile = R.PROFILES.get(case.line) or R.PROFILES["rhoai-2.22"]
+    release = profile.release
+    options = options_from_configmap({}, release)
+    flags = release.unsafe_code_flags
+    env = {e["name"]: str(e.get("value", "")) for e in build_env(spec, case.online, case.code, flags)}
+    return MainContainer(generate_args(spec, options, flags), env | DRIVER_ENV)
+
+
+def main_containers(cases: list[Case], specs: dict[str, dict[str, Any]], tmp: Path,
+                    missing: dict[str, str]) -> dict[str, MainContainer]:
+    """Every case's `main` container: from its line's real manager, else (warned) from the simulator.
+
+    `missing` says, per line, why its real manager cannot run ('' when it can).
+    """
+    lines = sorted({c.line for c in cases})
+    out: dict[str, MainContainer] = {}
+    for line in [line for line in lines if missing[line]]:
+        warnings.warn(f"live matrix: pods of {line} from the SIMULATED operator: {missing[line]}", stacklevel=1)
+        out.update({c.name: simulated_main_container(c, specs[c.name]) for c in cases if c.line == line})
+    real = [line for line in lines if not missing[line]]
+    if not real:
+        return out
+    with RM.real_managers(tmp) as managers:
+        for line in real:
+            build = OB.build_for_line(line)
+            assert build is not None
+            pods = managers.pods(build, {c.name: specs[c.name] for c in cases if c.line == line})
+            out.update({name: real_main_container(pod) for name, pod in pods.items()})
+    return out
 
 
 def _selected_cases(request: pytest.FixtureRequest) -> list[Case]:
@@ -271,8 +355,15 @@ def _selected_cases(request: pytest.FixtureRequest) -> list[Case]:
     return [c for c in CASES if c.name in names]
 
 
+@dataclass(frozen=True)
+class Live:
+    runs: dict[str, RunResult]  # case name -> the real lm-eval's run
+    mains: dict[str, MainContainer]  # case name -> the `main` container it ran as
+    simulated: dict[str, str]  # line -> why its pods came from the simulator (absent: the real manager's)
+
+
 @pytest.fixture(scope="module")
-def live_runs(request: pytest.FixtureRequest) -> Iterator[dict[str, RunResult]]:
+def live(request: pytest.FixtureRequest) -> Iterator[Live]:
     image = jobimage.find()
     if image is None:
         if os.environ.get("LMEVAL_REQUIRE_CONTROLPLANE"):
@@ -289,13 +380,38 @@ def live_runs(request: pytest.FixtureRequest) -> Iterator[dict[str, RunResult]]:
         harness = Harness(image, hub, servers, _closed_port(), ca_file)
         cases = _selected_cases(request)
         try:
+            specs = {c.name: harness.spec(c, Path(tmp)) for c in cases}
+            missing = {line: RM.missing_for_line(line) for line in {c.line for c in cases}}
+            mains = main_containers(cases, specs, Path(tmp), missing)
             with ThreadPoolExecutor(max_workers=2) as pool:
-                futures = {c.name: pool.submit(harness.run, c, Path(tmp)) for c in cases}
-                yield {name: f.result() for name, f in futures.items()}
+                futures = {c.name: pool.submit(harness.run, c, Path(tmp), mains[c.name]) for c in cases}
+                runs = {name: f.result() for name, f in futures.items()}
+            yield Live(runs, mains, {line: why for line, why in missing.items() if why})
         finally:
             hub.stop()
             for server in servers.values():
                 server.stop()
+
+
+@pytest.fixture(scope="module")
+def live_runs(live: Live) -> dict[str, RunResult]:
+    return live.runs
+
+
+UNSAFE_CASES = [c for c in CASES if "unsafe_gsm" in c.tasks]
+
+
+@pytest.mark.parametrize("case", UNSAFE_CASES, ids=[c.name for c in UNSAFE_CASES])
+def test_unsafe_code_flags_are_what_the_lines_real_controller_passes(case: Case, live: Live) -> None:
+    """--confirm_run_unsafe_code and HF_ALLOW_CODE_EVAL=1 in the real pod exactly when the job asks for code
+    execution (permitted) on a line whose release row says the controller passes them (2.25 on, not 2.22)."""
+    if case.line in live.simulated:
+        pytest.skip(f"{case.line}'s real manager cannot run: {live.simulated[case.line]}")
+    main = live.mains[case.name]
+    passes_flag = "--confirm_run_unsafe_code" in lm_eval_argv(main.args)
+    sets_env = main.env.get("HF_ALLOW_CODE_EVAL") == "1"
+    expected = case.code and R.PROFILES[case.line].release.unsafe_code_flags
+    assert (passes_flag, sets_env) == (expected, expected), (main.args, main.env)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -1,8 +1,9 @@
 """Unsafe-code tasks (humaneval, mbpp) need --confirm_run_unsafe_code + HF_ALLOW_CODE_EVAL, which the TrustyAI
 operator passes only from the 2.25 line on (Release.unsafe_code_flags, pinned by test_operator_sources.py).
 
-Before 2.25 no permission makes such a task run: the doctor says so for LME010, the rule's fix does not promise
-otherwise, and the sandbox's stand-in operator builds the pod the release's controller builds.
+Before 2.25 no permission makes such a task run: the doctor says so for LME010 and the rule's fix does not promise
+otherwise. That the release rows are what each line's real controller does is checked against the pods the real
+managers build (tests/integration/test_real_operator_pods.py) and live (test_lmeval_live.py: 2.22 vs 2.25).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from doctor_support import add_job, cluster_snapshot, lmevaljob, pod, with_statu
 from lmeval_setup.doctor.evaluate import evaluate
 from lmeval_setup.platform import releases as R
 from lmeval_setup.rules.catalog import RULES
-from lmeval_setup.sandbox.trustyai_operator import build_pod, options_from_configmap
 
 UNSAFE_LOG = ("Traceback (most recent call last):\nValueError: Attempted to run task: humaneval which is marked as "
               "unsafe. Set confirm_run_unsafe_code=True to run this task.\n")
@@ -63,19 +63,3 @@ def test_remote_code_datasets_are_not_called_unsafe_tasks() -> None:
 def test_lme010_fix_does_not_promise_unsafe_tasks_before_225() -> None:
     rule = RULES["LME010"]
     assert "2.25" in rule.fix and "no setting runs an unsafe-code task" in rule.fix
-
-
-@pytest.mark.parametrize("profile", list(R.PROFILES))
-def test_sandbox_operator_builds_the_unsafe_flags_only_where_the_release_does(profile: str) -> None:
-    release = R.PROFILES[profile].release
-    options = options_from_configmap(dict(release.lmes_defaults), release)
-    job = lmevaljob("coder", taskList={"taskNames": ["humaneval"]}, allowCodeExecution=True,
-                    pod={"container": {"env": [{"name": "HF_ALLOW_CODE_EVAL", "value": "1"}]}})
-    job["metadata"]["uid"] = "u-1"
-    built = build_pod(job, options, online=False, code_execution=True, unsafe_code_flags=release.unsafe_code_flags)
-    main = built["spec"]["containers"][0]
-    env = [(e["name"], e.get("value")) for e in main["env"]]
-    has_flag = "--confirm_run_unsafe_code" in main["args"]
-    assert has_flag == release.unsafe_code_flags
-    # From 2.25 the operator sets it (and drops the user's copy); before, only the user's value passes through.
-    assert env.count(("HF_ALLOW_CODE_EVAL", "1")) == 1

@@ -17,8 +17,9 @@ With the real operator selected for a profile (`use_real_operator`), the sandbox
 - its `main` container (`/opt/app-root/src/bin/driver ... -- python -m lm_eval ...`) as that copy, in
   the pod's own mount and network namespaces (the driver listens on 127.0.0.1:18080 per pod), with the
   environment the controller built. The controller reads its status with `pods/exec` (kubelet-stream).
-  The `python` it launches is the job image's venv (sandbox/jobimage.py) when built, else (or with
-  LMEVAL_SANDBOX_LM_EVAL=standin) `lm_eval_standin` (named as such: it replays outcomes.py's outcome).
+  The `python` it launches is the job image's venv (sandbox/jobimage.py) when built; else, or with
+  LMEVAL_SANDBOX_LM_EVAL=none, a python without lm-eval (`No module named lm_eval`, exit 1: an image that
+  lacks it), so no job's fate is decided by anything but the real lm-eval.
 
 `LMEVAL_SANDBOX_OPERATOR=real|simulated` chooses (`real` needs the line's build, Linux namespaces and
 kubelet-stream, and falls back to the simulator without them); unset, the real operator is the default for
@@ -43,8 +44,10 @@ from lmeval_setup.sandbox.podservices import with_services
 
 log = logging.getLogger("lmeval_setup.sandbox.realoperator")
 ENV_SWITCH = "LMEVAL_SANDBOX_OPERATOR"
-# `templates` (or its older name `standin`): job pods run lm_eval_standin even where the job image venv is built.
+# `none` (or the older names `templates`, `standin`): job pods' python has no lm-eval even where the job image
+# venv is built, for tests that read the pods the operator builds and never what lm-eval makes of them.
 LM_EVAL_SWITCH = "LMEVAL_SANDBOX_LM_EVAL"
+NO_LM_EVAL = frozenset({"none", "templates", "standin"})
 # The profiles whose real operator line has passed, here, the bootstrap matrix, the bootstrap reliability
 # suite, the platform tests, the doctor's scenario tests and the provision suite: the real operator is their
 # default. The others keep the simulator by default until theirs has (LMEVAL_SANDBOX_OPERATOR=real opts them
@@ -68,6 +71,10 @@ S3_DOWNLOADER = "/opt/app-root/src/scripts/s3_downloader.py"  # what the driver 
 JOB_IMAGE_DIRS = tuple(f"{JOB_HOME}/{d}" for d in ("hf_home", "output", "my_tasks", "my_catalogs/cards", ".cache"))
 JOB_IMAGE_ENV = {"HF_HOME": f"{JOB_HOME}/hf_home", "UNITXT_CATALOGS": f"{JOB_HOME}/my_catalogs", "HOME": JOB_HOME}
 JOB_IMAGE_PATH_TAIL = "/opt/app-root/src/.local/bin/:/opt/app-root/src/bin:/usr/local/bin:/usr/local/sbin"
+
+# What `python -m lm_eval` says in a job pod without the job image venv (python's own words, and why).
+NO_LM_EVAL_MESSAGE = ("/opt/app-root/bin/python: No module named lm_eval "
+                      "(the sandbox's job image venv is not built: make jobimage; or LMEVAL_SANDBOX_LM_EVAL=none)")
 
 JSON = dict[str, Any]
 ProcessResolver = Callable[[JSON, JSON], ProcessSpec | None]
@@ -181,8 +188,8 @@ def driver_main_process(pod: JSON, container: JSON, job_python_dir: Path) -> Pro
 
 
 def job_venv_python() -> Path | None:
-    """The job image venv's python (issue 12) unless LMEVAL_SANDBOX_LM_EVAL=templates; None: the stand-in."""
-    if os.environ.get(LM_EVAL_SWITCH, "").strip().lower() in ("standin", "templates"):
+    """The job image venv's python (issue 12) unless LMEVAL_SANDBOX_LM_EVAL=none; None: no lm-eval in the pod."""
+    if os.environ.get(LM_EVAL_SWITCH, "").strip().lower() in NO_LM_EVAL:
         return None
     try:
         from lmeval_setup.sandbox import jobimage
@@ -199,7 +206,8 @@ def _job_python_dir(workdir: Path | None) -> Path:
 def job_python_dir(workdir: Path | None, venv_python: Path | None) -> Path:
     """A directory whose `python` is the job image's python for the driver to find on PATH.
 
-    It runs `venv_python` (the job image venv), or without one, `python -m lm_eval` runs lm_eval_standin.
+    It runs `venv_python` (the job image venv); without one, `python -m lm_eval` fails as in an image without
+    lm-eval (the sandbox never makes up what lm-eval would have done).
     Either way the driver's --detect-device probe (`python -c 'import torch; ...'`) is answered as the job
     image's torch answers on a CPU node: the sandbox's job venv has no torch.
     """
@@ -215,9 +223,9 @@ def job_python_dir(workdir: Path | None, venv_python: Path | None) -> Path:
         'case "$2" in *torch.cuda.is_available*) [ "$1" = "-c" ] && { echo "==False:0=="; exit 0; };; esac',
     ]
     if venv_python is None:
-        lines.append("# STAND-IN: no job image venv, so `-m lm_eval` replays the simulated outcome.")
-        lines.append('if [ "$1" = "-m" ] && [ "$2" = "lm_eval" ]; then shift 2; '
-                     f'exec "{target}" -m lmeval_setup.sandbox.lm_eval_standin "$@"; fi')
+        lines.append("# No job image venv (make jobimage) or LMEVAL_SANDBOX_LM_EVAL=none: this python has no lm-eval.")
+        lines.append('if [ "$1" = "-m" ] && [ "$2" = "lm_eval" ]; then '
+                     f'echo "{NO_LM_EVAL_MESSAGE}" >&2; exit 1; fi')
     # The job image ships scripts/s3_downloader.py (offline.storage.s3); the job venv has neither it nor boto3.
     lines.append(f'if [ "$1" = "{S3_DOWNLOADER}" ]; then shift; '
                  f'exec "{sys.executable}" -m lmeval_setup.sandbox.s3_downloader_standin "$@"; fi')

@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,22 @@ class RealManagers:
 
     def pods(self, build: OB.OperatorBuild, specs: dict[str, JSON]) -> dict[str, JSON]:
         """Each job's pod as `build`'s manager creates it (job name -> pod). Job names are unique per plane."""
+        # every line names the pod after its job
+        return self._each(build, specs, "a pod", lambda job: self.kube.get_or_none(
+            resource_path("", "v1", "pods", JOB_NAMESPACE, job)))
+
+    def completed(self, build: OB.OperatorBuild, specs: dict[str, JSON]) -> dict[str, JSON]:
+        """Each job's status once `build`'s manager has completed it (jobs it fails before any pod)."""
+        jobs = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", JOB_NAMESPACE)
+
+        def complete_status(job: str) -> JSON | None:
+            status = (self.kube.get(f"{jobs}/{job}").get("status") or {})
+            return status if status.get("state") == "Complete" else None
+        return self._each(build, specs, "a Complete status", complete_status)
+
+    def _each(self, build: OB.OperatorBuild, specs: dict[str, JSON], what: str,
+              read: Callable[[str], JSON | None]) -> dict[str, JSON]:
+        """Create the jobs under `build`'s manager and wait for `read` to give something for each."""
         self._install_crd(build)
         jobs = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", JOB_NAMESPACE)
         manager = self._start(build)
@@ -72,20 +88,20 @@ class RealManagers:
             for name, spec in specs.items():
                 self.kube.create(jobs, {"apiVersion": f"{R.LMEVAL_GROUP}/{R.LMEVAL_VERSION}", "kind": "LMEvalJob",
                                         "metadata": {"name": name}, "spec": spec})
-            return {name: self._pod_of(build, manager, name) for name in specs}
+            return {name: self._wait(build, manager, name, what, read) for name in specs}
         finally:
             stop(manager)
 
-    def _pod_of(self, build: OB.OperatorBuild, manager: subprocess.Popen[bytes], job: str) -> JSON:
-        path = resource_path("", "v1", "pods", JOB_NAMESPACE, job)  # every line names the pod after its job
+    def _wait(self, build: OB.OperatorBuild, manager: subprocess.Popen[bytes], job: str, what: str,
+              read: Callable[[str], JSON | None]) -> JSON:
         deadline = time.monotonic() + POD_TIMEOUT_S
         while time.monotonic() < deadline and manager.poll() is None:
-            pod = self.kube.get_or_none(path)
-            if pod is not None:
-                return pod
+            found = read(job)
+            if found is not None:
+                return found
             time.sleep(0.2)
         log = (self.logs / f"{build.line}.log").read_text(errors="replace")
-        raise AssertionError(f"{build.line}'s manager made no pod for {job}\n{log[-3000:]}")
+        raise AssertionError(f"{build.line}'s manager gave {job} no {what}\n{log[-3000:]}")
 
     def _install_crd(self, build: OB.OperatorBuild) -> None:
         """The line's shipped LMEvalJob CRD, replacing the previous line's."""

@@ -164,10 +164,21 @@ def manifests() -> dict[str, list[JSON]]:
     return files
 
 
+def provision_access() -> list[Access]:
+    """Every permission provision uses in a namespace that exists: its own calls (provision/access.py: what its
+    preflight checks for every write it can plan, and its reads), platform.detect's reads (the release and what
+    the cluster permits) and, for a job that failed, the doctor's reads of that namespace and the operator's log."""
+    from lmeval_setup.provision.access import NAMESPACE
+    from lmeval_setup.provision.access import provision_access as own_calls
+
+    return list(dict.fromkeys(detect_reads() + own_calls() + doctor_job_reads(NAMESPACE)
+                              + [_a("get", "", "pods/log", APPS_NS)]))
+
+
 def provision_roles() -> list[JSON]:
     """provision in a namespace that exists: the platform's cluster-scoped reads, its reads in the applications
-    namespace, and everything in the namespace it provisions (provision/access.py lists them)."""
-    from lmeval_setup.provision.access import NAMESPACE, provision_access
+    namespace, and everything in the namespace it provisions."""
+    from lmeval_setup.provision.access import NAMESPACE
 
     accesses = provision_access()
     cluster = [a for a in accesses if a.namespace is None]

@@ -4,9 +4,10 @@ The writes are not listed by hand: they are what apply.require_access checks (ap
 creates, updates and replaces each object provision applies (build_objects, the Namespace aside: an existing
 namespace is only read, never written). Creating the runner Role needs every permission the Role grants, and
 binding it the same (no `escalate`, no `bind`): _needs adds them when the identity lacks those verbs, as the
-apiserver checks them. The reads are the calls the run makes: platform.detect (through rbac.detect_reads), the
-objects' own gets, the job's watch, teardown's lists by label, --fix's InferenceServices and, when the job
-failed, the doctor's reads of that namespace (doctor_access) and of the operator's log.
+apiserver checks them. The reads here are provision's own calls: the objects' gets, the job's watch, teardown's
+lists by label, --fix's InferenceServices. What it asks of the layers it calls, platform.detect's reads and,
+when the job failed, the doctor's reads of its namespace and of the operator's log, come from their lists in
+bootstrap.rbac (rbac.provision_access), which writes deploy/rbac/provision.yaml.
 
 Names are left open: the runner objects are named after the job (`<job>-runner`), which the user chooses.
 """
@@ -58,22 +59,18 @@ def _any_spec() -> ProvisionSpec:
 
 
 def provision_reads() -> list[Access]:
-    from lmeval_setup.bootstrap.rbac import APPS_NS, detect_reads, doctor_job_reads
-
     kinds = [A.KINDS[kind] for kind in ("ServiceAccount", "Role", "RoleBinding", "LMEvalJob")]
     return [
-        *detect_reads(),  # run.resolve_cluster: the release and what the cluster permits
         _a("get", "", "namespaces"),  # apply.plan_objects reads the namespace (a RoleBinding there allows it)
         *[_a("get", group, plural) for group, _, plural, _ in kinds],  # apply.plan_objects, wait_gone
         *[_a("list", group, plural) for group, _, plural, _ in kinds],  # teardown's lists by label
         _a("watch", R.LMEVAL_GROUP, "lmevaljobs"),  # wait.wait_for_job
         _a("get", "", "pods"),  # apply.delete_job waits for the replaced job's pod
         _a("list", "serving.kserve.io", "inferenceservices"),  # --fix: base_url and tokenizer values
-        # a failed job: the doctor reads its namespace as it reads any job's (doctor/collect.py, doctor/kueue.py) ...
-        *doctor_job_reads(NAMESPACE),
-        _a("get", "", "pods/log", APPS_NS),  # ... and the operator's log (doctor/operator_log.py)
     ]
 
 
 def provision_access() -> list[Access]:
+    """provision's own calls in its namespace (bootstrap.rbac.provision_access adds the platform's and the
+    doctor's reads)."""
     return list(dict.fromkeys(provision_reads() + provision_writes()))

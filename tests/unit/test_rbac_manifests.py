@@ -102,10 +102,8 @@ def test_every_permission_a_real_preflight_checks_is_granted(profile: str) -> No
 
 def test_nothing_is_granted_that_no_check_asks_for() -> None:
     """Least privilege: each rule's every verb/resource/name is one the code's lists name."""
-    from lmeval_setup.provision.access import provision_access
-
     for command, accesses in (("bootstrap", rbac.bootstrap_access()), ("revert", rbac.revert_access()),
-                              ("doctor", rbac.doctor_access()), ("provision", provision_access())):
+                              ("doctor", rbac.doctor_access()), ("provision", rbac.provision_access())):
         for document in yaml.safe_load_all((RBAC_DIR / f"{command}.yaml").read_text()):
             for rule in document["rules"]:
                 for verb in rule["verbs"]:

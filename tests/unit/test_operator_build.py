@@ -165,4 +165,5 @@ def test_the_real_operator_is_the_default_on_every_line_that_passed_the_suites(
 
     monkeypatch.delenv(realoperator.ENV_SWITCH, raising=False)
     real = {name for name in PROFILES if realoperator.mode(name) == "real"}
-    assert real == {"rhoai-2.16", "rhoai-2.25", "rhoai-3.0", "rhoai-3.3", "rhoai-3.5", "odh-2.35", "odh-3.5"}
+    assert real == {"rhoai-2.16", "rhoai-2.22", "rhoai-2.25", "rhoai-3.0", "rhoai-3.3", "rhoai-3.5", "odh-2.35",
+                    "odh-3.5"}

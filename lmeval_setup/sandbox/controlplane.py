@@ -277,6 +277,20 @@ class ControlPlane:
         self._wait_ready()
         self.state().save()
 
+    def restart_controller_manager(self) -> None:
+        """A fresh kube-controller-manager, for a test that restarted the apiserver: the running one's informers
+        reconnect after a client-go backoff that grows with every restart and resets only after two minutes of
+        quiet (a rollout's new ReplicaSet took 8.6 s to appear after 7 restarts 8 s apart, 0.4 s after none);
+        a new one lists and watches at once. What runs on the cluster and what it stores are unchanged."""
+        proc = self._procs.pop("kube-controller-manager", None)
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        if self.controller_manager:
+            self._start_controller_manager()
+        self.state().save()
+
     def __enter__(self) -> ControlPlane:
         self.start()
         return self

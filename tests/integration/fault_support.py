@@ -105,3 +105,11 @@ def kill_apiserver_when(plane: Any, predicate: Callable[[Kube], bool], what: str
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+def bring_the_apiserver_back(plane: Any) -> None:
+    """After a fault: the apiserver again, and a fresh controller-manager. The running one would see the new
+    apiserver only after its informers' backoff, which grows with each fault of a chain (up to 30 s of a
+    bootstrap's rollout wait spent on it); the bootstrap under test meets the same cluster either way."""
+    plane.restart_apiserver()
+    plane.restart_controller_manager()

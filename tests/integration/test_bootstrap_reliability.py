@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 from bootstrap_support import sandbox
-from fault_support import Fault, kill_apiserver_after_task, kill_apiserver_when
+from fault_support import Fault, bring_the_apiserver_back, kill_apiserver_after_task, kill_apiserver_when
 from testsupport import error_lines
 
 from lmeval_setup.bootstrap.revert import RECORD_NAME, Entry, RevertStore
@@ -214,7 +214,7 @@ def test_apiserver_killed_at_each_step_then_rerun_converges(new_controlplane: An
             assert fault.fired, f"the run never reached {point!r}: {proc.stdout}{proc.stderr}"
             line = assert_one_line_exit(proc, 3)
             assert "cannot reach the cluster" in line, line
-            new_controlplane.restart_apiserver()
+            bring_the_apiserver_back(new_controlplane)
             half_state(kube, ns, original)
 
         converged = bootstrap(kubeconfig)

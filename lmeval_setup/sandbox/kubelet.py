@@ -36,6 +36,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
+import ipaddress
 import itertools
 import json
 import queue
@@ -96,6 +97,7 @@ WATCH_TIMEOUT_SECONDS = 30
 # the cluster rather than on the pod's own clock (a Secret that appears, a volume retry) is seen as soon
 # as when every pod was stepped on every loop turn, which the loop makes at least once a second.
 SWEEP_SECONDS = 1.0
+POD_NETWORK = int(ipaddress.IPv4Address("10.128.0.0"))
 
 Resolver = Callable[[JSON, JSON], ContainerScript | None]
 # What a container runs as a local process (podruntime), asked before the script resolvers.
@@ -248,6 +250,13 @@ def image_id(image: str) -> str:
 
 # ------------------------------------------------------------------------------------------------
 # Resource arithmetic for the scheduler
+
+
+def pod_ip(n: int) -> str:
+    """The n-th address of the node's pod network, 10.128.0.0/14 as OpenShift's default: the last octet
+    carries into the one before (10.128.0.{n} was an invalid address from the 247th pod on, the apiserver
+    refused that pod's status, and it stayed Pending: the simulator's stall at a few hundred pods)."""
+    return str(ipaddress.IPv4Address(POD_NETWORK + n))
 
 
 def parse_quantity(text: str | int | float) -> float:
@@ -637,7 +646,7 @@ class Kubelet:
         run = PodRun(
             pod=pod,
             started=started,
-            ip=status.get("podIP") or f"10.128.0.{next(self._ips)}",
+            ip=status.get("podIP") or pod_ip(next(self._ips)),
             init=[ContainerRun(c, True) for c in spec.get("initContainers") or []],
             main=[ContainerRun(c, False) for c in spec.get("containers") or []],
         )

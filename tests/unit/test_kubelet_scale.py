@@ -98,3 +98,15 @@ def test_a_changed_pod_is_stepped_at_once_and_an_idle_one_within_the_sweep(
     assert calls[0] == 1, "the changed pod, and only it"
     kubelet._step(now + K.SWEEP_SECONDS)
     assert calls[0] >= 3, "after SWEEP_SECONDS every pod is stepped again"
+
+
+def test_every_pod_of_a_large_node_gets_a_valid_distinct_ip(kubelet: K.Kubelet) -> None:
+    """Pod IPs were 10.128.0.{n}: from the 247th pod on an invalid address, so the apiserver refused the
+    pod's status and it stayed Pending (the stall at a few hundred pods, found with 500 failing pods)."""
+    import ipaddress
+
+    for i in range(OWN_PODS):
+        kubelet._on_event("ADDED", _pod(i, K.NODE_NAME))
+    ips = [ipaddress.IPv4Address(run.ip) for run in kubelet._pods.values()]
+    assert len(set(ips)) == OWN_PODS
+    assert all(ip in ipaddress.IPv4Network("10.128.0.0/14") for ip in ips)

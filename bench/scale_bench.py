@@ -8,7 +8,7 @@ cluster should cost far less than 10x the memory).
 The objects are created directly through the API, not run: jobs with their final status written through
 the status subresource, a pod per job (healthy ones bound to a node no kubelet serves, so nothing runs
 them). The first LOGGED_FAILED failed pods (all of them: the sandbox kubelet simulator no longer stalls
-at a few hundred pods, e601800) are bound to it and run a failing script (their `main` log is served
+at a few hundred pods: e601800, 1cbd828) are bound to it and run a failing script (their `main` log is served
 through the apiserver); any other failed pod is bound to the unserved node with a Failed status: the
 doctor asks for its log, the apiserver answers an error at once, and the report notes it as not available.
 `run()` returns bench/run.py's format; `python -m bench.scale_bench` prints it.
@@ -206,7 +206,7 @@ def run() -> dict[str, Any]:
         f"profile {PROFILE}; {JOBS_PER_NAMESPACE} jobs per namespace, {FAILED_PER_NAMESPACE} failed; one run per "
         "figure (each a fresh process)",
         f"logs: the kubelet simulator runs every failed pod (up to {LOGGED_FAILED}) and serves its log through the "
-        "apiserver, as a cluster's kubelet does (before e601800 it stalled at a few hundred pods and only 100 ran)",
+        "apiserver, as a cluster's kubelet does (before e601800 and 1cbd828 it stalled at 246 pods and only 100 ran)",
         "peak RSS is the doctor process's own (getrusage at exit), imports included",
     ]
     return {"name": name, "rows": rows, "notes": notes}

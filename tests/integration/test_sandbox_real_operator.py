@@ -278,9 +278,9 @@ def job_outcome(job: JSON) -> tuple[str, str, str]:
 def test_broken_jobs_are_driven_by_the_real_controller(new_controlplane: Any, real_operator: None,
                                                        monkeypatch: pytest.MonkeyPatch, profile: str) -> None:
     require_real(profile)
-    # The stand-in answers for lm-eval: real lm-eval in a pod needs the model server reachable from the
-    # pod's network namespace, which the sandbox does not wire yet.
-    monkeypatch.setenv(realoperator.LM_EVAL_SWITCH, "standin")
+    # The job pods run real lm-eval (the job image), against the sandbox's model servers: eval-good must
+    # succeed for real. Without lm-eval in the pod (LMEVAL_SANDBOX_LM_EVAL=none) no job can succeed.
+    monkeypatch.delenv(realoperator.LM_EVAL_SWITCH, raising=False)
     with running_sandbox(new_controlplane, profile, "broken-jobs") as sb:
         seeds = {seed.name: seed for seed in J.SEED_JOBS}
         statuses: list[str] = []

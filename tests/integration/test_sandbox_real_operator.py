@@ -324,7 +324,10 @@ def test_broken_jobs_are_driven_by_the_real_controller(new_controlplane: Any, re
         for job in jobs:
             name = job["metadata"]["name"]
             state, reason, message = job_outcome(job)
-            pod = wait_for(f"{name}'s pod to end", lambda job=job: pod_finished(job), timeout=60)
+            try:
+                pod = wait_for(f"{name}'s pod to end", lambda job=job: pod_finished(job), timeout=60)
+            except AssertionError as exc:  # seen once at load: say what the pod and the manager did
+                raise AssertionError(f"{exc}\n{seed_progress(sb)}") from None
             main = next(c for c in pod["status"]["containerStatuses"] if c["name"] == "main")
             driver = pod["status"]["initContainerStatuses"][0]
             assert driver["state"]["terminated"]["exitCode"] == 0, name

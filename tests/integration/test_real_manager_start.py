@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from realmanager_support import stop
 from testsupport import require_controlplane_binaries
 
 from lmeval_setup.kube.client import Kube, resource_path
@@ -91,16 +92,6 @@ def _start(plane: Plane, build: OB.OperatorBuild, log: Path) -> subprocess.Popen
                                 start_new_session=True)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait()
-
-
 def _wait_for_text(process: subprocess.Popen[bytes], log: Path, text: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -123,7 +114,7 @@ def test_manager_exits_without_its_configmap_and_starts_with_it(plane: Plane, li
     try:
         code = crashed.wait(60)
     except subprocess.TimeoutExpired:
-        _stop(crashed)
+        stop(crashed)
         pytest.fail(f"{line}: the manager kept running without {R.OPERATOR_CONFIGMAP}")
     output = (tmp_path / "without.log").read_text(errors="replace")
     assert code == 1, output[-2000:]
@@ -142,4 +133,4 @@ def test_manager_exits_without_its_configmap_and_starts_with_it(plane: Plane, li
         time.sleep(2)  # errors after start (e.g. an image key 3.5 cannot resolve) end the process right away
         assert running.poll() is None, (tmp_path / "with.log").read_text(errors="replace")[-3000:]
     finally:
-        _stop(running)
+        stop(running)

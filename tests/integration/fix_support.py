@@ -65,16 +65,23 @@ def wait_all_complete(kube: Kube, ns: str, timeout: float = 300.0) -> None:
         time.sleep(1.0)
 
 
-def reader_kubeconfig(plane: Any, kube: Kube) -> str:
-    """A kubeconfig of an identity that may get, list and watch everything and write nothing."""
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": READER},
+def grant_read_only(kube: Kube, user: str) -> None:
+    """A ClusterRole and binding letting `user` get, list and watch everything and write nothing (idempotent)."""
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": user},
             "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]}]}
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-               "metadata": {"name": READER},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": READER},
-               "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": READER}]}
-    kube.create("/apis/rbac.authorization.k8s.io/v1/clusterroles", role)
-    kube.create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
+               "metadata": {"name": user},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": user},
+               "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": user}]}
+    for path, body in (("/apis/rbac.authorization.k8s.io/v1/clusterroles", role),
+                       ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)):
+        if kube.get_or_none(f"{path}/{user}") is None:
+            kube.create(path, body)
+
+
+def reader_kubeconfig(plane: Any, kube: Kube) -> str:
+    """A kubeconfig of an identity that may get, list and watch everything and write nothing."""
+    grant_read_only(kube, READER)
     return str(plane.kubeconfig_for(READER))
 
 

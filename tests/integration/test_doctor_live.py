@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from fix_support import grant_read_only
 from testsupport import require_controlplane_binaries
 
 from lmeval_setup.kube.client import Kube, resource_path
@@ -196,16 +197,7 @@ def test_requests_do_not_grow_with_jobs(cluster: dict[str, Any]) -> None:
 
 
 def _reader_kubeconfig(cluster: dict[str, Any], kube: Kube) -> Path:
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": READER},
-            "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]}]}
-    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-               "metadata": {"name": READER},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": READER},
-               "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": READER}]}
-    for path, body in (("/apis/rbac.authorization.k8s.io/v1/clusterroles", role),
-                       ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)):
-        if kube.get_or_none(f"{path}/{READER}") is None:
-            kube.create(path, body)
+    grant_read_only(kube, READER)
     path = cluster["plane"].kubeconfig_for(READER)
     config = yaml.safe_load(path.read_text())
     # An unused user with a bearer token: it must never appear in any output.

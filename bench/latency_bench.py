@@ -21,20 +21,22 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.common import median
+from bench.sandbox_support import (  # shared with doctor_bench and scale_bench
+    PEERS_DISPLAY,
+    TOXIPROXY_VERSION,
+    peer,
+    proxied_kubeconfig,
+    toxiproxy,
+)
 
 RTTS_MS = (0, 25, 80)
 PROFILE = "rhoai-2.22"
 REPEAT = 3
-TOXIPROXY_VERSION = "v2.12.0"
 # The figures before issue 15 item 3's work (bench/REPORT.md of commit 566f7a5), quoted in the notes.
 BEFORE_DOCTOR = "0.73/0.94/1.74 s"
 BEFORE_K8SGPT = "0.09/0.17/0.41 s"
@@ -47,89 +49,6 @@ _FROM_TREE = ("import runpy, sys\n"
               "sys.path.insert(0, sys.argv.pop(1))\n"
               "runpy.run_module('lmeval_setup.cli.main', run_name='__main__')\n")
 K8SGPT_VERSION = "v0.4.17"
-
-
-def peers_dir() -> Path:
-    base = os.environ.get("LMEVAL_PEERS_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lmeval-setup", "peers")
-    return Path(base)
-
-
-# How the report names the cache: no absolute path of the machine goes into bench/REPORT.md.
-PEERS_DISPLAY = "~/.cache/lmeval-setup/peers (or $LMEVAL_PEERS_DIR)"
-
-
-def peer(name: str, version: str) -> Path | None:
-    path = peers_dir() / f"{name}-{version}"
-    return path if os.access(path, os.X_OK) else None
-
-
-# -- toxiproxy -------------------------------------------------------------------------------------------
-class Toxiproxy:
-    """toxiproxy-server on a free port, one proxy to the apiserver, and its latency toxic."""
-
-    def __init__(self, binary: Path, upstream: str, workdir: Path) -> None:
-        from lmeval_setup.sandbox.controlplane import free_port
-
-        self.api = f"http://127.0.0.1:{free_port()}"
-        self.listen = f"127.0.0.1:{free_port()}"
-        log = (workdir / "toxiproxy.log").open("wb")
-        self.process = subprocess.Popen([str(binary), "-host", "127.0.0.1", "-port", self.api.rsplit(":", 1)[1]],
-                                        stdout=log, stderr=log, start_new_session=True)
-        self._wait()
-        self._call("POST", "/proxies", {"name": "apiserver", "listen": self.listen, "upstream": upstream})
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.api + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            text = answer.read()
-        return json.loads(text) if text.strip() else None
-
-    def _wait(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                self._call("GET", "/version")
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("toxiproxy-server did not start")
-
-    def set_rtt(self, rtt_ms: int) -> None:
-        toxics = self._call("GET", "/proxies/apiserver/toxics") or []
-        for toxic in toxics:
-            self._call("DELETE", f"/proxies/apiserver/toxics/{toxic['name']}")
-        if rtt_ms:
-            self._call("POST", "/proxies/apiserver/toxics", {
-                "name": "rtt", "type": "latency", "stream": "downstream", "toxicity": 1.0,
-                "attributes": {"latency": rtt_ms, "jitter": 0}})
-
-    def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-@contextmanager
-def toxiproxy(binary: Path, upstream: str, workdir: Path) -> Any:
-    proxy = Toxiproxy(binary, upstream, workdir)
-    try:
-        yield proxy
-    finally:
-        proxy.close()
-
-
-def proxied_kubeconfig(kubeconfig: Path, listen: str, target: Path) -> Path:
-    config = yaml.safe_load(kubeconfig.read_text())
-    config["clusters"][0]["cluster"]["server"] = f"https://{listen}"  # the serving cert names 127.0.0.1
-    target.write_text(yaml.safe_dump(config))
-    target.chmod(0o600)
-    return target
 
 
 # -- the measured tools ------------------------------------------------------------------------------------

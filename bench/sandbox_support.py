@@ -1,5 +1,6 @@
 """What the sandbox benchmarks share: a control plane with an audit log, one client identity per measured
-tool, and request counts read back from the apiserver's audit log.
+tool, request counts read back from the apiserver's audit log, and toxiproxy (a latency toxic between a
+client and the apiserver, as a network path of that round-trip time would add).
 
 Attribution: every measured tool connects as its own user (a client certificate from the sandbox CA, in
 system:masters), and every sample records its wall-clock window. A request counts for a sample when its
@@ -11,12 +12,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 # "create" on these is a question to the apiserver, never stored: not a write to the cluster.
@@ -125,3 +132,91 @@ def group_pids(pgids: list[int]) -> list[int]:
         if int(fields[2]) in wanted:  # fields after the command: state, ppid, pgrp, ...
             pids.append(int(entry.name))
     return pids
+
+
+# -- network latency: toxiproxy between a client and the sandbox apiserver ---------------------------------
+# Built by `make peers` (tools/build-peers.sh) from the Go module proxy into the peers cache.
+TOXIPROXY_VERSION = "v2.12.0"
+
+
+def peers_dir() -> Path:
+    base = os.environ.get("LMEVAL_PEERS_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lmeval-setup", "peers")
+    return Path(base)
+
+
+# How the report names the cache: no absolute path of the machine goes into bench/REPORT.md.
+PEERS_DISPLAY = "~/.cache/lmeval-setup/peers (or $LMEVAL_PEERS_DIR)"
+
+
+def peer(name: str, version: str) -> Path | None:
+    path = peers_dir() / f"{name}-{version}"
+    return path if os.access(path, os.X_OK) else None
+
+
+class Toxiproxy:
+    """toxiproxy-server on a free port, one proxy to the apiserver, and its latency toxic."""
+
+    def __init__(self, binary: Path, upstream: str, workdir: Path) -> None:
+        from lmeval_setup.sandbox.controlplane import free_port
+
+        self.api = f"http://127.0.0.1:{free_port()}"
+        self.listen = f"127.0.0.1:{free_port()}"
+        with (workdir / "toxiproxy.log").open("wb") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen([str(binary), "-host", "127.0.0.1", "-port",
+                                             self.api.rsplit(":", 1)[1]],
+                                            stdout=log, stderr=log, start_new_session=True)
+        self._wait()
+        self._call("POST", "/proxies", {"name": "apiserver", "listen": self.listen, "upstream": upstream})
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.api + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            text = answer.read()
+        return json.loads(text) if text.strip() else None
+
+    def _wait(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self._call("GET", "/version")
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("toxiproxy-server did not start")
+
+    def set_rtt(self, rtt_ms: int) -> None:
+        toxics = self._call("GET", "/proxies/apiserver/toxics") or []
+        for toxic in toxics:
+            self._call("DELETE", f"/proxies/apiserver/toxics/{toxic['name']}")
+        if rtt_ms:
+            self._call("POST", "/proxies/apiserver/toxics", {
+                "name": "rtt", "type": "latency", "stream": "downstream", "toxicity": 1.0,
+                "attributes": {"latency": rtt_ms, "jitter": 0}})
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextmanager
+def toxiproxy(binary: Path, upstream: str, workdir: Path) -> Iterator[Toxiproxy]:
+    proxy = Toxiproxy(binary, upstream, workdir)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
+def proxied_kubeconfig(kubeconfig: Path, listen: str, target: Path) -> Path:
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["clusters"][0]["cluster"]["server"] = f"https://{listen}"  # the serving cert names 127.0.0.1
+    target.write_text(yaml.safe_dump(config))
+    target.chmod(0o600)
+    return target

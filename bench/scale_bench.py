@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.doctor_bench import _job, failing_pods_kubelet
+from bench.sandbox_support import TOXIPROXY_VERSION, peer, proxied_kubeconfig, toxiproxy
 
 PROFILE = "rhoai-2.25"
 JOBS_PER_NAMESPACE = 100
@@ -177,9 +178,9 @@ def run() -> dict[str, Any]:
                              f"(jobs, statuses and pods created through the API, 16 at a time)")
                 created = size
                 rows += measure(plane.kubeconfig, size * JOBS_PER_NAMESPACE, notes)
-            with L.toxiproxy(L.peer("toxiproxy-server", L.TOXIPROXY_VERSION) or Path("/nonexistent"),
-                             plane.server.removeprefix("https://"), Path(tmp)) as proxy:
-                proxied = L.proxied_kubeconfig(plane.kubeconfig, proxy.listen, Path(tmp) / "proxied.kubeconfig")
+            with toxiproxy(peer("toxiproxy-server", TOXIPROXY_VERSION) or Path("/nonexistent"),
+                           plane.server.removeprefix("https://"), Path(tmp)) as proxy:
+                proxied = proxied_kubeconfig(plane.kubeconfig, proxy.listen, Path(tmp) / "proxied.kubeconfig")
                 proxy.set_rtt(RTT_MS)
                 wall, rss, report, code = doctor(proxied)
                 rows.append({"figure": f"10,000 jobs at {RTT_MS} ms RTT: doctor -A -o json (fresh process)",

@@ -9,7 +9,8 @@ from another CA, so no apiserver identity (not even the admin) can talk to etcd.
 working directory 0700. Processes run in their own sessions so that `stop()` (or `stop_recorded()` from
 another process, for `sandbox down`) kills whole process groups and leaves nothing behind; unless
 `stop_at_exit=False` (`sandbox up`), `stop()` also runs when this process exits, is sent SIGTERM/SIGHUP or
-loses its parent (sandbox/reaper.py), since sessions of their own would otherwise outlive it.
+loses its parent (sandbox/reaper.py), since sessions of their own would otherwise outlive it, and each process
+is tied to this one by a lifeline (sandbox/lifeline.py), so a SIGKILL'd owner, which runs no code, leaves none.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from lmeval_setup.errors import PrerequisiteError, WaitTimeout
-from lmeval_setup.sandbox import reaper
+from lmeval_setup.sandbox import lifeline, reaper
 from lmeval_setup.sandbox.cache import cache_dir
 from lmeval_setup.sandbox.pki import TinyCA, service_account_keys
 from lmeval_setup.sandbox.private import make_private_dir, write_private
@@ -341,9 +342,12 @@ class ControlPlane:
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         log = self.log_path(name).open("ab")
-        proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
+        if self.stop_at_exit:  # dies with this process even when it is SIGKILLed (the reaper then runs no code)
+            proc = lifeline.spawn_tied(argv, stdout=log, stderr=subprocess.STDOUT)
+        else:  # `sandbox up`: detached on purpose, stopped by `sandbox down`
+            proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         log.close()
         self._procs[name] = proc
         return proc

@@ -28,6 +28,7 @@ from testsupport import require_controlplane_binaries
 from lmeval_setup.kube.client import Kube, resource_path
 from lmeval_setup.platform import releases as R
 from lmeval_setup.sandbox import operator_build as OB
+from lmeval_setup.sandbox.lifeline import spawn_tied
 from lmeval_setup.sandbox.profiles import CRD_PATH, apply, wait_established
 
 JSON = dict[str, Any]
@@ -122,8 +123,9 @@ class RealManagers:
             argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", *manager]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KUBECONFIG": str(self.kubeconfig),
                "APPLICATIONS_NAMESPACE": OPERATOR_NAMESPACE, "NS": OPERATOR_NAMESPACE, "OTEL_SDK_DISABLED": "true"}
+        # Tied to this process: a SIGKILL'd test worker must not leave the manager running (sandbox/lifeline.py).
         with (self.logs / f"{build.line}.log").open("wb") as out:
-            return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            return spawn_tied(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

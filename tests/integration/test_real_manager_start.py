@@ -24,6 +24,7 @@ from testsupport import require_controlplane_binaries
 from lmeval_setup.kube.client import Kube, resource_path
 from lmeval_setup.platform import releases as R
 from lmeval_setup.sandbox import operator_build as OB
+from lmeval_setup.sandbox.lifeline import spawn_tied
 from lmeval_setup.sandbox.profiles import CRD_PATH, apply, wait_established
 from lmeval_setup.sandbox.trustyai_operator import DEFAULT_IMAGES
 
@@ -87,9 +88,8 @@ def _argv(build: OB.OperatorBuild) -> list[str]:
 def _start(plane: Plane, build: OB.OperatorBuild, log: Path) -> subprocess.Popen[bytes]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KUBECONFIG": str(plane.kubeconfig),
            "APPLICATIONS_NAMESPACE": NAMESPACE, "NS": NAMESPACE, "OTEL_SDK_DISABLED": "true"}
-    with log.open("wb") as out:
-        return subprocess.Popen(_argv(build), env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    with log.open("wb") as out:  # tied: a SIGKILL'd test worker must not leave the manager running
+        return spawn_tied(_argv(build), env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def _wait_for_text(process: subprocess.Popen[bytes], log: Path, text: str, timeout: float) -> bool:

@@ -26,10 +26,8 @@ import queue
 import signal
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
-from concurrent.futures import wait as wait_futures
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 # How long one wait for a worker's answer or exit lasts before the waiting thread looks at signals again.
 WAIT_SLICE_S = 0.1
@@ -44,16 +42,86 @@ def is_interrupt(exc: BaseException | None) -> bool:
     return exc is not None and not isinstance(exc, Exception)
 
 
+class CancelledError(Exception):
+    """The result of a read that was cancelled before it ran."""
+
+
+class Future(Generic[T]):
+    """The answer of one submitted read: what ReadPool needs of concurrent.futures.Future (done, result,
+    cancel while queued, and the worker's side), without importing concurrent.futures, whose logging and
+    traceback modules cost a cold `doctor` ~3 ms for nothing it uses."""
+
+    _PENDING, _RUNNING, _CANCELLED, _FINISHED = range(4)
+
+    def __init__(self) -> None:
+        self._state = self._PENDING
+        self._result: T | None = None
+        self._error: BaseException | None = None
+        self._changed = threading.Condition()
+
+    def done(self) -> bool:
+        return self._state in (self._CANCELLED, self._FINISHED)
+
+    def cancelled(self) -> bool:
+        return self._state == self._CANCELLED
+
+    def cancel(self) -> bool:
+        """Cancels a read that has not started; False once it runs or has run."""
+        with self._changed:
+            if self._state in (self._RUNNING, self._FINISHED):
+                return False
+            self._state = self._CANCELLED
+            self._changed.notify_all()
+        return True
+
+    def wait(self, timeout: float | None) -> bool:
+        """Whether the answer is in, after waiting at most `timeout` seconds for it."""
+        with self._changed:
+            if not self.done():
+                self._changed.wait(timeout)
+            return self.done()
+
+    def result(self) -> T:
+        """The answer, or the read's error raised; waits without a limit (wait_for waits in slices)."""
+        while not self.wait(None):
+            pass
+        if self._state == self._CANCELLED:
+            raise CancelledError
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[return-value]
+
+    # -- the worker's side -------------------------------------------------------------------------------
+    def set_running_or_notify_cancel(self) -> bool:
+        """False when the read was cancelled while queued (the worker skips it), else marks it running."""
+        with self._changed:
+            if self._state == self._CANCELLED:
+                return False
+            self._state = self._RUNNING
+            return True
+
+    def set_result(self, result: T) -> None:
+        self._finish(result, None)
+
+    def set_exception(self, error: BaseException) -> None:
+        self._finish(None, error)
+
+    def _finish(self, result: T | None, error: BaseException | None) -> None:
+        with self._changed:
+            self._result, self._error, self._state = result, error, self._FINISHED
+            self._changed.notify_all()
+
+
 def wait_for(future: Future[T]) -> T:
     """future.result(), waited for in WAIT_SLICE_S slices: the main thread gets back to the interpreter
     between them, so a signal's handler runs within a slice even when the kernel delivered the signal to a
     worker thread (an untimed lock wait is only woken by a signal sent to the waiting thread itself)."""
-    while not future.done():
-        wait_futures([future], timeout=WAIT_SLICE_S)
+    while not future.wait(WAIT_SLICE_S):
+        pass
     return future.result()
 
 
-_Work = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...]]
+_Work = tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]
 
 
 def start_without_main_thread_signals(thread: threading.Thread) -> None:

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from concurrent.futures import Future
 from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from lmeval_setup.errors import UNREACHABLE, ClusterError
 from lmeval_setup.kube.client import JSON, ApiError, Kube, resource_path
-from lmeval_setup.kube.readpool import ReadPool, is_interrupt, wait_for
+from lmeval_setup.kube.readpool import Future, ReadPool, is_interrupt, wait_for
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import KW_ONLY, dataclass
 from functools import cache
-from importlib import resources
 from typing import Any, Literal
 
 IssueKind = Literal["type", "enum", "pattern", "required", "unknown", "maxLength"]
@@ -40,8 +39,14 @@ class SchemaIssue:
 @cache
 def crd_schema() -> dict[str, Any]:
     """The generated schema document: {group, version, kind, schema}."""
-    text = resources.files("lmeval_setup.rules").joinpath("lmevaljob_schema.json").read_text()
-    loaded: dict[str, Any] = json.loads(text)
+    # pkgutil reads it through the package's loader (a zip install works too) without importing
+    # importlib.resources, whose tempfile, shutil and zipfile cost a cold `doctor` ~5 ms.
+    import pkgutil
+
+    data = pkgutil.get_data("lmeval_setup.rules", "lmevaljob_schema.json")
+    if data is None:  # a loader that cannot read package data
+        raise FileNotFoundError("lmeval_setup/rules/lmevaljob_schema.json")
+    loaded: dict[str, Any] = json.loads(data)
     return loaded
 
 

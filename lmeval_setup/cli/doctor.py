@@ -22,6 +22,9 @@ from lmeval_setup.cli.selection import selection_options, selector_option
 from lmeval_setup.cli.verbosity import note
 from lmeval_setup.errors import ExitCode, UsageError
 
+# The collection's first round: detect()'s widest (four cluster reads) and the scope's LMEvalJobs list.
+FIRST_ROUND_CONNECTIONS = 5
+
 
 def _split_names(_: click.Context, __: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n.strip() for v in value for n in v.split(",") if n.strip()))
@@ -142,11 +145,15 @@ def _snapshot(from_dir: str | None, namespace: str | None, all_namespaces: bool,
         return snapshot
     from lmeval_setup.cli.common import connect
     from lmeval_setup.cli.scope import resolve_namespace
+
+    resolved = resolve_namespace(namespace, all_namespaces, kubeconfig, context)
+    kube = connect(kubeconfig, context)
+    # The TCP and TLS handshakes of the first round's connections (two round trips to a remote cluster)
+    # run while the collection's modules are imported (~30 ms of a cold run), instead of after.
+    kube.prewarm(FIRST_ROUND_CONNECTIONS)
     from lmeval_setup.doctor.collect import Scope, collect
 
-    scope = Scope(namespace=resolve_namespace(namespace, all_namespaces, kubeconfig, context),
-                  all_namespaces=all_namespaces, jobs=jobs)
-    kube = connect(kubeconfig, context)
+    scope = Scope(namespace=resolved, all_namespaces=all_namespaces, jobs=jobs)
     # The collection waits on round trips (a handshake, then about five rounds): the rules and the report
     # are imported meanwhile on a helper thread, instead of after it (evaluate's import below waits for it
     # if it is not done). collect's own modules are all loaded by now, so it imports nothing meanwhile;

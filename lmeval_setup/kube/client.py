@@ -240,6 +240,14 @@ class Kube:
             request_timeout = parse_duration(os.environ[REQUEST_TIMEOUT_ENV])
         return cls(transport, context, request_timeout)
 
+    def prewarm(self, connections: int) -> None:
+        """Open this many connections in the background now (kube.pool.StdlibPool.prewarm), so their
+        handshakes overlap with the caller's own work; a no-op on a transport that cannot (urllib3's
+        pool for exec/auth-provider credentials, impersonation)."""
+        prewarm = getattr(self._transport.pool, "prewarm", None)
+        if prewarm is not None:
+            prewarm(connections, timeout=self.request_timeout)
+
     # -- raw requests ----------------------------------------------------------------------------
     def request(
         self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,

@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 RETRY_STATUSES = (429, 503)
 BACKOFF_S = 0.2
 BACKOFF_MAX_S = 5.0
+# How long a request waits for a prewarmed connection before it looks at signals (and the pool) again.
+PREWARM_WAIT_SLICE_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,13 @@ class StdlibPool:
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
         self._maxsize = maxsize
+        # prewarm(): connections being opened, the requests waiting for one of them, and the signal that
+        # one was put (or failed)
+        self._opening = 0
+        self._waiting = 0
+        self._opened = threading.Condition(self._lock)
+        self._failures: list[BaseException] = []  # of prewarm connections a request was waiting for
+        self._generation = 0  # clear() makes the connections still being opened stale
 
     # -- connections -----------------------------------------------------------------------------------------
     def _new(self, timeout: float | None) -> http.client.HTTPConnection:
@@ -121,10 +130,23 @@ class StdlibPool:
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
     def _get(self, timeout: float | None) -> tuple[http.client.HTTPConnection, bool]:
-        """(a connection, whether it was reused): an idle one the server has not closed, else a new one."""
+        """(a connection, whether it was reused): an idle one the server has not closed, else one that
+        prewarm() is opening (as many requests wait as connections are being opened), else a new one."""
         while True:
             with self._lock:
+                while not self._idle and not self._failures and self._waiting < self._opening:
+                    self._waiting += 1
+                    try:
+                        self._opened.wait(PREWARM_WAIT_SLICE_S)  # in slices: a signal's handler runs between
+                    finally:
+                        self._waiting -= 1
+                failure = self._failures.pop() if self._failures and not self._idle else None
                 conn = self._idle.pop() if self._idle else None
+                del self._failures[self._waiting:]  # errors are for requests still waiting, never later ones
+            if failure is not None:
+                # The connection this request waited for could not be opened: its error is the request's
+                # (opening another would wait out the same connect timeout again).
+                raise failure
             if conn is None:
                 return self._new(timeout), False
             if _still_open(conn):
@@ -138,12 +160,51 @@ class StdlibPool:
         with self._lock:
             if len(self._idle) < self._maxsize:
                 self._idle.append(conn)
+                self._opened.notify()
                 return
         conn.close()
+
+    def prewarm(self, count: int, timeout: float | None = None) -> None:
+        """Open up to `count` connections now, each on a daemon thread, into the idle list: their TCP and
+        TLS handshakes (two round trips to a remote apiserver) overlap with whatever the caller does
+        meanwhile (a cold doctor imports its rules) instead of delaying its first requests. A request
+        that finds no idle connection waits for one being opened rather than opening one more. One that
+        cannot be opened is dropped silently: the request that needed it opens its own and reports why."""
+        from lmeval_setup.kube.readpool import start_without_main_thread_signals
+
+        wanted = min(count, self._maxsize)
+        with self._lock:
+            wanted -= len(self._idle) + self._opening
+            self._opening += max(wanted, 0)
+        for _ in range(wanted):
+            start_without_main_thread_signals(threading.Thread(target=self._open_idle, args=(timeout,),
+                                                               name="kube-connect", daemon=True))
+
+    def _open_idle(self, timeout: float | None) -> None:
+        with self._lock:
+            generation = self._generation
+        conn = self._new(timeout)
+        failure: BaseException | None = None
+        try:
+            conn.connect()
+        except Exception as exc:  # see prewarm()
+            failure = exc
+        with self._lock:
+            self._opening -= 1
+            kept = failure is None and generation == self._generation and len(self._idle) < self._maxsize
+            if kept:
+                self._idle.append(conn)
+            elif failure is not None and self._waiting > 0:
+                self._failures.append(failure)  # a request waits for this connection: it gets its error
+            self._opened.notify_all()
+        if not kept:
+            conn.close()
 
     def clear(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
+            self._generation += 1
+            self._failures.clear()
         for conn in idle:
             conn.close()
 
@@ -208,7 +269,23 @@ def _still_open(conn: http.client.HTTPConnection) -> bool:
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):
         return False
-    return not readable
+    if not readable:
+        return True
+    if not isinstance(sock, ssl.SSLSocket):
+        return False
+    # A TLS 1.3 server sends its session tickets after the handshake: a connection opened ahead of its
+    # first request (prewarm) reads as ready with nothing for us in it. A non-blocking read takes them in.
+    timeout = sock.gettimeout()
+    sock.settimeout(0)
+    try:
+        sock.recv(1)
+    except (ssl.SSLWantReadError, BlockingIOError):
+        return True  # only TLS records were waiting
+    except OSError:
+        return False
+    finally:
+        sock.settimeout(timeout)
+    return False  # closed (b"") or a byte nobody asked for
 
 
 def _retry_total(retries: Any) -> int:

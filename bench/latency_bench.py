@@ -36,13 +36,13 @@ from bench.sandbox_support import (  # shared with doctor_bench and scale_bench
 
 RTTS_MS = (0, 25, 80)
 PROFILE = "rhoai-2.22"
-REPEAT = 3
+REPEAT = 5
 # The figures before issue 15 item 3's work (bench/REPORT.md of commit 566f7a5), quoted in the notes.
 BEFORE_DOCTOR = "0.73/0.94/1.74 s"
 BEFORE_K8SGPT = "0.09/0.17/0.41 s"
 # The doctor of that commit is also measured in the same run, its samples interleaved with today's (before
 # and after under the same load); LMEVAL_BENCH_BASELINE names another git ref, "" skips it.
-BASELINE_REF = os.environ.get("LMEVAL_BENCH_BASELINE", "566f7a5")
+BASELINE_REF = os.environ.get("LMEVAL_BENCH_BASELINE", "5303db2")  # this round's start (issue 15 item 3)
 # Runs the CLI from an extracted tree instead of this checkout (the editable install's finder would win).
 _FROM_TREE = ("import runpy, sys\n"
               "sys.meta_path[:] = [f for f in sys.meta_path if 'Editable' not in getattr(f, '__name__', '')]\n"
@@ -61,6 +61,74 @@ def compile_bytecode(tree: Path) -> None:
 
     compileall.compile_dir(str(tree / "lmeval_setup"), quiet=1, workers=1,
                            invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+
+
+# -- where a cold doctor's CPU goes --------------------------------------------------------------------------
+# Fresh interpreters, each importing a little more than the one before (CPU medians, so the difference of
+# two rows is what that layer adds); then, in one process with everything imported, the run's own phases.
+_DOCTOR_IMPORTS = ("lmeval_setup.cli.main", "lmeval_setup.cli.doctor", "lmeval_setup.cli.common",
+                   "lmeval_setup.bootstrap.k8s_auth", "lmeval_setup.kube.pool", "lmeval_setup.doctor.collect",
+                   "lmeval_setup.doctor.evaluate", "lmeval_setup.rules.spec", "lmeval_setup.report.jsonfmt")
+IMPORT_LAYERS: tuple[tuple[str, list[str]], ...] = (
+    ("the interpreter without site (python -S -c pass)", ["-S", "-c", "pass"]),
+    ("the interpreter with site (python -c pass: the venv's .pth files, the editable install's finder)",
+     ["-c", "pass"]),
+    ("+ click", ["-c", "import click"]),
+    ("+ the CLI and the doctor command (cli.main, cli.doctor, their options)",
+     ["-c", "import lmeval_setup.cli.main, lmeval_setup.cli.doctor"]),
+    ("+ the connection (kubeconfig with PyYAML, ssl, socket, http.client)",
+     ["-c", "import lmeval_setup.cli.main, lmeval_setup.cli.doctor, lmeval_setup.bootstrap.k8s_auth, "
+            "lmeval_setup.kube.pool"]),
+    ("+ the collection, the rules and the report (every module a doctor -n run loads)",
+     ["-c", "import " + ", ".join(_DOCTOR_IMPORTS)]),
+)
+# The run itself, everything imported first: thread CPU of the whole process per phase (ms, one line of JSON).
+_PHASES = """
+import importlib, json, sys, time
+for m in sys.argv[3:]: importlib.import_module(m)
+from lmeval_setup.doctor.collect import Scope, collect
+from lmeval_setup.doctor.evaluate import evaluate
+from lmeval_setup.kube.client import Kube
+from lmeval_setup.report import render
+cpu = time.process_time
+marks = [cpu()]
+kube = Kube.connect(sys.argv[1]); marks.append(cpu())
+snapshot = collect(kube, Scope(namespace=sys.argv[2])); kube.close(); marks.append(cpu())
+result = evaluate(snapshot); marks.append(cpu())
+render(result.findings, "json", tool="doctor", checked=result.checked, errors=result.errors); marks.append(cpu())
+ms = [round((b - a) * 1000, 1) for a, b in zip(marks, marks[1:])]
+print(json.dumps({"requests": kube.requests.total, "ms": ms}))
+"""
+PHASES = ("reading the kubeconfig, the TLS context", "the collection: {requests} requests on 5-7 TLS connections, "
+          "JSON, threads, the logs' redaction", "evaluate: the rules (the log patterns over every failed pod's log)",
+          "rendering the JSON report")
+
+
+def cpu_breakdown(kubeconfig: Path, namespace: str, doctor_cpu_s: float, repeat: int = 7) -> list[dict[str, Any]]:
+    """Rows: what each import layer adds to a fresh interpreter's CPU, then the run's phases in process."""
+    rows: list[dict[str, Any]] = []
+    previous = 0.0
+    samples: dict[str, list[float]] = {label: [] for label, _ in IMPORT_LAYERS}
+    for _ in range(repeat):  # interleaved, so the machine's load hits each layer alike
+        for label, argv in IMPORT_LAYERS:
+            samples[label].append(_timed([sys.executable, *argv]).cpu_s)
+    for label, _ in IMPORT_LAYERS:
+        total = median(samples[label])
+        rows.append({"figure": f"0 ms, CPU: {label}",
+                     "value": f"{total * 1000:.0f} ms" + (f" (+{(total - previous) * 1000:.0f})" if previous else "")})
+        previous = total
+    phases_argv = [sys.executable, "-c", _PHASES, str(kubeconfig), namespace, *_DOCTOR_IMPORTS]
+    runs = [json.loads(_timed(phases_argv).proc.stdout) for _ in range(repeat)]
+    requests = runs[-1]["requests"]
+    phases = [median([run["ms"][i] for run in runs]) for i in range(len(PHASES))]
+    for label, ms in zip(PHASES, phases, strict=True):
+        rows.append({"figure": f"0 ms, CPU in process: {label.format(requests=requests)}",
+                     "value": f"{ms:.0f} ms"})
+    rest = doctor_cpu_s * 1000 - previous * 1000 - sum(phases)
+    rows.append({"figure": "0 ms, CPU not in the rows above: click's parsing, checks before the cluster is read, "
+                           "the interpreter's exit (doctor's CPU minus the imports and the phases)",
+                 "value": f"{rest:.0f} ms"})
+    return rows
 
 
 # -- the measured tools ------------------------------------------------------------------------------------
@@ -321,6 +389,8 @@ def measure_at(rtt: int, kubeconfig: Path, namespace: str, jobs: list[tuple[str,
     else:
         rows.append({"figure": f"{rtt} ms: root causes found by the doctor (of {len(endings)})",
                      "value": doctor_root_causes(report)})
+    if rtt == 0:
+        rows += cpu_breakdown(kubeconfig, namespace, doctor_cpu)
     return rows
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import select
+import socket
 import ssl
 import threading
 import time
@@ -50,10 +51,23 @@ class _NamedHTTPSConnection(http.client.HTTPSConnection):
         super().__init__(host, port, context=context, timeout=timeout)
         self._server_hostname = server_hostname or host
         self._tls = context
+        self._create_connection = _dial
 
     def connect(self) -> None:
         http.client.HTTPConnection.connect(self)
-        self.sock = self._tls.wrap_socket(self.sock, server_hostname=self._server_hostname)
+        self.sock = self._tls.wrap_socket(self.sock, server_hostname=_ascii(self._server_hostname))
+
+
+def _ascii(host: str) -> str | bytes:
+    """An ASCII host name or address as bytes, which getaddrinfo and ssl take as they are: given a str, both
+    encode it with the idna codec, whose import (stringprep, unicodedata) costs a cold CLI ~1.5 ms. For an
+    ASCII name that encoding is the name itself; a non-ASCII one is left to it."""
+    return host.encode("ascii") if host.isascii() else host
+
+
+def _dial(address: tuple[str, int], timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
+          source_address: tuple[str, int] | None = None) -> socket.socket:
+    return socket.create_connection((_ascii(address[0]), address[1]), timeout, source_address)  # type: ignore[arg-type]
 
 
 class Response:

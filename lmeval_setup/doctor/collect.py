@@ -17,6 +17,7 @@ five round trips after the TLS handshake instead of twenty.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
@@ -48,6 +49,10 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # detect()'s widest prefetch round is 4 reads; one more thread reads the jobs side meanwhile.
 CLUSTER_READ_WORKERS = 4
 LMEVAL_PLURAL = "lmevaljobs"
+# The job layer's queue, first first: the reads others wait on (a namespace's LMEvalJobs, then its pods,
+# which decide its logs), then the logs (the slowest reads: served through the pod's kubelet), then the
+# lists nothing waits on (events, PVCs).
+GATING, LOG, REST = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -300,12 +305,21 @@ def _needs_attention(job: JSON) -> bool:
 
 class JobLayer:
     """Per namespace with unhealthy jobs: its pods, Warning events (and PVCs when a job names one) listed
-    at once, then the logs those show are needed, at once; all on one bounded pool, namespaces as they
-    are handed over (namespace_listed) or at the end (finish), so no namespace waits for another."""
+    at once, then, as soon as its pods are in, the logs they show are needed; all on one bounded pool,
+    namespaces as they are handed over (namespace_listed) or at the end (finish), so no namespace waits
+    for another.
+
+    Queued reads start in the order GATING, LOG, REST (first in, first out within each): with 16 reads
+    in flight and hundreds queued, a namespace's pods list, then its logs, queued behind every other
+    namespace's events and PVC lists, and the logs (the long pole on a remote cluster) started rounds
+    later than they could; the lists nothing waits on now fill the gaps."""
 
     def __init__(self, kube: Kube, snapshot: Snapshot, lock: threading.Lock) -> None:
         self.kube, self.snapshot, self.lock = kube, snapshot, lock
         self._pool = ReadPool(JOB_LAYER_WORKERS, "job-layer")
+        # Work waiting for a worker, by priority (GATING, LOG, REST): each pool task takes the first there is.
+        self._queues: tuple[deque[tuple[Callable[..., object], tuple[object, ...]]], ...] = (
+            deque(), deque(), deque())
         self._done = threading.Condition()
         self._pending = 0
         self._error: BaseException | None = None
@@ -337,7 +351,7 @@ class JobLayer:
             self.namespace_listed(ns, jobs)
 
         for ns in namespaces:
-            self._submit(read, ns)
+            self._submit(read, ns, priority=GATING)
         self._wait()
         return found
 
@@ -350,24 +364,22 @@ class JobLayer:
             return
         # Pods of healthy jobs are dropped as their page arrives: nothing reads them, and they are most pods.
         pods = {_pod_name(j) for j in unhealthy}
-        lists = [_list_into(self.kube, self.snapshot, self.lock, "pods", ns,
-                            keep=lambda pod: pod["metadata"].get("name") in pods),
-                 _list_into(self.kube, self.snapshot, self.lock, "events", ns, fieldSelector="type=Warning")]
+        read_pods = _list_into(self.kube, self.snapshot, self.lock, "pods", ns,
+                               keep=lambda pod: pod["metadata"].get("name") in pods)
+        self._submit(lambda: (read_pods(), self._read_logs_of(unhealthy)), priority=GATING)
+        # Nothing waits on these: which logs to read depends on the pods alone (rules.pods.needed_logs).
+        self._submit(_list_into(self.kube, self.snapshot, self.lock, "events", ns, fieldSelector="type=Warning"))
         if any(S.referenced_pvcs(j) or managed_pvc_name(j) for j in unhealthy):  # LME025, LME040
-            lists.append(_list_into(self.kube, self.snapshot, self.lock, "persistentvolumeclaims", ns))
-        left = [len(lists)]
+            self._submit(_list_into(self.kube, self.snapshot, self.lock, "persistentvolumeclaims", ns))
 
-        def listed() -> None:  # the last of the namespace's lists in: its logs can be chosen
-            with self.lock:
-                left[0] -= 1
-                wanted = list(_logs_wanted(self.snapshot, unhealthy)) if left[0] == 0 else []
-            position: dict[str, int] = {}
-            for key in wanted:
-                position[key[1]] = position.get(key[1], -1) + 1
-                self._submit(self._read_log, key, position[key[1]])
-
-        for read in lists:
-            self._submit(lambda read=read: (read(), listed()))
+    def _read_logs_of(self, unhealthy: list[JSON]) -> None:
+        """The logs the namespace's pods (just listed) show are needed, queued."""
+        with self.lock:
+            wanted = list(_logs_wanted(self.snapshot, unhealthy))
+        position: dict[str, int] = {}
+        for key in wanted:
+            position[key[1]] = position.get(key[1], -1) + 1
+            self._submit(self._read_log, key, position[key[1]], priority=LOG)
 
     def finish(self, jobs: list[JSON]) -> None:
         """Hand over what was not yet (every namespace, when the jobs were not streamed), wait for all
@@ -399,12 +411,19 @@ class JobLayer:
             else:
                 self.snapshot.logs[key] = text
 
-    def _submit(self, work: Callable[..., object], *args: object) -> None:
+    def _submit(self, work: Callable[..., object], *args: object, priority: int = REST) -> None:
+        """Queue `work(*args)` behind the work of the same or a higher priority (GATING, LOG, REST)."""
         with self._done:
             if self._error is not None:
                 return  # a read failed: the collection fails with it, start nothing more
             self._pending += 1
-        self._pool.submit(self._run, work, *args)
+            self._queues[priority].append((work, args))
+        self._pool.submit(self._run_next)  # one pool task per queued item: there is always one to take
+
+    def _run_next(self) -> None:
+        with self._done:
+            work, args = next(q for q in self._queues if q).popleft()
+        self._run(work, *args)
 
     def _run(self, work: Callable[..., object], *args: object) -> None:
         try:

@@ -301,3 +301,89 @@ def test_a_namespace_is_read_while_the_cluster_wide_list_is_still_paging(
     assert {(ns, name) for ns, name, _ in many_jobs["names"]} <= {
         (j["metadata"]["namespace"], j["metadata"]["name"])
         for j in snapshot.list(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs")}
+
+
+# -- the job layer's order: the reads others wait on first ------------------------------------------------
+LOG_ORDER_NAMESPACES = ("log-order-a", "log-order-b")
+UNSERVED_NODE = "doctor-scale-unserved"  # a Node no kubelet serves: its pods' logs are asked for, not served
+
+
+@pytest.fixture(scope="module")
+def failed_pods(cluster: dict[str, Any]) -> tuple[str, ...]:
+    """In each of two namespaces, a failed job whose pod's main container exited 1: the doctor reads its log."""
+    from lmeval_setup.sandbox import profiles as P
+
+    kube: Kube = cluster["kube"]
+    if kube.get_or_none(f"/api/v1/nodes/{UNSERVED_NODE}") is None:  # else the pod GC deletes its pods
+        kube.create("/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": UNSERVED_NODE}})
+    for ns in LOG_ORDER_NAMESPACES:
+        P.ensure_namespace(kube, ns)
+        create_job(kube, ns, "failed", failed=True)
+        pods = resource_path("", "v1", "pods", ns)
+        kube.create(pods, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "failed", "namespace": ns},
+                           "spec": {"nodeName": UNSERVED_NODE, "restartPolicy": "Never",
+                                    "tolerations": [{"operator": "Exists"}],  # the node never reports Ready
+                                    "containers": [{"name": "main", "image": "quay.io/trustyai/ta-lmes-job:latest"}]}})
+        kube.merge_patch(f"{pods}/failed/status", {"status": {"phase": "Failed", "containerStatuses": [{
+            "name": "main", "image": "quay.io/trustyai/ta-lmes-job:latest", "imageID": "", "ready": False,
+            "restartCount": 0, "state": {"terminated": {"exitCode": 1, "reason": "Error",
+                                                        "startedAt": "2026-01-01T00:00:00Z",
+                                                        "finishedAt": "2026-01-01T00:01:00Z"}}}]}})
+    return LOG_ORDER_NAMESPACES
+
+
+def _is_log(path: str) -> bool:
+    return path.endswith("/log")
+
+
+def test_a_namespaces_logs_do_not_wait_for_its_events_and_pvc_lists(cluster: dict[str, Any],
+                                                                    failed_pods: tuple[str, ...]) -> None:
+    """Which logs to read follows from the pods alone: the failed pod's log read starts while the
+    namespace's Warning-events list is still under way (it used to wait for the last of the namespace's
+    lists, a round trip more whenever events or PVCs answered after the pods)."""
+    from lmeval_setup.doctor.collect import Scope, collect
+
+    ns = failed_pods[0]
+    kube = Kube.connect(str(cluster["kubeconfig"]))
+    log_started = threading.Event()
+    events_waited: list[bool] = []
+    inner = kube.request
+
+    def request(method: str, path: str, **kw: Any) -> Any:
+        if _is_log(path):
+            log_started.set()
+        elif path == resource_path("", "v1", "events", ns):
+            events_waited.append(log_started.wait(timeout=10))  # held until the log read starts, or 10 s
+        return inner(method, path, **kw)
+
+    kube.request = request  # type: ignore[method-assign]
+    snapshot = collect(kube, Scope(namespace=ns))
+    assert events_waited == [True], "the log read waited for the namespace's events list"
+    assert f"log of {ns}/failed/main not available" in snapshot.notes  # asked for; no kubelet serves it
+
+
+def test_the_reads_others_wait_on_go_first_then_logs_then_the_rest(
+        cluster: dict[str, Any], failed_pods: tuple[str, ...], monkeypatch: pytest.MonkeyPatch) -> None:
+    """One worker makes the job layer's order visible: every namespace's LMEvalJobs and pods (which decide
+    the logs) are read before any log, and every log before any Warning-events or PVC list (which nothing
+    waits on). First in, first out, a namespace's pods list and then its logs queued behind every other
+    namespace's events and PVC lists: on a remote cluster the logs, the long pole, started rounds late."""
+    from lmeval_setup.doctor import collect as C
+
+    monkeypatch.setattr(C, "JOB_LAYER_WORKERS", 1)
+    kube = Kube.connect(str(cluster["kubeconfig"]))
+    seen = _recording(kube)
+    snapshot = C.collect(kube, C.Scope(all_namespaces=True))
+    # The operator's pods (detect) and log (read after the job layer: doctor/operator_log.py) are not the job
+    # layer's.
+    operator = "/namespaces/redhat-ods-applications/"  # the rhoai-2.22 profile's applications namespace
+    job_side = [path for path, _ in seen if path.endswith(("/lmevaljobs", "/pods", "/log", "/events",
+                                                           "/persistentvolumeclaims")) and operator not in path]
+    kinds = [path.rsplit("/", 1)[1] for path in job_side]
+    first_rest = min(i for i, kind in enumerate(kinds) if kind in ("events", "persistentvolumeclaims"))
+    assert {"lmevaljobs", "pods", "log"} == set(kinds[:first_rest]), kinds
+    assert max(i for i, kind in enumerate(kinds) if kind == "log") < first_rest, kinds
+    assert max(i for i, kind in enumerate(kinds) if kind in ("lmevaljobs", "pods")) < min(
+        i for i, kind in enumerate(kinds) if kind == "log"), kinds
+    assert kinds.count("log") >= len(failed_pods) and kinds.count("events") >= len(failed_pods)
+    assert {f"log of {ns}/failed/main not available" for ns in failed_pods} <= set(snapshot.notes)

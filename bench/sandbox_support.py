@@ -220,3 +220,48 @@ def proxied_kubeconfig(kubeconfig: Path, listen: str, target: Path) -> Path:
     target.write_text(yaml.safe_dump(config))
     target.chmod(0o600)
     return target
+
+
+# -- the doctor as a user runs it: a fresh interpreter ------------------------------------------------------
+# The command in a fresh interpreter that reports its own peak RSS (getrusage of itself) on exit: the
+# parent's RUSAGE_CHILDREN would give the largest child it ever waited for, whichever that was.
+DOCTOR_MEASURED = ("import resource, sys\nfrom lmeval_setup.cli.main import main\ntry:\n    main(sys.argv[1:])\n"
+                   "finally:\n    print('maxrss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+                   "file=sys.stderr)\n")
+# The same, from the lmeval_setup tree of another commit (the editable install's finder would win).
+DOCTOR_MEASURED_FROM_TREE = ("import sys\nsys.meta_path[:] = [f for f in sys.meta_path if 'Editable' not in "
+                             "getattr(f, '__name__', '')]\nsys.path.insert(0, sys.argv.pop(1))\n" + DOCTOR_MEASURED)
+
+
+@dataclass
+class DoctorRun:
+    wall_s: float
+    cpu_s: float  # user + system of the doctor process: its own cost, whatever the machine's load
+    rss_mib: float
+    report: dict[str, Any]  # the -o json document, or {"error": the end of stderr}
+    code: int
+
+
+def run_doctor(kubeconfig: Path, *args: str, tree: Path | None = None, timeout: float = 900) -> DoctorRun:
+    """`doctor -A -o json` (or `doctor *args -o json`) in a fresh interpreter: this checkout's, or the
+    lmeval_setup tree extracted from another commit."""
+    import resource
+    import sys
+
+    launch = [DOCTOR_MEASURED] if tree is None else [DOCTOR_MEASURED_FROM_TREE, str(tree)]
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "LMEVAL_DEBUG")}
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu, began = usage.ru_utime + usage.ru_stime, time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", *launch, "doctor", *(args or ("-A",)), "-o", "json",
+                           "--kubeconfig", str(kubeconfig)], capture_output=True, text=True, check=False,
+                          timeout=timeout, env=env)
+    wall = time.perf_counter() - began
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rss = next((int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("maxrss_kib")), 0)
+    report = json.loads(proc.stdout) if proc.stdout.startswith("{") else {"error": proc.stderr[-400:]}
+    return DoctorRun(wall, usage.ru_utime + usage.ru_stime - cpu, rss / 1024, report, proc.returncode)
+
+
+def attributed_from_log(report: dict[str, Any]) -> int:
+    """Findings of a doctor report whose evidence quotes a log: failures explained by what the pod printed."""
+    return sum(1 for f in report.get("findings", []) if any(e.get("source") == "log" for e in f.get("evidence", [])))

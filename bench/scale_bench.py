@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.doctor_bench import _job, failing_pods_kubelet
-from bench.sandbox_support import TOXIPROXY_VERSION, peer, proxied_kubeconfig, toxiproxy
+from bench.sandbox_support import (
+    TOXIPROXY_VERSION,
+    attributed_from_log,
+    peer,
+    proxied_kubeconfig,
+    run_doctor,
+    toxiproxy,
+)
 
 PROFILE = "rhoai-2.25"
 JOBS_PER_NAMESPACE = 100
@@ -39,12 +44,6 @@ RSS_TARGET_MIB = 300
 WALL_TARGET_S = 15.0
 RTT_MS = 25
 COMPLETE_TIME = "2026-01-01T00:01:00Z"
-# The command in a fresh interpreter that reports its own peak RSS (getrusage of itself) on exit.
-MEASURED = ("import resource, sys\nfrom lmeval_setup.cli.main import main\ntry:\n    main(sys.argv[1:])\n"
-            "finally:\n    print('maxrss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
-# The same, from the lmeval_setup tree of another commit (the editable install's finder would win).
-MEASURED_FROM_TREE = ("import sys\nsys.meta_path[:] = [f for f in sys.meta_path if 'Editable' not in "
-                      "getattr(f, '__name__', '')]\nsys.path.insert(0, sys.argv.pop(1))\n" + MEASURED)
 # The doctor before issue 15 item 2's second round, measured at 10,000 jobs and 25 ms in the same run;
 # LMEVAL_BENCH_SCALE_BASELINE names another git ref, "" skips it.
 BASELINE_REF = os.environ.get("LMEVAL_BENCH_SCALE_BASELINE", "167145b")
@@ -111,14 +110,8 @@ def populate(kube: Any, first: int, last: int, served_failed: list[int]) -> None
 def doctor(kubeconfig: Path, tree: Path | None = None) -> tuple[float, float, dict[str, Any], int]:
     """(wall s, peak RSS MiB, report, exit code) of `doctor -A -o json` in a fresh interpreter (this
     checkout's, or the lmeval_setup tree extracted from another commit)."""
-    launch = [MEASURED] if tree is None else [MEASURED_FROM_TREE, str(tree)]
-    began = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", *launch, "doctor", "-A", "-o", "json", "--kubeconfig",
-                           str(kubeconfig)], capture_output=True, text=True, check=False, timeout=900)
-    wall = time.perf_counter() - began
-    rss = next((int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("maxrss_kib")), 0)
-    report = json.loads(proc.stdout) if proc.stdout.startswith("{") else {"error": proc.stderr[-400:]}
-    return wall, rss / 1024, report, proc.returncode
+    done = run_doctor(kubeconfig, tree=tree)
+    return done.wall_s, done.rss_mib, done.report, done.code
 
 
 def in_process(kubeconfig: Path) -> tuple[int, dict[str, int], float, float]:
@@ -145,10 +138,6 @@ def _wait_served(kube: Any, wanted: int, timeout: float = 300.0) -> None:
             return
         time.sleep(2.0)
     raise TimeoutError("the kubelet simulator did not finish the served failed pods")
-
-
-def _attributed(report: dict[str, Any]) -> int:
-    return sum(1 for f in report.get("findings", []) if any(e.get("source") == "log" for e in f.get("evidence", [])))
 
 
 def run() -> dict[str, Any]:
@@ -189,8 +178,8 @@ def run() -> dict[str, Any]:
                              "unit": "MiB", "target": f"<= {RSS_TARGET_MIB}", "met": rss <= RSS_TARGET_MIB})
                 if code not in (0, 1):
                     notes.append(f"doctor at {RTT_MS} ms exited {code}: {report.get('error', '')}")
-                notes.append(f"10,000 jobs at {RTT_MS} ms RTT: {_attributed(report)} failed jobs attributed from their "
-                             f"log; load average {os.getloadavg()[0]:.1f} (1 min) when measured")
+                notes.append(f"10,000 jobs at {RTT_MS} ms RTT: {attributed_from_log(report)} failed jobs attributed "
+                             f"from their log; load average {os.getloadavg()[0]:.1f} (1 min) when measured")
                 baseline = L.extract_baseline(BASELINE_REF, Path(tmp))
                 if baseline is not None:
                     wall, rss, report, code = doctor(proxied, baseline)
@@ -228,7 +217,8 @@ def measure(kubeconfig: Path, jobs: int, notes: list[str]) -> list[dict[str, Any
         {"figure": f"{label}: API requests (collect)", "value": total, "unit": "requests"},
         {"figure": f"{label}: in process, reading (collect) / the rules (evaluate)",
          "value": f"{collect_s:.2f} s / {evaluate_s:.2f} s"},
-        {"figure": f"{label}: failed jobs attributed from their log", "value": _attributed(report), "unit": "jobs"},
+        {"figure": f"{label}: failed jobs attributed from their log", "value": attributed_from_log(report),
+         "unit": "jobs"},
     ]
 
 

@@ -8,9 +8,12 @@ names. Each callback imports its table lazily, so completing a command name stay
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import click
-from click.shell_completion import CompletionItem, get_completion_class
+
+if TYPE_CHECKING:  # click.shell_completion is loaded when completing, not by every command that offers it
+    from click.shell_completion import CompletionItem
 
 SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_LMEVAL_SETUP_COMPLETE"
@@ -19,6 +22,8 @@ COMPLETE_VAR = "_LMEVAL_SETUP_COMPLETE"
 def _matching(candidates: Iterable[tuple[str, str]], incomplete: str) -> list[CompletionItem]:
     """Candidates (value, help) starting with what was typed, case-insensitively (rule IDs are upper case,
     slugs lower case; both are accepted in any case)."""
+    from click.shell_completion import CompletionItem
+
     typed = incomplete.lower()
     return [CompletionItem(value, help=help_text) for value, help_text in candidates
             if value.lower().startswith(typed)]
@@ -49,6 +54,8 @@ def complete_scenarios(ctx: click.Context, param: click.Parameter, incomplete: s
 
 def completion_script(shell: str, prog_name: str = "lmeval-setup") -> str:
     """The script that, sourced by `shell`, completes `prog_name` through click."""
+    from click.shell_completion import get_completion_class
+
     from lmeval_setup.cli.main import cli
 
     cls = get_completion_class(shell)

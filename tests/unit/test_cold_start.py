@@ -22,7 +22,7 @@ from lmeval_setup.kube.pool import StdlibPool
 
 # What the doctor's modules imported before this work and use nothing of.
 NOT_NEEDED = ("kubernetes", "urllib3", "concurrent.futures", "importlib.resources", "zipfile", "tempfile",
-              "logging")
+              "logging", "click.shell_completion")
 DOCTOR_MODULES = ("lmeval_setup.cli.main", "lmeval_setup.cli.doctor", "lmeval_setup.cli.common",
                   "lmeval_setup.bootstrap.k8s_auth", "lmeval_setup.kube.pool", "lmeval_setup.doctor.collect",
                   "lmeval_setup.doctor.evaluate", "lmeval_setup.rules.spec", "lmeval_setup.report.jsonfmt")

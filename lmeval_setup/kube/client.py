@@ -243,7 +243,7 @@ class Kube:
     def prewarm(self, connections: int) -> None:
         """Open this many connections in the background now (kube.pool.StdlibPool.prewarm), so their
         handshakes overlap with the caller's own work; a no-op on a transport that cannot (urllib3's
-        pool for exec/auth-provider credentials, impersonation)."""
+        pool, for exec/auth-provider credentials and proxies)."""
         prewarm = getattr(self._transport.pool, "prewarm", None)
         if prewarm is not None:
             prewarm(connections, timeout=self.request_timeout)

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from fix_support import DEMO_PROFILE
 
 from lmeval_setup.platform.releases import PROFILES
 
@@ -63,8 +64,10 @@ def test_cluster_rule_fires_in_its_scenario(new_controlplane: Any, profile: str,
             assert "LME107" not in _cluster_rules(result)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("profile", sorted(PROFILES))
+# make demo's line (DEMO_PROFILE, where the flow also checks the dry run, the read-only identity, a second
+# --fix and --replace) runs in `make test`; the other lines are the soak tier (`make soak`, issue 15 item 5).
+@pytest.mark.parametrize("profile", [p if p == DEMO_PROFILE else pytest.param(p, marks=pytest.mark.slow)
+                                     for p in sorted(PROFILES)])
 def test_broken_jobs_each_seed_mistake_reported_then_fixed_with_one_command(new_controlplane: Any,
                                                                             profile: str) -> None:
     """Each seed mistake is reported with its ID and fix (no error for the good job); then, on the same sandbox,

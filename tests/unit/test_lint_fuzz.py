@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,8 @@ from lmeval_setup.platform.permissions import Permissions
 from lmeval_setup.report import render
 from lmeval_setup.rules.spec import spec_findings
 
+# `make test` runs 300 examples per test; `make soak` (the soak tier: -m "slow or soak", LMEVAL_SOAK=1) 10,000.
+pytestmark = pytest.mark.soak
 EXAMPLES = 10_000 if os.environ.get("LMEVAL_SOAK") else 300
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 

@@ -20,6 +20,7 @@ DATA = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=5)
                     max_leaves=30)
 
 
+@pytest.mark.soak  # `make soak` runs it with LMEVAL_SOAK=1
 @settings(max_examples=300 if os.environ.get("LMEVAL_SOAK") else 100, deadline=None)
 @given(DATA, st.sampled_from(["block", "flow"]))
 def test_round_trip_equals_safe_load(data: Any, style: str) -> None:

@@ -15,7 +15,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SLOWEST_MODULES, SLOWEST_TESTS, SPREAD_MODULES, module_rank, module_seconds, xdist_scope
+from conftest import (
+    SLOWEST_MODULES,
+    SLOWEST_TESTS,
+    SOAK_TESTS,
+    SPREAD_MODULES,
+    is_soak_test,
+    module_rank,
+    module_seconds,
+    xdist_scope,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,11 +50,46 @@ def test_the_slowest_tests_go_first_and_their_module_keeps_its_place() -> None:
     assert module_rank(f"{slowest}_too[a]") == SLOWEST_MODULES.index(module), "a prefix of a name is not the test"
 
 
+def _pytest_args(target: str) -> list[str]:
+    """The pytest command line of a Makefile target's recipe (continuation lines joined)."""
+    recipe = (REPO / "Makefile").read_text().split(f"\n{target}:", 1)[1].split("\n\n", 1)[0].replace("\\\n", " ")
+    return shlex.split(next(line for line in recipe.splitlines() if " -m pytest " in line))
+
+
 def test_make_test_hands_modules_out_in_collection_order() -> None:
-    recipe = (REPO / "Makefile").read_text().split("\ntest:", 1)[1].split("\n\n", 1)[0]
-    pytest_line = next(line for line in recipe.splitlines() if " -m pytest " in line)
-    args = shlex.split(pytest_line)
-    assert "--no-loadscope-reorder" in args and args[args.index("--dist") + 1] == "loadfile", pytest_line
+    for target in ("test", "soak"):
+        args = _pytest_args(target)
+        assert "--no-loadscope-reorder" in args and args[args.index("--dist") + 1] == "loadfile", (target, args)
+
+
+def test_make_test_leaves_the_soak_tier_to_make_soak_and_ci_runs_both() -> None:
+    """`make test` (the README's command) runs every test not marked slow, the fuzz short; `make soak` the tests
+    marked slow and the fuzz at 10,000 examples; .ci/run both, so CI still runs every assertion."""
+    test, soak = _pytest_args("test"), _pytest_args("soak")
+
+    def marks(args: list[str]) -> str:  # the -m of pytest's options, not of `python -m pytest`
+        return args[args.index("-m", args.index("pytest")) + 1]
+
+    assert marks(test) == "not slow" and "LMEVAL_SOAK=1" not in test, test
+    assert marks(soak) == "slow or soak" and "LMEVAL_SOAK=1" in soak, soak
+    steps = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()
+             if line.strip().startswith("make ")]
+    assert steps == ["make test", "make soak"], steps
+
+
+def test_soak_tests_are_marked_slow_at_collection() -> None:
+    """SOAK_TESTS (in modules owned elsewhere) get the slow mark before -m selects: `make test` leaves them out."""
+    for nodeid in SOAK_TESTS:
+        module, name = nodeid.split("::", 1)
+        assert f"def {name}(" in (REPO / module).read_text(), nodeid
+        assert is_soak_test(f"{nodeid}[a]") and is_soak_test(nodeid) and not is_soak_test(f"{nodeid}_too[a]")
+    module = SOAK_TESTS[0].split("::", 1)[0]
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           "-o", "addopts=", "-m", "not slow", module],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    collected = re.findall(r"^(tests/\S+)$", done.stdout, re.M)
+    assert collected and not [n for n in collected if is_soak_test(n)], collected
 
 
 def test_collection_puts_the_slowest_modules_first() -> None:

@@ -104,7 +104,8 @@ PHASES = ("reading the kubeconfig, the TLS context", "the collection: {requests}
           "rendering the JSON report")
 
 
-def cpu_breakdown(kubeconfig: Path, namespace: str, doctor_cpu_s: float, repeat: int = 7) -> list[dict[str, Any]]:
+def cpu_breakdown(kubeconfig: Path, namespace: str, doctor_cpu_s: float, k8sgpt_cpu_s: float | None,
+                  notes: list[str], repeat: int = 7) -> list[dict[str, Any]]:
     """Rows: what each import layer adds to a fresh interpreter's CPU, then the run's phases in process."""
     rows: list[dict[str, Any]] = []
     previous = 0.0
@@ -125,6 +126,12 @@ def cpu_breakdown(kubeconfig: Path, namespace: str, doctor_cpu_s: float, repeat:
         rows.append({"figure": f"0 ms, CPU in process: {label.format(requests=requests)}",
                      "value": f"{ms:.0f} ms"})
     rest = doctor_cpu_s * 1000 - previous * 1000 - sum(phases)
+    if k8sgpt_cpu_s:
+        floor = median(samples[IMPORT_LAYERS[2][0]]) * 1000  # the interpreter with site, and click
+        notes.append(f"at 0 ms RTT: the interpreter with site and click take {floor:.0f} ms of CPU before the "
+                     f"doctor's own first module, every module a doctor -n run loads {previous * 1000:.0f} ms, "
+                     f"k8sgpt's whole run {k8sgpt_cpu_s * 1000:.0f} ms; 2x k8sgpt's wall time would need the "
+                     f"doctor's {doctor_cpu_s * 1000:.0f} ms of CPU near {2 * k8sgpt_cpu_s * 1000:.0f} ms")
     rows.append({"figure": "0 ms, CPU not in the rows above: click's parsing, checks before the cluster is read, "
                            "the interpreter's exit (doctor's CPU minus the imports and the phases)",
                  "value": f"{rest:.0f} ms"})
@@ -319,9 +326,24 @@ def run() -> dict[str, Any]:
               "Deployment and both ConfigMaps; the operator pods) with the namespace's lists and failed pods' logs "
               "read meanwhile, then the operator's log: about 7 RTTs (tests/integration/test_doctor_scale.py counts "
               "them); under load the rest is waiting for a CPU (compare its CPU time)",
-              f"before this round (commit 566f7a5, the same benchmark at load average 6-12): doctor {BEFORE_DOCTOR} "
+              f"the round before (commit 566f7a5, the same benchmark at load average 6-12): doctor {BEFORE_DOCTOR} "
               f"vs k8sgpt {BEFORE_K8SGPT} at 0/25/80 ms RTT (4.2-7.9x); the reads were sequential (14 waiting "
               "round trips) and urllib3 was imported",
+              f"'before' is this round's start ({BASELINE_REF}), its lmeval_setup extracted with git archive and run "
+              "from there, its samples interleaved with today's; both trees' bytecode is compiled first, as pip "
+              "does at install (with PYTHONDONTWRITEBYTECODE set no import writes it, and a module compiled from "
+              "source in every run costs what no installed CLI pays: collect.py alone ~14 ms)",
+              "this round: the first round's five TLS connections are opened (kube.pool prewarm) while the "
+              "collection's modules are imported, so a remote cluster's two handshake round trips overlap ~30 ms "
+              "of imports; the interpreter's exit collection is skipped (gc.freeze when main() ends the process: "
+              "~15-20 ms); concurrent.futures (logging), importlib.resources (tempfile, shutil, zipfile), "
+              "click.shell_completion and the idna codec are no longer imported (~10 ms)",
+              "the CPU rows: fresh interpreters each importing one layer more than the row above (the + figure is "
+              "what that layer adds), then the run's phases timed in one process with everything imported; what "
+              "is left of the doctor's own CPU is click's parsing, the checks made before the cluster is read and "
+              "the interpreter's exit. At 0 ms RTT the wall times follow the CPU times (on this shared 2-core "
+              "machine a process waits for a core about as long as it computes), so doctor/k8sgpt is about their "
+              "CPU ratio",
               "root causes: the doctor counts when it names the seed's expected rule; k8sgpt counts when its "
               "result for the pod quotes the exception that ended the pod's log"]
     return {"name": name, "rows": rows, "notes": notes}
@@ -390,7 +412,8 @@ def measure_at(rtt: int, kubeconfig: Path, namespace: str, jobs: list[tuple[str,
         rows.append({"figure": f"{rtt} ms: root causes found by the doctor (of {len(endings)})",
                      "value": doctor_root_causes(report)})
     if rtt == 0:
-        rows += cpu_breakdown(kubeconfig, namespace, doctor_cpu)
+        gpt_cpu_s = median([g.cpu_s for g in gpt_runs]) if gpt_runs else None
+        rows += cpu_breakdown(kubeconfig, namespace, doctor_cpu, gpt_cpu_s, notes)
     return rows
 
 

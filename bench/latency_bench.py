@@ -371,7 +371,7 @@ def measure_at(rtt: int, kubeconfig: Path, namespace: str, jobs: list[tuple[str,
         notes.append(f"doctor at {rtt} ms exited {last.returncode}: {last.stderr.strip()[-300:]}")
     kubectl_s, kubectl_cpu, kubectl_calls = naive_kubectl_loop(kubectl, kubeconfig, namespace, jobs,
                                                                work / f"kubectl-{rtt}")
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"figure": f"{rtt} ms: bare list calls (jobs, pods, Warning events; fresh connection)", "value_s": bare_s,
          "ratio": 1.0},
         {"figure": f"{rtt} ms: lmeval-setup doctor -n {namespace} (fresh process)", "value_s": doctor_s,

@@ -35,7 +35,7 @@ def test_every_listed_module_exists() -> None:
     assert len(set(SLOWEST_MODULES)) == len(SLOWEST_MODULES)
     for nodeid in SLOWEST_TESTS:  # a renamed test would silently go back to its module's place
         module, name = nodeid.split("::", 1)
-        assert f"def {name}(" in (REPO / module).read_text(), nodeid
+        assert f"def {name.split('[', 1)[0]}(" in (REPO / module).read_text(), nodeid
         assert module in SPREAD_MODULES, f"{nodeid}: only a spread module's test is a unit of its own"
 
 
@@ -81,15 +81,22 @@ def test_soak_tests_are_marked_slow_at_collection() -> None:
     """SOAK_TESTS (in modules owned elsewhere) get the slow mark before -m selects: `make test` leaves them out."""
     for nodeid in SOAK_TESTS:
         module, name = nodeid.split("::", 1)
-        assert f"def {name}(" in (REPO / module).read_text(), nodeid
-        assert is_soak_test(f"{nodeid}[a]") and is_soak_test(nodeid) and not is_soak_test(f"{nodeid}_too[a]")
-    module = SOAK_TESTS[0].split("::", 1)[0]
-    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                           "-o", "addopts=", "-m", "not slow", module],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    collected = re.findall(r"^(tests/\S+)$", done.stdout, re.M)
-    assert collected and not [n for n in collected if is_soak_test(n)], collected
+        assert f"def {name.split('[', 1)[0]}(" in (REPO / module).read_text(), nodeid
+        assert is_soak_test(nodeid) and not is_soak_test(f"{nodeid}_too")
+        assert "[" in nodeid or is_soak_test(f"{nodeid}[a]"), "a whole test: each of its parameter sets"
+    modules = sorted({nodeid.split("::", 1)[0] for nodeid in SOAK_TESTS})
+
+    def collected(marks: str) -> list[str]:
+        done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                               "-o", "addopts=", "-m", marks, *modules],
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        return re.findall(r"^(tests/\S+)$", done.stdout, re.M)
+
+    kept, soak = collected("not slow"), collected("slow")
+    assert kept and not [n for n in kept if is_soak_test(n)], kept
+    for nodeid in SOAK_TESTS:  # every entry names collected tests (a renamed parameter set would match none)
+        assert [n for n in soak if is_soak_test(n) and (n == nodeid or n.startswith(nodeid + "["))], nodeid
 
 
 def test_collection_puts_the_slowest_modules_first() -> None:

@@ -133,7 +133,8 @@ def cpu_breakdown(kubeconfig: Path, namespace: str, doctor_cpu_s: float, k8sgpt_
                      f"k8sgpt's whole run {k8sgpt_cpu_s * 1000:.0f} ms; 2x k8sgpt's wall time would need the "
                      f"doctor's {doctor_cpu_s * 1000:.0f} ms of CPU near {2 * k8sgpt_cpu_s * 1000:.0f} ms")
     rows.append({"figure": "0 ms, CPU not in the rows above: click's parsing, checks before the cluster is read, "
-                           "the interpreter's exit (doctor's CPU minus the imports and the phases)",
+                           "the interpreter's exit (the doctor's CPU minus the rows above, which are other "
+                           "processes: a few ms either way, more under load)",
                  "value": f"{rest:.0f} ms"})
     return rows
 

@@ -659,9 +659,12 @@ class Kubelet:
 
     # -- stepping --------------------------------------------------------------------------------
     def _step(self, now: float) -> None:
-        for uid, (retry_at, _) in list(self._pending.items()):
+        for uid, (retry_at, last) in list(self._pending.items()):
             if retry_at <= now and uid in self._unbound:
-                self._schedule(self._unbound[uid], now)
+                try:
+                    self._schedule(self._unbound[uid], now)
+                except ApiError:  # a claim read refused (an apiserver restarting or overloaded): as a scheduler
+                    self._pending[uid] = (now + 1.0, last)  # does, try again, never end the kubelet
         for run in list(self._pods.values()):
             # Only pods that are due, changed, or not stepped for SWEEP_SECONDS: stepping every pod on
             # every loop turn made each watch event (any pod's in the cluster, our own status writes

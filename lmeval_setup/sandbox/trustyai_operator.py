@@ -515,7 +515,10 @@ class TrustyAIOperator:
         if self.leader is not None and self.leader["metadata"]["uid"] == pod["metadata"]["uid"]:
             return
         self.leader = pod
-        self.options = self._start_up()
+        try:
+            self.options = self._start_up()
+        except ApiError:  # its ConfigMap read refused (a restarting apiserver): start up again on the next turn,
+            self.leader, self.options = None, None  # as a manager that failed to start is restarted
 
     def _start_up(self) -> Options | None:
         """What the manager does once at start: read the operator ConfigMap."""

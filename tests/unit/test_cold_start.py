@@ -226,3 +226,17 @@ def test_a_prefetched_get_that_cannot_connect_fails_its_request_as_unreachable()
     with pytest.raises(ClusterError, match="cannot reach the cluster"):
         kube.get("/apis/a")
     kube.close()
+
+
+# -- the exit collection -------------------------------------------------------------------------------------
+def test_only_a_process_ending_with_main_skips_the_exit_collection() -> None:
+    """main() with no argv (the console script, python -m) freezes the run's objects on its way out; main(argv),
+    as tests call it many times in one process, leaves the collector alone."""
+    code = ("import gc, sys\nfrom lmeval_setup.cli.main import main\n"
+            "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+            "assert gc.get_freeze_count() == 0, 'main(argv) froze'\n"
+            "sys.argv = ['lmeval-setup', '--version']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('frozen' if gc.get_freeze_count() else 'not frozen')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "frozen"

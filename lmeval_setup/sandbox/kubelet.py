@@ -32,6 +32,7 @@ Scenario annotations on a pod (values: comma-separated container names, or "*"):
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import datetime as dt
@@ -97,6 +98,7 @@ WATCH_TIMEOUT_SECONDS = 30
 # the cluster rather than on the pod's own clock (a Secret that appears, a volume retry) is seen as soon
 # as when every pod was stepped on every loop turn, which the loop makes at least once a second.
 SWEEP_SECONDS = 1.0
+EXECS_KEPT = 500  # the newest exec requests, for a test's diagnostics (Kubelet.execs)
 POD_NETWORK = int(ipaddress.IPv4Address("10.128.0.0"))
 
 Resolver = Callable[[JSON, JSON], ContainerScript | None]
@@ -430,6 +432,10 @@ class Kubelet:
                 self.runs_real_lm_eval = bool(process_resolvers)
         self.process_resolvers: list[ProcessResolver] = list(process_resolvers or [])
         self._stream: StreamServer | None = None
+        # (time.time(), namespace, pod, container, command, status) of each exec kubelet-stream asked about: what a
+        # test that waits on a controller's exec (the driver's --shutdown) says when the wait times out.
+        self.execs: collections.deque[tuple[float, str, str, str, tuple[str, ...], int]] = collections.deque(
+            maxlen=EXECS_KEPT)
 
     def describe(self) -> dict[str, dict[str, Any]]:
         """For `sandbox status` (runner.component_report): what a job's `main` runs under the simulated
@@ -1194,6 +1200,12 @@ class Kubelet:
     def exec_target(self, namespace: str, name: str, container: str,
                     command: Sequence[str] = ()) -> tuple[int, JSON | str]:
         """For kubelet-stream: the process whose namespaces an exec joins, or (HTTP status, message)."""
+        status, answer = self._exec_target(namespace, name, container, command)
+        self.execs.append((time.time(), namespace, name, container, tuple(command), status))
+        return status, answer
+
+    def _exec_target(self, namespace: str, name: str, container: str,
+                     command: Sequence[str]) -> tuple[int, JSON | str]:
         run = self.find(namespace, name)
         if run is None:
             return 404, f'pod "{name}" not found'

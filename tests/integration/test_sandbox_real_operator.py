@@ -206,11 +206,34 @@ def seed_progress(sb: Sandbox) -> str:
         last = next((text for text in reversed(logged) if f'"name":"{name}"' in text), "none")
         lines.append(f"  {name}: state={state!r} reason={reason!r} message={message[:80]!r}; "
                      f"{_container_states(pod) if pod else 'no pod'}; manager's last line on it: {last[:110]}")
+        lines.append(f"    {_execs(sb, name)}; {_main_process(sb, name)}")
     errors = [text for text in logged if "\tERROR\t" in text]
     lines.append(f"  manager pods: {[_container_states(p) for p in operator_pods(sb)]}; its errors "
                  f"({len(errors)}, last 5):")
     lines.extend(f"    {text[:300]}" for text in errors[-5:])
     return "\n".join(lines)
+
+
+def _execs(sb: Sandbox, pod: str) -> str:
+    """The execs the controller made into the job's pod (kubelet-stream asks the kubelet for each): how many
+    --get-status, and every --shutdown with how long ago and the kubelet's answer."""
+    now = time.time()
+    execs = [(at, " ".join(command), status) for at, namespace, name, _, command, status in kubelet_of(sb).execs
+             if namespace == J.DEMO_NAMESPACE and name == pod]
+    shutdowns = [f"{now - at:.0f}s ago ({status})" for at, command, status in execs if "--shutdown" in command]
+    status_calls = sum("--get-status" in command for _, command, _ in execs)
+    return f"execs: {status_calls} --get-status, --shutdown: {shutdowns or 'none'}"
+
+
+def _main_process(sb: Sandbox, pod: str) -> str:
+    """What the kubelet knows of the job's main container: its state, and whether its process still runs."""
+    run = kubelet_of(sb).find(J.DEMO_NAMESPACE, pod)
+    main = run.container("main") if run else None
+    if main is None:
+        return "the kubelet runs no such pod" if run is None else "no main container in the kubelet"
+    process = main.process.process if main.process is not None else None
+    alive = "no process" if process is None else ("running" if process.poll() is None else f"exited {process.poll()}")
+    return f"kubelet: main {main.state}, its process {alive}"
 
 
 def manager_log(sb: Sandbox) -> list[str]:

@@ -31,7 +31,7 @@ from lmeval_setup.sandbox.podruntime import PodRuntime
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.timeout(120)]
 
-GONE_WITHIN_S = 5.0
+GONE_WITHIN_S = 10.0  # a few seconds at most when idle; the margin is for a loaded machine
 
 TEST_RUN = textwrap.dedent("""
     import json, sys, threading, time

@@ -35,7 +35,7 @@ def test_a_sigkill_to_the_group_leaves_no_process_of_it() -> None:
     os.killpg(tied.pid, signal.SIGKILL)
     assert tied.wait(10) == -signal.SIGKILL
     assert not group_alive(tied.pid)
-    assert processsupport.survivors(tree, timeout=5) == set(), "the watchdog outlived its program"
+    assert processsupport.survivors(tree, timeout=10) == set(), "the watchdog outlived its program"
 
 
 def test_a_missing_executable_is_exit_127_with_a_line_on_stderr() -> None:
@@ -70,7 +70,7 @@ def test_a_sigkilled_owner_takes_its_tied_processes_with_it() -> None:
         assert len(tied) == 4, tied
         owner.kill()
         owner.wait(10)
-        assert processsupport.survivors(tied, timeout=5) == set()
+        assert processsupport.survivors(tied, timeout=10) == set()
     finally:
         for proc in [*started, *processsupport.descendants(owner.pid)]:
             if processsupport.alive(proc):

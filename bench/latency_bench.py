@@ -334,10 +334,11 @@ def run() -> dict[str, Any]:
               "from there, its samples interleaved with today's; both trees' bytecode is compiled first, as pip "
               "does at install (with PYTHONDONTWRITEBYTECODE set no import writes it, and a module compiled from "
               "source in every run costs what no installed CLI pays: collect.py alone ~14 ms)",
-              "this round: the first round's five TLS connections are opened (kube.pool prewarm) and detect()'s "
-              "four first reads sent on them (Kube.prefetch) while the collection's modules are imported, so a "
-              "remote cluster's handshake and first round trips overlap ~30 ms of imports; the interpreter's exit "
-              "collection is skipped (gc.freeze when main() ends the process: "
+              "this round: the first round's five TLS connections are opened (kube.pool prewarm) while the "
+              "collection's modules are imported, so a remote cluster's two handshake round trips overlap ~30 ms "
+              "of imports (at 80 ms RTT: 0.65 s instead of 0.68 s in an A/B of 5 interleaved runs; sending "
+              "detect()'s first reads on them as well gained nothing measurable at 25 or 80 ms and was taken out "
+              "again); the interpreter's exit collection is skipped (gc.freeze when main() ends the process: "
               "~15-20 ms); concurrent.futures (logging), importlib.resources (tempfile, shutil, zipfile), "
               "click.shell_completion and the idna codec are no longer imported (~10 ms)",
               "the CPU rows: fresh interpreters each importing one layer more than the row above (the + figure is "

@@ -151,11 +151,6 @@ def _snapshot(from_dir: str | None, namespace: str | None, all_namespaces: bool,
     # The TCP and TLS handshakes of the first round's connections (two round trips to a remote cluster)
     # run while the collection's modules are imported (~30 ms of a cold run), instead of after.
     kube.prewarm(FIRST_ROUND_CONNECTIONS)
-    # ... and detect()'s first reads are sent on them as they open: the answers wait for the collection.
-    from lmeval_setup.kube.source import get_path
-    from lmeval_setup.platform.detect import first_reads
-
-    kube.prefetch(get_path(read) for read in first_reads())
     from lmeval_setup.doctor.collect import Scope, collect
 
     scope = Scope(namespace=resolved, all_namespaces=all_namespaces, jobs=jobs)

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
@@ -205,7 +205,6 @@ class Kube:
         self.context = context
         self.requests = RequestLog()
         self.host: str = transport.host
-        self._prefetched: dict[str, Any] = {}  # path -> readpool.Future of (status, payload), see prefetch()
         # None: no client-side limit (kubectl's --request-timeout=0)
         self.request_timeout = DEFAULT_REQUEST_TIMEOUT if request_timeout is None else (request_timeout or None)
 
@@ -249,42 +248,6 @@ class Kube:
         if prewarm is not None:
             prewarm(connections, timeout=self.request_timeout)
 
-    def prefetch(self, paths: Iterable[str]) -> None:
-        """GET these paths (JSON, no query) now, each on a daemon thread, so their round trips overlap the
-        caller's own work: the first request() for the same path takes the answer, or its error, as if it
-        had sent it then (counted once, when sent; a path nobody asks for is a wasted read, counted too).
-        For a command that knows its first reads before it has imported the code that makes them."""
-        from lmeval_setup.kube.readpool import Future, start_without_main_thread_signals
-
-        for path in paths:
-            if path in self._prefetched:
-                continue
-            future: Future[tuple[int, bytes]] = Future()
-            future.set_running_or_notify_cancel()
-            self._prefetched[path] = future
-            self.requests.add("LIST" if not _names_one(path) else "GET")
-            start_without_main_thread_signals(threading.Thread(
-                target=self._fetch_into, args=(future, path), name="kube-prefetch", daemon=True))
-
-    def _fetch_into(self, future: Any, path: str) -> None:
-        try:
-            future.set_result(self._send("GET", path, self.host + path, None, "application/json",
-                                         "application/json", self.request_timeout))
-        except BaseException as exc:  # the request that takes the answer raises it
-            future.set_exception(exc)
-
-    def _send(self, method: str, path: str, url: str, data: Any, content_type: str, accept: str,
-              timeout: float | None) -> tuple[int, bytes]:
-        """(status, body) of one request; the transport's own errors are raised as they are."""
-        headers = {"Accept": accept, "Content-Type": content_type}
-        self._transport.authorize(headers, path, method)
-        # The pool manager directly: the generated REST layer changes shape between client releases.
-        resp = self._transport.pool.request(
-            method, url, headers=headers, body=data, timeout=timeout, preload_content=True,
-            retries=_read_retries(self._transport.pool) if method == "GET" else False,
-        )
-        return resp.status, resp.data
-
     # -- raw requests ----------------------------------------------------------------------------
     def request(
         self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
@@ -296,25 +259,25 @@ class Kube:
         verb = "LIST" if method == "GET" and not _names_one(path) else method
         if query.get("watch"):
             verb = "WATCH"
-        prefetched = (self._prefetched.pop(path, None) if self._prefetched and method == "GET" and not query
-                      and accept == "application/json" else None)
+        self.requests.add(verb)
+        headers = {"Accept": accept, "Content-Type": content_type}
+        self._transport.authorize(headers, path, method)
         data = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
         timeout = self.request_timeout if timeout is None else timeout
         try:
-            if prefetched is not None:
-                from lmeval_setup.kube.readpool import wait_for
-
-                status, payload = wait_for(prefetched)
-            else:
-                self.requests.add(verb)
-                status, payload = self._send(method, path, url, data, content_type, accept, timeout)
+            # The pool manager directly: the generated REST layer changes shape between client releases.
+            resp = self._transport.pool.request(
+                method, url, headers=headers, body=data, timeout=timeout, preload_content=True,
+                retries=_read_retries(self._transport.pool) if method == "GET" else False,
+            )
         except _transport_errors() as exc:  # only these mean "cannot reach the cluster"; a bug stays a bug
             reason = _reason(exc)
             if reason == "timed out" and timeout:
                 reason += f" (no answer within {timeout:g} s; --request-timeout sets the limit)"
             raise ClusterError(f"cannot reach the cluster at {self.host}: {reason}") from None
-        if status >= 400:
-            raise _api_error(status, payload, method, path)
+        payload = resp.data
+        if resp.status >= 400:
+            raise _api_error(resp.status, payload, method, path)
         if raw:
             return payload.decode("utf-8", errors="replace")
         return json.loads(payload) if payload else {}

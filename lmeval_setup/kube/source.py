@@ -112,7 +112,8 @@ class KubeSource:
     # -- the requests ---------------------------------------------------------------------------------------
     def _read(self, read: Read) -> Any:
         if read.kind == "get":
-            return self.kube.get_or_none(get_path(read))
+            return self.kube.get_or_none(
+                resource_path(read.group, read.version, read.plural, read.namespace, read.name))
         if read.kind == "list":
             return self._list(read)
         return self._served_versions(read.group)
@@ -127,7 +128,7 @@ class KubeSource:
             raise
 
     def _served_versions(self, group: str) -> list[str]:
-        doc = self.kube.get_or_none(get_path(Read.versions(group)))
+        doc = self.kube.get_or_none(f"/apis/{group}")
         if not doc:
             self._require_kubernetes()
             return []
@@ -150,15 +151,6 @@ class KubeSource:
             raise ClusterError(f"{self.kube.host} is not a Kubernetes API server (GET /api answered {what})",
                                hint="check the server URL and port in the kubeconfig", reason=UNREACHABLE)
         self._is_kubernetes = True
-
-
-def get_path(read: Read) -> str:
-    """The path KubeSource GETs (no query) for a get or versions read: what Kube.prefetch can start early."""
-    if read.kind == "versions":
-        return f"/apis/{read.group}"
-    if read.kind != "get" or read.name is None:
-        raise ValueError(f"a {read.kind} read is not one GET")
-    return resource_path(read.group, read.version or "", read.plural or "", read.namespace, read.name)
 
 
 def prefetch(source: object, *reads: Read) -> None:

@@ -197,18 +197,12 @@ def lmes_permission(value: object, release: Release) -> bool:
 
 
 # -- detection ---------------------------------------------------------------------------------------
-def first_reads() -> tuple[Read, ...]:
-    """What detect() reads before any answer can tell it more: a command may start these before it has
-    even imported the code that asks for them (the doctor does, while its modules load)."""
-    return (Read.versions(R.DSC_GROUP), Read.versions(R.DSCI_GROUP),
-            Read.get(CRD_GROUP, CRD_VERSION, CRD_PLURAL, f"datascienceclusters.{R.DSC_GROUP}"),
-            Read.get(CRD_GROUP, CRD_VERSION, CRD_PLURAL, R.KSERVE_ISVC_CRD))
-
-
 def detect(source: ObjectSource) -> ClusterFacts:
     # The prefetch hints name each round of reads as soon as their inputs are known, so a source that
     # prefetches (kube.source.KubeSource with workers) makes 4 sequential round trips instead of 11.
-    prefetch(source, *first_reads())
+    prefetch(source, Read.versions(R.DSC_GROUP), Read.versions(R.DSCI_GROUP),
+             Read.get(CRD_GROUP, CRD_VERSION, CRD_PLURAL, f"datascienceclusters.{R.DSC_GROUP}"),
+             Read.get(CRD_GROUP, CRD_VERSION, CRD_PLURAL, R.KSERVE_ISVC_CRD))
     dsc_version = _dsc_version(source)
     dsci_versions = source.served_versions(R.DSCI_GROUP)
     prefetch(source, Read.list(R.DSC_GROUP, dsc_version, "datascienceclusters"),

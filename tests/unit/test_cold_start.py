@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -153,79 +152,6 @@ def test_a_prewarmed_connection_that_fails_fails_the_request_waiting_for_it() ->
         for conn in accepted:
             conn.close()
         listener.close()
-
-
-# -- prefetch ------------------------------------------------------------------------------------------------
-class CountingServer:
-    """HTTP/1.1 keep-alive; counts the requests per path; /missing answers 404."""
-
-    def __init__(self) -> None:
-        self.requests: dict[str, int] = {}
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                server.requests[self.path] = server.requests.get(self.path, 0) + 1
-                status = 404 if self.path == "/missing" else 200
-                body = json.dumps({"kind": "Status", "code": 404} if status == 404 else {"path": self.path}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-
-@pytest.fixture()
-def counting_server() -> Iterator[CountingServer]:
-    s = CountingServer()
-    thread = threading.Thread(target=s.httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield s
-    finally:
-        s.httpd.shutdown()
-        s.httpd.server_close()
-
-
-def _kube(server: str) -> Any:
-    from lmeval_setup.kube.client import Kube, PlainTransport
-    from lmeval_setup.kube.kubeconfig import Endpoint
-
-    return Kube(PlainTransport(Endpoint(server=server)), request_timeout=10)
-
-
-def test_a_prefetched_get_answers_the_first_request_for_its_path_once(counting_server: CountingServer) -> None:
-    kube = _kube(counting_server.url)
-    kube.prefetch(["/apis/a", "/missing"])
-    assert kube.get("/apis/a") == {"path": "/apis/a"}
-    assert kube.get_or_none("/missing") is None  # a 404 answered ahead is still a 404
-    assert counting_server.requests == {"/apis/a": 1, "/missing": 1}
-    assert kube.requests.total == 2  # counted when sent, not again when taken
-    assert kube.get("/apis/a") == {"path": "/apis/a"}  # the answer was taken: this one is sent
-    assert counting_server.requests["/apis/a"] == 2 and kube.requests.total == 3
-    assert kube.get("/apis/a", limit=1) == {"path": "/apis/a?limit=1"}  # a query is another request
-    kube.close()
-
-
-def test_a_prefetched_get_that_cannot_connect_fails_its_request_as_unreachable() -> None:
-    from lmeval_setup.errors import ClusterError
-
-    closed = socket.create_server(("127.0.0.1", 0))
-    port = closed.getsockname()[1]
-    closed.close()
-    kube = _kube(f"http://127.0.0.1:{port}")
-    kube.prefetch(["/apis/a"])
-    with pytest.raises(ClusterError, match="cannot reach the cluster"):
-        kube.get("/apis/a")
-    kube.close()
 
 
 # -- the exit collection -------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ A row describes a *line*: it applies from `since` up to the next row of the same
 from __future__ import annotations
 
 from dataclasses import KW_ONLY, dataclass, field, replace
-from typing import Literal
+from typing import Literal, TypedDict
 
 Platform = Literal["rhoai", "odh"]
 PermissionLayer = Literal["configmap", "dsc"]
@@ -231,8 +231,14 @@ _V35 = {
     "enable_services": "TAS,LMES,GORCH,NEMO_GUARDRAILS,EVALHUB",
 }
 
+class _CrdFacts(TypedDict):
+    """Release fields that follow from the shipped LMEvalJob CRD (typed: replace() checks them)."""
+
+    lmevaljob_model_enum: bool
+
+
 # Every RHOAI line ships the spec.model enum (see Release.lmevaljob_model_enum).
-_RHOAI_CRD = {"lmevaljob_model_enum": True}
+_RHOAI_CRD: _CrdFacts = {"lmevaljob_model_enum": True}
 # Release.lmevaljob_absent_fields: the 2.16 CRD (rhoai-2.16.tar.gz) and the 2.22 / 2.25 ones (no OCI output).
 _NO_OCI = ("spec.outputs.oci",)
 _ABSENT_216 = ("spec.chatTemplate", "spec.offline.storage.s3", "spec.outputs.oci", "spec.systemInstruction",

@@ -147,7 +147,7 @@ def _component_status() -> Schema:
 def _related_objects() -> Schema:
     ref = obj(
         {k: string() for k in ("apiVersion", "fieldPath", "kind", "name", "namespace", "resourceVersion", "uid")},
-        **{"x-kubernetes-map-type": "atomic"},
+        map_type="atomic",
     )
     return array(ref)
 

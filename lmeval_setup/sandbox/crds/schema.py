@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 Schema = dict[str, Any]
 
@@ -37,7 +37,8 @@ def integer(fmt: str | None = None, minimum: int | None = None) -> Schema:
 
 
 def obj(properties: dict[str, Schema] | None = None, *, required: list[str] | None = None,
-        validations: list[dict[str, str]] | None = None, **extra: Any) -> Schema:
+        validations: list[dict[str, str]] | None = None, map_type: Literal["atomic", "granular"] | None = None,
+        **extra: Any) -> Schema:
     out: Schema = {"type": "object"}
     if properties is not None:
         out["properties"] = properties
@@ -45,6 +46,8 @@ def obj(properties: dict[str, Schema] | None = None, *, required: list[str] | No
         out["required"] = required
     if validations:
         out["x-kubernetes-validations"] = validations
+    if map_type is not None:  # a keyword, not **{"x-kubernetes-map-type": ...}, so its type is checked
+        out["x-kubernetes-map-type"] = map_type
     out.update(extra)
     return out
 

@@ -37,7 +37,7 @@ def _arg() -> Schema:
 def _secret_key() -> Schema:
     return obj(
         {"key": string(), "name": string(default=""), "optional": boolean()},
-        required=["key"], **{"x-kubernetes-map-type": "atomic"},
+        required=["key"], map_type="atomic",
     )
 
 

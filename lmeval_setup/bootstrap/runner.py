@@ -571,7 +571,7 @@ def _signals_deferred() -> Iterator[None]:
     may hand a signal to any thread, and CPython then runs the handler in the main thread whatever that
     thread's mask. Handlers can only be set from the main thread; elsewhere the block runs as it is."""
     held: list[int] = []
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     try:
         for signum in (signal.SIGINT, signal.SIGTERM):
             if signal.getsignal(signum) is not None:  # None: a handler set outside Python, left alone

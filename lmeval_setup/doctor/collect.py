@@ -16,6 +16,7 @@ five round trips after the TLS handshake instead of twenty.
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -105,7 +106,8 @@ class RecordingSource:
                 self.snapshot.mark_collected(group, plural, namespace if namespace is not None else "")
         return items
 
-    def served_versions(self, group: str) -> list[str]:
+    # builtins.list: in this class's body `list` is the method above
+    def served_versions(self, group: str) -> builtins.list[str]:
         versions = self.live.served_versions(group)
         with self.lock:
             self.snapshot.served[group] = list(versions)
@@ -366,7 +368,10 @@ class JobLayer:
         pods = {_pod_name(j) for j in unhealthy}
         read_pods = _list_into(self.kube, self.snapshot, self.lock, "pods", ns,
                                keep=lambda pod: pod["metadata"].get("name") in pods)
-        self._submit(lambda: (read_pods(), self._read_logs_of(unhealthy)), priority=GATING)
+        def read_pods_then_their_logs() -> None:
+            read_pods()
+            self._read_logs_of(unhealthy)
+        self._submit(read_pods_then_their_logs, priority=GATING)
         # Nothing waits on these: which logs to read depends on the pods alone (rules.pods.needed_logs).
         self._submit(_list_into(self.kube, self.snapshot, self.lock, "events", ns, fieldSelector="type=Warning"))
         if any(S.referenced_pvcs(j) or managed_pvc_name(j) for j in unhealthy):  # LME025, LME040

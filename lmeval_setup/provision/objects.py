@@ -210,13 +210,13 @@ def _apply_model_args(body: JSON, spec: ProvisionSpec) -> None:
         elif not (from_file and name in existing):
             wanted[name] = str(defaults[name])
     args = [dict(a) for a in body.get("modelArgs") or []]
-    for name, value in wanted.items():
+    for name, text in wanted.items():
         for arg in args:
             if arg.get("name") == name:
-                arg["value"] = value
+                arg["value"] = text
                 break
         else:
-            args.append({"name": name, "value": value})
+            args.append({"name": name, "value": text})
     body["modelArgs"] = args
 
 

@@ -331,7 +331,10 @@ class PlatformOperator:
             start_informer(self.kube, P.component_path(), wake, stop, "platform-component")
         self._wake.set()
         # Stopping must interrupt the wait for the next event, not only the next resync.
-        threading.Thread(target=lambda: (stop.wait(), self._wake.set()), daemon=True, name="platform-stop").start()
+        def wake_when_stopped() -> None:
+            stop.wait()
+            self._wake.set()
+        threading.Thread(target=wake_when_stopped, daemon=True, name="platform-stop").start()
         while not stop.is_set():
             self._wake.wait(self.resync)
             if stop.is_set():

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lmeval_setup.errors import LmevalError
 from lmeval_setup.lint.loader import Document
 from lmeval_setup.rules.finding import Evidence, Finding, Target
-from lmeval_setup.rules.spec import target_for
+from lmeval_setup.rules.spec import mapping_or_empty, target_for
 
 if TYPE_CHECKING:  # the kubernetes client is imported only when --cluster is given
     from lmeval_setup.platform.detect import ClusterFacts
@@ -70,8 +70,8 @@ def _finding(doc: Document, target: Target, rule_id: str, message: str, path: st
 
 def _references(job: dict[str, Any]) -> Iterator[tuple[str, str, str, str]]:
     """(rule, kind, field path, name) of PVCs and Secrets the job needs before it starts."""
-    spec = job.get("spec") if isinstance(job.get("spec"), dict) else {}
-    outputs = spec.get("outputs") if isinstance(spec.get("outputs"), dict) else {}
+    spec = mapping_or_empty(job.get("spec"))
+    outputs = mapping_or_empty(spec.get("outputs"))
     # A managed PVC (pvcManaged) wins over pvcName and is created by the operator.
     if isinstance(outputs.get("pvcName"), str) and not outputs.get("pvcManaged"):
         yield "LME025", "PersistentVolumeClaim", "spec.outputs.pvcName", outputs["pvcName"]

@@ -141,6 +141,16 @@ class Job:
                        severity_override=severity)
 
 
+def mapping_or_empty(value: Any) -> dict[str, Any]:
+    """`value` when a YAML document made it a mapping, else {} (a user's file can hold anything)."""
+    return value if isinstance(value, dict) else {}
+
+
+def list_or_empty(value: Any) -> list[Any]:
+    """`value` when a YAML document made it a list, else []."""
+    return value if isinstance(value, list) else []
+
+
 def _dig(node: Any, *keys: str) -> Any:
     for key in keys:
         if not isinstance(node, dict):
@@ -150,7 +160,7 @@ def _dig(node: Any, *keys: str) -> Any:
 
 
 def target_for(doc: dict[str, Any]) -> Target:
-    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    meta = mapping_or_empty(doc.get("metadata"))
     name = meta.get("name") if isinstance(meta.get("name"), str) else ""
     namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) else None
     return Target(kind=KIND, name=name or str(meta.get("generateName") or ""), namespace=namespace)
@@ -226,7 +236,7 @@ def _object_recipe_refs(job: Job, release: Release) -> Iterator[Finding]:
     for i, recipe in enumerate(job.task_recipes()):
         if not isinstance(recipe, dict):
             continue
-        metrics = recipe.get("metrics") if isinstance(recipe.get("metrics"), list) else []
+        metrics = list_or_empty(recipe.get("metrics"))
         refs = [("template", recipe.get("template")), ("task", recipe.get("task"))]
         refs += [(f"metrics[{j}]", metric) for j, metric in enumerate(metrics)]
         for where, ref in refs:
@@ -659,7 +669,7 @@ def _in_url(name: str, value: str) -> str:
 
 
 def _env_lists(job: Job) -> Iterator[tuple[str, list[Any]]]:
-    pod = job.spec.get("pod") if isinstance(job.spec.get("pod"), dict) else {}
+    pod = mapping_or_empty(job.spec.get("pod"))
     env = _dig(pod, "container", "env")
     if isinstance(env, list):
         yield "spec.pod.container.env", env

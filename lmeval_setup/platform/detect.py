@@ -9,6 +9,7 @@ release table, never from version comparisons sprinkled elsewhere.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Protocol
 
@@ -33,7 +34,8 @@ class ObjectSource(Protocol):
     ) -> list[JSON]:
         """All objects (across namespaces when namespace is None); [] when the API is not served."""
 
-    def served_versions(self, group: str) -> list[str]:
+    # builtins.list: in this class's body `list` is the method above
+    def served_versions(self, group: str) -> builtins.list[str]:
         """Versions served for an API group, preferred first; [] when the group is absent."""
 
 

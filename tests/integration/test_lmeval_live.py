@@ -349,8 +349,11 @@ def _selected_cases(request: pytest.FixtureRequest) -> list[Case]:
     """Only the cases whose tests were collected for this session (so `-k` runs one quickly)."""
     names = set()
     for item in request.session.items:
+        # Only a pytest.Function has .module: a session may also hold doctest or plugin items.
+        if not isinstance(item, pytest.Function) or item.module is not request.module:
+            continue
         callspec = getattr(item, "callspec", None)
-        if item.module is request.module and callspec is not None and "case" in callspec.params:
+        if callspec is not None and "case" in callspec.params:
             names.add(callspec.params["case"].name)
     return [c for c in CASES if c.name in names]
 

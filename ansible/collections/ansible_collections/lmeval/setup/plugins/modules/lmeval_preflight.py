@@ -41,8 +41,8 @@ def main() -> None:
     require_lmeval_setup(module)
     from lmeval_setup.bootstrap.ansible_support import fail
     from lmeval_setup.bootstrap.preflight import access_from_dicts, missing_access, missing_message
-    wanted = access_from_dicts(module.params["access"])
     try:
+        wanted = access_from_dicts(module.params["access"])
         missing = missing_access(connect(module), wanted)
     except Exception as exc:
         fail(module, exc)

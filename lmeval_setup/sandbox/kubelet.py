@@ -42,7 +42,6 @@ import itertools
 import json
 import queue
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -66,6 +65,7 @@ from lmeval_setup.sandbox.podruntime import (
     stream_binary,
 )
 from lmeval_setup.sandbox.scripts import RUN_FOREVER, ContainerScript, LogLine, stamp_line
+from lmeval_setup.sandbox.tlsaccept import HandshakeInHandlerThread, server_context
 
 NODE_NAME = "sandbox-node"
 KUBELET_VERSION = "v1.36.3"
@@ -473,15 +473,8 @@ class Kubelet:
     def _start_server(self) -> None:
         if self._server is not None:
             return
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        with tempfile.TemporaryDirectory() as tmp:  # ssl only loads keys from files; remove them at once
-            cert, key = Path(tmp) / "kubelet.crt", Path(tmp) / "kubelet.key"
-            cert.write_bytes(self._cert_pem)
-            key.write_bytes(self._key_pem)
-            key.chmod(0o600)
-            context.load_cert_chain(cert, key)
         server = _LogServer(("127.0.0.1", 0), _LogHandler, self)
-        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server.tls_context = server_context(self._cert_pem, self._key_pem)  # handshakes in handler threads
         self._server = server
         self.port = int(server.server_address[1])
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True,
@@ -1265,7 +1258,7 @@ def _parse_time(text: str | None) -> dt.datetime | None:
 # HTTP
 
 
-class _LogServer(ThreadingHTTPServer):
+class _LogServer(HandshakeInHandlerThread):
     daemon_threads = True
     allow_reuse_address = True
 
@@ -1289,7 +1282,8 @@ class _LogHandler(BaseHTTPRequestHandler):
             return
         if len(parts) == 5 and parts[:2] == ["runtime", "exec-target"]:
             command = parse_qs(url.query).get("command", [])
-            code, answer = self.server.kubelet.exec_target(*parts[2:], command=command)
+            namespace, pod_name, container = parts[2:]
+            code, answer = self.server.kubelet.exec_target(namespace, pod_name, container, command=command)
             self._send(code, json.dumps(answer) if code == 200 else str(answer))
             return
         if len(parts) != 4 or parts[0] != "containerLogs":

@@ -25,16 +25,14 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
-import ssl
 import struct
-import tempfile
 import time
 from dataclasses import KW_ONLY, dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from lmeval_setup.sandbox.loopback import LoopbackServer
+from lmeval_setup.sandbox.tlsaccept import HandshakeInHandlerThread, server_context
 
 FAULTS = ("429", "500", "slow", "reset", "no-logprobs")
 ROUTES = {"/v1/completions": "POST", "/v1/chat/completions": "POST", "/v1/models": "GET", "/health": "GET",
@@ -108,7 +106,7 @@ def _completion_text(prompt: Any, stop: Any) -> str:
     return text
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(HandshakeInHandlerThread):
     daemon_threads = True
     allow_reuse_address = True
 
@@ -310,13 +308,6 @@ class ModelServer(LoopbackServer):
         self._server = _Server((host, port), self.config)
         self.scheme = "http"
         if tls is not None:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            with tempfile.TemporaryDirectory() as tmp:  # ssl loads keys only from files; remove them at once
-                cert, key = Path(tmp) / "tls.crt", Path(tmp) / "tls.key"
-                cert.write_bytes(tls[0])
-                key.write_bytes(tls[1])
-                key.chmod(0o600)
-                context.load_cert_chain(cert, key)
-            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self._server.tls_context = server_context(*tls)  # each connection handshakes in its own thread
             self.scheme = "https"
         self._serve(self._server, host, "modelserver")

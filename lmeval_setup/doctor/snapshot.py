@@ -10,6 +10,7 @@ offline exactly as it does live.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
@@ -98,12 +99,12 @@ class Snapshot:
                     out.append(obj)
         return out
 
-    def served_versions(self, group: str) -> list[str]:
+    def served_versions(self, group: str) -> builtins.list[str]:
         if group in self.served:
             return list(self.served[group])
         return self._versions_from_objects(group)
 
-    def _versions_from_objects(self, group: str) -> list[str]:
+    def _versions_from_objects(self, group: str) -> builtins.list[str]:
         """Offline fallback: the CRD's served versions (storage first), else the versions objects carry."""
         for (g, p, _, _), crd in self.objects.items():
             if g != "apiextensions.k8s.io" or p != "customresourcedefinitions":
@@ -130,7 +131,7 @@ class Snapshot:
     def log(self, namespace: str, pod: str, container: str) -> str | None:
         return self.logs.get((namespace, pod, container))
 
-    def events_for(self, namespace: str, kind: str, name: str) -> list[JSON]:
+    def events_for(self, namespace: str, kind: str, name: str) -> builtins.list[JSON]:
         if self._events is None:
             self._events = {}
             for obj in self.list("", "v1", "events"):

@@ -11,6 +11,7 @@ Without workers, prefetch() does nothing and every call is one request, as befor
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections.abc import Iterable
 from dataclasses import KW_ONLY, dataclass
@@ -105,7 +106,7 @@ class KubeSource:
         answer: list[JSON] = self._answer(Read.list(group, version, plural, namespace, label_selector))
         return answer
 
-    def served_versions(self, group: str) -> list[str]:
+    def served_versions(self, group: str) -> builtins.list[str]:
         answer: list[str] = self._answer(Read.versions(group))
         return answer
 
@@ -118,7 +119,7 @@ class KubeSource:
             return self._list(read)
         return self._served_versions(read.group)
 
-    def _list(self, read: Read) -> list[JSON]:
+    def _list(self, read: Read) -> builtins.list[JSON]:
         path = resource_path(read.group, read.version, read.plural, read.namespace)
         try:
             return list(self.kube.list_items(path, labelSelector=read.label_selector))
@@ -127,7 +128,7 @@ class KubeSource:
                 return []
             raise
 
-    def _served_versions(self, group: str) -> list[str]:
+    def _served_versions(self, group: str) -> builtins.list[str]:
         doc = self.kube.get_or_none(f"/apis/{group}")
         if not doc:
             self._require_kubernetes()

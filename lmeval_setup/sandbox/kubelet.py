@@ -1269,7 +1269,9 @@ class _LogServer(HandshakeInHandlerThread):
 
 class _LogHandler(BaseHTTPRequestHandler):
     server: _LogServer
-    protocol_version = "HTTP/1.0"  # the body ends when we close: simplest way to stream `follow`
+    # Keep-alive (kubelet-stream's proxy reuses its connections: no TLS handshake per log read); a `follow`
+    # body is close-delimited (Connection: close), the simplest way to stream it.
+    protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -1321,6 +1323,7 @@ class _LogHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
+        self.send_header("Connection", "close")  # the body ends when we close
         self.end_headers()
         self._follow(kubelet, run.uid, container, selected, len(lines), query)
 

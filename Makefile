@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv controlplane jobimage lint ansible-lint ansible-sanity unit bench peers soak constraints clean
+.PHONY: demo test venv controlplane jobimage lint typecheck ansible-lint ansible-sanity unit bench peers soak constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,11 @@ lint: venv
 
 # The Ansible side: ansible-lint's production profile (.ansible-lint) on the collection, playbooks and deploy/,
 # and ansible-test sanity on the lmeval.setup collection (tools/ansible_sanity.py says what it needs offline).
+# mypy over the package ([tool.mypy] in pyproject.toml); ~15 s from a cold cache, so CI runs it with the soak tier
+# (.ci/run) rather than in front of every `make test`.
+typecheck: venv
+	$(BIN)/mypy lmeval_setup
+
 ansible-lint: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint
 
@@ -61,7 +66,7 @@ bench: venv controlplane peers
 
 # The soak tier: the tests marked slow (molecule, the installed wheel, the seed-fix flow on every line but make
 # demo's, the apiserver killed at each bootstrap step) and the fuzz (marked soak) at 10,000 examples per test.
-soak: venv controlplane jobimage
+soak: venv controlplane jobimage typecheck
 	LMEVAL_SOAK=1 LMEVAL_REQUIRE_CONTROLPLANE=1 $(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder \
 	  -m "slow or soak"
 

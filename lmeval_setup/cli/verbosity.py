@@ -59,18 +59,31 @@ def status_printer() -> Callable[[str], None]:
     return show
 
 
-def _on_quiet(_ctx: click.Context, _: click.Parameter, value: bool) -> None:
-    if value:
-        if verbose():
-            raise click.UsageError("-q/--quiet and -v/--verbose exclude each other")
-        set_level(QUIET)
+def _on_quiet(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    ctx.meta[_QUIET_SEEN] = value
+    _set_level_of_this_invocation(ctx)
 
 
-def _on_verbose(_ctx: click.Context, _: click.Parameter, value: int) -> None:
-    if value:
-        if quiet():
-            raise click.UsageError("-q/--quiet and -v/--verbose exclude each other")
-        set_level(NORMAL + value)
+def _on_verbose(ctx: click.Context, _: click.Parameter, value: int) -> None:
+    ctx.meta[_VERBOSE_SEEN] = value
+    _set_level_of_this_invocation(ctx)
+
+
+_QUIET_SEEN, _VERBOSE_SEEN = "lmeval_setup.quiet", "lmeval_setup.verbose"
+
+
+def _set_level_of_this_invocation(ctx: click.Context) -> None:
+    """Once both options are parsed (click calls both callbacks on every invocation, given or not), the level
+    is theirs alone for this invocation: an earlier one in the same process (CliRunner, the command used as a
+    library) that said -q must not leave this one quiet. Only main() used to reset it."""
+    if _QUIET_SEEN not in ctx.meta or _VERBOSE_SEEN not in ctx.meta:
+        return
+    quiet_given, verbose_count = ctx.meta[_QUIET_SEEN], ctx.meta[_VERBOSE_SEEN]
+    if quiet_given and verbose_count:
+        raise click.UsageError("-q/--quiet and -v/--verbose exclude each other")
+    set_level(QUIET if quiet_given else NORMAL + verbose_count)
+    # ...and ends with it, for code run after it in the same process that parses no -q/-v of its own.
+    ctx.call_on_close(lambda: set_level(NORMAL))
 
 
 def verbosity_params() -> list[click.Option]:

@@ -80,6 +80,29 @@ def test_quiet_drops_notes_verbose_is_accepted(tmp_path: Path, capsys: pytest.Ca
     assert code == 2 and "exclude each other" in err
 
 
+def test_quiet_lasts_one_invocation_without_main(tmp_path: Path) -> None:
+    """-q applies to the invocation that says it. Before: only main() reset the level, so a command invoked
+    directly (CliRunner, the command used as a library) after a -q one stayed quiet; seen in a fresh-clone run,
+    where test_selectors lost lint's "no LMEvalJob documents found" note to an earlier test's -q."""
+    from click.testing import CliRunner
+
+    from lmeval_setup.cli.lint import lint
+    from lmeval_setup.cli.verbosity import NORMAL, level
+
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("kind: ConfigMap\napiVersion: v1\nmetadata: {name: x}\n")
+    runner = CliRunner()
+    quiet = runner.invoke(cli, ["lint", str(empty), "-q"])
+    assert quiet.exit_code == 0 and "note:" not in quiet.output, quiet.output
+    assert level() == NORMAL, "the -q ended with its invocation"
+    for again in (runner.invoke(cli, ["lint", str(empty)]), runner.invoke(lint, [str(empty)])):
+        assert "note: no LMEvalJob documents found" in again.output, again.output
+    assert level() == NORMAL
+    assert runner.invoke(cli, ["lint", str(empty), "-q", "-v"]).exit_code == 2
+    assert runner.invoke(cli, ["lint", str(empty), "-v", "-q"]).exit_code == 2
+    assert "note: no LMEvalJob documents found" in runner.invoke(cli, ["lint", str(empty), "-v"]).output
+
+
 def _leaf_commands() -> dict[str, click.Command]:
     ctx = click.Context(cli)
     out: dict[str, click.Command] = {}

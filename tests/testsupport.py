@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +52,14 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, every: 
             return last
         time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}; last={last!r}")
+
+
+@contextmanager
+def serving(httpd: HTTPServer) -> Iterator[HTTPServer]:
+    """A test server answering on a daemon thread for the block; shut down and closed after it."""
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from testsupport import serving
 
 from lmeval_setup.kube.pool import StdlibPool
 
@@ -100,13 +101,8 @@ class TlsServer:
 @pytest.fixture()
 def tls_server(tmp_path: Path) -> Iterator[TlsServer]:
     s = TlsServer(tmp_path)
-    thread = threading.Thread(target=s.httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(s.httpd):
         yield s
-    finally:
-        s.httpd.shutdown()
-        s.httpd.server_close()
 
 
 def test_requests_take_the_prewarmed_connections(tls_server: TlsServer) -> None:

@@ -5,11 +5,11 @@ replaced without failing the request, and a streamed body returns its connection
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from testsupport import serving
 
 from lmeval_setup.kube.pool import StdlibPool
 
@@ -51,13 +51,8 @@ class Server:
 @pytest.fixture()
 def server() -> Iterator[Server]:
     s = Server()
-    thread = threading.Thread(target=s.httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(s.httpd):
         yield s
-    finally:
-        s.httpd.shutdown()
-        s.httpd.server_close()
 
 
 def test_sequential_requests_share_one_connection(server: Server) -> None:

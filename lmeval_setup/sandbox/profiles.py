@@ -214,6 +214,23 @@ def wait_established(kube: Kube, names: list[str], timeout: float = 30.0) -> Non
         time.sleep(0.1)
 
 
+def wait_admitted(kube: Kube, collection: str, bodies: Iterable[JSON], timeout: float = 30.0) -> None:
+    """Dry-run create each body until the apiserver admits them all: after a CRD's schema changes, the
+    apiserver validates with the old one until its CRD informer has seen the update (Established is already
+    True, so wait_established cannot tell). Under load that took long enough for a create to be refused by
+    an enum the new schema no longer has. A body still refused at `timeout` raises that refusal."""
+    deadline = time.monotonic() + timeout
+    for body in bodies:
+        while True:
+            try:
+                kube.create(collection, body, dry_run=True)
+                break
+            except ApiError as exc:
+                if exc.status != 422 or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
+
+
 def _established(crd: JSON | None) -> bool:
     conditions = ((crd or {}).get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)

@@ -29,7 +29,7 @@ from lmeval_setup.kube.client import Kube, resource_path
 from lmeval_setup.platform import releases as R
 from lmeval_setup.sandbox import operator_build as OB
 from lmeval_setup.sandbox.lifeline import spawn_tied
-from lmeval_setup.sandbox.profiles import CRD_PATH, apply, wait_established
+from lmeval_setup.sandbox.profiles import CRD_PATH, apply, wait_admitted, wait_established
 
 JSON = dict[str, Any]
 JOB_NAMESPACE = "real-pods"
@@ -38,6 +38,7 @@ SA_DIR = "/run/secrets/kubernetes.io/serviceaccount"  # /var/run is /run
 # Any image names: the manager only writes them into the pods (3.5 exits when the keys are missing).
 POD_IMAGE, DRIVER_IMAGE = "quay.io/trustyai/ta-lmes-job:latest", "quay.io/trustyai/ta-lmes-driver:latest"
 POD_TIMEOUT_S = 120.0
+JOBS = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", JOB_NAMESPACE)
 
 
 def missing_for_line(line: str) -> str:
@@ -48,6 +49,11 @@ def missing_for_line(line: str) -> str:
     if not build.reads_applications_namespace and (shutil.which("unshare") is None or os.geteuid() != 0):
         return f"{line} reads its namespace from {SA_DIR}/namespace: needs root and unshare -m"
     return ""
+
+
+def job_body(name: str, spec: JSON) -> JSON:
+    return {"apiVersion": f"{R.LMEVAL_GROUP}/{R.LMEVAL_VERSION}", "kind": "LMEvalJob", "metadata": {"name": name},
+            "spec": spec}
 
 
 def main_container(pod: JSON) -> JSON:
@@ -72,23 +78,20 @@ class RealManagers:
 
     def completed(self, build: OB.OperatorBuild, specs: dict[str, JSON]) -> dict[str, JSON]:
         """Each job's status once `build`'s manager has completed it (jobs it fails before any pod)."""
-        jobs = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", JOB_NAMESPACE)
-
         def complete_status(job: str) -> JSON | None:
-            status = (self.kube.get(f"{jobs}/{job}").get("status") or {})
+            status = (self.kube.get(f"{JOBS}/{job}").get("status") or {})
             return status if status.get("state") == "Complete" else None
         return self._each(build, specs, "a Complete status", complete_status)
 
     def _each(self, build: OB.OperatorBuild, specs: dict[str, JSON], what: str,
               read: Callable[[str], JSON | None]) -> dict[str, JSON]:
         """Create the jobs under `build`'s manager and wait for `read` to give something for each."""
-        self._install_crd(build)
-        jobs = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", JOB_NAMESPACE)
+        bodies = [job_body(name, spec) for name, spec in specs.items()]
+        self.install_crd(build, bodies)
         manager = self._start(build)
         try:
-            for name, spec in specs.items():
-                self.kube.create(jobs, {"apiVersion": f"{R.LMEVAL_GROUP}/{R.LMEVAL_VERSION}", "kind": "LMEvalJob",
-                                        "metadata": {"name": name}, "spec": spec})
+            for body in bodies:
+                self.kube.create(JOBS, body)
             return {name: self._wait(build, manager, name, what, read) for name in specs}
         finally:
             stop(manager)
@@ -104,13 +107,15 @@ class RealManagers:
         log = (self.logs / f"{build.line}.log").read_text(errors="replace")
         raise AssertionError(f"{build.line}'s manager gave {job} no {what}\n{log[-3000:]}")
 
-    def _install_crd(self, build: OB.OperatorBuild) -> None:
-        """The line's shipped LMEvalJob CRD, replacing the previous line's."""
+    def install_crd(self, build: OB.OperatorBuild, jobs: list[JSON]) -> None:
+        """The line's shipped LMEvalJob CRD, replacing the previous line's, once the apiserver admits `jobs`
+        under it (the previous line's enum on spec.model refused upstream v1.38.0's typo'd model type)."""
         crd = yaml.load(build.crd.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         body = {k: v for k, v in crd.items() if k != "status"}
         body["metadata"] = {"name": crd["metadata"]["name"]}
         apply(self.kube, f"{CRD_PATH}/{body['metadata']['name']}", body)
         wait_established(self.kube, [body["metadata"]["name"]], timeout=60)
+        wait_admitted(self.kube, JOBS, jobs, timeout=60)
 
     def _start(self, build: OB.OperatorBuild) -> subprocess.Popen[bytes]:
         manager = [str(build.manager), "--enable-services", "LMES", "--metrics-bind-address", "0",

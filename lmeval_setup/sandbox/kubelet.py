@@ -1142,13 +1142,14 @@ class Kubelet:
         self._pending[uid] = (now + SCHEDULER_RETRY_SECONDS, message)
         if message == last:
             return
+        # The scheduler's order (handleSchedulingFailure): the event is recorded, then the condition written.
+        self._event(pod, "Warning", "FailedScheduling", None, message, component="default-scheduler", once=False)
         condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
                      "lastProbeTime": None, "lastTransitionTime": rfc3339(now_utc())}
         with contextlib.suppress(ApiError):
             self.kube.request("PATCH", resource_path("", "v1", "pods", ns, name, "status"),
                               body={"status": {"phase": "Pending", "conditions": [condition]}},
                               content_type=MERGE_PATCH)
-        self._event(pod, "Warning", "FailedScheduling", None, message, component="default-scheduler", once=False)
 
     # -- events ------------------------------------------------------------------------------------
     def _event(self, pod: JSON, kind: str, reason: str, c: ContainerRun | None, message: str, *,

@@ -144,8 +144,14 @@ def test_gpu_request_the_node_lacks_stays_pending_unschedulable(
     assert condition["reason"] == "Unschedulable"
     assert "Insufficient nvidia.com/gpu" in condition["message"]
     assert not get_pod(kube, namespace, "needs-gpu")["spec"].get("nodeName")
-    events = kube.get(resource_path("", "v1", "events", namespace))["items"]
-    assert any(e["reason"] == "FailedScheduling" and "Insufficient nvidia.com/gpu" in e["message"] for e in events)
+
+    def failed_scheduling() -> list[dict]:
+        # The scheduler's event recorder is asynchronous: on a cluster the event may follow the condition.
+        events = kube.get(resource_path("", "v1", "events", namespace))["items"]
+        return [e for e in events if e["reason"] == "FailedScheduling"]
+
+    events = wait_for("a FailedScheduling event", failed_scheduling)
+    assert all("Insufficient nvidia.com/gpu" in e["message"] for e in events)
 
 
 def test_image_pull_failure_and_missing_secret_are_waiting_reasons(

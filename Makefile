@@ -8,10 +8,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test venv controlplane jobimage lint typecheck ansible-lint ansible-sanity unit bench peers soak constraints clean
 
+# --no-compile: pip byte-compiles every module it installs (Ansible's thousands), half the install's time; a
+# module is compiled when first imported instead, and most never are.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[cluster,dev,plot,fix]'
+	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt -e '.[cluster,dev,plot,fix]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -50,9 +52,10 @@ ansible-sanity: venv
 # `make soak` runs the rest, and CI (.ci/run) runs both, so CI still runs every assertion.
 # Three workers on two cores: most of the suite waits on apiservers, Ansible and lm-eval rather than computing;
 # --dist loadfile keeps a module's tests (and its module-scoped sandbox) on one worker; --no-loadscope-reorder
-# hands the modules out in collection order, where tests/conftest.py puts the slowest first.
-test: venv controlplane jobimage lint ansible-lint ansible-sanity
-	LMEVAL_REQUIRE_CONTROLPLANE=1 $(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder -m "not slow"
+# hands the modules out in collection order, where tests/conftest.py puts the slowest first. tools/test.sh runs
+# ruff first, then ansible-lint and ansible-test sanity beside pytest (in what CPU its waiting workers leave).
+test: venv controlplane jobimage
+	bash tools/test.sh
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit

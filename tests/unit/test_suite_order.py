@@ -51,9 +51,13 @@ def test_the_slowest_tests_go_first_and_their_module_keeps_its_place() -> None:
 
 
 def _pytest_args(target: str) -> list[str]:
-    """The pytest command line of a Makefile target's recipe (continuation lines joined)."""
+    """The pytest command line of a Makefile target's recipe (continuation lines joined), or of the script
+    the recipe runs (`bash tools/test.sh`)."""
     recipe = (REPO / "Makefile").read_text().split(f"\n{target}:", 1)[1].split("\n\n", 1)[0].replace("\\\n", " ")
-    return shlex.split(next(line for line in recipe.splitlines() if " -m pytest " in line))
+    lines = recipe.splitlines()
+    for script in re.findall(r"^\s*bash (tools/\S+\.sh)\s*$", recipe, re.M):
+        lines += (REPO / script).read_text().replace("\\\n", " ").splitlines()
+    return shlex.split(next(line for line in lines if " -m pytest " in line))
 
 
 def test_make_test_hands_modules_out_in_collection_order() -> None:

@@ -16,7 +16,7 @@ and never compete with the failure.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass
 
 from lmeval_setup.redact import redact_text
@@ -302,17 +302,31 @@ _SLOW_REQUEST = re.compile(r"Requesting API:.*\[[\d:]+<[^,]*, +(?P<secs>[\d.]+)s
 DEFAULT_TIMEOUT_S = 300  # lm-eval TemplateAPI default (the docs say 30; the code says 300)
 
 
-def _final_hits(lines: list[str]) -> Iterator[LogHit]:
+def _last_final_hit(lines: list[str]) -> LogHit | None:
+    """The attribution of the last line that has one. Scanned from the end up: lm-eval's final exception
+    is in the last lines, so a failed run's log is settled after a few lines instead of every catalog
+    pattern being tried on each of its (up to LOG_TAIL_LINES) lines; the answer is the same as a forward
+    scan's last hit, since each line is attributed on its own (refiners read the whole log, never the
+    scan's position)."""
     ctx = _Context(lines)
-    for i, line in enumerate(lines):
-        for pattern in _FINAL:
-            m = pattern.regex.search(line)
-            if not m:
-                continue
-            hit = _to_hit(pattern, m, i, line, ctx)
-            if hit is not None:
-                yield hit
-                break  # one attribution per line; the catalog order breaks ties
+    for i in range(len(lines) - 1, -1, -1):
+        hit = _line_hit(lines[i], i, ctx)
+        if hit is not None:
+            return hit
+    return None
+
+
+def _line_hit(line: str, i: int, ctx: _Context) -> LogHit | None:
+    """One line's attribution: the first catalog pattern that matches it and is not refined away (the
+    catalog order breaks ties on one line)."""
+    for pattern in _FINAL:
+        m = pattern.regex.search(line)
+        if m is None:
+            continue
+        hit = _to_hit(pattern, m, i, line, ctx)
+        if hit is not None:
+            return hit
+    return None
 
 
 def _to_hit(pattern: _Pattern, m: re.Match[str], i: int, line: str, ctx: _Context) -> LogHit | None:
@@ -334,13 +348,15 @@ def _to_hit(pattern: _Pattern, m: re.Match[str], i: int, line: str, ctx: _Contex
 
 def failure(log: str) -> LogHit | None:
     """The root cause of a failed run: the last exception line that names one (None if nothing matches)."""
-    hits = list(_final_hits(split_lines(log)))
-    return hits[-1] if hits else None
+    return _last_final_hit(split_lines(log))
 
 
 def quality_hits(log: str) -> list[LogHit]:
     """Non-fatal findings: TLS verification disabled (LME028), truncation (LME030), a slow endpoint (LME008)."""
-    lines = split_lines(log)
+    return _quality_hits(split_lines(log))
+
+
+def _quality_hits(lines: list[str]) -> list[LogHit]:
     out: list[LogHit] = []
     for rule_id, pattern, message in (
         ("LME028", _INSECURE, "the client does not verify the endpoint's TLS certificate"),
@@ -379,10 +395,11 @@ def _slow_requests(lines: list[str]) -> LogHit | None:
 
 def analyse(log: str) -> list[LogHit]:
     """Everything a log says: the failure (if any) first, then quality warnings for other rules."""
+    lines = split_lines(log)  # once for both readings
     hits: list[LogHit] = []
-    main = failure(log)
+    main = _last_final_hit(lines)
     if main is not None:
         hits.append(main)
     seen = {main.rule_id} if main else set()
-    hits.extend(h for h in quality_hits(log) if h.rule_id not in seen)
+    hits.extend(h for h in _quality_hits(lines) if h.rule_id not in seen)
     return hits

@@ -215,7 +215,9 @@ _FINAL: tuple[_Pattern, ...] = (
        "the dataset needs a loading script (remote code), which the pod may not run"),
     _p("ERR-012", r"DatasetNotFoundError: Dataset '(?P<dataset>[^']+)' (?:is a gated dataset on the Hub|doesn't "
        r"exist on the Hub or cannot be accessed)", "LME011", "dataset {dataset!r} is gated or does not exist"),
-    _p("ERR-013", r"(?P<metric>\S+) not found in the evaluate library!", "LME001",
+    # The metric starts where its word does ((?<!\S)): the same match as without, but \S+ is no longer
+    # retried from every character of every word of every line (half of all the catalog's search time).
+    _p("ERR-013", r"(?<!\S)(?P<metric>\S+) not found in the evaluate library!", "LME001",
        "metric {metric!r} must be fetched from the Hugging Face Hub, but the pod runs offline"),
     _p("ERR-014", r"Cannot reach (?P<url>\S+): offline mode is enabled", "LME001",
        "{url} cannot be fetched: the pod runs offline (HF_HUB_OFFLINE=1)"),

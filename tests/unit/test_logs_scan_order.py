@@ -98,3 +98,27 @@ def test_analyse_keeps_failure_first_and_quality_hits_after() -> None:
     assert [h.rule_id for h in L.analyse(log)] == ["LME010", "LME028"]
     assert L.analyse(log)[0] == L.failure(log)
     assert L.analyse(log)[1:] == L.quality_hits(log)
+
+
+# ERR-013 as first written; the catalog's anchors the metric at the start of its word (same matches, linear).
+ERR_013_AS_WRITTEN = r"(?P<metric>\S+) not found in the evaluate library!"
+
+
+def test_the_metric_pattern_matches_what_it_matched_before() -> None:
+    import random
+    import re
+
+    before = re.compile(ERR_013_AS_WRITTEN)
+    now = next(p.regex for p in L._FINAL if p.name == "ERR-013")
+    pieces = ["a", "b", " ", "\t", "!", "é", "\u00a0", " not found in the evaluate library!",
+              "x not found in the evaluate library", "bleu"]
+    rng = random.Random(13)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 8))) for _ in range(20_000)]
+    texts += ["  bleu not found in the evaluate library!", "bleu not found in the evaluate library!",
+              "x y not found in the evaluate library! z not found in the evaluate library!"]
+    found = 0
+    for text in texts:
+        a, b = before.search(text), now.search(text)
+        assert (a and (a.span(), a.groupdict())) == (b and (b.span(), b.groupdict())), text
+        found += a is not None
+    assert found > 1000  # the texts exercise matches, not only misses

@@ -25,6 +25,7 @@ from datetime import datetime
 
 from lmeval_setup.doctor import kueue as KQ
 from lmeval_setup.doctor import operator_log as OL
+from lmeval_setup.doctor.gc_policy import rare_collections_while_reading
 from lmeval_setup.doctor.sanitize import sanitize_log
 from lmeval_setup.doctor.snapshot import CLUSTER_UNREADABLE_NOTE, JSON, Snapshot
 from lmeval_setup.errors import LmevalError, OpenShiftAIMissing, PrerequisiteError
@@ -115,6 +116,11 @@ class RecordingSource:
 
 
 def collect(kube: Kube, scope: Scope) -> Snapshot:
+    with rare_collections_while_reading():  # doctor/gc_policy.py: decoded JSON makes no garbage cycles
+        return _collect(kube, scope)
+
+
+def _collect(kube: Kube, scope: Scope) -> Snapshot:
     snapshot = Snapshot(collected_at=S.utcnow(), scope=scope.as_dict())
     lock = threading.Lock()
     with KubeSource(kube, workers=CLUSTER_READ_WORKERS) as live, ReadPool(1, "cluster-layer") as side:

@@ -122,6 +122,17 @@ def validate(doc: Any) -> Iterator[SchemaIssue]:
         yield SchemaIssue("required", "spec", message="spec is missing", value=None, expected="object")
 
 
+def validate_metadata_and_status(doc: dict[str, Any]) -> Iterator[SchemaIssue]:
+    """What validate(doc) yields for the document's metadata and status, without walking its spec (the
+    doctor's spec cache checks these parts of every job, and shares the spec's findings)."""
+    meta = doc.get("metadata")
+    if meta is not None:
+        yield from _validate_metadata(meta)
+    status = doc.get("status")
+    if status is not None:
+        yield from validate_node(status, root_schema()["properties"]["status"], "status")
+
+
 def _validate_metadata(meta: Any) -> Iterator[SchemaIssue]:
     if not isinstance(meta, dict):
         yield SchemaIssue("type", "metadata", message=f"metadata must be an object, not {type_name(meta)}", value=meta,

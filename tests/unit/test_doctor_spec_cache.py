@@ -82,3 +82,30 @@ def test_a_job_with_a_metadata_or_status_schema_issue_keeps_that_finding() -> No
     assert ("odd-status", "status.podName") in paths
     # the same template without the issue has no such evidence
     assert not any(p[0] == "eval-0" and (p[1] or "").startswith(("metadata", "status")) for p in paths)
+
+
+def test_specs_that_only_print_alike_are_not_shared() -> None:
+    """An offline snapshot's YAML can hold a date where a string belongs: its job must not share the spec
+    findings of a job whose string reads like that date's repr (the cache key once printed both alike)."""
+    import datetime as dt
+
+    dated = _job("ns-a", "dated", {**TEMPLATES[1], "model": dt.date(2026, 1, 1)})
+    text = _job("ns-a", "text", {**TEMPLATES[1], "model": repr(dt.date(2026, 1, 1))})
+    result = E.evaluate(_snapshot([dated, text]))
+    type_errors = {f.target.name for f in result.findings for ev in f.evidence
+                   if f.rule_id == "LME015" and ev.path == "spec.model" and "type" in f.message + ev.text}
+    assert "dated" in type_errors and "text" not in type_errors
+
+
+def test_metadata_and_status_issues_are_what_validate_reports_for_them() -> None:
+    from lmeval_setup.rules.schema import validate, validate_metadata_and_status
+
+    docs = [*_jobs(),
+            {"metadata": "not-a-map", "status": ["x"]},
+            {"metadata": {"name": 3, "labels": {"a": 1}, "annotations": "x"}, "status": None},
+            {"status": {"state": "Exploded", "progressBars": [{"count": "1"}, "bar"], "extra": 1}},
+            {"spec": {"model": "hf"}}]
+    for doc in docs:
+        outside_spec = [i for i in validate(doc) if i.path.startswith(("metadata", "status"))]
+        assert list(validate_metadata_and_status(doc)) == outside_spec, doc
+    assert any(list(validate_metadata_and_status(doc)) for doc in docs[-3:-1])

@@ -331,7 +331,9 @@ class JobLayer:
         self._done = threading.Condition()
         self._pending = 0
         self._error: BaseException | None = None
-        self._dispatched: set[tuple[str, str]] = set()  # (namespace, job name) whose reads are under way
+        # (namespace, job name) of every job handed over: each is judged (and its reads started) once, though
+        # finish() hands every namespace over again and a server may return a namespace in two runs
+        self._handed: set[tuple[str, str]] = set()
         self._dispatching = threading.Lock()  # namespaces are handed over from several threads
         self._unavailable: dict[tuple[str, str, str], int] = {}  # log key -> its position among its pod's
 
@@ -365,9 +367,9 @@ class JobLayer:
 
     def namespace_listed(self, ns: str, jobs: list[JSON]) -> None:
         with self._dispatching:
-            unhealthy = [j for j in jobs if _needs_attention(j)
-                         and (ns, str(j["metadata"].get("name"))) not in self._dispatched]
-            self._dispatched.update((ns, str(j["metadata"].get("name"))) for j in unhealthy)
+            new = [j for j in jobs if (ns, str(j["metadata"].get("name"))) not in self._handed]
+            self._handed.update((ns, str(j["metadata"].get("name"))) for j in new)
+        unhealthy = [j for j in new if _needs_attention(j)]
         if not unhealthy:
             return
         # Pods of healthy jobs are dropped as their page arrives: nothing reads them, and they are most pods.

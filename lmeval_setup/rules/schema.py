@@ -139,14 +139,14 @@ def _validate_metadata(meta: Any) -> Iterator[SchemaIssue]:
                           expected="object")
         return
     for key, value in meta.items():
-        path = join("metadata", str(key))
         if key not in OBJECT_META_FIELDS:
-            yield SchemaIssue("unknown", path, message=f"unknown metadata field {key!r}", value=value)
+            yield SchemaIssue("unknown", join("metadata", str(key)), message=f"unknown metadata field {key!r}",
+                              value=value)
         elif key in ("name", "namespace", "generateName") and not isinstance(value, str):
-            yield SchemaIssue("type", path, message=f"must be a string, not {type_name(value)}", value=value,
-                              expected="string")
+            yield SchemaIssue("type", join("metadata", str(key)), message=f"must be a string, not {type_name(value)}",
+                              value=value, expected="string")
         elif key in ("labels", "annotations"):
-            yield from _validate_string_map(value, path)
+            yield from _validate_string_map(value, join("metadata", str(key)))
 
 
 def _validate_string_map(value: Any, path: str) -> Iterator[SchemaIssue]:
@@ -197,6 +197,13 @@ def _validate_string(value: str, schema: dict[str, Any], path: str) -> Iterator[
                           expected=str(max_length))
 
 
+def _plain_string_ok(value: Any, schema: dict[str, Any]) -> bool:
+    """A string where the schema wants one and checks nothing else: nothing to report, settled without
+    building its path or walking into it (most leaves of a job are such strings)."""
+    return (type(value) is str and schema.get("type") == "string" and "enum" not in schema
+            and "pattern" not in schema and "maxLength" not in schema)
+
+
 def _validate_object(value: dict[Any, Any], schema: dict[str, Any], path: str) -> Iterator[SchemaIssue]:
     properties: dict[str, Any] | None = schema.get("properties")
     extra = schema.get("additionalProperties")
@@ -204,15 +211,19 @@ def _validate_object(value: dict[Any, Any], schema: dict[str, Any], path: str) -
         if value.get(name) is None:
             yield SchemaIssue("required", join(path, name), message=f"required field {name!r} is missing")
     for key, sub in value.items():
-        sub_path = join(path, str(key))
         if properties is not None and key in properties:
-            yield from validate_node(sub, properties[key], sub_path)
+            sub_schema = properties[key]
         elif isinstance(extra, dict):
-            yield from validate_node(sub, extra, sub_path)
+            sub_schema = extra
         elif extra is True or schema.get("x-kubernetes-preserve-unknown-fields"):
             continue
         elif properties is not None or extra is False:
-            yield SchemaIssue("unknown", sub_path, message=f"unknown field {key!r}", value=sub)
+            yield SchemaIssue("unknown", join(path, str(key)), message=f"unknown field {key!r}", value=sub)
+            continue
+        else:
+            continue
+        if not _plain_string_ok(sub, sub_schema):
+            yield from validate_node(sub, sub_schema, join(path, str(key)))
         # An object without properties is free-form (e.g. metadata in the CRD): nothing to check.
 
 

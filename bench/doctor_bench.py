@@ -47,6 +47,11 @@ RTT_MS = 25
 REPEAT = 5  # fresh-process doctors and bare-request runs per RTT, interleaved
 SPEEDUP_TARGET = 10  # issue 15: >= 10x faster than the naive loop at 25 ms RTT
 BARE_TARGET = 1.3  # issue 15: <= 1.3x the bare requests at 25 ms RTT
+# Figures of earlier runs, quoted in the notes (bench/REPORT.md keeps only the latest run's section).
+BEFORE_25MS = "doctor 4.369 s vs bare requests 3.140 s at 25 ms RTT (1.39x), doctor CPU 0.60 s, bare 0.33 s"
+BEFORE_AFTER_CODE = ("doctor CPU 0.530 s -> 0.475 s at load average 3.4 (commit 151d1a5 -> this round: the log "
+                     "scan from the end, the GC threshold while reading, the spec cache's cheaper checks, each job "
+                     "judged once, the redaction's first check on casefolded text)")
 # One read of the diagnosis, made with the client it is given.
 Read = Callable[[Any], object]
 FAILED_LOG = (
@@ -387,6 +392,9 @@ def run() -> dict[str, Any]:
         f"the doctor's other {remote.requests - remote.bare_requests} requests are the cluster layer (detect), "
         "read beside them",
         f"report summary: {report.get('summary', report.get('error'))}",
+        f"the run before (2026-12-06 15:12 UTC, load average 10-14, every doctor compiling lmeval_setup from "
+        f"source): {BEFORE_25MS}; this round's code alone, interleaved on one 2,000-job cluster against that "
+        f"commit's tree (both compiled, 9 fresh doctors each, 25 ms RTT): {BEFORE_AFTER_CODE}",
         "the naive loop is measured in full at both RTTs (no extrapolation); the failed pods' logs are served "
         "through the apiserver by the sandbox kubelet simulator, one Python process for all 200 pods, which on a "
         "shared 2-core machine is the slowest part of every log read (a cluster spreads them over its nodes)",

@@ -392,6 +392,9 @@ def run() -> dict[str, Any]:
         f"the doctor's other {remote.requests - remote.bare_requests} requests are the cluster layer (detect), "
         "read beside them",
         f"report summary: {report.get('summary', report.get('error'))}",
+        f"CPU at {RTT_MS} ms RTT, doctor / bare requests: {median([d.cpu_s for d in remote.doctor]):.2f} s / "
+        f"{median(remote.bare_cpu):.2f} s; on a loaded 2-core machine the doctor's extra CPU becomes wall time, so "
+        f"the wall ratio rises with the load average (the run before: 1.39x at 10-14, 1.22-1.24x on quieter runs)",
         f"the run before (2026-12-06 15:12 UTC, load average 10-14, every doctor compiling lmeval_setup from "
         f"source): {BEFORE_25MS}; this round's code alone, interleaved on one 2,000-job cluster against that "
         f"commit's tree (both compiled, 9 fresh doctors each, 25 ms RTT): {BEFORE_AFTER_CODE}",

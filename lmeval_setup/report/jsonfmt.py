@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from lmeval_setup.redact import redact_text
@@ -13,7 +14,7 @@ SCHEMA_NAME = "lmeval-setup/findings"
 SCHEMA_VERSION = 1
 
 
-def finding_to_dict(finding: Finding) -> dict[str, Any]:
+def finding_to_dict(finding: Finding, *, redact: Callable[[str], str] = redact_text) -> dict[str, Any]:
     rule = finding.rule
     t = finding.target
     out: dict[str, Any] = {
@@ -21,24 +22,24 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
         "slug": rule.slug,
         "severity": finding.severity,
         "title": rule.title,
-        "message": redact_text(finding.message),
+        "message": redact(finding.message),
     }
     if t.kind or t.name:
         out["target"] = {"kind": t.kind, "namespace": t.namespace, "name": t.name}
     if t.file:
         out["file"] = {"path": t.file, "line": t.line, "column": t.column}
-    out["evidence"] = [_evidence(ev) for ev in finding.evidence]
+    out["evidence"] = [_evidence(ev, redact) for ev in finding.evidence]
     out["fix"] = rule.fix
     out["example"] = rule.example or None
     out["docs"] = rule.docs
     if finding.suppression is not None:
         s = finding.suppression
-        out["suppressed"] = {"reason": redact_text(s.reason), "source": s.source, "kind": s.kind}
+        out["suppressed"] = {"reason": redact(s.reason), "source": s.source, "kind": s.kind}
     return out
 
 
-def _evidence(ev: Evidence) -> dict[str, Any]:
-    return {"source": ev.source, "path": ev.path, "line": ev.line, "text": redact_text(ev.text)}
+def _evidence(ev: Evidence, redact: Callable[[str], str]) -> dict[str, Any]:
+    return {"source": ev.source, "path": ev.path, "line": ev.line, "text": redact(ev.text)}
 
 
 def report_dict(findings: Sequence[Finding], *, tool: str, errors: Sequence[str] = ()) -> dict[str, Any]:
@@ -46,6 +47,9 @@ def report_dict(findings: Sequence[Finding], *, tool: str, errors: Sequence[str]
     for f in findings:
         if f.suppression is None:
             counts[f.severity] += 1
+    # Findings of jobs made from one template and failing alike repeat their messages and log lines: each
+    # distinct text is redacted once per report (redact_text is a pure function of its text).
+    redact = lru_cache(maxsize=None)(redact_text)
     suppressed = sum(1 for f in findings if f.suppression is not None)
     if suppressed:
         counts["suppressed"] = suppressed
@@ -54,8 +58,8 @@ def report_dict(findings: Sequence[Finding], *, tool: str, errors: Sequence[str]
         "version": SCHEMA_VERSION,
         "tool": tool,
         "summary": counts,
-        "findings": [finding_to_dict(f) for f in findings],
-        "errors": [redact_text(e) for e in errors],
+        "findings": [finding_to_dict(f, redact=redact) for f in findings],
+        "errors": [redact(e) for e in errors],
     }
 
 

@@ -55,3 +55,32 @@ def test_a_password_named_with_something_after_pw_is_redacted(text: str) -> None
 @pytest.mark.parametrize("text", ["Ba\u017fic dXNlcjpwYXNzd29yZA==", "Authorization: Bearer abc.def.ghi.jkl"])
 def test_other_spellings_are_still_redacted(text: str) -> None:
     assert RD.REDACTED in RD.redact_text(text)
+
+
+# The name=value pattern as first written, before it looked behind for a letter.
+ASSIGNMENT_AS_FIRST_WRITTEN = RD._ASSIGNMENT.pattern.replace("(?<![A-Za-z_])", "", 1)
+
+
+def _redacted_both_ways(texts: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    now = [RD.redact_text(t) for t in texts]
+    monkeypatch.setattr(RD, "_ASSIGNMENT", re.compile(ASSIGNMENT_AS_FIRST_WRITTEN, RD._ASSIGNMENT.flags))
+    return now, [RD.redact_text(t) for t in texts]
+
+
+def test_name_value_pairs_are_redacted_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert RD._ASSIGNMENT.pattern != ASSIGNMENT_AS_FIRST_WRITTEN
+    pieces = ["token", "=", ":", " ", "'", '"', "abc12345", "x", "1", "_", ".", "-", "&", "url", "//", "http://h/?",
+              "key", "Bearer ", "\u00e9", "<redacted>", "api_key", ",", "}", "PW2"]
+    rng = random.Random(3)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 10))) for _ in range(30_000)]
+    now, before = _redacted_both_ways(texts, monkeypatch)
+    assert now == before
+    assert sum(a != t for a, t in zip(now, texts, strict=True)) > 1000  # the texts exercise redaction
+
+
+@pytest.mark.shared
+def test_log_lines_are_redacted_as_before(fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [line for path in sorted((fixtures_dir / "logs").glob("*/*.log"))
+             for line in path.read_text().split("\n")]
+    now, before = _redacted_both_ways(lines, monkeypatch)
+    assert now == before

@@ -87,8 +87,12 @@ class Snapshot:
         self, group: str, version: str, plural: str, namespace: str | None = None,
         label_selector: str | None = None,
     ) -> list[JSON]:
-        wanted = _parse_selector(label_selector)
         by_ns = self._index.get((group, plural), {})
+        # The doctor asks every job's namespace for its PVCs and Workloads, and most have none.
+        nothing = not by_ns if namespace is None else not by_ns.get(namespace)
+        if nothing:
+            return []
+        wanted = _parse_selector(label_selector)
         namespaces = sorted(by_ns) if namespace is None else [namespace]
         out = []
         for ns in namespaces:

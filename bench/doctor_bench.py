@@ -49,9 +49,10 @@ SPEEDUP_TARGET = 10  # issue 15: >= 10x faster than the naive loop at 25 ms RTT
 BARE_TARGET = 1.3  # issue 15: <= 1.3x the bare requests at 25 ms RTT
 # Figures of earlier runs, quoted in the notes (bench/REPORT.md keeps only the latest run's section).
 BEFORE_25MS = "doctor 4.369 s vs bare requests 3.140 s at 25 ms RTT (1.39x), doctor CPU 0.60 s, bare 0.33 s"
-BEFORE_AFTER_CODE = ("doctor CPU 0.530 s -> 0.475 s at load average 3.4 (commit 151d1a5 -> this round: the log "
-                     "scan from the end, the GC threshold while reading, the spec cache's cheaper checks, each job "
-                     "judged once, the redaction's first check on casefolded text)")
+BEFORE_AFTER_CODE = ("doctor CPU 0.530 s -> 0.475 s at load average 3.4 (151d1a5 -> e925ac4: the log scan from "
+                     "the end, the GC threshold while reading, the spec cache's cheaper checks, each job judged once, "
+                     "the redaction's first check on casefolded text), 0.668 s -> 0.591 s at load average 7-10 "
+                     "(151d1a5 -> 1892721, which also redacts a report's repeated texts once)")
 # One read of the diagnosis, made with the client it is given.
 Read = Callable[[Any], object]
 FAILED_LOG = (

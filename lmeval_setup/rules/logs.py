@@ -21,6 +21,7 @@ from dataclasses import KW_ONLY, dataclass
 
 from lmeval_setup.redact import redact_text
 from lmeval_setup.rules.catalog import Severity
+from lmeval_setup.rules.guarded import GuardedPattern
 
 MAX_EVIDENCE_CHARS = 300
 HUB_HOSTS = ("huggingface.co", "hf.co")
@@ -68,25 +69,26 @@ class _Context:
                 out.append((i, m.group("body1") or m.group("body2") or ""))
         return out
 
-    def contains(self, pattern: re.Pattern[str]) -> tuple[int, str] | None:
+    def contains(self, pattern: GuardedPattern) -> tuple[int, str] | None:
         for i, line in enumerate(self.lines):
             if pattern.search(line):
                 return i, line
         return None
 
 
-_RETRY_BODY = re.compile(
+# Searched only when a refiner needs them: compiled then (rules.guarded), not at import.
+_RETRY_BODY = GuardedPattern(
     r"API request failed(?: with error message: (?P<body1>.*?)|! Status code: (?P<status>\d+), "
     r"Response text: (?P<body2>.*?))\. Retrying\.\.\."
 )
-_MODEL_MISSING = re.compile(r"The model `(?P<model>[^`]+)` does not exist")
-_CHAT_BODY = re.compile(r"'loc': \('body', 'messages'\), 'msg': 'Field required'")
-_COMPLETIONS_BODY = re.compile(r"'loc': \('body', 'prompt'\), 'msg': 'Field required'")
-_CONTEXT_BODY = re.compile(
+_MODEL_MISSING = GuardedPattern(r"The model `(?P<model>[^`]+)` does not exist")
+_CHAT_BODY = GuardedPattern(r"'loc': \('body', 'messages'\), 'msg': 'Field required'")
+_COMPLETIONS_BODY = GuardedPattern(r"'loc': \('body', 'prompt'\), 'msg': 'Field required'")
+_CONTEXT_BODY = GuardedPattern(
     r"This model's maximum context length is (?P<max>\d+) tokens|The decoder prompt \(length \d+\) is longer than "
     r"the maximum model length of (?P<max2>\d+)"
 )
-_TOKEN_LOGPROBS = re.compile(r"token_logprobs|parse_logprobs")
+_TOKEN_LOGPROBS = GuardedPattern(r"token_logprobs|parse_logprobs")
 
 Refiner = Callable[[re.Match[str], _Context], "tuple[str, str, tuple[int, str] | None] | None"]
 
@@ -96,7 +98,9 @@ class _Pattern:
     """A final-exception text and how to turn a match into (rule, message[, supporting line])."""
 
     name: str  # the lm-eval-errors.md catalog entry, for readers and tests
-    regex: re.Pattern[str]
+    # Every line of a failed pod's log is searched with every pattern: a line without the pattern's required
+    # literal is passed over without a regex, and a pattern no line needs is never compiled (rules.guarded).
+    regex: GuardedPattern
     _: KW_ONLY
     rule_id: str | None
     message: str = ""  # str.format(**groupdict)
@@ -104,7 +108,7 @@ class _Pattern:
 
 
 def _p(name: str, regex: str, rule_id: str | None, message: str = "", refine: Refiner | None = None) -> _Pattern:
-    return _Pattern(name, re.compile(regex), rule_id=rule_id, message=message, refine=refine)
+    return _Pattern(name, GuardedPattern(regex), rule_id=rule_id, message=message, refine=refine)
 
 
 # -- refiners -------------------------------------------------------------------------------------------
@@ -135,7 +139,7 @@ def _refine_http(m: re.Match[str], ctx: _Context) -> tuple[str, str, tuple[int, 
         return "LME011", f"the Hugging Face Hub answered {status} for {url}", None
     bodies = ctx.bodies()
 
-    def first(pattern: re.Pattern[str]) -> tuple[int, str] | None:
+    def first(pattern: GuardedPattern) -> tuple[int, str] | None:
         return next(((i, body) for i, body in bodies if pattern.search(body)), None)
 
     if status in (401, 403):
@@ -295,12 +299,12 @@ _FINAL: tuple[_Pattern, ...] = (
 )
 
 # -- quality warnings: never the failure, reported with their own (info/warning) rules ------------------
-_INSECURE = re.compile(r"InsecureRequestWarning: Unverified HTTPS request is being made to host|"
-                       r"'verify_certificate': False")
-_TRUNCATED = re.compile(r"Left truncating context\.|Some contexts exceeded \(max length: \(\d+\)|"
-                        r"They were left truncated")
-_INIT_TIMEOUT = re.compile(r"Initializing [\w-]+ model, with arguments: \{.*'timeout': (?P<timeout>\d+)")
-_SLOW_REQUEST = re.compile(r"Requesting API:.*\[[\d:]+<[^,]*, +(?P<secs>[\d.]+)s/it\]")
+_INSECURE = GuardedPattern(r"InsecureRequestWarning: Unverified HTTPS request is being made to host|"
+                           r"'verify_certificate': False")
+_TRUNCATED = GuardedPattern(r"Left truncating context\.|Some contexts exceeded \(max length: \(\d+\)|"
+                            r"They were left truncated")
+_INIT_TIMEOUT = GuardedPattern(r"Initializing [\w-]+ model, with arguments: \{.*'timeout': (?P<timeout>\d+)")
+_SLOW_REQUEST = GuardedPattern(r"Requesting API:.*\[[\d:]+<[^,]*, +(?P<secs>[\d.]+)s/it\]")
 DEFAULT_TIMEOUT_S = 300  # lm-eval TemplateAPI default (the docs say 30; the code says 300)
 
 
@@ -311,17 +315,21 @@ def _last_final_hit(lines: list[str]) -> LogHit | None:
     scan's last hit, since each line is attributed on its own (refiners read the whole log, never the
     scan's position)."""
     ctx = _Context(lines)
+    # A pattern whose required literal is nowhere in the log matches none of its lines: one containment test
+    # over the whole log each, instead of one per line and pattern (most logs hold two or three candidates).
+    whole = "\n".join(lines)
+    candidates = [pattern for pattern in _FINAL if pattern.regex.may_match(whole)]
     for i in range(len(lines) - 1, -1, -1):
-        hit = _line_hit(lines[i], i, ctx)
+        hit = _line_hit(lines[i], i, ctx, candidates)
         if hit is not None:
             return hit
     return None
 
 
-def _line_hit(line: str, i: int, ctx: _Context) -> LogHit | None:
-    """One line's attribution: the first catalog pattern that matches it and is not refined away (the
-    catalog order breaks ties on one line)."""
-    for pattern in _FINAL:
+def _line_hit(line: str, i: int, ctx: _Context, patterns: list[_Pattern]) -> LogHit | None:
+    """One line's attribution: the first of `patterns` (the catalog's, in its order) that matches it and is
+    not refined away (the catalog order breaks ties on one line)."""
+    for pattern in patterns:
         m = pattern.regex.search(line)
         if m is None:
             continue
@@ -359,16 +367,19 @@ def quality_hits(log: str) -> list[LogHit]:
 
 
 def _quality_hits(lines: list[str]) -> list[LogHit]:
+    whole = "\n".join(lines)  # as in _last_final_hit: a pattern whose literal is not in the log is not searched
     out: list[LogHit] = []
     for rule_id, pattern, message in (
         ("LME028", _INSECURE, "the client does not verify the endpoint's TLS certificate"),
         ("LME030", _TRUNCATED, "lm-eval truncated inputs to max_length"),
     ):
+        if not pattern.may_match(whole):
+            continue
         for i, line in enumerate(lines):
             if pattern.search(line):
                 out.append(LogHit(rule_id, i + 1, text=evidence_text(line), message=message))
                 break
-    slow = _slow_requests(lines)
+    slow = _slow_requests(lines) if _SLOW_REQUEST.may_match(whole) else None
     if slow:
         out.append(slow)
     return out

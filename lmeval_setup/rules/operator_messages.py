@@ -14,8 +14,9 @@ Order matters: the first matching entry wins, so specific entries come before fa
 
 from __future__ import annotations
 
-import re
 from dataclasses import KW_ONLY, dataclass
+
+from lmeval_setup.rules.guarded import GuardedPattern
 
 # Kinds produced by tools/operator_messages/main.go.
 ALL_KINDS = frozenset({"error", "status", "event", "reason", "driver-log", "driver-print"})
@@ -25,7 +26,9 @@ USER_VISIBLE_KINDS = ALL_KINDS
 
 @dataclass(frozen=True)
 class MessageMapping:
-    pattern: re.Pattern[str]
+    # Compiled when a message first needs it, and only searched in a message holding its literal
+    # (rules.guarded): a cold doctor classifies a few status messages, not the whole table.
+    pattern: GuardedPattern
     rule: str | None  # the rule that explains the message (its fix is the rule's)
     _: KW_ONLY
     not_user_facing: str | None = None  # why no rule is needed
@@ -36,11 +39,11 @@ class MessageMapping:
 
 
 def _rule(pattern: str, rule_id: str, *kinds: str) -> MessageMapping:
-    return MessageMapping(re.compile(pattern), rule_id, not_user_facing=None, kinds=frozenset(kinds) or ALL_KINDS)
+    return MessageMapping(GuardedPattern(pattern), rule_id, not_user_facing=None, kinds=frozenset(kinds) or ALL_KINDS)
 
 
 def _quiet(pattern: str, reason: str, *kinds: str) -> MessageMapping:
-    return MessageMapping(re.compile(pattern), None, not_user_facing=reason, kinds=frozenset(kinds) or ALL_KINDS)
+    return MessageMapping(GuardedPattern(pattern), None, not_user_facing=reason, kinds=frozenset(kinds) or ALL_KINDS)
 
 
 _LIFECYCLE = "a Normal event of the job's lifecycle (finalizer, pod created, completed, cancelled), not a failure"

@@ -57,7 +57,7 @@ def test_extraction_sees_every_release_and_the_controllers_known_messages(by_rel
 
 def test_every_mapping_names_a_catalog_rule_or_a_reason() -> None:
     for entry in OPERATOR_MESSAGES:
-        assert (entry.rule is None) != (entry.not_user_facing is None), entry.pattern.pattern
+        assert (entry.rule is None) != (entry.not_user_facing is None), entry.pattern.source
         assert entry.rule is None or entry.rule in RULES, entry.rule
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from lmeval_setup.platform.operator_state import parse_time  # the one RFC 3339 reader
 from lmeval_setup.redact import redact_text
 from lmeval_setup.rules.finding import Evidence, Finding, Target
+from lmeval_setup.rules.guarded import GuardedPattern
 from lmeval_setup.rules.operator_messages import rule_for_status_message
 
 JSON = dict[str, Any]
@@ -22,28 +23,30 @@ JSON = dict[str, Any]
 STUCK_AFTER = timedelta(minutes=10)
 LMEVAL_KIND = "LMEvalJob"
 
-_STATUS_MESSAGES: tuple[tuple[re.Pattern[str], str, str], ...] = (
-    (re.compile(r"^Input validation failed: (?P<detail>.*)", re.S), "LME015",
+# Compiled when a message first needs them, searched only in a message holding their literal (rules.guarded).
+_STATUS_MESSAGES: tuple[tuple[GuardedPattern, str, str], ...] = (
+    (GuardedPattern(r"^Input validation failed: (?P<detail>.*)", re.S), "LME015",
      "the operator rejected the job before creating a pod: {detail}"),
-    (re.compile(r"fetching external git tasks is not allowed when allowOnline is false"), "LME001",
+    (GuardedPattern(r"fetching external git tasks is not allowed when allowOnline is false"), "LME001",
      "custom tasks from git need online access, which this job does not have"),
-    (re.compile(r"^(?:OOMKilled|signal: killed)$"), "LME020", "the evaluation container was killed ({message})"),
-    (re.compile(r"^(?:ImagePullBackOff|ErrImagePull|InvalidImageName)$"), "LME019",
+    (GuardedPattern(r"^(?:OOMKilled|signal: killed)$"), "LME020", "the evaluation container was killed ({message})"),
+    (GuardedPattern(r"^(?:ImagePullBackOff|ErrImagePull|InvalidImageName)$"), "LME019",
      "the evaluation image cannot be pulled ({message})"),
-    (re.compile(r"^CreateContainerConfigError$"), "LME022",
+    (GuardedPattern(r"^CreateContainerConfigError$"), "LME022",
      "the container cannot start: a referenced Secret or ConfigMap (or key) is missing"),
-    (re.compile(r"job requires kueue\.x-k8s\.io/queue-name label"), "LME034",
+    (GuardedPattern(r"job requires kueue\.x-k8s\.io/queue-name label"), "LME034",
      "the job needs the kueue.x-k8s.io/queue-name label on this cluster"),
     # The controller's pod create was denied; it copies the apiserver's Forbidden into status.message.
-    (re.compile(r"is forbidden: exceeded quota"), "LME038", "a ResourceQuota refused the pod: {message}"),
-    (re.compile(r"is forbidden: (?:\[)?(?:minimum|maximum) \S+ usage per|is forbidden: .*LimitRange"), "LME038",
+    (GuardedPattern(r"is forbidden: exceeded quota"), "LME038", "a ResourceQuota refused the pod: {message}"),
+    (GuardedPattern(r"is forbidden: (?:\[)?(?:minimum|maximum) \S+ usage per|is forbidden: .*LimitRange"), "LME038",
      "a LimitRange refused the pod: {message}"),
-    (re.compile(r"is forbidden: unable to validate against any security context constraint"), "LME038",
+    (GuardedPattern(r"is forbidden: unable to validate against any security context constraint"), "LME038",
      "no SecurityContextConstraint admits the pod: {message}"),
-    (re.compile(r"is forbidden: violates PodSecurity"), "LME038", "Pod Security admission refused the pod: {message}"),
-    (re.compile(r"exceeded quota"), "LME038", "a ResourceQuota refused the pod: {message}"),
+    (GuardedPattern(r"is forbidden: violates PodSecurity"), "LME038",
+     "Pod Security admission refused the pod: {message}"),
+    (GuardedPattern(r"exceeded quota"), "LME038", "a ResourceQuota refused the pod: {message}"),
     # getPod's error when the pod was deleted (the controller also emits a PodMissing event).
-    (re.compile(r'^pods "[^"]+" not found$'), "LME036", "the job's pod was deleted: {message}"),
+    (GuardedPattern(r'^pods "[^"]+" not found$'), "LME036", "the job's pod was deleted: {message}"),
 )
 
 

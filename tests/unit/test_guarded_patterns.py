@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lmeval_setup.rules import logs as L
+from lmeval_setup.rules import status as S
 from lmeval_setup.rules.guarded import GuardedPattern, required_literals
 from lmeval_setup.rules.operator_messages import OPERATOR_MESSAGES
 
@@ -51,7 +52,8 @@ def test_flags_that_change_literals_turn_the_guard_off() -> None:
 
 def _table_patterns() -> list[GuardedPattern]:
     module_level = [v for v in vars(L).values() if isinstance(v, GuardedPattern)]
-    return [p.regex for p in L._FINAL] + module_level + [m.pattern for m in OPERATOR_MESSAGES]
+    return ([p.regex for p in L._FINAL] + module_level + [m.pattern for m in OPERATOR_MESSAGES]
+            + [entry[0] for entry in S._STATUS_MESSAGES])
 
 
 @pytest.mark.parametrize("pattern", _table_patterns(), ids=lambda p: p.source[:40])

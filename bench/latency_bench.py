@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import site
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,10 @@ _FROM_TREE = ("import runpy, sys\n"
               "sys.path.insert(0, sys.argv.pop(1))\n"
               "runpy.run_module('lmeval_setup.cli.main', run_name='__main__')\n")
 K8SGPT_VERSION = "v0.4.17"
+# python -P: the working directory (this checkout, when the benchmark runs from it) is not put first on sys.path,
+# where `-m` and `-c` put it and its lmeval_setup would win over the installed one; the console script a user
+# runs never has it there either.
+NO_CWD = ("-P",)
 
 
 def compile_bytecode(tree: Path) -> None:
@@ -63,6 +68,40 @@ def compile_bytecode(tree: Path) -> None:
                            invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
 
 
+def user_install(work: Path, notes: list[str]) -> str:
+    """The interpreter of a venv holding this checkout as a user installs it (its wheel), so the figures are
+    the installed CLI's: the dev venv's editable install runs a finder from a .pth file at every start
+    (importlib.util, pathlib, fnmatch, urllib.parse: ~12 ms of `python -c pass` there against ~9 ms in a
+    venv without it), which no user pays. The wheel goes in with --no-deps (pip compiles it, as it does at
+    install); its dependencies are the dev venv's, reached through a path line in a .pth file (a directory
+    added that way is not a site directory: its own .pth files, the editable finder's among them, are not
+    run). Falls back to this interpreter, with a note, when the wheel cannot be built."""
+    root = Path(__file__).resolve().parents[1]
+    venv = work / "user-venv"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # see tests/integration/test_installed.py
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(work / "dist"), str(root)],
+                       check=True, capture_output=True, env=env, timeout=600)
+        subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip", str(venv)],
+                       check=True, capture_output=True, timeout=120)
+        python = venv / "bin" / "python"
+        target = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                                     check=True, capture_output=True, text=True, timeout=60).stdout.strip())
+        wheel = next((work / "dist").glob("lmeval_setup-*.whl"))
+        subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                       check=True, capture_output=True, env=env, timeout=600)
+        (target / "lmeval_bench_dependencies.pth").write_text(site.getsitepackages()[0] + "\n")
+        where = subprocess.run([str(python), *NO_CWD, "-c", "import lmeval_setup; print(lmeval_setup.__file__)"],
+                               check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    except (OSError, subprocess.SubprocessError, StopIteration) as exc:
+        notes.append(f"the doctor ran from the dev venv (editable install): its wheel could not be installed ({exc})")
+        return sys.executable
+    if not Path(where).is_relative_to(target):
+        notes.append(f"the doctor ran from the dev venv (editable install): the wheel's venv imported {where}")
+        return sys.executable
+    return str(python)
+
+
 # -- where a cold doctor's CPU goes --------------------------------------------------------------------------
 # Fresh interpreters, each importing a little more than the one before (CPU medians, so the difference of
 # two rows is what that layer adds); then, in one process with everything imported, the run's own phases.
@@ -71,8 +110,7 @@ _DOCTOR_IMPORTS = ("lmeval_setup.cli.main", "lmeval_setup.cli.doctor", "lmeval_s
                    "lmeval_setup.doctor.evaluate", "lmeval_setup.rules.spec", "lmeval_setup.report.jsonfmt")
 IMPORT_LAYERS: tuple[tuple[str, list[str]], ...] = (
     ("the interpreter without site (python -S -c pass)", ["-S", "-c", "pass"]),
-    ("the interpreter with site (python -c pass: the venv's .pth files, the editable install's finder)",
-     ["-c", "pass"]),
+    ("the interpreter with site (python -c pass: the venv's .pth files)", ["-c", "pass"]),
     ("+ click", ["-c", "import click"]),
     ("+ the CLI and the doctor command (cli.main, cli.doctor, their options)",
      ["-c", "import lmeval_setup.cli.main, lmeval_setup.cli.doctor"]),
@@ -105,20 +143,20 @@ PHASES = ("reading the kubeconfig, the TLS context", "the collection: {requests}
 
 
 def cpu_breakdown(kubeconfig: Path, namespace: str, doctor_cpu_s: float, k8sgpt_cpu_s: float | None,
-                  notes: list[str], repeat: int = 7) -> list[dict[str, Any]]:
+                  notes: list[str], repeat: int = 7, python: str = sys.executable) -> list[dict[str, Any]]:
     """Rows: what each import layer adds to a fresh interpreter's CPU, then the run's phases in process."""
     rows: list[dict[str, Any]] = []
     previous = 0.0
     samples: dict[str, list[float]] = {label: [] for label, _ in IMPORT_LAYERS}
     for _ in range(repeat):  # interleaved, so the machine's load hits each layer alike
         for label, argv in IMPORT_LAYERS:
-            samples[label].append(_timed([sys.executable, *argv]).cpu_s)
+            samples[label].append(_timed([python, *NO_CWD, *argv]).cpu_s)
     for label, _ in IMPORT_LAYERS:
         total = median(samples[label])
         rows.append({"figure": f"0 ms, CPU: {label}",
                      "value": f"{total * 1000:.0f} ms" + (f" (+{(total - previous) * 1000:.0f})" if previous else "")})
         previous = total
-    phases_argv = [sys.executable, "-c", _PHASES, str(kubeconfig), namespace, *_DOCTOR_IMPORTS]
+    phases_argv = [python, *NO_CWD, "-c", _PHASES, str(kubeconfig), namespace, *_DOCTOR_IMPORTS]
     runs = [json.loads(_timed(phases_argv).proc.stdout) for _ in range(repeat)]
     requests = runs[-1]["requests"]
     phases = [median([run["ms"][i] for run in runs]) for i in range(len(PHASES))]
@@ -158,11 +196,11 @@ def _timed(argv: list[str], env: dict[str, str] | None = None) -> Sample:
     return Sample(time.perf_counter() - began, children_cpu() - cpu, proc)
 
 
-def doctor(kubeconfig: Path, namespace: str, tree: Path | None = None) -> Sample:
-    """The CLI of this checkout, or (tree) the lmeval_setup package extracted from another commit."""
+def doctor(kubeconfig: Path, namespace: str, tree: Path | None = None, python: str = sys.executable) -> Sample:
+    """The CLI installed in `python`'s venv, or (tree) the lmeval_setup package extracted from another commit."""
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "LMEVAL_DEBUG")}
     launch = ["-m", "lmeval_setup.cli.main"] if tree is None else ["-c", _FROM_TREE, str(tree)]
-    return _timed([sys.executable, *launch, "doctor", "-n", namespace, "-o", "json",
+    return _timed([python, *NO_CWD, *launch, "doctor", "-n", namespace, "-o", "json",
                    "--kubeconfig", str(kubeconfig)], env)
 
 
@@ -307,13 +345,13 @@ def run() -> dict[str, Any]:
             with toxiproxy(proxy_binary, plane.server.removeprefix("https://"), work) as proxy:
                 kubeconfig = proxied_kubeconfig(plane.kubeconfig, proxy.listen, work / "proxied.kubeconfig")
                 baseline = extract_baseline(BASELINE_REF, work)
-                for tree in (Path(__file__).resolve().parents[1], baseline):
-                    if tree is not None:
-                        compile_bytecode(tree)
+                if baseline is not None:
+                    compile_bytecode(baseline)
+                python = user_install(work, notes)
                 for rtt in RTTS_MS:
                     proxy.set_rtt(rtt)
                     rows += measure_at(rtt, kubeconfig, namespace, jobs, endings, kubectl_path(), k8sgpt_binary,
-                                       work, notes, baseline)
+                                       work, notes, baseline, python)
             Kube.close(sb.kube)
     if k8sgpt_binary is None:
         notes.append(f"k8sgpt not measured: k8sgpt-{K8SGPT_VERSION} is not built in {PEERS_DISPLAY} (make peers "
@@ -354,16 +392,16 @@ def run() -> dict[str, Any]:
 
 def measure_at(rtt: int, kubeconfig: Path, namespace: str, jobs: list[tuple[str, str]], endings: dict[str, str],
                kubectl: Path, k8sgpt_binary: Path | None, work: Path, notes: list[str],
-               baseline: Path | None = None) -> list[dict[str, Any]]:
+               baseline: Path | None = None, python: str = sys.executable) -> list[dict[str, Any]]:
     bare = [bare_lists(kubeconfig, namespace) for _ in range(REPEAT)]
     bare_s = median([b[0] for b in bare])
     doctor_runs: list[Sample] = []
     before_runs: list[Sample] = []
     gpt_runs: list[Sample] = []
     for _ in range(REPEAT):  # interleaved, so the machine's load hits each tool alike
-        doctor_runs.append(doctor(kubeconfig, namespace))
-        if baseline is not None:
-            before_runs.append(doctor(kubeconfig, namespace, baseline))
+        doctor_runs.append(doctor(kubeconfig, namespace, python=python))
+        if baseline is not None:  # the same interpreter: both without the editable finder
+            before_runs.append(doctor(kubeconfig, namespace, baseline, python))
         if k8sgpt_binary is not None:
             gpt_runs.append(k8sgpt(k8sgpt_binary, kubeconfig, namespace, work))
     doctor_s = median([d.wall_s for d in doctor_runs])
@@ -416,7 +454,7 @@ def measure_at(rtt: int, kubeconfig: Path, namespace: str, jobs: list[tuple[str,
                      "value": doctor_root_causes(report)})
     if rtt == 0:
         gpt_cpu_s = median([g.cpu_s for g in gpt_runs]) if gpt_runs else None
-        rows += cpu_breakdown(kubeconfig, namespace, doctor_cpu, gpt_cpu_s, notes)
+        rows += cpu_breakdown(kubeconfig, namespace, doctor_cpu, gpt_cpu_s, notes, python=python)
     return rows
 
 

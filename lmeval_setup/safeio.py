@@ -20,17 +20,14 @@ import os
 import stat
 import sys
 from dataclasses import KW_ONLY, dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import yaml
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lmeval_setup.errors import UsageError
 
-try:  # libyaml's parser is ~10x faster; fall back to pure Python where it is missing
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - depends on the PyYAML build
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+if TYPE_CHECKING:
+    import yaml
 
 MiB = 1024 * 1024
 STDIN = "-"
@@ -220,6 +217,19 @@ def make_private_dirs(path: Path, top: Path) -> None:
 
 
 # -- YAML --------------------------------------------------------------------------------------------
+@cache
+def _loader() -> type[Any]:
+    """PyYAML's fastest safe loader, imported when a YAML text is first read: a cold `doctor -n NS` reads
+    none (its kubeconfig is lmeval_setup.blockyaml's), and PyYAML's import is ~6-9 ms of its CPU."""
+    try:  # libyaml's parser is ~10x faster; fall back to pure Python where it is missing
+        from yaml import CSafeLoader
+    except ImportError:  # pragma: no cover - depends on the PyYAML build
+        from yaml import SafeLoader
+
+        return SafeLoader
+    return CSafeLoader
+
+
 def load_yaml_all(text: str, display: str, limits: YamlLimits = YamlLimits()) -> list[Any]:
     """Every document of a YAML stream as plain data (what yaml.safe_load_all gives), bounded.
 
@@ -230,9 +240,11 @@ def load_yaml_all(text: str, display: str, limits: YamlLimits = YamlLimits()) ->
 
 def load_yaml_all_counted(text: str, display: str, limits: YamlLimits = YamlLimits()) -> tuple[list[Any], int]:
     """load_yaml_all, and how many nodes it built (aliases counted per use): for budgets over many files."""
+    import yaml
+
     builder = _EventBuilder(display, limits)
     try:
-        for event in yaml.parse(text, Loader=_Loader):
+        for event in yaml.parse(text, Loader=_loader()):
             builder.feed(event)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -282,7 +294,7 @@ class _EventBuilder:
         self.anchors: dict[str, tuple[Any, int]] = {}
         self.count = 0
         self.root: Any = None
-        self.resolver = _Loader("")  # resolves plain scalars' implicit tags, constructs ints/floats/bools
+        self.resolver = _loader()("")  # resolves plain scalars' implicit tags, constructs ints/floats/bools
         self.resolver.dispose()
 
     def fail(self, reason: str, event: yaml.Event) -> UnreadableInput:
@@ -296,6 +308,8 @@ class _EventBuilder:
                             "(an alias bomb, or far larger than the tool reads): refused", event)
 
     def feed(self, event: yaml.Event) -> None:
+        import yaml  # loaded by _loader() before any event exists: a look-up in sys.modules
+
         if isinstance(event, yaml.ScalarEvent):
             self.grow(1, event)
             self.attach(self.scalar(event), event.anchor, 1, event)
@@ -349,6 +363,8 @@ class _EventBuilder:
             frame.key = _NO_KEY
 
     def scalar(self, event: yaml.ScalarEvent) -> Any:
+        import yaml  # as in feed()
+
         value = event.value
         plain = event.implicit[0]
         if event.tag and event.tag != "!":

@@ -21,9 +21,10 @@ from testsupport import serving
 
 from lmeval_setup.kube.pool import StdlibPool
 
-# What the doctor's modules imported before this work and use nothing of.
+# What the doctor's modules imported before this work and use nothing of (PyYAML: a kubeconfig as kubectl
+# writes it is read by lmeval_setup.blockyaml).
 NOT_NEEDED = ("kubernetes", "urllib3", "concurrent.futures", "importlib.resources", "zipfile", "tempfile",
-              "logging", "click.shell_completion")
+              "logging", "click.shell_completion", "yaml")
 DOCTOR_MODULES = ("lmeval_setup.cli.main", "lmeval_setup.cli.doctor", "lmeval_setup.cli.common",
                   "lmeval_setup.bootstrap.k8s_auth", "lmeval_setup.kube.pool", "lmeval_setup.doctor.collect",
                   "lmeval_setup.doctor.evaluate", "lmeval_setup.rules.spec", "lmeval_setup.report.jsonfmt")
@@ -37,6 +38,25 @@ def test_the_doctors_modules_import_nothing_it_does_not_use() -> None:
     loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                            check=True, timeout=120).stdout))
     assert sorted(m for m in NOT_NEEDED if m in loaded) == []
+
+
+def test_connecting_with_a_kubeconfig_kubectl_wrote_imports_no_yaml_and_compiles_no_rule_pattern(
+        tmp_path: Path) -> None:
+    """Kube.connect reads the kubeconfig (blockyaml, not PyYAML); importing the rules compiles none of the
+    guarded rule tables' patterns (rules.guarded compiles one when a text holds its literal)."""
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://127.0.0.1:1\n"
+                          "    insecure-skip-tls-verify: true\n  name: c\ncontexts:\n- context:\n    cluster: c\n"
+                          "    user: u\n  name: x\ncurrent-context: x\nusers:\n- name: u\n  user:\n    token: abc\n")
+    code = (f"import importlib, json, sys\nfor m in {DOCTOR_MODULES!r}: importlib.import_module(m)\n"
+            "from lmeval_setup.kube.client import Kube\n"
+            f"kube = Kube.connect({str(kubeconfig)!r})\nassert kube.host == 'https://127.0.0.1:1'\n"
+            "from lmeval_setup.rules import logs, operator_messages, status\n"
+            "patterns = [p.regex for p in logs._FINAL] + [m.pattern for m in operator_messages.OPERATOR_MESSAGES]"
+            " + [e[0] for e in status._STATUS_MESSAGES]\n"
+            "print(json.dumps({'yaml': 'yaml' in sys.modules, 'compiled': sum(p.compiled for p in patterns)}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert json.loads(out.stdout) == {"yaml": False, "compiled": 0}
 
 
 # -- prewarm ------------------------------------------------------------------------------------------------

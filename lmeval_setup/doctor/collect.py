@@ -30,7 +30,7 @@ from lmeval_setup.doctor.sanitize import sanitize_log
 from lmeval_setup.doctor.snapshot import CLUSTER_UNREADABLE_NOTE, JSON, Snapshot
 from lmeval_setup.errors import LmevalError, OpenShiftAIMissing, PrerequisiteError
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
-from lmeval_setup.kube.readpool import WAIT_SLICE_S, ReadPool, is_interrupt, wait_for
+from lmeval_setup.kube.readpool import WAIT_SLICE_S, Future, ReadPool, is_interrupt, wait_for
 from lmeval_setup.kube.source import KubeSource, Read
 from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.detect import detect
@@ -129,14 +129,13 @@ def _collect(kube: Kube, scope: Scope) -> Snapshot:
         try:
             with JobLayer(kube, snapshot, lock) as layer:
                 jobs = _collect_jobs(kube, snapshot, scope, lock, layer)
+                layer.read_operator_log(jobs, cluster)
                 layer.finish(jobs)
         except BaseException as exc:
             if not is_interrupt(exc):  # an interrupted run waits for nothing (kube.readpool)
                 wait_for(cluster)  # its error (unreachable, 401) is the one to report when both fail
             raise
         wait_for(cluster)
-    # The manager's log, bounded, only when a job's own status cannot say why (doctor/operator_log.py).
-    OL.collect_operator_log(snapshot, jobs, lambda ns, pod, c, lines, limit: _fetch_log(kube, ns, pod, c, lines, limit))
     # The Workloads of jobs suspended for Kueue: why Kueue does not admit them (doctor/kueue.py).
     KQ.collect_workloads(kube, snapshot, jobs)
     return snapshot
@@ -384,6 +383,24 @@ class JobLayer:
         self._submit(_list_into(self.kube, self.snapshot, self.lock, "events", ns, fieldSelector="type=Warning"))
         if any(S.referenced_pvcs(j) or managed_pvc_name(j) for j in unhealthy):  # LME025, LME040
             self._submit(_list_into(self.kube, self.snapshot, self.lock, "persistentvolumeclaims", ns))
+
+    def read_operator_log(self, jobs: list[JSON], cluster: Future[None]) -> None:
+        """The manager's log, bounded, only when a job's own status cannot say why (doctor/operator_log.py):
+        read as soon as the cluster layer has found the operator's pod, beside the jobs' own logs. It was
+        read after them, and a log read is the slowest request (served through the pod's kubelet): at 0 ms
+        RTT on the sandbox, ~50 ms of a cold run's wall time waited on it alone."""
+        if not OL.needs_operator_log(self.snapshot, jobs):
+            return
+
+        def read() -> None:
+            try:
+                wait_for(cluster)
+            except Exception:  # the collecting thread reports the cluster layer's error (wait_for below)
+                return
+            OL.collect_operator_log(self.snapshot, jobs, lambda ns, pod, c, lines, limit: _fetch_log(
+                self.kube, ns, pod, c, lines, limit), self.lock)
+
+        self._submit(read, priority=LOG)
 
     def _read_logs_of(self, unhealthy: list[JSON]) -> None:
         """The logs the namespace's pods (just listed) show are needed, queued."""

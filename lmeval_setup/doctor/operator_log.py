@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
 from lmeval_setup.doctor.snapshot import JSON, Snapshot
@@ -60,17 +61,28 @@ def job_is_terse(job: JSON, now: datetime) -> bool:
 
 
 def collect_operator_log(snapshot: Snapshot, jobs: Iterable[JSON],
-                         fetch: Callable[[str, str, str, int, int], str | None]) -> None:
-    """Fetch the manager log tail (bounded) when some job in scope is terse; store it in the snapshot's logs."""
-    now = snapshot.collected_at or S.utcnow()
-    if not any(job_is_terse(j, now) for j in jobs):
+                         fetch: Callable[[str, str, str, int, int], str | None],
+                         lock: AbstractContextManager[object] | None = None) -> None:
+    """Fetch the manager log tail (bounded) when some job in scope is terse; store it in the snapshot's logs.
+    `lock` guards the snapshot while other threads still fill it (the doctor's job layer)."""
+    if not needs_operator_log(snapshot, jobs):
         return
-    for ns, pod in operator_pods(snapshot):
+    guard = lock or nullcontext()
+    with guard:
+        pods = operator_pods(snapshot)
+    for ns, pod in pods:
         text = fetch(ns, pod, R.OPERATOR_CONTAINER, OPERATOR_LOG_TAIL_LINES, OPERATOR_LOG_LIMIT_BYTES)
         # Supplementary evidence: an identity that may not read the operator's log loses only this, silently
         # (its findings stand on the job's own objects).
         if text is not None:
-            snapshot.logs[(ns, pod, R.OPERATOR_CONTAINER)] = text
+            with guard:
+                snapshot.logs[(ns, pod, R.OPERATOR_CONTAINER)] = text
+
+
+def needs_operator_log(snapshot: Snapshot, jobs: Iterable[JSON]) -> bool:
+    """Whether some job in scope is terse: only then is the manager's log read."""
+    now = snapshot.collected_at or S.utcnow()
+    return any(job_is_terse(j, now) for j in jobs)
 
 
 # controller-runtime's context on every reconciler line: the same for each line about a job, and so long that

@@ -69,6 +69,9 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY: headers and body are two writes, and on a kept-alive connection Nagle held the body ~40 ms
+    # for the headers' delayed ACK (tests/unit/test_sandbox_nodelay.py).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         return

@@ -1273,6 +1273,10 @@ class _LogHandler(BaseHTTPRequestHandler):
     # Keep-alive (kubelet-stream's proxy reuses its connections: no TLS handshake per log read); a `follow`
     # body is close-delimited (Connection: close), the simplest way to stream it.
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY, as a Go kubelet's sockets have: the headers and the body are two writes, and on a kept-alive
+    # connection Nagle held the body until the headers' ACK, which the client delays 40 ms: every log read
+    # through the apiserver after a connection's first took 40-50 ms (tests/unit/test_sandbox_nodelay.py).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         return

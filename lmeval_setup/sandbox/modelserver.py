@@ -122,6 +122,9 @@ class _Server(HandshakeInHandlerThread):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY, as uvicorn sets it: headers and body are two writes, and on a kept-alive connection Nagle
+    # held the body ~40 ms for the headers' delayed ACK (tests/unit/test_sandbox_nodelay.py).
+    disable_nagle_algorithm = True
     server_version = "uvicorn"
     sys_version = ""
 

@@ -43,7 +43,7 @@ BEFORE_DOCTOR = "0.73/0.94/1.74 s"
 BEFORE_K8SGPT = "0.09/0.17/0.41 s"
 # The doctor of that commit is also measured in the same run, its samples interleaved with today's (before
 # and after under the same load); LMEVAL_BENCH_BASELINE names another git ref, "" skips it.
-BASELINE_REF = os.environ.get("LMEVAL_BENCH_BASELINE", "5303db2")  # this round's start (issue 15 item 3)
+BASELINE_REF = os.environ.get("LMEVAL_BENCH_BASELINE", "151d1a5")  # this round's start (issue 15 item 3)
 # Runs the CLI from an extracted tree instead of this checkout (the editable install's finder would win).
 _FROM_TREE = ("import runpy, sys\n"
               "sys.meta_path[:] = [f for f in sys.meta_path if 'Editable' not in getattr(f, '__name__', '')]\n"
@@ -363,8 +363,9 @@ def run() -> dict[str, Any]:
               "what RTT adds to the doctor is its round trips that wait on each other: the TCP and TLS handshakes, "
               "then detect()'s four prefetched rounds (discovery and CRDs; DSC and DSCI lists; the operator "
               "Deployment and both ConfigMaps; the operator pods) with the namespace's lists and failed pods' logs "
-              "read meanwhile, then the operator's log: about 7 RTTs (tests/integration/test_doctor_scale.py counts "
-              "them); under load the rest is waiting for a CPU (compare its CPU time)",
+              "read meanwhile, then the operator's log (read beside the jobs' logs as soon as the fourth round has "
+              "found its pod): about 7 RTTs (tests/integration/test_doctor_scale.py counts them); under load the "
+              "rest is waiting for a CPU (compare its CPU time)",
               f"the round before (commit 566f7a5, the same benchmark at load average 6-12): doctor {BEFORE_DOCTOR} "
               f"vs k8sgpt {BEFORE_K8SGPT} at 0/25/80 ms RTT (4.2-7.9x); the reads were sequential (14 waiting "
               "round trips) and urllib3 was imported",
@@ -372,13 +373,27 @@ def run() -> dict[str, Any]:
               "from there, its samples interleaved with today's; both trees' bytecode is compiled first, as pip "
               "does at install (with PYTHONDONTWRITEBYTECODE set no import writes it, and a module compiled from "
               "source in every run costs what no installed CLI pays: collect.py alone ~14 ms)",
-              "this round: the first round's five TLS connections are opened (kube.pool prewarm) while the "
-              "collection's modules are imported, so a remote cluster's two handshake round trips overlap ~30 ms "
-              "of imports (at 80 ms RTT: 0.65 s instead of 0.68 s in an A/B of 5 interleaved runs; sending "
-              "detect()'s first reads on them as well gained nothing measurable at 25 or 80 ms and was taken out "
-              "again); the interpreter's exit collection is skipped (gc.freeze when main() ends the process: "
-              "~15-20 ms); concurrent.futures (logging), importlib.resources (tempfile, shutil, zipfile), "
-              "click.shell_completion and the idna codec are no longer imported (~10 ms)",
+              "the round before (5303db2 to 8d1ab00): the first round's five TLS connections opened while the "
+              "collection's modules are imported (kube.pool prewarm), the exit collection skipped (gc.freeze), "
+              "concurrent.futures, importlib.resources, click.shell_completion and the idna codec no longer "
+              "imported; it measured 0.235/0.460/0.777 s against k8sgpt's 0.075/0.260/0.492 s (3.14x at 0 ms)",
+              "the sandbox's kubelet (and model server, Hub stand-in) now set TCP_NODELAY: on a kept-alive "
+              "connection Nagle's algorithm held each answer's body for the client's 40 ms delayed ACK, so every "
+              "pods/log read through the apiserver after a connection's first took 45-50 ms instead of ~6 ms. "
+              "Every earlier doctor figure here carries it (its five job logs, then the operator's log: ~2 x 45 ms "
+              "at any RTT); 'before' is measured on the same fixed sandbox, so now/before is the CLI's own change",
+              "this round's CLI: the doctor is measured as a user installs it (its wheel in a venv of its own, no "
+              "editable-install finder: python -c pass 8 ms of CPU there, 19-21 ms in the dev venv; the whole run "
+              "differs by 1-3 ms, as the doctor imports the finder's modules anyway); rule tables' regexes compiled "
+              "on first use and searched only in text holding their required literal (rules.guarded: evaluate 10.5 "
+              "to 3.3 ms warm, ~90 fewer compiles); the kubeconfig kubectl writes read without PyYAML "
+              "(lmeval_setup.blockyaml; PyYAML's import was ~6-9 ms); the operator's log read beside the jobs' "
+              "logs instead of after them (~45 ms of wall before the TCP_NODELAY fix, a log read's time now)",
+              "evaluated and left out: prewarming fewer connections when the cluster is near (1 instead of 5 at "
+              "0 ms: the same CPU, 133 vs 136 ms, as the concurrent first round opens them anyway; capping them "
+              "would cost a remote cluster a round trip); deferring click's uuid/platform import (~2 ms) through "
+              "a lazy module in sys.modules (importlib's LazyLoader is not thread-safe in 3.11); a smaller HTTP "
+              "client than http.client, whose email imports cost ~6 ms",
               "the CPU rows: fresh interpreters each importing one layer more than the row above (the + figure is "
               "what that layer adds), then the run's phases timed in one process with everything imported; what "
               "is left of the doctor's own CPU is click's parsing, the checks made before the cluster is read and "

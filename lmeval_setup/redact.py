@@ -100,7 +100,8 @@ _ASSIGNMENT = re.compile(
                                             # comes first anyway (searches resume after a separator or at a
                                             # delimiter), and a word is no longer retried from each of its
                                             # letters (half the time of sanitizing an lm-eval log)
-    (?P<name>[A-Za-z_][A-Za-z0-9_.-]*)       # a name
+    (?P<name>[A-Za-z_][A-Za-z0-9_.-]*+)      # a name, possessive: no separator starts with a name character, so
+                                            # giving some back never matched, and cost O(length^2) per word
     (?P<sep>["']?\s*[=:](?!//)\s*["']?)     # = or :, quotes around either side; not scheme://
     (?!<redacted>)(?!(?i:bearer|basic)\s)  # already masked, or a header the pattern above masked
     (?P<value>[^\s"',}\]&;]{4,512})         # the value, up to a delimiter (& ends a query parameter)

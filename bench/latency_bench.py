@@ -114,7 +114,7 @@ IMPORT_LAYERS: tuple[tuple[str, list[str]], ...] = (
     ("+ click", ["-c", "import click"]),
     ("+ the CLI and the doctor command (cli.main, cli.doctor, their options)",
      ["-c", "import lmeval_setup.cli.main, lmeval_setup.cli.doctor"]),
-    ("+ the connection (kubeconfig with PyYAML, ssl, socket, http.client)",
+    ("+ the connection (kubeconfig, ssl, socket, http.client)",
      ["-c", "import lmeval_setup.cli.main, lmeval_setup.cli.doctor, lmeval_setup.bootstrap.k8s_auth, "
             "lmeval_setup.kube.pool"]),
     ("+ the collection, the rules and the report (every module a doctor -n run loads)",

@@ -78,7 +78,7 @@ _VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_siz
                                                          st.dictionaries(_STRINGS, inner, max_size=4)), max_leaves=20)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=st.dictionaries(_STRINGS, _VALUES, min_size=1, max_size=5), indent=st.sampled_from([2, 4]),
        quotes=st.sampled_from([None, "'", '"']))
 def test_every_dumped_document_it_accepts_reads_as_pyyaml_reads_it(document: dict[str, Any], indent: int,
@@ -98,7 +98,7 @@ _KUBECONFIG_VALUES = st.recursive(
     max_leaves=25)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=st.dictionaries(_KUBECONFIG_WORDS, _KUBECONFIG_VALUES, min_size=1, max_size=5),
        indent=st.sampled_from([2, 3, 4]))
 def test_every_kubeconfig_like_document_reads_as_pyyaml_reads_it(document: dict[str, Any], indent: int) -> None:

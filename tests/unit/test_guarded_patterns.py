@@ -57,7 +57,7 @@ def _table_patterns() -> list[GuardedPattern]:
 
 
 @pytest.mark.parametrize("pattern", _table_patterns(), ids=lambda p: p.source[:40])
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_every_string_a_table_pattern_matches_passes_its_guard(pattern: GuardedPattern, data: st.DataObject) -> None:
     text = data.draw(st.from_regex(pattern.regex))

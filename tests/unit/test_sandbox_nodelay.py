@@ -38,7 +38,7 @@ def _hub(tmp: Path) -> Any:
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, str]]:
     make: Callable[[Path], Any] = request.param[0]
     httpd = make(tmp_path)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield httpd, request.param[1]

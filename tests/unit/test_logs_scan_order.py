@@ -82,9 +82,9 @@ def test_the_scan_stops_at_the_last_attributed_line(monkeypatch: pytest.MonkeyPa
     examined: list[int] = []
     line_hit = L._line_hit
 
-    def counting(line: str, i: int, ctx: L._Context) -> L.LogHit | None:
+    def counting(line: str, i: int, ctx: L._Context, patterns: list[L._Pattern]) -> L.LogHit | None:
         examined.append(i)
-        return line_hit(line, i, ctx)
+        return line_hit(line, i, ctx, patterns)
 
     monkeypatch.setattr(L, "_line_hit", counting)
     log = "\n".join([OFFLINE] + [f"Requesting API: {n}%" for n in range(398)] + [UNSAFE, ""])

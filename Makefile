@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test venv controlplane jobimage lint typecheck ansible-lint ansible-sanity unit bench peers soak constraints clean
 
-# --no-compile: pip byte-compiles every module it installs (Ansible's thousands), half the install's time; a
-# module is compiled when first imported instead, and most never are.
+# pip byte-compiles every module it installs (half the install's time). Keep it: CI and this machine set
+# PYTHONDONTWRITEBYTECODE, so a module pip left uncompiled is compiled from source again in every process
+# that imports it (--no-compile cost a fresh-clone `make test` ~225 s more CPU than it saved).
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt -e '.[cluster,dev,plot,fix]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[cluster,dev,plot,fix]'
 	touch $(STAMP)
 
 venv: $(STAMP)

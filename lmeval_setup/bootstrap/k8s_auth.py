@@ -364,6 +364,6 @@ class ImpersonatingTransport:
     def authorize(self, headers: dict[str, str], path: str, method: str) -> None:
         self._inner.authorize(headers, path, method)
 
-    def close(self) -> None:
-        self._inner.close()
+    def close(self, wait: bool = True) -> None:
+        self._inner.close(wait)
 

@@ -163,10 +163,15 @@ def _snapshot(from_dir: str | None, namespace: str | None, all_namespaces: bool,
 
     start_without_main_thread_signals(threading.Thread(target=_import_rules_and_report, args=(output,),
                                                        name="import-rules", daemon=True))
+    from lmeval_setup.kube.readpool import is_interrupt
+
     try:
-        return collect(kube, scope)
-    finally:
-        kube.close()
+        snapshot = collect(kube, scope)
+    except BaseException as exc:
+        kube.close(wait=not is_interrupt(exc))  # an interrupted run waits for nothing (kube.readpool)
+        raise
+    kube.close()
+    return snapshot
 
 
 def _import_rules_and_report(output: str) -> None:

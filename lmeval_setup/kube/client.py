@@ -36,6 +36,10 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+# How long closing a client waits for connections prewarm() is still opening: a handshake with a server that
+# answers takes milliseconds; one that does not answer is left (its thread is blocked in the kernel).
+OPENING_WAIT_S = 2.0
+
 class ApiError(LmevalError):
     """A non-2xx answer the caller may want to handle (404, 409, 422, ...)."""
 
@@ -117,7 +121,7 @@ class Transport(Protocol):
 
     def authorize(self, headers: dict[str, str], path: str, method: str) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self, wait: bool = True) -> None: ...
 
 
 class PlainTransport:
@@ -154,8 +158,8 @@ class PlainTransport:
             raise ClusterError(f"token file {path}: {exc.strerror or exc}", reason=BAD_KUBECONFIG) from None
         return self._token_read[1]
 
-    def close(self) -> None:
-        self.pool.clear()
+    def close(self, wait: bool = True) -> None:
+        self.pool.clear(wait=OPENING_WAIT_S if wait else 0.0)
 
 
 class LibraryTransport:
@@ -193,8 +197,8 @@ class LibraryTransport:
             if setting.get("in") == "header" and setting.get("value"):
                 headers[setting["key"].title()] = setting["value"]
 
-    def close(self) -> None:
-        self.pool.clear()
+    def close(self, wait: bool = True) -> None:
+        self.pool.clear()  # urllib3's pool opens connections only in the requesting thread
 
 
 class Kube:
@@ -392,8 +396,10 @@ class Kube:
         )
         return bool(answer.get("status", {}).get("allowed"))
 
-    def close(self) -> None:
-        self._transport.close()
+    def close(self, wait: bool = True) -> None:
+        """Closes the idle connections; `wait` (not on an interrupt) also waits, up to OPENING_WAIT_S, for
+        those still being opened by prewarm()'s threads (kube.pool.StdlibPool.clear says why)."""
+        self._transport.close(wait)
 
 
 def kubeconfig_paths(value: str) -> list[str]:

@@ -134,6 +134,7 @@ class StdlibPool:
         self._opened = threading.Condition(self._lock)
         self._failures: list[BaseException] = []  # of prewarm connections a request was waiting for
         self._generation = 0  # clear() makes the connections still being opened stale
+        self._openers: set[threading.Thread] = set()  # prewarm()'s threads still opening a connection
 
     # -- connections -----------------------------------------------------------------------------------------
     def _new(self, timeout: float | None) -> http.client.HTTPConnection:
@@ -191,10 +192,19 @@ class StdlibPool:
             wanted -= len(self._idle) + self._opening
             self._opening += max(wanted, 0)
         for _ in range(wanted):
-            start_without_main_thread_signals(threading.Thread(target=self._open_idle, args=(timeout,),
-                                                               name="kube-connect", daemon=True))
+            opener = threading.Thread(target=self._open_idle, args=(timeout,), name="kube-connect", daemon=True)
+            with self._lock:
+                self._openers.add(opener)
+            start_without_main_thread_signals(opener)
 
     def _open_idle(self, timeout: float | None) -> None:
+        try:
+            self._open_one_idle(timeout)
+        finally:
+            with self._lock:
+                self._openers.discard(threading.current_thread())
+
+    def _open_one_idle(self, timeout: float | None) -> None:
         with self._lock:
             generation = self._generation
         conn = self._new(timeout)
@@ -214,13 +224,23 @@ class StdlibPool:
         if not kept:
             conn.close()
 
-    def clear(self) -> None:
+    def clear(self, wait: float = 0.0) -> None:
+        """Closes the idle connections; those still being opened are closed when opened. With `wait`,
+        waits up to that many seconds for their threads to end: a thread still inside OpenSSL's handshake
+        when the process exits races the exit's OPENSSL_cleanup and the interpreter's finalization (a
+        `doctor` that ended at once on a cluster without OpenShift AI, under load, died of SIGSEGV after
+        printing its error). A thread blocked on a server that does not answer is in the kernel, not in
+        OpenSSL, and is left when the wait ends."""
         with self._lock:
             idle, self._idle = self._idle, []
             self._generation += 1
             self._failures.clear()
+            openers = list(self._openers)
         for conn in idle:
             conn.close()
+        deadline = time.monotonic() + wait
+        for opener in openers:
+            opener.join(max(0.0, deadline - time.monotonic()))
 
     # -- requests ---------------------------------------------------------------------------------------------
     def request(self, method: str, url: str, headers: Mapping[str, str] | None = None, body: Any = None,

@@ -182,7 +182,9 @@ def test_doctor_namespace_imports_nothing_from_the_kubernetes_package(plane: Any
     """`doctor -n NS` with a certificate kubeconfig: the package (~150 ms of a cold run) is never imported, nor
     urllib3 (~25 ms: the plain path's pool is the standard library's, kube/pool.py)."""
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "LMEVAL_DEBUG")}
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "lmeval_setup.cli.main", "doctor", "-n",
+    # faulthandler: a crash prints every thread's stack (one run died of SIGSEGV at exit: kube/pool.py clear())
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-X", "faulthandler", "-m", "lmeval_setup.cli.main",
+                           "doctor", "-n",
                            NAMESPACE, "--kubeconfig", str(plane.kubeconfig), "-o", "json"],
                           capture_output=True, text=True, timeout=120, env=env)
     imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()

@@ -19,8 +19,9 @@ start() {  # start NAME COMMAND...: in the background, output to $logs/NAME.log
   "$@" >"$logs/$name.log" 2>&1 &
   pids[$name]=$!
 }
-start ansible-lint env PATH="$PWD/$BIN:$PATH" "$BIN/ansible-lint"
-start ansible-sanity "$BIN/python" tools/ansible_sanity.py
+# The Makefile's own targets (their venv prerequisite is already met): one command line for each linter.
+start ansible-lint make --no-print-directory ansible-lint
+start ansible-sanity make --no-print-directory ansible-sanity
 
 LMEVAL_REQUIRE_CONTROLPLANE=1 "$BIN/python" -m pytest -n 3 --dist loadfile --no-loadscope-reorder -m "not slow"
 status=$?

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -63,3 +64,35 @@ def serving(httpd: HTTPServer) -> Iterator[HTTPServer]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+class HungServer:
+    """Accepts connections on loopback and never answers; `accepted` is set at the first one. A subclass
+    may answer after all (`_accepted`)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = threading.Event()
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            self.accepted.set()
+            self._accepted(conn)
+
+    def _accepted(self, conn: socket.socket) -> None:
+        """Nothing: the connection hangs."""
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from testsupport import HungServer
 
 CLI = [sys.executable, "-m", "lmeval_setup.cli.main"]
 REPO = Path(__file__).resolve().parents[2]
@@ -57,33 +57,6 @@ SIGNALS: dict[str, tuple[int, ...]] = {
     "results": (signal.SIGTERM,), "lint": (signal.SIGTERM,), "provision": (signal.SIGTERM,),
 }
 CASES = [(name, signum) for name, signums in SIGNALS.items() for signum in signums]
-
-
-class HungServer:
-    """Accepts connections and never answers; `accepted` is set at the first one."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = threading.Event()
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-            self.accepted.set()
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.conns:
-            conn.close()
 
 
 @dataclass

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from testsupport import HungServer
 
 from lmeval_setup.kube.pool import StdlibPool
 from lmeval_setup.sandbox.pki import TinyCA
@@ -25,8 +26,8 @@ from lmeval_setup.sandbox.pki import TinyCA
 HANDSHAKE_DELAY_S = 0.4
 
 
-class SlowTLSServer:
-    """Accepts connections; answers each TLS handshake after HANDSHAKE_DELAY_S, or never (`answer=False`)."""
+class SlowTLSServer(HungServer):
+    """Answers each TLS handshake after HANDSHAKE_DELAY_S, or never (`answer=False`)."""
 
     def __init__(self, tmp: Path, answer: bool = True) -> None:
         ca = TinyCA("pool-close-test")
@@ -37,30 +38,17 @@ class SlowTLSServer:
         self.server_context.load_cert_chain(tmp / "cert.pem", tmp / "key.pem")
         self.client_context = ssl.create_default_context(cadata=ca.cert_pem.decode())
         self.answer = answer
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"https://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
+        self.url = f"https://127.0.0.1:{self.port}"
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-            if self.answer:
-                threading.Thread(target=self._handshake, args=(conn,), daemon=True).start()
+    def _accepted(self, conn: socket.socket) -> None:
+        if self.answer:
+            threading.Thread(target=self._handshake, args=(conn,), daemon=True).start()
 
     def _handshake(self, conn: socket.socket) -> None:
         time.sleep(HANDSHAKE_DELAY_S)
         with contextlib.suppress(OSError):
             self.conns.append(self.server_context.wrap_socket(conn, server_side=True))
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.conns:
-            conn.close()
 
 
 @pytest.fixture()

@@ -145,15 +145,24 @@ def test_missing_configmap_makes_the_operator_pod_crash_loop(bootstrapped: Sandb
 
 def test_new_jobs_see_a_configmap_value_only_after_the_manager_process_restarted(bootstrapped: Sandbox) -> None:
     """The real manager reads lmes-* options once at start (SetupWithManager): an edited ConfigMap reaches new
-    jobs only through a new manager process, which a rollout restart is."""
+    jobs only through a new manager process, which a rollout restart is.
+
+    It reads them in a runnable that runs beside the controller's workers, not before them, so a job reconciled in
+    a new manager's first moments is built with the compiled-in defaults (batch size "1", offline): a CI run under
+    load saw exactly that. On a cluster the readiness probe's 5 s initial delay hides this window from whoever waits
+    for the rollout; here a pod is ready once its process runs. So where a manager has just started, the test waits
+    until a new job shows the manager has read its ConfigMap; the claim that a running manager never re-reads it
+    stays strict."""
     sb = bootstrapped
     from lmeval_setup.sandbox import scenarios as S
 
     first = wait_for("one real manager", lambda: one_manager(sb), timeout=60)
     jobs = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", "restart-proof")
     sb.kube.create(resource_path("", "v1", "namespaces"), {"metadata": {"name": "restart-proof"}})
+    names = (f"job-{n}" for n in range(1000))
 
-    def batch_size_of(name: str) -> str:
+    def batch_size_of_a_new_job() -> str:
+        name = next(names)
         body = J.lmevaljob(name, "local-completions", {"model": "m", "base_url": "http://m:8080/v1/completions"},
                            allow_online=False, namespace="restart-proof")
         del body["spec"]["batchSize"]  # the operator's lmes-default-batch-size applies
@@ -164,18 +173,28 @@ def test_new_jobs_see_a_configmap_value_only_after_the_manager_process_restarted
         args = next(c for c in pod["spec"]["containers"] if c["name"] == "main")["args"]
         return str(args[args.index("--batch_size") + 1])
 
-    before = batch_size_of("before-edit")
-    edited = "3" if before != "3" else "5"
+    def manager_has_read(value: str) -> None:
+        try:
+            wait_for(f"a new job built with lmes-default-batch-size {value}",
+                     lambda: batch_size_of_a_new_job() == value, timeout=60, every=0.5)
+        except AssertionError as exc:  # the manager's own account of its start, for whoever reads the CI log
+            pod = operator_pods(sb)[0]["metadata"]["name"]
+            log = kubectl(sb, "logs", "-n", sb.namespace, pod, "-c", R.OPERATOR_CONTAINER).stdout
+            raise AssertionError(f"{exc}\nthe manager's log:\n{log[-4000:]}") from None
+
     path = S.operator_configmap_path(sb.profile)
+    shipped = sb.kube.get(path)["data"]["lmes-default-batch-size"]
+    manager_has_read(shipped)
+    edited = "3" if shipped != "3" else "5"
     sb.kube.merge_patch(path, {"metadata": {"annotations": {R.MANAGED_ANNOTATION: "false"}}})
     sb.kube.merge_patch(path, {"data": {"lmes-default-batch-size": edited}})
-    assert batch_size_of("after-edit") == before  # the running manager read the ConfigMap at start only
+    assert batch_size_of_a_new_job() == shipped  # the running manager read the ConfigMap at start only
     S.rollout_restart(sb.kube, sb.profile)
     wait_for("a new manager process, alone", lambda: (pid := one_manager(sb)) not in (None, first) and pid, timeout=60)
     # The old pod is deleted at once but its manager still reconciles until SIGTERM ends it (as an old leader
-    # does on a cluster until it exits): only a job created after it is gone must see the edit.
+    # does on a cluster until it exits): only a job created after it is gone may see the edit.
     wait_for("the old manager process to exit", lambda: not process_alive(first), timeout=30)
-    assert batch_size_of("after-restart") == edited
+    manager_has_read(edited)
 
 
 def process_alive(pid: int) -> bool:

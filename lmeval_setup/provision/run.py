@@ -198,6 +198,9 @@ def _wait_and_judge(kube: Kube, options: RunOptions, printer: Printer) -> int:
     printer.record(job_state={"state": outcome.state, "reason": outcome.reason, "message": outcome.message})
     if not outcome.succeeded:
         return _report_failure(kube, options, printer, outcome.reason, outcome.message)
+    if not (outcome.job.get("status") or {}).get("results"):  # the driver's race lost them: LME041
+        return _report_failure(kube, options, printer, outcome.reason,
+                               f"{outcome.message}, but its status holds no results")
     result = job_result(outcome.job)
     printer.out(render_results([result], "table").rstrip("\n"))
     printer.record(results=[result], outcome="succeeded")

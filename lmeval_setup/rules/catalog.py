@@ -437,6 +437,18 @@ _RULES: tuple[Rule, ...] = (
         example="spec:\n  outputs:\n    pvcManaged:\n      size: 10Gi",
     ),
     Rule(
+        "LME041", "results-missing", severity="error",
+        title="The job succeeded but its status holds no results",
+        why="When lm-eval exits 0 the driver marks the job Complete/Succeeded first and only then reads lm-eval's "
+        "*result*.json from the output path. A status read by the controller in between (it reads again at once "
+        "whenever the status changed, so near the end it reads often) stores Succeeded without results, and the "
+        "controller then shuts the driver down: the results never reach the job (every release line's driver "
+        "and controller). The same status follows when lm-eval wrote no results file.",
+        fix="Re-create the job to run the evaluation again. While the pod exists, lm-eval's results table is in "
+        "its main container's log; with spec.outputs.pvcName or pvcManaged the results file is on that PVC.",
+        example="oc logs <job name> -c main -n <namespace>",
+    ),
+    Rule(
         "LME101", "trustyai-not-managed", severity="error",
         title="TrustyAI is not enabled in the DataScienceCluster",
         why="spec.components.trustyai.managementState is not Managed, so no operator reconciles LMEvalJobs.",

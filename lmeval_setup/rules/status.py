@@ -108,6 +108,7 @@ def status_findings(
             findings.append(Finding(rule_id, target, message=explanation,
                                     evidence=(Evidence("status", redact_text(message), path="status.message"),)))
     findings.extend(_missing_pvcs(job, target, pvcs))
+    findings.extend(_results_missing(job, target))
     if not findings and not explained:
         stuck = _stuck(job, target, pod, now)
         if stuck is not None:
@@ -123,6 +124,18 @@ def _missing_pvcs(job: JSON, target: Target, pvcs: set[str] | None) -> list[Find
                 evidence=(Evidence("spec", f"{path.rsplit('.', 1)[-1]}: {name}", path=path),))
         for name, path in referenced_pvcs(job) if name not in pvcs
     ]
+
+
+def _results_missing(job: JSON, target: Target) -> list[Finding]:
+    """Succeeded without results: the controller read the driver's status between "Complete" and the results
+    (the driver sets them in that order), or lm-eval wrote no results file."""
+    status = job_status(job)
+    if status.get("state") != "Complete" or status.get("reason") != "Succeeded" or status.get("results"):
+        return []
+    message = redact_text(str(status.get("message") or ""))
+    return [Finding("LME041", target, message="the job Succeeded but its status holds no results",
+                    evidence=(Evidence("status", f"state: Complete, reason: Succeeded, message: {message!r}, "
+                                                 "no results", path="status.results"),))]
 
 
 def _stuck(job: JSON, target: Target, pod: JSON | None, now: datetime) -> Finding | None:

@@ -244,6 +244,27 @@ def _audit_verbs(path: Path, user: str) -> set[str]:
     return verbs
 
 
+def test_a_succeeded_job_without_results_is_named_and_one_with_results_is_not(cluster: dict[str, Any]) -> None:
+    """LME041 through the live collection, where a healthy job is slimmed (its results dropped, for memory)
+    before the rules run: only the job that never had results is reported."""
+    from lmeval_setup.doctor.collect import Scope, collect
+    from lmeval_setup.doctor.evaluate import evaluate
+    from lmeval_setup.sandbox import profiles as P
+
+    kube, ns = cluster["kube"], "results-race"
+    P.ensure_namespace(kube, ns)
+    jobs = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", ns)
+    for name, results in (("with-results", '{"results": {"arc_easy": {"acc,none": 0.5}}}'), ("lost", None)):
+        kube.create(jobs, {"apiVersion": f"{R.LMEVAL_GROUP}/{R.LMEVAL_VERSION}", "kind": "LMEvalJob",
+                           "metadata": {"name": name, "namespace": ns},
+                           "spec": {"model": "local-completions", "taskList": {"taskNames": ["arc_easy"]}}})
+        status = {"state": "Complete", "reason": "Succeeded", "message": "job completed", "podName": name}
+        kube.merge_patch(f"{jobs}/{name}/status", {"status": {**status, **({"results": results} if results else {})}})
+    result = evaluate(collect(kube, Scope(namespace=ns)))
+    found = [(f.rule_id, f.target.name) for f in result.findings if f.target.kind == "LMEvalJob"]
+    assert [name for rule, name in found if rule == "LME041"] == ["lost"], found  # (the bare specs draw others)
+
+
 def test_cluster_rules_follow_the_live_state(cluster: dict[str, Any]) -> None:
     """Unannotated edit on 2.22 (LME104 while it lasts), operator scaled to 0 (LME107). Runs last."""
     kube = cluster["kube"]

@@ -328,6 +328,21 @@ def test_failed_job_prints_the_doctors_findings(capsys, plane, kube_, tmp_path: 
     assert ET.parse(junit).getroot().find("testsuite/testcase/error") is not None
 
 
+def test_succeeded_without_results_is_a_failure_the_doctor_names(capsys, plane, kube_, tmp_path: Path) -> None:
+    """The driver's race (test_real_driver_results): Succeeded, no results. Before, provision ended in a usage
+    error (exit 2, "has no results"), which blamed the caller; it is the job's failure, LME041, with its junit."""
+    play_operator(kube_, "prov-lost", "lmeval-ci",
+                  {"state": "Complete", "reason": "Succeeded", "message": "job completed"}, delay=0.2)
+    junit = tmp_path / "lost.xml"
+    code, out, err = run_cli(capsys, plane, *provision_args(
+        "prov-lost", "--wait", "--timeout", "60", "--gate", "arc_easy:acc>=0.5", "--junit", str(junit)))
+    assert code == 1, err
+    assert "LMEvalJob prov-lost/lmeval-ci succeeded: job completed, but its status holds no results" in out
+    assert "LME041" in out
+    error = ET.parse(junit).getroot().find("testsuite/testcase/error")
+    assert error is not None and "LME041" in (error.get("message") or "") + (error.text or "")
+
+
 def test_timeout_exits_5_and_teardown_still_runs(capsys, plane, kube_) -> None:
     code, _, err = run_cli(capsys, plane, *provision_args("prov-timeout", "--wait", "--timeout", "2", "--teardown"))
     assert code == 5, err

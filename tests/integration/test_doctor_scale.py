@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from testsupport import require_controlplane_binaries, wait_for
 
+from lmeval_setup.doctor.collect import RESULTS_DROPPED
 from lmeval_setup.kube.client import Kube, resource_path
 from lmeval_setup.platform import releases as R
 
@@ -197,7 +198,8 @@ def test_all_namespaces_pages_through_every_namespace_at_once(cluster: dict[str,
     assert not snapshot.notes, snapshot.notes
     assert snapshot.knows(R.LMEVAL_GROUP, "lmevaljobs", None), "every namespace read: the -A collection is whole"
     succeeded = next(j for j in jobs if j["metadata"]["name"] == "job-001")
-    assert "results" not in succeeded["status"] and "managedFields" not in succeeded["metadata"]
+    # its results dropped, the fact that it had some kept (LME041 asks), its managedFields dropped
+    assert succeeded["status"]["results"] == RESULTS_DROPPED and "managedFields" not in succeeded["metadata"]
     failed = next(j for j in jobs if j["metadata"]["name"] == "job-000")
     assert failed["status"].get("results") and failed["metadata"].get("managedFields")  # kept as read
 

@@ -25,6 +25,7 @@ from lmeval_setup.provision.wait import ProgressDisplay, wait_for_job
 from lmeval_setup.results.model import job_result
 from lmeval_setup.results.table import render as render_results
 from lmeval_setup.rules.finding import Finding
+from lmeval_setup.rules.status import succeeded_without_results
 
 JSON = dict[str, Any]
 Out = Callable[[str], None]
@@ -198,7 +199,7 @@ def _wait_and_judge(kube: Kube, options: RunOptions, printer: Printer) -> int:
     printer.record(job_state={"state": outcome.state, "reason": outcome.reason, "message": outcome.message})
     if not outcome.succeeded:
         return _report_failure(kube, options, printer, outcome.reason, outcome.message)
-    if not (outcome.job.get("status") or {}).get("results"):  # the driver's race lost them: LME041
+    if succeeded_without_results(outcome.job):  # the driver's race lost them: LME041
         return _report_failure(kube, options, printer, outcome.reason,
                                f"{outcome.message}, but its status holds no results")
     result = job_result(outcome.job)

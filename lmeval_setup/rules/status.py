@@ -126,13 +126,17 @@ def _missing_pvcs(job: JSON, target: Target, pvcs: set[str] | None) -> list[Find
     ]
 
 
-def _results_missing(job: JSON, target: Target) -> list[Finding]:
-    """Succeeded without results: the controller read the driver's status between "Complete" and the results
-    (the driver sets them in that order), or lm-eval wrote no results file."""
+def succeeded_without_results(job: JSON) -> bool:
+    """The controller read the driver's status between "Complete" and the results (the driver sets them in that
+    order), or lm-eval wrote no results file: LME041, and provision's failure."""
     status = job_status(job)
-    if status.get("state") != "Complete" or status.get("reason") != "Succeeded" or status.get("results"):
+    return status.get("state") == "Complete" and status.get("reason") == "Succeeded" and not status.get("results")
+
+
+def _results_missing(job: JSON, target: Target) -> list[Finding]:
+    if not succeeded_without_results(job):
         return []
-    message = redact_text(str(status.get("message") or ""))
+    message = redact_text(str(job_status(job).get("message") or ""))
     return [Finding("LME041", target, message="the job Succeeded but its status holds no results",
                     evidence=(Evidence("status", f"state: Complete, reason: Succeeded, message: {message!r}, "
                                                  "no results", path="status.results"),))]

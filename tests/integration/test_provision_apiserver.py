@@ -316,31 +316,27 @@ def test_wait_prints_results_and_applies_gates_with_junit(capsys, plane, kube_, 
     assert code == 0 and "passed" in out
 
 
-def test_failed_job_prints_the_doctors_findings(capsys, plane, kube_, tmp_path: Path) -> None:
-    play_operator(kube_, "prov-fail", "lmeval-ci",
-                  {"state": "Complete", "reason": "Failed", "message": "exit status 1"}, delay=0.2)
-    junit = tmp_path / "fail.xml"
+# A failed job, and the driver's race (test_real_driver_results): Succeeded with no results, which used to end in
+# a usage error (exit 2, "has no results") blaming the caller. Both are the job's failure, the doctor's findings
+# printed (on a bare apiserver LME110 says OpenShift AI is missing) and named in the junit error.
+@pytest.mark.parametrize(("namespace", "final", "headline", "rule"), [
+    ("prov-fail", {"state": "Complete", "reason": "Failed", "message": "exit status 1"},
+     "failed: exit status 1", "LME110"),
+    ("prov-lost", {"state": "Complete", "reason": "Succeeded", "message": "job completed"},
+     "succeeded: job completed, but its status holds no results", "LME041"),
+])
+def test_a_job_that_ends_without_results_prints_the_doctors_findings(
+        capsys, plane, kube_, tmp_path: Path, namespace: str, final: dict[str, Any], headline: str,
+        rule: str) -> None:
+    play_operator(kube_, namespace, "lmeval-ci", final, delay=0.2)
+    junit = tmp_path / "failed.xml"
     code, out, err = run_cli(capsys, plane, *provision_args(
-        "prov-fail", "--wait", "--timeout", "60", "--gate", "arc_easy:acc>=0.5", "--junit", str(junit)))
+        namespace, "--wait", "--timeout", "60", "--gate", "arc_easy:acc>=0.5", "--junit", str(junit)))
     assert code == 1, err
-    assert "LMEvalJob prov-fail/lmeval-ci failed: exit status 1" in out
-    assert "LME110" in out  # the doctor ran: on a bare apiserver it reports that OpenShift AI is missing
-    assert ET.parse(junit).getroot().find("testsuite/testcase/error") is not None
-
-
-def test_succeeded_without_results_is_a_failure_the_doctor_names(capsys, plane, kube_, tmp_path: Path) -> None:
-    """The driver's race (test_real_driver_results): Succeeded, no results. Before, provision ended in a usage
-    error (exit 2, "has no results"), which blamed the caller; it is the job's failure, LME041, with its junit."""
-    play_operator(kube_, "prov-lost", "lmeval-ci",
-                  {"state": "Complete", "reason": "Succeeded", "message": "job completed"}, delay=0.2)
-    junit = tmp_path / "lost.xml"
-    code, out, err = run_cli(capsys, plane, *provision_args(
-        "prov-lost", "--wait", "--timeout", "60", "--gate", "arc_easy:acc>=0.5", "--junit", str(junit)))
-    assert code == 1, err
-    assert "LMEvalJob prov-lost/lmeval-ci succeeded: job completed, but its status holds no results" in out
-    assert "LME041" in out
+    assert f"LMEvalJob {namespace}/lmeval-ci {headline}" in out
+    assert rule in out
     error = ET.parse(junit).getroot().find("testsuite/testcase/error")
-    assert error is not None and "LME041" in (error.get("message") or "") + (error.text or "")
+    assert error is not None and rule in (error.get("message") or "") + (error.text or "")
 
 
 def test_timeout_exits_5_and_teardown_still_runs(capsys, plane, kube_) -> None:

@@ -8,13 +8,17 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test venv controlplane jobimage lint typecheck ansible-lint ansible-sanity unit bench peers soak constraints clean
 
-# pip byte-compiles every module it installs (half the install's time). Keep it: CI and this machine set
-# PYTHONDONTWRITEBYTECODE, so a module pip left uncompiled is compiled from source again in every process
-# that imports it (--no-compile cost a fresh-clone `make test` ~225 s more CPU than it saved).
-$(STAMP): pyproject.toml constraints.txt
+# pip byte-compiles every module it installs. Keep it: CI and this machine set PYTHONDONTWRITEBYTECODE, so a
+# module pip left uncompiled is compiled from source again in every process that imports it (--no-compile cost a
+# fresh-clone `make test` ~225 s more CPU than it saved). The one exception is the `ansible` package, PyPI's only
+# source of kubernetes.core: its ~100 other collections (15,000 files) were half of pip's work and are never
+# imported, so it goes in first with --no-compile and tools/compile_collections.py compiles what is loaded.
+$(STAMP): pyproject.toml constraints.txt tools/compile_collections.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --no-compile --no-deps "$$(grep -m1 '^ansible==' constraints.txt)"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[cluster,dev,plot,fix]'
+	$(BIN)/python tools/compile_collections.py
 	touch $(STAMP)
 
 venv: $(STAMP)

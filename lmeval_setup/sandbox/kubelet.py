@@ -104,7 +104,7 @@ POD_NETWORK = int(ipaddress.IPv4Address("10.128.0.0"))
 Resolver = Callable[[JSON, JSON], ContainerScript | None]
 # What a container runs as a local process (podruntime), asked before the script resolvers.
 ProcessResolver = Callable[[JSON, JSON], ProcessSpec | None]
-# A container that runs as a process: ready while it runs, ends when the process exits.
+# A container that runs as a process: ready while it runs (after its probe delay), ends when the process exits.
 PROCESS_SCRIPT = ContainerScript(forever=True)
 
 
@@ -324,6 +324,15 @@ class ContainerRun:
     @property
     def image(self) -> str:
         return str(self.spec.get("image", ""))
+
+
+def readiness_delay(container: JSON) -> float:
+    """The container's readinessProbe.initialDelaySeconds (0 without a probe)."""
+    probe = container.get("readinessProbe") or {}
+    try:
+        return max(0.0, float(probe.get("initialDelaySeconds") or 0))
+    except (TypeError, ValueError):
+        return 0.0
 
 
 @dataclass
@@ -691,6 +700,10 @@ class Kubelet:
                 due.append(time.monotonic() + 0.2)  # poll for the process's exit
             elif c.state != "running" and c.retry_at:
                 due.append(c.retry_at)
+            if c.state == "running" and readiness_delay(c.spec):  # becomes Ready then: write the status
+                ready_at = c.started_mono + readiness_delay(c.spec)
+                if ready_at > time.monotonic():
+                    due.append(ready_at)
         return min(due)
 
     def _advance(self, run: PodRun, now: float) -> None:
@@ -968,7 +981,7 @@ class Kubelet:
             status["lastState"] = c.last_terminated
         if c.state == "running":
             status["state"] = {"running": {"startedAt": rfc3339(c.started_at or now_utc())}}
-            status["ready"] = bool((c.script or RUN_FOREVER).ready)
+            status["ready"] = self._ready(c)
             status["started"] = True
         elif c.state == "terminated":
             status["state"] = self._terminated_state(c)
@@ -981,6 +994,16 @@ class Kubelet:
             status["imageID"] = image_id(c.image)
             status["containerID"] = c.container_id
         return status
+
+    @staticmethod
+    def _ready(c: ContainerRun) -> bool:
+        """Running, and past its readiness probe's initialDelaySeconds: a kubelet probes no sooner, and the probes
+        here (the operator's /readyz) pass at once. The real manager builds pods from its lmes-* options only once a
+        runnable started beside its controller has read them; on a cluster the probe's 5 s delay keeps those first
+        moments out of whoever waits for the rollout (a pod Ready at once let seed jobs be built offline)."""
+        if c.state != "running" or not (c.script or RUN_FOREVER).ready:
+            return False
+        return time.monotonic() >= c.started_mono + readiness_delay(c.spec)
 
     def _phase(self, run: PodRun) -> str:
         if run.evicted:
@@ -1005,7 +1028,7 @@ class Kubelet:
         completed = phase in ("Succeeded", "Failed")
         initialized = self._current_init(run) is None
         pending_init = [c.name for c in run.init if not (c.state == "terminated" and c.exit_code == 0)]
-        unready = [c.name for c in run.main if not (c.state == "running" and (c.script or RUN_FOREVER).ready)]
+        unready = [c.name for c in run.main if not self._ready(c)]
 
         def cond(kind: str, ok: bool, reason: str = "", message: str = "") -> JSON:
             status = "True" if ok else "False"

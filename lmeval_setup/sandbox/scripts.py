@@ -36,7 +36,7 @@ class ContainerScript:
     forever: bool = False
     # Seconds after the last line before the process exits (the TrustyAI driver waits for --shutdown).
     linger: float = 0.5
-    # Marks the container ready while it runs (no readiness probe in the sandbox).
+    # Marks the container ready while it runs (from its readinessProbe.initialDelaySeconds on: kubelet._ready).
     ready: bool = True
     meta: dict[str, object] = field(default_factory=dict)
 

@@ -8,7 +8,9 @@ Deployment's pod makes the real ReplicaSet controller create a new one that we r
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -287,3 +289,46 @@ def test_deleting_a_running_pod_leaves_no_process_of_it(kube: Kube, kubelet: Kub
         assert processsupport.survivors(tree) == set()
     finally:
         kubelet.process_resolvers.remove(tree_process)
+
+
+def test_a_container_is_ready_no_sooner_than_its_readiness_probe_delay(kube: Kube, kubelet: Kubelet,
+                                                                         namespace: str) -> None:
+    """As a kubelet, which probes no sooner than initialDelaySeconds: the container runs at once, the pod and its
+    Deployment become Ready / available only after the delay (the real operator's manager has read its options
+    by then; a pod Ready at once let seed jobs be built from the compiled-in defaults)."""
+    delay = 3
+    labels = {"app": "probed"}
+    container = {"name": "manager", "image": "quay.io/example/op:1",
+                 "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8081}, "initialDelaySeconds": delay}}
+    kube.create(resource_path("apps", "v1", "deployments", namespace), {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "probed"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}}}})
+    pods_path = resource_path("", "v1", "pods", namespace)
+
+    def running() -> dict | None:
+        pods = kube.get(pods_path, labelSelector="app=probed")["items"]
+        return next((p for p in pods if p.get("status", {}).get("phase") == "Running"), None)
+
+    pod = wait_for("pod running", running, timeout=60, every=0.1)
+    seen_running = time.monotonic()
+    status = pod["status"]["containerStatuses"][0]
+    assert status["started"] is True and status["ready"] is False, status
+    assert {c["type"]: c["status"] for c in pod["status"]["conditions"]}["Ready"] == "False"
+
+    def ready() -> dict | None:
+        current = kube.get(f"{pods_path}/{pod['metadata']['name']}")
+        conditions = {c["type"]: c for c in current["status"]["conditions"]}
+        return current if conditions["Ready"]["status"] == "True" else None
+
+    now_ready = wait_for("pod ready", ready, timeout=30, every=0.1)
+    waited = time.monotonic() - seen_running
+    started = dt.datetime.fromisoformat(status["state"]["running"]["startedAt"].replace("Z", "+00:00"))
+    became = {c["type"]: c for c in now_ready["status"]["conditions"]}["Ready"]["lastTransitionTime"]
+    became_at = dt.datetime.fromisoformat(became.replace("Z", "+00:00"))
+    # One-second timestamps: the transition is at least delay - 1 s after the start the status reports.
+    assert (became_at - started).total_seconds() >= delay - 1, (started, became_at)
+    assert waited < delay + 5, waited  # written when due, not at the next slow sweep
+    wait_for("deployment available", lambda: (kube.get(resource_path("apps", "v1", "deployments", namespace,
+                                                                      "probed")).get("status") or {})
+             .get("availableReplicas") == 1, timeout=30)

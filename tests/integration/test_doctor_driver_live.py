@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lost_poll import LostPollRecovery
 
 from lmeval_setup.kube.client import resource_path
 from lmeval_setup.platform import releases as R
@@ -196,6 +197,13 @@ def _conditions(kube: Any) -> dict[str, Callable[[], bool]]:
     return out
 
 
+def _unfinished(kube: Any) -> list[dict[str, Any]]:
+    """Every job of the three namespaces that is not Complete."""
+    return [job for ns in (NS, LIFE_NS, EXEC_NS)
+            for job in kube.get(resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", ns)).get("items", [])
+            if (job.get("status") or {}).get("state") != "Complete"]
+
+
 def _job_states(kube: Any) -> str:
     """Every job's state, reason and message, for a wait that timed out."""
     out = []
@@ -208,10 +216,11 @@ def _job_states(kube: Any) -> str:
 
 
 def wait_for_all(conditions: dict[str, Callable[[], bool]], timeout: float, every: float = 0.5,
-                 describe: Callable[[], str] = lambda: "") -> dict[str, float]:
+                 describe: Callable[[], str] = lambda: "", between: Callable[[], None] = lambda: None,
+                 ) -> dict[str, float]:
     """Poll every named condition until all are true; return the seconds each took. On timeout, name the ones
     that never became true, the times of the others and `describe()` (a bare "timed out" at a load of 20 said
-    nothing)."""
+    nothing). `between` runs after each round of checks."""
     from lmeval_setup.kube.client import ApiError
 
     start, took = time.monotonic(), {}
@@ -230,6 +239,7 @@ def wait_for_all(conditions: dict[str, Callable[[], bool]], timeout: float, ever
             never = [name for name in conditions if name not in took]
             raise AssertionError(f"after {timeout:.0f} s these never became true: {never}; the others took "
                                  f"(s): {took}; {describe()}")
+        between()
         time.sleep(every)
 
 
@@ -285,7 +295,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 _create_git_and_s3_jobs(kube)
                 _create_lifecycle_jobs(kube)
                 _create_exec_jobs(kube, Path(plane.workdir))
-                took = wait_for_all(_conditions(kube), timeout=150, describe=lambda: _job_states(kube))
+                # Ten jobs created at once: upstream's lost status poll (lost_poll.py) took one now and then.
+                repoll = LostPollRecovery(kube, lambda: _manager_log(kube).splitlines())
+                took = wait_for_all(_conditions(kube), timeout=150, between=lambda: repoll.nudge(_unfinished(kube)),
+                                    describe=lambda: f"{_job_states(kube)}; re-polled: {repoll.nudged}")
                 snapshot = collect(kube, Scope(namespace=NS))
                 life_snapshot = collect(kube, Scope(namespace=LIFE_NS))
                 exec_snapshot = _collect_later(kube, EXEC_NS)

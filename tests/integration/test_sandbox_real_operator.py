@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from lost_poll import LostPollRecovery
 from lost_results import with_results
 from testsupport import wait_for
 
@@ -263,53 +264,6 @@ def manager_log(sb: Sandbox) -> list[str]:
             for _, text in kubelet.logs.lines(pod["metadata"]["uid"], R.OPERATOR_CONTAINER) or []]
 
 
-# Upstream's lost status poll (every line's controllers/lmes/lmevaljob_controller.go, seen here on rhoai-2.22
-# and rhoai-3.5): a reconcile that reads a job before its own Scheduled status reached the manager's cache
-# (3.5 writes the job twice while scheduling it, so its own event queues that reconcile; more often under
-# load) runs handleNewCR again, fails with AlreadyExists on the pod it has just created, and its status write
-# conflicts. The error requeue (5 ms) replaces the pending 10 s poll in the workqueue, and
-# syncedMap4Reconciler refuses to re-arm it until those 10 s pass; pods are watched only for deletion, so
-# the job stays Scheduled, its pod running, until the next resync (10 h). 1 job in 30 at load 30 here.
-LOST_POLL_LINE = "Failed to create pod for the LMEvalJob"
-REPOLL_ANNOTATION = "sandbox.lmeval-setup.io/repoll"
-REPOLL_EVERY = 12.0  # past the 10 s lmes-pod-checking-interval, so the reconcile it causes re-arms the poll
-
-
-class LostPollRecovery:
-    """Touch (an annotation) a job the real controller provably stopped polling: its own pod exists and the
-    manager logged the AlreadyExists of a stale re-run for it. A user on a cluster does the same; the job's
-    outcome is still the real controller's. Any other stall is left alone, for the wait to report."""
-
-    def __init__(self, sb: Sandbox) -> None:
-        self.sb = sb
-        self.last: dict[str, float] = {}
-        self.nudged: list[str] = []
-
-    def nudge(self, pending: list[JSON]) -> None:
-        lost = [job for job in pending if self._lost(job)]
-        if not lost:
-            return
-        for job in lost:
-            name = job["metadata"]["name"]
-            if time.monotonic() - self.last.get(name, 0.0) < REPOLL_EVERY:
-                continue
-            self.last[name] = time.monotonic()
-            self.nudged.append(name)
-            self.sb.kube.merge_patch(f"{JOBS}/{name}", {"metadata": {"annotations": {
-                REPOLL_ANNOTATION: str(self.nudged.count(name))}}})
-
-    def _lost(self, job: JSON) -> bool:
-        name = job["metadata"]["name"]
-        if (job.get("status") or {}).get("state") not in ("Scheduled", "Running"):
-            return False
-        pod = self.sb.kube.get_or_none(resource_path("", "v1", "pods", J.DEMO_NAMESPACE, name))
-        owners = (pod or {}).get("metadata", {}).get("ownerReferences") or []
-        if not any(o.get("uid") == job["metadata"]["uid"] for o in owners):
-            return False
-        return any(LOST_POLL_LINE in line and f'"name":"{name}"' in line and "already exists" in line
-                   for line in manager_log(self.sb))
-
-
 def job_outcome(job: JSON) -> tuple[str, str, str]:
     status = job.get("status") or {}
     return status.get("state", ""), status.get("reason", ""), status.get("message", "")
@@ -344,7 +298,7 @@ def test_broken_jobs_are_driven_by_the_real_controller(new_controlplane: Any, re
         wait_for("exec --get-status into a running main container", main_running_status, timeout=120, every=0.5)
         assert "state" in json.loads(statuses[0])
 
-        repoll = LostPollRecovery(sb)
+        repoll = LostPollRecovery(sb.kube, lambda: manager_log(sb))
 
         def all_complete() -> list[JSON] | None:
             items = sb.kube.get(JOBS).get("items", [])

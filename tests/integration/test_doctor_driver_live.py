@@ -139,6 +139,12 @@ def _manager_log(kube: Any) -> str:
                         limit_bytes=1 << 20)
 
 
+def _manager_errors(kube: Any, last: int = 20) -> list[str]:
+    """The manager's last error lines, for a wait that timed out (the kubelet holds its log only in memory)."""
+    lines = _manager_log(kube).splitlines()
+    return [line for line in lines if '"level":"error"' in line or "\tERROR\t" in line][-last:]
+
+
 def _logged_about(kube: Any, job: str, *words: str) -> bool:
     """The manager logged a line about the job holding all the words."""
     from lmeval_setup.doctor.operator_log import lines_about
@@ -298,7 +304,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 # Ten jobs created at once: upstream's lost status poll (lost_poll.py) took one now and then.
                 repoll = LostPollRecovery(kube, lambda: _manager_log(kube).splitlines())
                 took = wait_for_all(_conditions(kube), timeout=150, between=lambda: repoll.nudge(_unfinished(kube)),
-                                    describe=lambda: f"{_job_states(kube)}; re-polled: {repoll.nudged}")
+                                    describe=lambda: f"{_job_states(kube)}; re-polled: {repoll.nudged}; "
+                                                     f"the manager's errors: {_manager_errors(kube)}")
                 snapshot = collect(kube, Scope(namespace=NS))
                 life_snapshot = collect(kube, Scope(namespace=LIFE_NS))
                 exec_snapshot = _collect_later(kube, EXEC_NS)

@@ -141,4 +141,9 @@ def test_the_venv_install_byte_compiles() -> None:
     use ~225 s more CPU (1,645 s against 1,419 s) than the install saved."""
     recipe = (REPO / "Makefile").read_text().split("\n$(STAMP):", 1)[1].split("\n\n", 1)[0]
     installs = [line for line in recipe.splitlines() if "pip install" in line]
-    assert installs and not [line for line in installs if "--no-compile" in line], installs
+    uncompiled = [line for line in installs if "--no-compile" in line]
+    # The one exception: the `ansible` package alone (~100 collections never imported; kubernetes.core, the
+    # one the role uses, is compiled by tools/compile_collections.py right after the install, and
+    # test_compile_collections checks this venv's copy).
+    assert installs and all("--no-deps" in line and "'^ansible=='" in line for line in uncompiled), uncompiled
+    assert "tools/compile_collections.py" in recipe.split(installs[-1], 1)[1], recipe

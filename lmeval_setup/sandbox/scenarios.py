@@ -105,11 +105,21 @@ def rollout_restart(kube: Kube, profile: Profile) -> None:
 
 
 def permit_via_configmap(kube: Kube, profile: Profile) -> None:
-    """The ≤2.24 procedure: annotate, patch lmes-allow-*, restart the operator."""
+    """The ≤2.24 procedure: annotate, patch lmes-allow-*, restart the operator.
+
+    Where the platform honours the annotation, the data is patched only once it has let the ConfigMap go (its
+    owner reference removed). The platform operator reads the ConfigMap, then applies its manifest with force:
+    a reconcile that read it just before the annotation arrived put lmes-allow-online back to "false" after our
+    patch (broken-jobs' eval-good then ran offline: LME102). The reconcile that drops the owner reference has
+    seen the annotation, and every later one reads after it.
+    """
     wait_for(lambda: kube.get_or_none(operator_configmap_path(profile)) is not None,
              "the platform operator to create trustyai-service-operator-config")
     path = operator_configmap_path(profile)
     kube.merge_patch(path, {"metadata": {"annotations": {R.MANAGED_ANNOTATION: "false"}}})
+    if profile.release.honours_managed_annotation:
+        wait_for(lambda: not (kube.get(path)["metadata"].get("ownerReferences")),
+                 "the platform operator to let trustyai-service-operator-config go (managed: false)")
     kube.merge_patch(path, {"data": {R.CM_ALLOW_ONLINE: "true", R.CM_ALLOW_CODE: "true"}})
     wait_for(lambda: kube.get_or_none(resource_path("apps", "v1", "deployments",
                                                     profile.release.default_applications_namespace,

@@ -1000,7 +1000,7 @@ class Kubelet:
         """Running, and past its readiness probe's initialDelaySeconds: a kubelet probes no sooner, and the probes
         here (the operator's /readyz) pass at once. The real manager builds pods from its lmes-* options only once a
         runnable started beside its controller has read them; on a cluster the probe's 5 s delay keeps those first
-        moments out of whoever waits for the rollout (a pod Ready at once let seed jobs be built offline)."""
+        moments out of whoever waits for the rollout (test_sandbox_real_operator saw a job built so)."""
         if c.state != "running" or not (c.script or RUN_FOREVER).ready:
             return False
         return time.monotonic() >= c.started_mono + readiness_delay(c.spec)

@@ -294,8 +294,8 @@ def test_deleting_a_running_pod_leaves_no_process_of_it(kube: Kube, kubelet: Kub
 def test_a_container_is_ready_no_sooner_than_its_readiness_probe_delay(kube: Kube, kubelet: Kubelet,
                                                                          namespace: str) -> None:
     """As a kubelet, which probes no sooner than initialDelaySeconds: the container runs at once, the pod and its
-    Deployment become Ready / available only after the delay (the real operator's manager has read its options
-    by then; a pod Ready at once let seed jobs be built from the compiled-in defaults)."""
+    Deployment become Ready / available only after the delay (the real operator's manager reads its options in a
+    runnable beside its controller; a cluster's probe delay keeps those first moments from whoever waits)."""
     delay = 3
     labels = {"app": "probed"}
     container = {"name": "manager", "image": "quay.io/example/op:1",

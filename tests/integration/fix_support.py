@@ -31,6 +31,25 @@ def doctor(*args: str) -> Any:
     return CliRunner().invoke(command, list(args), catch_exceptions=False)
 
 
+def stall_report(sb: Any, ns: str) -> str:
+    """Why a fix's jobs may not have completed, from what only the sandbox holds in memory: each job's state (no
+    status at all: the manager never reconciled it), the kubelet's newest execs into the namespace's pods (a
+    controller's --get-status / --shutdown; one that hangs blocks the manager's only reconcile worker), and the
+    manager's last error lines."""
+    kubelet = sb.simulator("kubelet").instance
+    now = time.time()
+    jobs = [f"{j['metadata']['name']}: {(j.get('status') or {}).get('state') or 'no status'}"
+            for j in sb.kube.list_items(jobs_path(ns))]
+    execs = [f"{now - at:.0f}s ago {name} {' '.join(command)[-60:]} -> {status}"
+             for at, namespace, name, _, command, status in list(kubelet.execs)[-10:] if namespace == ns]
+    errors = []
+    for pod in sb.kube.list_items(resource_path("", "v1", "pods", sb.namespace)):
+        if str(pod["metadata"].get("generateName", "")).startswith(f"{R.OPERATOR_DEPLOYMENT}-"):
+            lines = kubelet.logs.lines(pod["metadata"]["uid"], R.OPERATOR_CONTAINER) or []
+            errors += [text for _, text in lines if '"level":"error"' in text or "\tERROR\t" in text][-10:]
+    return f"jobs: {jobs}; newest execs: {execs}; the manager's errors: {errors}"
+
+
 def versions(kube: Kube, paths: list[str]) -> dict[str, str]:
     out = {}
     for path in paths:

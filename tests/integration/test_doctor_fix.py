@@ -18,10 +18,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fix_support import DEMO_PROFILE, doctor, jobs_path
+from fix_support import DEMO_PROFILE, doctor, jobs_path, stall_report
 from schemasupport import validate
 from testsupport import require_controlplane_binaries
 
+from lmeval_setup.errors import WaitTimeout
 from lmeval_setup.kube.client import resource_path
 from lmeval_setup.platform import releases as R
 
@@ -104,8 +105,11 @@ def test_offline_job_on_a_refusing_cluster_is_fixed_through_the_lines_bootstrap(
     assert _configmap(sb, R.OPERATOR_CONFIGMAP)["metadata"]["resourceVersion"] == cm_before["metadata"][
         "resourceVersion"]
 
-    applied = doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--job", "eval-offline-again", "--fix", "--yes",
-                      "--wait", "--wait-timeout", "400", "-o", "json")
+    try:
+        applied = doctor("--kubeconfig", sb.kubeconfig, "-n", ns, "--job", "eval-offline-again", "--fix", "--yes",
+                          "--wait", "--wait-timeout", "400", "-o", "json")
+    except WaitTimeout as exc:  # once on rhoai-2.16: the fixed job never reconciled in 400 s (see the note)
+        raise AssertionError(f"{exc}; {stall_report(sb, ns)}") from None
     assert applied.exit_code == 0, applied.output
     (fixed,) = json.loads(applied.stdout)["jobs"]
     assert fixed["outcome"] == "Succeeded" and {"rule": "LME001", "verdict": "fixed"} in fixed["verdicts"]

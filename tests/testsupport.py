@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import socket
@@ -31,6 +32,16 @@ def require_controlplane_binaries() -> Path:
 
 # bootstrap's progress lines when stderr is not a terminal (CI logs): they are not errors.
 PROGRESS_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ")
+
+
+def load_tool(name: str) -> Any:
+    """tools/<name>.py as a module (the build scripts there are not a package)."""
+    path = Path(__file__).resolve().parent.parent / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def error_lines(stderr: str) -> list[str]:

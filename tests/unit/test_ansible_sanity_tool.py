@@ -5,24 +5,20 @@ are named. Fake interpreters (shell scripts answering the version check) keep th
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from testsupport import load_tool
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def tool() -> Any:
-    spec = importlib.util.spec_from_file_location("ansible_sanity", REPO / "tools" / "ansible_sanity.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("ansible_sanity")
 
 
 def _script(path: Path, body: str) -> None:

@@ -9,17 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testsupport import load_tool
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def tool() -> Any:
-    spec = importlib.util.spec_from_file_location("compile_collections", REPO / "tools" / "compile_collections.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("compile_collections")
 
 
 def _module(root: Path, relative: str) -> Path:

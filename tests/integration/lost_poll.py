@@ -41,8 +41,13 @@ class LostPollRecovery:
         self.nudged: list[str] = []
 
     def nudge(self, pending: list[JSON]) -> None:
-        lost = [job for job in pending if self._lost(job)]
-        for job in lost:
+        candidates = [job for job in pending if self._polled_with_its_pod(job)]
+        if not candidates:
+            return
+        log = list(self.manager_log())  # read once per round, not once per job
+        for job in candidates:
+            if not self._logged_lost(job["metadata"]["name"], log):
+                continue
             key = (job["metadata"]["namespace"], job["metadata"]["name"])
             if time.monotonic() - self.last.get(key, 0.0) < REPOLL_EVERY:
                 continue
@@ -52,13 +57,15 @@ class LostPollRecovery:
             self.kube.merge_patch(path, {"metadata": {"annotations": {
                 REPOLL_ANNOTATION: str(self.nudged.count("/".join(key)))}}})
 
-    def _lost(self, job: JSON) -> bool:
+    def _polled_with_its_pod(self, job: JSON) -> bool:
+        """Scheduled or Running, and its own pod exists (the state the lost poll leaves a job in)."""
         namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
         if (job.get("status") or {}).get("state") not in ("Scheduled", "Running"):
             return False
         pod = self.kube.get_or_none(resource_path("", "v1", "pods", namespace, name))
         owners = (pod or {}).get("metadata", {}).get("ownerReferences") or []
-        if not any(o.get("uid") == job["metadata"]["uid"] for o in owners):
-            return False
-        return any(LOST_POLL_LINE in line and f'"name":"{name}"' in line and "already exists" in line
-                   for line in self.manager_log())
+        return any(o.get("uid") == job["metadata"]["uid"] for o in owners)
+
+    @staticmethod
+    def _logged_lost(name: str, log: list[str]) -> bool:
+        return any(LOST_POLL_LINE in line and f'"name":"{name}"' in line and "already exists" in line for line in log)

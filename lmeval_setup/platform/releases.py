@@ -126,6 +126,19 @@ class Release:
     # controller-gen run) left out. Only what every profile of the row lacks: rhoai-3.0's CRD has no outputs.oci
     # but rhoai-3.3's, in the same row, has. tests/unit/test_rules_per_line.py pins it.
     lmevaljob_absent_fields: tuple[str, ...] = ()
+    # The first version of this platform whose deploy action also removes its owner reference from an object
+    # annotated opendatahub.io/managed: "false" (`resources.RemoveOwnerReferences(... ownedTypeIs(&igvk))`
+    # before `continue` in pkg/controller/actions/deploy/action_deploy.go); before it the object is skipped and
+    # keeps the reference. ODH-OP be9b0ccab (2025-07-18), first tagged v2.32.0 (v2.30.0 only `continue`s); the
+    # rhods-operator branch rhoai-2.23 (65565ffd5c) has it, rhoai-2.22 (3f3de5e3ae) does not. Within the
+    # 2.17-2.24 line, so a version, not a row: `deowns_unmanaged(version)`. None: never (the legacy path).
+    deowns_unmanaged_since: tuple[int, int] | None = None
+
+    def deowns_unmanaged(self, version: tuple[int, int] | None) -> bool:
+        """Does the platform at `version` drop its owner reference from an unmanaged object? An unknown version
+        counts as the line's first (the owner reference may stay: nothing may wait for it to go)."""
+        first = self.deowns_unmanaged_since
+        return first is not None and (version or self.since) >= first
 
     @property
     def lmevaljob_chat_template(self) -> bool:
@@ -200,6 +213,7 @@ def _component(platform: Platform, since: tuple[int, int], **overrides: object) 
         "dsc_versions": ("v1",),
         "permission_layer": "configmap",
         "honours_managed_annotation": True,
+        "deowns_unmanaged_since": (2, 23) if platform == "rhoai" else (2, 32),
         "trustyai_condition": "TrustyAIReady",
         "has_component_cr": True,
         "kserve_missing_reason": "Error",

@@ -313,6 +313,9 @@ class PlatformOperator:
         self._applied_generation: int | None = None
         self._field_manager = "trustyai" if release.ready_condition_kind == "component" else P.DSC_NAME
         self.errors: list[str] = []
+        # ODH >= 2.32 / RHOAI >= 2.23 also drop their owner reference from an unmanaged object; before, they
+        # skip it and the reference stays (so a Removed component's garbage collection still takes it).
+        self._deowns = release.deowns_unmanaged(R.parse_version(version) if version else None)
 
     # -- loop ---------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -415,11 +418,14 @@ class PlatformOperator:
         path = resource_path("", "v1", "configmaps", namespace, body["metadata"]["name"])
         current = self.kube.get_or_none(path)
         if current is not None and self._user_owned(current):
-            # the user has explicitly marked the object as not owned: de-own it and skip it
-            if current["metadata"].get("ownerReferences"):
-                self.kube.json_patch(path, [{"op": "remove", "path": "/metadata/ownerReferences"}])
+            # the user has explicitly marked the object as not owned: skip it (and de-own it, where the release does)
+            self._deown(path, current)
             return
         self._apply_owned(namespace, body, owner_refs)
+
+    def _deown(self, path: str, current: JSON) -> None:
+        if self._deowns and current["metadata"].get("ownerReferences"):
+            self.kube.json_patch(path, [{"op": "remove", "path": "/metadata/ownerReferences"}])
 
     def _user_owned(self, obj: JSON) -> bool:
         annotations = obj.get("metadata", {}).get("annotations") or {}
@@ -446,8 +452,7 @@ class PlatformOperator:
             if current is None:
                 continue
             if self._user_owned(current):
-                if current["metadata"].get("ownerReferences"):  # de-own so garbage collection spares it
-                    self.kube.json_patch(path, [{"op": "remove", "path": "/metadata/ownerReferences"}])
+                self._deown(path, current)  # so garbage collection spares it, where the release de-owns
                 continue
             if _made_by_us(current, self._field_manager):
                 self.kube.delete(path)

@@ -104,28 +104,43 @@ def rollout_restart(kube: Kube, profile: Profile) -> None:
         "kubectl.kubernetes.io/restartedAt": stamp}}}}})
 
 
-def permit_via_configmap(kube: Kube, profile: Profile) -> None:
-    """The ≤2.24 procedure: annotate, patch lmes-allow-*, restart the operator.
+# Restarts with the data patched again before the ConfigMap line's setup gives up: the platform puts it back at
+# most once (a reconcile in flight at the annotation), or on 2.16 at each of its reconciles (none in setup).
+PERMIT_ATTEMPTS = 3
+PERMITTED = {R.CM_ALLOW_ONLINE: "true", R.CM_ALLOW_CODE: "true"}
 
-    Where the platform honours the annotation, the data is patched only once it has let the ConfigMap go (its
-    owner reference removed). The platform operator reads the ConfigMap, then applies its manifest with force:
-    a reconcile that read it just before the annotation arrived put lmes-allow-online back to "false" after our
-    patch (broken-jobs' eval-good then ran offline: LME102). The reconcile that drops the owner reference has
-    seen the annotation, and every later one reads after it.
+
+def permit_via_configmap(kube: Kube, profile: Profile) -> None:
+    """The ≤2.24 procedure: annotate, patch lmes-allow-*, restart the operator; then make sure the data held.
+
+    The platform operator reads the ConfigMap, then applies its manifest with force: a reconcile that read it
+    just before the annotation arrived puts lmes-allow-* back to "false" after our patch (broken-jobs' eval-good
+    then ran offline: LME102); every later reconcile skips the annotated ConfigMap. Nothing on 2.17-2.22 tells
+    when that reconcile is over (the owner reference goes only from 2.23: Release.deowns_unmanaged_since), so the
+    data is read again once the restarted operator has rolled out, long after any reconcile that was in flight,
+    and patched and restarted again if it was put back: the restarted manager read the reverted values.
     """
     wait_for(lambda: kube.get_or_none(operator_configmap_path(profile)) is not None,
              "the platform operator to create trustyai-service-operator-config")
     path = operator_configmap_path(profile)
     kube.merge_patch(path, {"metadata": {"annotations": {R.MANAGED_ANNOTATION: "false"}}})
-    if profile.release.honours_managed_annotation:
-        wait_for(lambda: not (kube.get(path)["metadata"].get("ownerReferences")),
-                 "the platform operator to let trustyai-service-operator-config go (managed: false)")
-    kube.merge_patch(path, {"data": {R.CM_ALLOW_ONLINE: "true", R.CM_ALLOW_CODE: "true"}})
-    wait_for(lambda: kube.get_or_none(resource_path("apps", "v1", "deployments",
-                                                    profile.release.default_applications_namespace,
-                                                    R.OPERATOR_DEPLOYMENT)) is not None,
-             "the TrustyAI operator Deployment")
-    rollout_restart(kube, profile)
+    deployment = resource_path("apps", "v1", "deployments", profile.release.default_applications_namespace,
+                               R.OPERATOR_DEPLOYMENT)
+    for _ in range(PERMIT_ATTEMPTS):
+        kube.merge_patch(path, {"data": PERMITTED})
+        wait_for(lambda: kube.get_or_none(deployment) is not None, "the TrustyAI operator Deployment")
+        rollout_restart(kube, profile)
+        wait_for(lambda: operator_available(kube, profile) and operator_rolled_out(kube, profile),
+                 "the restarted TrustyAI operator to roll out", timeout=90)
+        if _permissions_held(kube, path):
+            return
+    raise ClusterError(f"the platform operator put {', '.join(PERMITTED)} of {R.OPERATOR_CONFIGMAP} back "
+                       f"{PERMIT_ATTEMPTS} times after they were patched", reason="conflict")
+
+
+def _permissions_held(kube: Kube, path: str) -> bool:
+    data = kube.get(path).get("data") or {}
+    return all(data.get(key) == value for key, value in PERMITTED.items())
 
 
 def _bootstrap_install(profile: Profile) -> P.InstallOptions:

@@ -16,8 +16,10 @@ sandbox (each run resumes from the half state the previous kill left) instead of
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -33,7 +35,7 @@ from testsupport import error_lines
 
 from lmeval_setup.bootstrap.revert import RECORD_NAME, Entry, RevertStore
 from lmeval_setup.bootstrap.runner import RunOptions, RunResult, run
-from lmeval_setup.kube.client import Kube, resource_path
+from lmeval_setup.kube.client import APPLY_PATCH, Kube, resource_path
 from lmeval_setup.kube.source import KubeSource
 from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.detect import detect
@@ -340,6 +342,65 @@ def test_restart_is_what_makes_configmap_permissions_reach_new_jobs(new_controlp
         assert [s.split(": ", 1)[1] for s in changed_steps(result)] == [restart_step]
         assert result.clusters["cluster"].restarted
         assert sees_online(job_pod(kube, "restarted-operator"), sb.release), "new jobs still get the old values"
+
+
+class StaleReconcile:
+    """The platform's reconcile that read trustyai-service-operator-config before bootstrap annotated it: once
+    bootstrap's lmes-allow-* patch lands, it applies the release's values with force, as the trustyai deploy
+    action does (server-side apply, field manager `trustyai`). Only once: every later reconcile saw the
+    annotation and skips the ConfigMap."""
+
+    def __init__(self, kube: Kube, namespace: str) -> None:
+        self.kube, self.path = kube, resource_path("", "v1", "configmaps", namespace, R.OPERATOR_CONFIGMAP)
+        self.namespace = namespace
+        self.stop = threading.Event()
+        self.applied_over: dict[str, str] | None = None
+        self.thread = threading.Thread(target=self._run, name="stale-reconcile", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.05):
+            data = ((self.kube.get_or_none(self.path) or {}).get("data")) or {}
+            if data.get(R.CM_ALLOW_ONLINE) == "true":
+                break
+        else:
+            return
+        body = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": R.OPERATOR_CONFIGMAP, "namespace": self.namespace},
+                "data": {R.CM_ALLOW_ONLINE: "false", R.CM_ALLOW_CODE: "false"}}
+        self.kube.request("PATCH", self.path, body=json.dumps(body), content_type=APPLY_PATCH,
+                          query={"fieldManager": "trustyai", "force": "true"})
+        self.applied_over = data
+
+    def __enter__(self) -> StaleReconcile:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+def test_values_a_platform_reconcile_in_flight_puts_back_are_patched_and_loaded_again(new_controlplane: Any) -> None:
+    """2.17-2.24: a platform reconcile that read the ConfigMap before bootstrap's annotation applies the shipped
+    lmes-allow-* over bootstrap's patch (the sandbox setup met it twice in CI). The restarted operator loads
+    them. Bootstrap used to end there, failing its report (or passing, had the revert come after its last read);
+    it now reads the ConfigMap again after the rollout, patches the values again, restarts again, and the next
+    job is online."""
+    kubeconfig = str(new_controlplane.kubeconfig)
+    with sandbox(new_controlplane, "rhoai-2.22", "fresh") as sb:
+        with StaleReconcile(sb.kube, sb.namespace) as stale:
+            result = bootstrap(kubeconfig)
+        assert stale.applied_over is not None, "the stale reconcile never saw bootstrap's patch"
+        assert result.exit_code == 0, result.clusters
+        steps = [s.split(": ", 1)[1] for s in changed_steps(result)]
+        assert "Restart | set lmes-allow-online / lmes-allow-code-execution again (the platform put them back)" \
+            in steps, steps
+        assert "Restart | restart the operator again to load them" in steps, steps
+        data = (operator_config(sb.kube, sb.namespace) or {}).get("data") or {}
+        assert (data[R.CM_ALLOW_ONLINE], data[R.CM_ALLOW_CODE]) == ("true", "true")
+        assert sees_online(job_pod(sb.kube, "after-the-stale-reconcile"), sb.release)
+        again = bootstrap(kubeconfig)
+        assert again.exit_code == 0 and not changed_steps(again), changed_steps(again)
 
 
 # -- a fleet of three releases, one command, in parallel -----------------------------------------------

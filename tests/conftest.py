@@ -37,6 +37,7 @@ SLOWEST_MODULES = (
     "tests/unit/test_lint_fuzz.py",  # make soak: 292 s at 10,000 examples (make test: ~10 s at 300)
     "tests/integration/test_installed.py",  # make soak: 185 s, a wheel installed into a fresh venv
     "tests/integration/test_bootstrap_molecule.py",  # make soak: 71 s
+    "tests/unit/test_kustomize_differential.py",  # make soak: 3,000 cases, ~2 min of CPU (make test: 500, ~16 s)
     "tests/integration/test_bootstrap.py",  # 353 s
     "tests/integration/test_lmeval_live.py",  # 340 s: 50 real lm-eval runs, two at a time, in one fixture
     "tests/integration/test_doctor_fix.py",  # 253 s: one bootstrapped sandbox per profile
@@ -50,7 +51,6 @@ SLOWEST_MODULES = (
     "tests/integration/test_sandbox_profiles.py",  # 90 s
     "tests/integration/test_provision_sandbox.py",  # 88 s
     "tests/integration/test_collection_connection.py",  # 76 s
-    "tests/unit/test_kustomize_differential.py",  # 69 s (half of it kubectl's)
     "tests/integration/test_doctor_kueue_live.py",  # 65 s
     "tests/integration/test_doctor_driver_live.py",  # 59 s
     "tests/integration/test_real_operator_pods.py",  # 55 s

@@ -41,11 +41,13 @@ SLOWEST_MODULES = (
     "tests/integration/test_bootstrap.py",  # 353 s
     "tests/integration/test_lmeval_live.py",  # 340 s: 50 real lm-eval runs, two at a time, in one fixture
     "tests/integration/test_doctor_fix.py",  # 253 s: one bootstrapped sandbox per profile
+    # 274 s in the fresh-clone run of 498b624 (118 s before the kubelet held containers un-Ready for the probe's
+    # initial delay and the lost-poll recovery): real-operator sandboxes
+    "tests/integration/test_sandbox_real_operator.py",
     "tests/integration/test_secrets.py",  # 167 s
     "tests/integration/test_rbac_live.py",  # 150 s
     "tests/integration/test_provision_apiserver.py",  # 128 s
     "tests/integration/test_doctor_live.py",  # 125 s
-    "tests/integration/test_sandbox_real_operator.py",  # 118 s: real-operator sandboxes
     "tests/integration/test_bad_input.py",  # 100 s
     "tests/integration/test_bootstrap_exits.py",  # 96 s
     "tests/integration/test_sandbox_profiles.py",  # 90 s
@@ -54,6 +56,7 @@ SLOWEST_MODULES = (
     "tests/integration/test_doctor_kueue_live.py",  # 65 s
     "tests/integration/test_doctor_driver_live.py",  # 59 s
     "tests/integration/test_real_operator_pods.py",  # 55 s
+    "tests/integration/test_sandbox_real_lmeval.py",  # 57 s
     "tests/integration/test_cli_outputs.py",  # 42 s
     "tests/unit/test_hostile_input.py",  # 40 s
     "tests/integration/test_bootstrap_reliability.py",  # 440 s in 10 units (make soak: 600 s more)

@@ -122,11 +122,13 @@ def test_component_era_lifecycle_rhoai_225(new_controlplane: Any) -> None:
                     "the edit to be reverted", timeout=10)
         assert (configmap(sb, R.OPERATOR_CONFIGMAP) or {})["data"]["admin-note"] == "kept"
 
-        # Annotated opendatahub.io/managed=false: de-owned and left alone.
+        # Annotated opendatahub.io/managed=false: de-owned and left alone. The data is edited once the platform has
+        # de-owned it: a reconcile still in flight from the revert above read the ConfigMap before the annotation
+        # and applies the manifest over an edit made at once (as the real one does; seen in a fresh-clone run).
         sb.kube.merge_patch(cm_path(sb), {"metadata": {"annotations": {R.MANAGED_ANNOTATION: "false"}}})
-        sb.kube.merge_patch(cm_path(sb), {"data": {R.CM_ALLOW_ONLINE: "true"}})
         sb.wait_for(lambda: not (configmap(sb, R.OPERATOR_CONFIGMAP) or {})["metadata"].get("ownerReferences"),
                     "the annotated ConfigMap to be de-owned", timeout=10)
+        sb.kube.merge_patch(cm_path(sb), {"data": {R.CM_ALLOW_ONLINE: "true"}})
         patch_dsc(sb, {"spec": {"components": {"dashboard": {"managementState": "Removed"}}}})  # another reconcile
         time.sleep(1.0)
         assert (configmap(sb, R.OPERATOR_CONFIGMAP) or {})["data"][R.CM_ALLOW_ONLINE] == "true"

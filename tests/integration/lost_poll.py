@@ -8,7 +8,7 @@ conflicts. The error requeue (5 ms) replaces the pending 10 s poll in the workqu
 refuses to re-arm it until those 10 s pass; pods are watched only for deletion, so the job stays Scheduled, its
 pod running, until the next resync (10 h). 1 job in 30 at load 30 here.
 
-    repoll = LostPollRecovery(kube, lambda: manager_log_lines)
+    repoll = LostPollRecovery(kube, lambda: manager_log(kube).splitlines())  # or the kubelet's record of it
     ... in a wait loop: repoll.nudge(jobs_not_done_yet)
 
 Only a job the manager's log proves lost so is touched (an annotation: a real reconcile follows); its outcome is
@@ -69,3 +69,13 @@ class LostPollRecovery:
     @staticmethod
     def _logged_lost(name: str, log: list[str]) -> bool:
         return any(LOST_POLL_LINE in line and f'"name":"{name}"' in line and "already exists" in line for line in log)
+
+
+def manager_log(kube: Kube) -> str:
+    """The real manager's log through the API (the newest operator pod's, in any namespace; its last 2,000 lines)."""
+    pods = [p for p in kube.get(resource_path("", "v1", "pods")).get("items", [])
+            if str(p["metadata"].get("generateName", "")).startswith(f"{R.OPERATOR_DEPLOYMENT}-")]
+    if not pods:
+        return ""
+    meta = max(pods, key=lambda p: p["metadata"]["creationTimestamp"])["metadata"]
+    return kube.pod_log(meta["namespace"], meta["name"], R.OPERATOR_CONTAINER, tail_lines=2000, limit_bytes=1 << 20)

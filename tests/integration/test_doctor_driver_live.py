@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lost_poll import LostPollRecovery
+from lost_poll import LostPollRecovery, manager_log
 
 from lmeval_setup.kube.client import resource_path
 from lmeval_setup.platform import releases as R
@@ -128,20 +128,9 @@ def _job_status(kube: Any, namespace: str, name: str) -> dict[str, Any]:
     return (job or {}).get("status") or {}
 
 
-def _manager_log(kube: Any) -> str:
-    """The real manager's log (the newest operator pod's, in any namespace)."""
-    pods = [p for p in kube.get(resource_path("", "v1", "pods")).get("items", [])
-            if str(p["metadata"].get("generateName", "")).startswith(f"{R.OPERATOR_DEPLOYMENT}-")]
-    if not pods:
-        return ""
-    meta = max(pods, key=lambda p: p["metadata"]["creationTimestamp"])["metadata"]
-    return kube.pod_log(meta["namespace"], meta["name"], R.OPERATOR_CONTAINER, tail_lines=2000,
-                        limit_bytes=1 << 20)
-
-
 def _manager_errors(kube: Any, last: int = 20) -> list[str]:
     """The manager's last error lines, for a wait that timed out (the kubelet holds its log only in memory)."""
-    lines = _manager_log(kube).splitlines()
+    lines = manager_log(kube).splitlines()
     return [line for line in lines if '"level":"error"' in line or "\tERROR\t" in line][-last:]
 
 
@@ -149,7 +138,7 @@ def _logged_about(kube: Any, job: str, *words: str) -> bool:
     """The manager logged a line about the job holding all the words."""
     from lmeval_setup.doctor.operator_log import lines_about
 
-    return any(all(w in line for w in words) for _, line in lines_about(_manager_log(kube), job, EXEC_NS))
+    return any(all(w in line for w in words) for _, line in lines_about(manager_log(kube), job, EXEC_NS))
 
 
 # The kubelet's refusal as the manager logs it (its error field quotes the exec's failure).
@@ -302,7 +291,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 _create_lifecycle_jobs(kube)
                 _create_exec_jobs(kube, Path(plane.workdir))
                 # Ten jobs created at once: upstream's lost status poll (lost_poll.py) took one now and then.
-                repoll = LostPollRecovery(kube, lambda: _manager_log(kube).splitlines())
+                repoll = LostPollRecovery(kube, lambda: manager_log(kube).splitlines())
                 took = wait_for_all(_conditions(kube), timeout=150, between=lambda: repoll.nudge(_unfinished(kube)),
                                     describe=lambda: f"{_job_states(kube)}; re-polled: {repoll.nudged}; "
                                                      f"the manager's errors: {_manager_errors(kube)}")

@@ -19,6 +19,13 @@ from urllib.parse import urlsplit
 from lmeval_setup.errors import ClusterError, PrerequisiteError, UsageError, WaitTimeout
 from lmeval_setup.fix import values as V
 from lmeval_setup.fix.engine import FIX_LABEL, JobPlan, fixed_job_manifest, plan_job
+from lmeval_setup.fix.repoll import (
+    LOST_POLL_LINE,
+    REPOLL_ANNOTATION,
+    REPOLL_EVERY,
+    LostPollRecovery,
+    operator_log_lines,
+)
 from lmeval_setup.kube.client import ApiError, Kube, parse_duration, resource_path
 from lmeval_setup.platform import releases as R
 from lmeval_setup.rules.catalog import SEVERITY_ORDER, Severity
@@ -56,6 +63,8 @@ class FixRun:
     notes: list[str] = field(default_factory=list)
     # The operator's lmes-pod-checking-interval (seconds): how long its pending check of a job may outlive it.
     poll_interval: float = 10.0
+    # Where the operator runs (the applications namespace), for its log while waiting; None: not known.
+    operator_namespace: str | None = None
 
     @property
     def needs_bootstrap(self) -> bool:
@@ -87,7 +96,8 @@ def operator_poll_interval(facts: Any) -> float:
 def plan_fixes(kube: Kube, snapshot: Any, result: Any, *, fail_on: Severity = "error",
                replace: bool = False) -> FixRun:
     """A plan per job with a finding at or above `fail_on`, and the cluster-level plan."""
-    run = FixRun(poll_interval=operator_poll_interval(result.facts))
+    run = FixRun(poll_interval=operator_poll_interval(result.facts),
+                 operator_namespace=getattr(result.facts, "applications_namespace", None))
     permissions = result.facts.effective_permissions if result.facts is not None else None
     flags: list[str] = []
     for finding in result.findings:
@@ -323,25 +333,42 @@ def _owned_by_a_job(pod: JSON, name: str) -> bool:
 
 
 def wait_for_jobs(kube: Kube, run: FixRun, timeout: float, say: Callable[[str], None]) -> None:
-    """Follow every created job to Complete; then ask the doctor about each one that did not succeed."""
+    """Follow every created job to Complete; then ask the doctor about each one that did not succeed. A job
+    upstream's lost status poll strands is touched once the operator's log proves it (fix/repoll.py)."""
     pending = {j.new_name: j for j in run.jobs if j.applicable}
     deadline = time.monotonic() + timeout
+    repoll = _lost_poll_recovery(kube, run)
     while pending:
+        waiting = []
         for name, job in list(pending.items()):
             path = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL, job.plan.namespace or "", name)
-            status = (kube.get(path).get("status") or {})
+            current = kube.get(path)
+            status = current.get("status") or {}
             if status.get("state") == "Complete":
                 job.outcome = str(status.get("reason") or "Unknown")
                 say(f"LMEvalJob {job.plan.namespace}/{name}: Complete, {job.outcome}")
                 del pending[name]
+            else:
+                waiting.append(current)
         if not pending:
             break
+        for touched in repoll.nudge(waiting) if repoll is not None else []:
+            say(f"LMEvalJob {touched}: the operator stopped polling it (its log: \"{LOST_POLL_LINE} ... already "
+                f"exists\", an upstream race); touched it ({REPOLL_ANNOTATION}) so that it is checked again")
         if time.monotonic() > deadline:
             raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {', '.join(sorted(pending))} to complete")
         time.sleep(2.0)
     for job in run.jobs:
         if job.applicable:
             job.verdict = _doctor_on(kube, job)
+
+
+def _lost_poll_recovery(kube: Kube, run: FixRun) -> LostPollRecovery | None:
+    namespace = run.operator_namespace
+    if not namespace:
+        return None
+    return LostPollRecovery(kube, lambda: operator_log_lines(kube, namespace),
+                            every=max(REPOLL_EVERY, run.poll_interval + 2.0))
 
 
 def _doctor_on(kube: Kube, job: JobFix) -> list[Finding]:

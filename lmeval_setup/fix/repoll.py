@@ -1,0 +1,102 @@
+"""Upstream's lost status poll, met while `doctor --fix --wait` follows the jobs it created.
+
+Every line's controller (controllers/lmes/lmevaljob_controller.go; seen here on rhoai-2.22 and rhoai-3.5): a
+reconcile that reads a job before its own Scheduled status reached the manager's cache (3.5 writes a job twice
+while scheduling it, so its own event queues that reconcile; more often under load) runs handleNewCR again,
+fails with AlreadyExists on the pod it has just created, and its status write conflicts. The error requeue
+replaces the pending status poll in the work queue, and syncedMap4Reconciler refuses to re-arm it within
+lmes-pod-checking-interval; pods are watched only for deletion. The job stays Scheduled or Running, its pod
+running or done, until the manager's resync (10 h).
+
+What a user does about it: touch the job (a metadata change queues a reconcile, which polls its pod). Only a job
+whose own pod exists and whose AlreadyExists the manager's log shows is touched, at most once per interval; its
+outcome is still the operator's. Without the rights to read that log or to patch the job, nothing is done.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from lmeval_setup.kube.client import ApiError, Kube, resource_path
+from lmeval_setup.platform import releases as R
+
+JSON = dict[str, Any]
+LOST_POLL_LINE = "Failed to create pod for the LMEvalJob"
+REPOLL_ANNOTATION = "lmeval-setup.opendatahub.io/repoll"
+# Past the default 10 s lmes-pod-checking-interval, so the reconcile a touch causes may re-arm the poll.
+REPOLL_EVERY = 12.0
+
+
+class LostPollRecovery:
+    """Touch a job the operator provably stopped polling. `manager_log` returns the manager's log lines."""
+
+    def __init__(self, kube: Kube, manager_log: Callable[[], Iterable[str]], every: float = REPOLL_EVERY) -> None:
+        self.kube = kube
+        self.manager_log = manager_log
+        self.every = every
+        self.last: dict[tuple[str, str], float] = {}
+        self.nudged: list[str] = []
+
+    def nudge(self, pending: list[JSON]) -> list[str]:
+        """Touch every pending job lost so (at most once per `every` seconds each); the ones touched now."""
+        candidates = [job for job in pending if self._polled_with_its_pod(job)]
+        if not candidates:
+            return []
+        log = list(self.manager_log())  # read once per round, not once per job
+        touched = []
+        for job in candidates:
+            key = (job["metadata"]["namespace"], job["metadata"]["name"])
+            if not _logged_lost(key[1], log) or time.monotonic() - self.last.get(key, 0.0) < self.every:
+                continue
+            self.last[key] = time.monotonic()
+            count = sum(1 for n in self.nudged if n == "/".join(key)) + 1
+            path = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", key[0], key[1])
+            try:
+                self.kube.merge_patch(path, {"metadata": {"annotations": {REPOLL_ANNOTATION: str(count)}}})
+            except ApiError as exc:
+                if exc.status not in (403, 404):  # not ours to touch, or gone: the wait goes on
+                    raise
+                continue
+            self.nudged.append("/".join(key))
+            touched.append("/".join(key))
+        return touched
+
+    def _polled_with_its_pod(self, job: JSON) -> bool:
+        """Scheduled or Running, and its own pod exists (the state the lost poll leaves a job in)."""
+        namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
+        if (job.get("status") or {}).get("state") not in ("Scheduled", "Running"):
+            return False
+        try:
+            pod = self.kube.get_or_none(resource_path("", "v1", "pods", namespace, name))
+        except ApiError as exc:
+            if exc.status == 403:
+                return False
+            raise
+        owners = (pod or {}).get("metadata", {}).get("ownerReferences") or []
+        return any(o.get("uid") == job["metadata"]["uid"] for o in owners)
+
+
+def _logged_lost(name: str, log: list[str]) -> bool:
+    return any(LOST_POLL_LINE in line and f'"name":"{name}"' in line and "already exists" in line for line in log)
+
+
+def operator_log_lines(kube: Kube, namespace: str, tail_lines: int = 2000) -> list[str]:
+    """The manager log of the operator's pods in `namespace` (by its Deployment's selector); [] when not allowed."""
+    try:
+        deployment = kube.get_or_none(resource_path("apps", "v1", "deployments", namespace, R.OPERATOR_DEPLOYMENT))
+        labels = ((deployment or {}).get("spec", {}).get("selector") or {}).get("matchLabels") or {}
+        if not labels:
+            return []
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        lines: list[str] = []
+        for pod in kube.list_items(resource_path("", "v1", "pods", namespace), labelSelector=selector):
+            text = kube.pod_log(namespace, pod["metadata"]["name"], R.OPERATOR_CONTAINER, tail_lines=tail_lines,
+                                limit_bytes=1 << 20)
+            lines += text.splitlines()
+        return lines
+    except ApiError as exc:
+        if exc.status in (400, 403, 404):  # no rights on the operator's namespace, or its pod not started
+            return []
+        raise

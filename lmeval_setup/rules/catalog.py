@@ -279,9 +279,13 @@ _RULES: tuple[Rule, ...] = (
         "LME024", "job-stuck", severity="warning",
         title="The job has not progressed",
         why="The job stays Scheduled/Running without progress: the operator cannot read the driver status, "
-        "the init container is failing, or the evaluation hangs.",
+        "the init container is failing, the evaluation hangs, or the operator lost the job's status poll (an "
+        "upstream race: its log says 'Failed to create pod for the LMEvalJob' ... 'already exists' for the job, "
+        "which then waits for the operator's 10-hour resync).",
         fix="Inspect the pod's init container and events, and the operator log for 'unable to retrieve the "
-        "status'.",
+        "status'. For a lost poll, touch the job so the operator checks it again (doctor --fix --wait does so "
+        "for the jobs it creates).",
+        example="oc annotate lmevaljob <job name> -n <namespace> lmeval-setup.opendatahub.io/repoll=1 --overwrite",
     ),
     Rule(
         "LME025", "pvc-missing", severity="error",

@@ -21,6 +21,7 @@ from typing import Any
 
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
 from lmeval_setup.platform import releases as R
+from lmeval_setup.platform.operator_state import selector_string
 
 JSON = dict[str, Any]
 LOST_POLL_LINE = "Failed to create pod for the LMEvalJob"
@@ -51,7 +52,7 @@ class LostPollRecovery:
             if not _logged_lost(key[1], log) or time.monotonic() - self.last.get(key, 0.0) < self.every:
                 continue
             self.last[key] = time.monotonic()
-            count = sum(1 for n in self.nudged if n == "/".join(key)) + 1
+            count = self.nudged.count("/".join(key)) + 1
             path = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", key[0], key[1])
             try:
                 self.kube.merge_patch(path, {"metadata": {"annotations": {REPOLL_ANNOTATION: str(count)}}})
@@ -85,11 +86,10 @@ def _logged_lost(name: str, log: list[str]) -> bool:
 def operator_log_lines(kube: Kube, namespace: str, tail_lines: int = 2000) -> list[str]:
     """The manager log of the operator's pods in `namespace` (by its Deployment's selector); [] when not allowed."""
     try:
-        deployment = kube.get_or_none(resource_path("apps", "v1", "deployments", namespace, R.OPERATOR_DEPLOYMENT))
-        labels = ((deployment or {}).get("spec", {}).get("selector") or {}).get("matchLabels") or {}
-        if not labels:
+        selector = selector_string(
+            kube.get_or_none(resource_path("apps", "v1", "deployments", namespace, R.OPERATOR_DEPLOYMENT)))
+        if not selector:
             return []
-        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
         lines: list[str] = []
         for pod in kube.list_items(resource_path("", "v1", "pods", namespace), labelSelector=selector):
             text = kube.pod_log(namespace, pod["metadata"]["name"], R.OPERATOR_CONTAINER, tail_lines=tail_lines,

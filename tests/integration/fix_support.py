@@ -11,8 +11,9 @@ import json
 import time
 from typing import Any
 
+import lost_poll
 from click.testing import CliRunner
-from lost_poll import LostPollRecovery, manager_log
+from lost_poll import manager_log
 from schemasupport import validate
 
 from lmeval_setup.kube.client import Kube, resource_path
@@ -77,17 +78,7 @@ def settled_versions(kube: Kube, paths: list[str], quiet: float = 3.0, timeout: 
 
 def wait_all_complete(kube: Kube, ns: str, timeout: float = 300.0) -> None:
     """Until every job in `ns` is Complete; a job upstream's lost status poll strands is touched (lost_poll.py)."""
-    deadline = time.monotonic() + timeout
-    repoll = LostPollRecovery(kube, lambda: manager_log(kube).splitlines())
-    while True:
-        jobs = list(kube.list_items(jobs_path(ns)))
-        pending = [j for j in jobs if (j.get("status") or {}).get("state") != "Complete"]
-        if jobs and not pending:
-            return
-        assert time.monotonic() < deadline, (
-            [(j["metadata"]["name"], j.get("status", {}).get("state")) for j in jobs], f"re-polled: {repoll.nudged}")
-        repoll.nudge(pending)
-        time.sleep(1.0)
+    lost_poll.wait_all_complete(kube, ns, lambda: manager_log(kube).splitlines(), timeout=timeout)
 
 
 def grant_read_only(kube: Kube, user: str) -> None:

@@ -19,11 +19,15 @@ way to read the manager's log.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
 from lmeval_setup.fix.repoll import LOST_POLL_LINE, REPOLL_ANNOTATION, LostPollRecovery
 from lmeval_setup.kube.client import Kube, resource_path
 from lmeval_setup.platform import releases as R
 
-__all__ = ["LOST_POLL_LINE", "REPOLL_ANNOTATION", "LostPollRecovery", "manager_log"]
+__all__ = ["LOST_POLL_LINE", "REPOLL_ANNOTATION", "LostPollRecovery", "manager_log", "wait_all_complete"]
 
 
 def manager_log(kube: Kube) -> str:
@@ -34,3 +38,23 @@ def manager_log(kube: Kube) -> str:
         return ""
     meta = max(pods, key=lambda p: p["metadata"]["creationTimestamp"])["metadata"]
     return kube.pod_log(meta["namespace"], meta["name"], R.OPERATOR_CONTAINER, tail_lines=2000, limit_bytes=1 << 20)
+
+
+def wait_all_complete(kube: Kube, namespace: str, manager_log_lines: Callable[[], Iterable[str]], *,
+                      timeout: float, every: float = 1.0, progress: Callable[[], str] = str) -> list[dict[str, Any]]:
+    """Every LMEvalJob in `namespace` once all are Complete; a job the lost poll strands is touched meanwhile.
+    A timeout is an AssertionError naming each job's state, the jobs touched and `progress()`."""
+    repoll = LostPollRecovery(kube, manager_log_lines)
+    path = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, "lmevaljobs", namespace)
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = list(kube.list_items(path))
+        pending = [j for j in jobs if (j.get("status") or {}).get("state") != "Complete"]
+        if jobs and not pending:
+            return jobs
+        if time.monotonic() > deadline:
+            states = [(j["metadata"]["name"], (j.get("status") or {}).get("state")) for j in jobs]
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for every job in {namespace} to be "
+                                 f"Complete: {states} (re-polled: {repoll.nudged}){progress()}")
+        repoll.nudge(pending)
+        time.sleep(every)

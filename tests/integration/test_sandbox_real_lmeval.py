@@ -21,11 +21,11 @@ import sys
 from typing import Any
 
 import pytest
-from lost_poll import LostPollRecovery, manager_log
+from lost_poll import manager_log, wait_all_complete
 from lost_results import with_results
 from testsupport import wait_for
 
-from lmeval_setup.kube.client import JSON, resource_path
+from lmeval_setup.kube.client import resource_path
 from lmeval_setup.platform import releases as R
 from lmeval_setup.rules import logs
 from lmeval_setup.sandbox import jobimage, realoperator
@@ -64,20 +64,8 @@ def test_broken_jobs_run_real_lm_eval(new_controlplane: Any, operator_mode: str)
     with running_sandbox(new_controlplane, PROFILE, "broken-jobs") as sb:
         # Upstream's lost status poll strands a job Scheduled with its pod done (seen here on 3.5, which writes a
         # job twice while scheduling it): a job the manager's log shows lost so is touched, as a user would.
-        repoll = LostPollRecovery(sb.kube, lambda: manager_log(sb.kube).splitlines())
-
-        def all_complete() -> list[JSON] | None:
-            items = sb.kube.get(JOBS).get("items", [])
-            done = [j for j in items if (j.get("status") or {}).get("state") == "Complete"]
-            if items and len(done) == len(items):
-                return items
-            repoll.nudge([j for j in items if j not in done])
-            return None
-
-        try:
-            jobs = wait_for("every seed job Complete", all_complete, timeout=600, every=2.0)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc} (re-polled: {repoll.nudged})") from None
+        jobs = wait_all_complete(sb.kube, J.DEMO_NAMESPACE, lambda: manager_log(sb.kube).splitlines(), timeout=600,
+                                 every=2.0)
         seeds = {seed.name: seed for seed in J.SEED_JOBS}
         for job in jobs:
             name = job["metadata"]["name"]

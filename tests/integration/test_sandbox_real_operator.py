@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from lost_poll import LostPollRecovery
+from lost_poll import wait_all_complete
 from lost_results import with_results
 from testsupport import wait_for
 
@@ -298,20 +298,9 @@ def test_broken_jobs_are_driven_by_the_real_controller(new_controlplane: Any, re
         wait_for("exec --get-status into a running main container", main_running_status, timeout=120, every=0.5)
         assert "state" in json.loads(statuses[0])
 
-        repoll = LostPollRecovery(sb.kube, lambda: manager_log(sb))
-
-        def all_complete() -> list[JSON] | None:
-            items = sb.kube.get(JOBS).get("items", [])
-            done = [j for j in items if (j.get("status") or {}).get("state") == "Complete"]
-            if items and len(done) == len(items):
-                return items
-            repoll.nudge([j for j in items if j not in done])
-            return None
-
-        try:
-            jobs = wait_for("every seed job Complete", all_complete, timeout=300, every=1.0)
-        except AssertionError as exc:  # say which job is not Complete, where its pod is, what the manager did
-            raise AssertionError(f"{exc} (re-polled: {repoll.nudged})\n{seed_progress(sb)}") from None
+        # a timeout says which job is not Complete, where its pod is, what the manager did
+        jobs = wait_all_complete(sb.kube, J.DEMO_NAMESPACE, lambda: manager_log(sb), timeout=300,
+                                 progress=lambda: "\n" + seed_progress(sb))
 
         def pod_finished(job: JSON) -> JSON | None:
             """After Complete the controller sends --shutdown; the driver exits and the pod ends a moment later."""

@@ -15,6 +15,10 @@ from typing import Any, Protocol
 
 JSON = dict[str, Any]
 UNPREDICTABLE_WHY = "cannot be dry-run before TrustyAI is up (its ConfigMap and Deployment do not exist yet)"
+# The restart step's repair (roles/bootstrap/tasks/restart.yml): it acts only when a platform reconcile that was
+# already under way puts the values back, a race no dry run can see, so it is named rather than counted.
+MAY_REPEAT = ("=> may repeat: if a platform reconcile already under way puts lmes-allow-* back during the restart, "
+              "the real run sets them and restarts the operator once more (2 more changes)")
 
 
 class StepLike(Protocol):
@@ -78,4 +82,6 @@ def dry_run_lines(steps: Iterable[StepLike], plan: JSON | None) -> list[str]:
     total = sum(s.cannot_predict for s in summary)
     if total:
         lines.append(f"  => cannot predict yet={total}: the real run plans these again once TrustyAI is up")
+    if (plan or {}).get("configmap_data_patch") is not None:
+        lines.append(f"  {MAY_REPEAT}")
     return lines

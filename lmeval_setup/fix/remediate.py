@@ -16,18 +16,12 @@ from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from lmeval_setup.errors import ClusterError, PrerequisiteError, UsageError, WaitTimeout
+from lmeval_setup.errors import ClusterError, PrerequisiteError, WaitTimeout
 from lmeval_setup.fix import values as V
 from lmeval_setup.fix.engine import FIX_LABEL, JobPlan, fixed_job_manifest, plan_job
-from lmeval_setup.fix.repoll import (
-    LOST_POLL_LINE,
-    REPOLL_ANNOTATION,
-    REPOLL_EVERY,
-    LostPollRecovery,
-    operator_log_lines,
-)
-from lmeval_setup.kube.client import ApiError, Kube, parse_duration, resource_path
+from lmeval_setup.kube.client import ApiError, Kube, resource_path
 from lmeval_setup.platform import releases as R
+from lmeval_setup.platform.lost_poll import POLL_INTERVAL_KEY, LostPollRecovery, operator_poll_interval, touched_line
 from lmeval_setup.rules.catalog import SEVERITY_ORDER, Severity
 from lmeval_setup.rules.finding import Finding
 
@@ -78,19 +72,6 @@ class FixRun:
 def fix_name(name: str) -> str:
     base = name[: MAX_NAME - len(FIX_SUFFIX)].rstrip("-.")
     return base + FIX_SUFFIX
-
-
-POLL_INTERVAL_KEY = "lmes-pod-checking-interval"
-DEFAULT_POLL_SECONDS = 10.0  # the operator's DefaultPodCheckingInterval
-
-
-def operator_poll_interval(facts: Any) -> float:
-    """The operator ConfigMap's lmes-pod-checking-interval in seconds; the operator's default without one."""
-    data = ((getattr(facts, "operator_config", None) or {}).get("data") or {})
-    try:
-        return parse_duration(str(data[POLL_INTERVAL_KEY])) or DEFAULT_POLL_SECONDS
-    except (KeyError, UsageError):  # absent or not a duration: the operator uses its default too
-        return DEFAULT_POLL_SECONDS
 
 
 def plan_fixes(kube: Kube, snapshot: Any, result: Any, *, fail_on: Severity = "error",
@@ -334,10 +315,10 @@ def _owned_by_a_job(pod: JSON, name: str) -> bool:
 
 def wait_for_jobs(kube: Kube, run: FixRun, timeout: float, say: Callable[[str], None]) -> None:
     """Follow every created job to Complete; then ask the doctor about each one that did not succeed. A job
-    upstream's lost status poll strands is touched once the operator's log proves it (fix/repoll.py)."""
+    upstream's lost status poll strands is touched once the operator's log proves it (platform/lost_poll.py)."""
     pending = {j.new_name: j for j in run.jobs if j.applicable}
     deadline = time.monotonic() + timeout
-    repoll = _lost_poll_recovery(kube, run)
+    repoll = LostPollRecovery.for_operator(kube, run.operator_namespace, run.poll_interval)
     while pending:
         waiting = []
         for name, job in list(pending.items()):
@@ -353,22 +334,13 @@ def wait_for_jobs(kube: Kube, run: FixRun, timeout: float, say: Callable[[str], 
         if not pending:
             break
         for touched in repoll.nudge(waiting) if repoll is not None else []:
-            say(f"LMEvalJob {touched}: the operator stopped polling it (its log: \"{LOST_POLL_LINE} ... already "
-                f"exists\", an upstream race); touched it ({REPOLL_ANNOTATION}) so that it is checked again")
+            say(touched_line(touched))
         if time.monotonic() > deadline:
             raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {', '.join(sorted(pending))} to complete")
         time.sleep(2.0)
     for job in run.jobs:
         if job.applicable:
             job.verdict = _doctor_on(kube, job)
-
-
-def _lost_poll_recovery(kube: Kube, run: FixRun) -> LostPollRecovery | None:
-    namespace = run.operator_namespace
-    if not namespace:
-        return None
-    return LostPollRecovery(kube, lambda: operator_log_lines(kube, namespace),
-                            every=max(REPOLL_EVERY, run.poll_interval + 2.0))
 
 
 def _doctor_on(kube: Kube, job: JobFix) -> list[Finding]:

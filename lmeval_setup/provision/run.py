@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lmeval_setup.errors import ExitCode, LmevalError, OpenShiftAIMissing, WaitTimeout
 from lmeval_setup.kube.client import Kube
 from lmeval_setup.platform.lmevaljob import require_lmevaljob_api
+from lmeval_setup.platform.lost_poll import LostPollRecovery, operator_poll_interval, touched_line
 from lmeval_setup.platform.permissions import Permissions
 from lmeval_setup.platform.releases import LMEVAL_GROUP, LMEVAL_VERSION, Release
 from lmeval_setup.provision import apply as A
@@ -26,6 +27,9 @@ from lmeval_setup.results.model import job_result
 from lmeval_setup.results.table import render as render_results
 from lmeval_setup.rules.finding import Finding
 from lmeval_setup.rules.status import succeeded_without_results
+
+if TYPE_CHECKING:  # detection is imported when a run detects, not with the CLI
+    from lmeval_setup.platform.detect import ClusterFacts
 
 JSON = dict[str, Any]
 Out = Callable[[str], None]
@@ -65,9 +69,9 @@ class Printer:
                 setattr(self.report, name, value)
 
 
-def resolve_cluster(kube: Kube, options: RunOptions, err: Out) -> tuple[Permissions | None, Release | None]:
-    """(what the cluster permits, its release line), unless both flags say the permissions; (None, None)
-    when they cannot be known."""
+def resolve_cluster(kube: Kube, options: RunOptions, err: Out) -> ClusterFacts | None:
+    """What detection learnt (what the cluster permits, its release line, the operator's namespace); None
+    without OpenShift AI when both flags say the permissions."""
     from lmeval_setup.kube.source import KubeSource
     from lmeval_setup.platform.detect import detect
 
@@ -77,9 +81,9 @@ def resolve_cluster(kube: Kube, options: RunOptions, err: Out) -> tuple[Permissi
         if options.allow_online is None or options.allow_code_execution is None:
             raise
         err("note: no OpenShift AI here; using --allow-online/--allow-code-execution as given")
-        return None, None
+        return None
     require_cluster_ready(facts)  # TrustyAI not Managed: that, not the job's lint (LME001), is the cause
-    return facts.effective_permissions, facts.release
+    return facts
 
 
 def choose_flags(options: RunOptions, permissions: Permissions | None) -> None:
@@ -121,10 +125,12 @@ def lint_gate(objects: list[JSON], permissions: Permissions | None, options: Run
 def run_provision(kube: Kube, options: RunOptions, printer: Printer) -> int:
     require_lmevaljob_api(kube)
     try:
-        permissions, release = resolve_cluster(kube, options, printer.err)
+        facts = resolve_cluster(kube, options, printer.err)
     except ClusterNotReady as exc:
         _report_cluster_cause(exc, options, printer)
         raise
+    permissions = facts.effective_permissions if facts else None
+    release = facts.release if facts else None
     choose_flags(options, permissions)
     objects = build_objects(options.spec)
     isvcs = _inference_services(kube, options.spec.namespace) if options.fix else []
@@ -139,7 +145,7 @@ def run_provision(kube: Kube, options: RunOptions, printer: Printer) -> int:
         printer.err(f"provision: follow it with: lmeval-setup results -n {spec.namespace} {spec.job_name}")
         return int(ExitCode.OK)
     try:
-        return _wait_and_judge(kube, options, printer)
+        return _wait_and_judge(kube, options, printer, facts)
     finally:
         if options.teardown_after:
             run_teardown(kube, options.spec, printer)
@@ -184,12 +190,16 @@ def _report_cluster_cause(exc: ClusterNotReady, options: RunOptions, printer: Pr
     printer.record(findings=exc.findings, outcome="blocked")
 
 
-def _wait_and_judge(kube: Kube, options: RunOptions, printer: Printer) -> int:
+def _wait_and_judge(kube: Kube, options: RunOptions, printer: Printer, facts: ClusterFacts | None) -> int:
     spec = options.spec
     display = ProgressDisplay(prefix=f"{spec.namespace}/{spec.job_name}: ")
+    # Upstream's lost status poll strands a job for 10 h; a CI run would time out (platform/lost_poll.py).
+    recovery = LostPollRecovery.for_operator(kube, facts.applications_namespace if facts else None,
+                                             operator_poll_interval(facts))
     try:
         outcome = wait_for_job(kube, spec.namespace, spec.job_name, timeout=options.timeout,
-                               on_update=display.update)
+                               on_update=display.update, recovery=recovery,
+                               on_touch=lambda job: printer.err(f"provision: {touched_line(job)}"))
     except WaitTimeout as exc:
         _write_junit(options, error_junit(exc.one_line(), job=spec.job_name, gates=options.gates))
         printer.record(outcome="timed-out")

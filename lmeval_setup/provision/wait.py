@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from lmeval_setup.errors import ClusterError, WaitTimeout
 from lmeval_setup.kube.client import ApiError, Kube, WatchInterrupted
 from lmeval_setup.platform.lmevaljob import lmevaljob_path
+from lmeval_setup.platform.lost_poll import LostPollRecovery
 
 JSON = dict[str, Any]
 TERMINAL_STATE = "Complete"
@@ -104,11 +105,17 @@ class ProgressDisplay:
 def wait_for_job(
     kube: Kube, namespace: str, name: str, *, timeout: float,
     on_update: Callable[[JSON], None] = lambda _: None,
+    recovery: LostPollRecovery | None = None,
+    on_touch: Callable[[str], None] = lambda _: None,
 ) -> Outcome:
-    """Block until the job is Complete; WaitTimeout (exit 5) when `timeout` seconds pass first."""
+    """Block until the job is Complete; WaitTimeout (exit 5) when `timeout` seconds pass first.
+
+    With a `recovery`, a job that stayed unchanged for one of its intervals (no progress, no state change) is
+    offered to it: upstream's lost status poll leaves a job so for 10 h (platform/lost_poll.py); `on_touch` is told."""
     path = lmevaljob_path(namespace, name)
     collection = lmevaljob_path(namespace)
     deadline = time.monotonic() + timeout
+    seen = None  # the resourceVersion read before the last watch window
     while True:
         job = _get(kube, path, namespace, name)
         on_update(job)
@@ -121,7 +128,13 @@ def wait_for_job(
                 f"(last status: {describe_status(job)})",
                 hint=f"lmeval-setup doctor -n {namespace} --job {name}",
             )
-        finished = _watch_until_finished(kube, collection, name, job, remaining, on_update)
+        version = job["metadata"].get("resourceVersion")
+        if recovery is not None and version == seen:  # quiet for a whole window: ask whether the poll was lost
+            for touched in recovery.nudge([job]):
+                on_touch(touched)
+        seen = version
+        window = remaining if recovery is None else min(remaining, recovery.every)
+        finished = _watch_until_finished(kube, collection, name, job, window, on_update)
         if finished is not None:
             return _outcome(finished)
 

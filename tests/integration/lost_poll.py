@@ -13,7 +13,7 @@ pod running, until the next resync (10 h). 1 job in 30 at load 30 here.
 
 Only a job the manager's log proves lost so is touched (an annotation: a real reconcile follows); its outcome is
 still the real controller's. Any other stall is left alone, for the wait to report. The recovery is the
-product's own (lmeval_setup/fix/repoll.py: `doctor --fix --wait` does the same); this module adds the tests'
+product's own (lmeval_setup/platform/lost_poll.py: `doctor --fix --wait` does the same); this module adds the tests'
 way to read the manager's log.
 """
 
@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from lmeval_setup.fix.repoll import LOST_POLL_LINE, REPOLL_ANNOTATION, LostPollRecovery
 from lmeval_setup.kube.client import Kube, resource_path
 from lmeval_setup.platform import releases as R
+from lmeval_setup.platform.lost_poll import LOST_POLL_LINE, REPOLL_ANNOTATION, LostPollRecovery
 
 __all__ = ["LOST_POLL_LINE", "REPOLL_ANNOTATION", "LostPollRecovery", "manager_log", "wait_all_complete"]
 

@@ -109,7 +109,7 @@ def test_replace_creates_the_corrected_job_after_the_old_pod_is_gone(new_control
 def test_the_poll_interval_is_the_operator_configmaps(data: dict[str, str], seconds: float) -> None:
     from types import SimpleNamespace
 
-    from lmeval_setup.fix.remediate import operator_poll_interval
+    from lmeval_setup.platform.lost_poll import operator_poll_interval
 
     assert operator_poll_interval(SimpleNamespace(operator_config={"data": data})) == seconds
     assert operator_poll_interval(None) == 10.0

@@ -1,4 +1,4 @@
-"""`doctor --fix --wait` and upstream's lost status poll (lmeval_setup/fix/repoll.py), on an in-memory cluster.
+"""`doctor --fix --wait` and upstream's lost status poll (lmeval_setup/platform/lost_poll.py), on an in-memory cluster.
 
 The fixed job can be stranded Scheduled with its pod done by the real controller's lost poll; the wait used to
 run into its timeout (exit 5). It now touches the job once the operator's log proves it, and says so; without
@@ -14,9 +14,9 @@ import pytest
 from lmeval_setup.errors import WaitTimeout
 from lmeval_setup.fix import remediate as F
 from lmeval_setup.fix.engine import JobPlan
-from lmeval_setup.fix.repoll import LOST_POLL_LINE, REPOLL_ANNOTATION
 from lmeval_setup.kube.client import ApiError
 from lmeval_setup.platform import releases as R
+from lmeval_setup.platform.lost_poll import LOST_POLL_LINE, REPOLL_ANNOTATION
 
 NS = "team-a"
 OPERATOR_NS = "redhat-ods-applications"

@@ -11,6 +11,7 @@ running or done, until the manager's resync (10 h).
 What a user does about it: touch the job (a metadata change queues a reconcile, which polls its pod). Only a job
 whose own pod exists and whose AlreadyExists the manager's log shows is touched, at most once per interval; its
 outcome is still the operator's. Without the rights to read that log or to patch the job, nothing is done.
+`doctor --fix --wait` and `provision --wait` both recover so (`for_operator`, `touched_line`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from lmeval_setup.kube.client import ApiError, Kube, resource_path
+from lmeval_setup.errors import UsageError
+from lmeval_setup.kube.client import ApiError, Kube, parse_duration, resource_path
 from lmeval_setup.platform import releases as R
 from lmeval_setup.platform.operator_state import selector_string
 
@@ -28,10 +30,29 @@ LOST_POLL_LINE = "Failed to create pod for the LMEvalJob"
 REPOLL_ANNOTATION = "lmeval-setup.opendatahub.io/repoll"
 # Past the default 10 s lmes-pod-checking-interval, so the reconcile a touch causes may re-arm the poll.
 REPOLL_EVERY = 12.0
+POLL_INTERVAL_KEY = "lmes-pod-checking-interval"
+DEFAULT_POLL_SECONDS = 10.0  # the operator's DefaultPodCheckingInterval
+
+
+def operator_poll_interval(facts: Any) -> float:
+    """The operator ConfigMap's lmes-pod-checking-interval in seconds; the operator's default without one."""
+    data = ((getattr(facts, "operator_config", None) or {}).get("data") or {})
+    try:
+        return parse_duration(str(data[POLL_INTERVAL_KEY])) or DEFAULT_POLL_SECONDS
+    except (KeyError, UsageError):  # absent or not a duration: the operator uses its default too
+        return DEFAULT_POLL_SECONDS
 
 
 class LostPollRecovery:
     """Touch a job the operator provably stopped polling. `manager_log` returns the manager's log lines."""
+
+    @classmethod
+    def for_operator(cls, kube: Kube, namespace: str | None, poll_interval: float) -> LostPollRecovery | None:
+        """Reading the manager's log in the operator's namespace, touching at most once per the operator's
+        lmes-pod-checking-interval + 2 s; None when that namespace is not known (no OpenShift AI found)."""
+        if not namespace:
+            return None
+        return cls(kube, lambda: operator_log_lines(kube, namespace), every=max(REPOLL_EVERY, poll_interval + 2.0))
 
     def __init__(self, kube: Kube, manager_log: Callable[[], Iterable[str]], every: float = REPOLL_EVERY) -> None:
         self.kube = kube
@@ -77,6 +98,12 @@ class LostPollRecovery:
             raise
         owners = (pod or {}).get("metadata", {}).get("ownerReferences") or []
         return any(o.get("uid") == job["metadata"]["uid"] for o in owners)
+
+
+def touched_line(job: str) -> str:
+    """What a wait says when it touched `job` (namespace/name)."""
+    return (f"LMEvalJob {job}: the operator stopped polling it (its log: \"{LOST_POLL_LINE} ... already exists\", "
+            f"an upstream race); touched it ({REPOLL_ANNOTATION}) so that it is checked again")
 
 
 def _logged_lost(name: str, log: list[str]) -> bool:

@@ -24,6 +24,7 @@ from bootstrap_support import sandbox
 from testsupport import error_lines, require_controlplane_binaries, wait_for
 
 from lmeval_setup.kube.client import Kube, resource_path
+from lmeval_setup.platform.lost_poll import LOST_POLL_LINE, REPOLL_ANNOTATION, LostPollRecovery, operator_log_lines
 
 pytestmark = pytest.mark.controlplane
 REPO = Path(__file__).resolve().parents[2]
@@ -225,6 +226,49 @@ def test_the_shipped_roles_are_enough_for_provision_in_a_namespace(bootstrapped:
     assert down.returncode == 0, down.stderr[-3000:]
     assert _provisioned(bootstrapped.admin) == []
     assert bootstrapped.admin.get_or_none(resource_path("", "v1", "namespaces", name=CI_NS)) is not None  # kept
+
+
+def test_the_lost_poll_touch_with_real_rbac(bootstrapped: Identities) -> None:
+    """The recovery `provision --wait` and `doctor --fix --wait` share (platform/lost_poll.py), judged by the real
+    authorizer: the shipped provision roles may check the job's pod and touch the job; the read-only doctor role
+    (no `get pods`) and a reader without `patch lmevaljobs` are refused, and the wait goes on without a touch
+    instead of failing; an identity with no rights in the operator's namespace reads no manager log."""
+    admin = bootstrapped.admin
+    path = resource_path("trustyai.opendatahub.io", "v1alpha1", "lmevaljobs", CI_NS, "rbac-lost")
+    admin.apply(path, {"apiVersion": "trustyai.opendatahub.io/v1alpha1", "kind": "LMEvalJob",
+                       "metadata": {"name": "rbac-lost", "namespace": CI_NS},
+                       "spec": {"model": "local-completions", "taskList": {"taskNames": ["arc_easy"]},
+                                "modelArgs": [{"name": "model", "value": "granite"}]}})
+    pod = resource_path("", "v1", "pods", CI_NS, "rbac-lost")
+    wait_for("the operator's pod for rbac-lost", lambda: admin.get_or_none(pod) is not None, timeout=60)
+    # The job as the lost poll leaves it (the operator here may have finished it since: only the dict says so).
+    job = {**admin.get(path), "status": {"state": "Scheduled"}}
+    lost = [f'ERROR\t{LOST_POLL_LINE}\t{{"LMEvalJob": {{"name":"rbac-lost","namespace":"{CI_NS}"}}, '
+            f'"error": "pods \\"rbac-lost\\" already exists"}}']
+    pod_reader = {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole", "metadata": {"name": "rbac-lost-pod-reader"},
+                  "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}
+    _role_in_force(admin, pod_reader, "doctor", ("get", "", "pods", CI_NS), allowed=False)
+    _bind(admin, "doctor", "rbac-lost-pod-reader", CI_NS)
+    wait_for("doctor may get pods in lmeval-ci", lambda: _authorized(admin, "doctor", "get", "", "pods", CI_NS),
+             timeout=60)
+    try:
+        as_reader = LostPollRecovery(Kube.connect(bootstrapped.doctor), lambda: lost).nudge([job])
+    finally:
+        admin.delete(resource_path(RBAC, "v1", "rolebindings", CI_NS, "doctor-rbac-lost-pod-reader"))
+    wait_for("doctor may not get pods again", lambda: not _authorized(admin, "doctor", "get", "", "pods", CI_NS),
+             timeout=60)
+    as_doctor = LostPollRecovery(Kube.connect(bootstrapped.doctor), lambda: lost).nudge([job])
+    assert (as_reader, as_doctor) == ([], [])
+    assert REPOLL_ANNOTATION not in (admin.get(path)["metadata"].get("annotations") or {})
+
+    provisioner = Kube.connect(bootstrapped.provisioner)
+    assert LostPollRecovery(provisioner, lambda: lost).nudge([job]) == [f"{CI_NS}/rbac-lost"]
+    assert admin.get(path)["metadata"]["annotations"][REPOLL_ANNOTATION] == "1"
+    ci_only = _token_kubeconfig(bootstrapped.plane, admin, "ci-only", Path(bootstrapped.provisioner).parent
+                                / "ci-only.kubeconfig")
+    _bind(admin, "ci-only", "lmeval-setup-provision-namespace", CI_NS)  # no rights in the operator's namespace
+    assert operator_log_lines(Kube.connect(ci_only), APPS_NS) == []
+    admin.delete(path)
 
 
 def test_the_shipped_revert_roles_are_enough_to_revert(bootstrapped: Identities, tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ class LostPollRecovery:
         touched = []
         for job in candidates:
             key = (job["metadata"]["namespace"], job["metadata"]["name"])
-            if not _logged_lost(key[1], log) or time.monotonic() - self.last.get(key, 0.0) < self.every:
+            if not _logged_lost(*key, log) or time.monotonic() - self.last.get(key, 0.0) < self.every:
                 continue
             self.last[key] = time.monotonic()
             count = self.nudged.count("/".join(key)) + 1
@@ -106,8 +106,11 @@ def touched_line(job: str) -> str:
             f"an upstream race); touched it ({REPOLL_ANNOTATION}) so that it is checked again")
 
 
-def _logged_lost(name: str, log: list[str]) -> bool:
-    return any(LOST_POLL_LINE in line and f'"name":"{name}"' in line and "already exists" in line for line in log)
+def _logged_lost(namespace: str, name: str, log: list[str]) -> bool:
+    """The manager's error names the job by its reconcile's object reference, {"name":...,"namespace":...}:
+    a job of the same name in another namespace is not this one."""
+    ref = f'"name":"{name}","namespace":"{namespace}"'
+    return any(LOST_POLL_LINE in line and ref in line and "already exists" in line for line in log)
 
 
 def operator_log_lines(kube: Kube, namespace: str, tail_lines: int = 2000) -> list[str]:

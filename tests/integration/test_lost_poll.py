@@ -81,6 +81,16 @@ def test_only_a_job_the_managers_log_shows_lost_is_touched_once_per_interval() -
     assert cluster.log_reads == 2, "the log is read once per round, not once per job"
 
 
+def test_a_job_of_the_same_name_in_another_namespace_is_not_touched() -> None:
+    """The log line names the stranded job's namespace too: a namesake elsewhere is not the one to touch."""
+    cluster = Cluster({"eval": "Scheduled"}, log=[lost_line("eval").replace(f'"namespace":"{NS}"',
+                                                                          '"namespace":"team-b"')])
+    repoll = LostPollRecovery(cluster, lambda: manager_log(cluster).splitlines())  # type: ignore[arg-type]
+
+    assert repoll.nudge([cluster.jobs["eval"]]) == [] and cluster.patches == []
+    assert cluster.log_reads == 1
+
+
 def test_a_job_without_its_own_pod_is_not_a_lost_poll_and_the_log_is_not_read() -> None:
     cluster = Cluster({"stranded": "Scheduled"}, log=[lost_line("stranded")], pods=("someone-else",))
     repoll = LostPollRecovery(cluster, lambda: manager_log(cluster).splitlines())  # type: ignore[arg-type]

@@ -75,7 +75,7 @@ def _run_play(tasks: list[dict[str, Any]], env_extra: dict[str, str],
     env = {k: v for k, v in os.environ.items() if not k.startswith(("K8S_AUTH_", "KUBECONFIG"))}
     env.update({"PATH": f"{VENV_BIN}:{env.get('PATH', '')}", "HOME": str(tmp_path), "ANSIBLE_CONFIG":
                 str(REPO / "ansible.cfg"), "ANSIBLE_HOME": str(tmp_path / ".ansible"), "ANSIBLE_NOCOLOR": "1",
-                "ANSIBLE_PYTHON_INTERPRETER": sys.executable, **env_extra})
+                "ANSIBLE_PYTHON_INTERPRETER": sys.executable, "TMPDIR": str(tmp_path), **env_extra})
     return subprocess.run([str(VENV_BIN / "ansible-playbook"), "-vvv", "-i", "localhost,", "-c", "local", str(path)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=240, check=False)
 

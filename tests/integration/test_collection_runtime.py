@@ -39,10 +39,13 @@ def test_module_defaults_group_reaches_every_module(controlplane: Any, tmp_path:
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "K8S_AUTH_KUBECONFIG")}
     env.update({"PATH": f"{VENV_BIN}:{env.get('PATH', '')}", "HOME": str(tmp_path), "ANSIBLE_CONFIG":
                 str(REPO / "ansible.cfg"), "ANSIBLE_HOME": str(tmp_path / ".ansible"), "ANSIBLE_NOCOLOR": "1",
-                "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "ANSIBLE_PYTHON_INTERPRETER": sys.executable})
+                "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+                "TMPDIR": str(tmp_path)})
     proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(path)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
     assert tasks[1]["hosts"]["localhost"]["resources"][0]["metadata"]["name"] == "kube-system"
     assert tasks[2]["hosts"]["localhost"]["msg"] == "REASON=no_openshift_ai", tasks[0]["hosts"]["localhost"]
+    # kubernetes.core's discovery cache follows TMPDIR: in /tmp a later plane on this port would read this one's.
+    assert list(tmp_path.glob("k8srcp-*.json")), "the discovery cache was written outside the test's directory"

@@ -42,8 +42,10 @@ class Installed:
         keep = {k: v for k, v in os.environ.items()
                 if k not in ("PYTHONPATH", "LMEVAL_ANSIBLE_DIR", "VIRTUAL_ENV", "ANSIBLE_CONFIG",
                              "ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_COLLECTIONS_PATHS")}
+        (self.root / "tmp").mkdir(exist_ok=True)  # kubernetes.core's discovery cache, not in /tmp
         return {**keep, "PATH": f"{self.venv / 'bin'}:/usr/bin:/bin", "KUBECONFIG": kubeconfig,
-                "HOME": str(self.root / "home"), "ANSIBLE_HOME": str(self.root / "home" / ".ansible")}
+                "HOME": str(self.root / "home"), "ANSIBLE_HOME": str(self.root / "home" / ".ansible"),
+                "TMPDIR": str(self.root / "tmp")}
 
     def run(self, *argv: str, kubeconfig: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(list(argv), cwd=self.root, env=self.env(kubeconfig), capture_output=True, text=True,

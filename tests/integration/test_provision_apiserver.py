@@ -401,8 +401,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 def run_playbook(plane: Any, *extra: str) -> subprocess.CompletedProcess[str]:
     playbook = Path(sys.executable).parent / "ansible-playbook"
+    # kubernetes.core caches discovery in TMPDIR as k8srcp-<sha256 of host and user>.json: in /tmp, a later
+    # plane on the same port would read this one's API groups.
+    tmp = Path(plane.kubeconfig).parent / "ansible-tmp"
+    tmp.mkdir(exist_ok=True)
     env = {**os.environ, "K8S_AUTH_KUBECONFIG": str(plane.kubeconfig), "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
+           "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "TMPDIR": str(tmp)}
     argv = [str(playbook), "playbooks/provision-ci.yml", "-e", "lmeval_ci_namespace=prov-ansible",
             "-e", "lmeval_ci_model=granite", "-e", f"lmeval_ci_base_url={URL}",
             "-e", f"lmeval_ci_tokenizer={TOKENIZER}",

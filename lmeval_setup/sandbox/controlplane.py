@@ -19,10 +19,12 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.request
 from dataclasses import KW_ONLY, asdict, dataclass, field
@@ -90,25 +92,50 @@ def ephemeral_ports() -> tuple[int, int]:
         return 32768, 60999
 
 
+# Every port free_port() has handed out in this process: a plane picks the apiserver's and etcd's two before
+# any of them listens, so a repeated draw gave etcd's client and peer (or the apiserver) one port.
+_HANDED_OUT: set[int] = set()
+_HANDED_OUT_LOCK = threading.Lock()
+# Another process may still bind a port between free_port() and etcd or the apiserver: start again on new ones.
+PORT_ATTEMPTS = 3
+PORT_TAKEN = "address already in use"
+
+
 def free_port() -> int:
-    """A loopback port nothing listens on, below the ephemeral range when there is room.
+    """A loopback port nothing listens on and not handed out before, below the ephemeral range when there is room.
 
     The port is released before etcd or the apiserver binds it; a port the kernel picked (bind to 0) can be handed
     to any outgoing connection in between, which happened when several planes started at once (pytest-xdist:
     "bind: address already in use"). Below the range only another explicit choice can take it.
     """
     low = ephemeral_ports()[0]
-    for _ in range(50 if low > 11000 else 0):
-        port = 10000 + secrets.randbelow(low - 10000)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
+    with _HANDED_OUT_LOCK:
+        for _ in range(50 if low > 11000 else 0):
+            port = 10000 + secrets.randbelow(low - 10000)
+            if port not in _HANDED_OUT and _bindable(port):
+                _HANDED_OUT.add(port)
+                return port
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", 0))
+                port = int(s.getsockname()[1])
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _port_taken(exc: PrerequisiteError) -> bool:
+    """A component exited because its port was bound by someone else since free_port() chose it."""
+    return PORT_TAKEN in str(exc)
 
 
 @dataclass
@@ -228,9 +255,8 @@ class ControlPlane:
         if self.stop_at_exit:  # also on SIGTERM/SIGHUP and when our parent dies, not only at a clean exit
             self._reaper_token = reaper.register(self.stop, watch_parent=True)
         try:
-            etcd_port = self._start_etcd()
-            self._start_apiserver(etcd_port)
-            self._wait_ready()
+            etcd_port = self._start_etcd_on_free_ports()
+            self._start_apiserver_on_a_free_port(etcd_port)
             self.started_at = time.time()
             if self.controller_manager:
                 self._start_controller_manager()
@@ -351,6 +377,33 @@ class ControlPlane:
         log.close()
         self._procs[name] = proc
         return proc
+
+    def _start_etcd_on_free_ports(self) -> int:
+        attempt = 1
+        while True:
+            try:
+                return self._start_etcd()
+            except PrerequisiteError as exc:
+                if not _port_taken(exc) or attempt == PORT_ATTEMPTS:
+                    raise
+            attempt += 1
+            # etcd binds its listeners before it writes its data directory; empty it all the same, as a member
+            # already there would keep the peer URL it was created with.
+            shutil.rmtree(self.workdir / "etcd")
+            make_private_dir(self.workdir / "etcd")
+
+    def _start_apiserver_on_a_free_port(self, etcd_port: int) -> None:
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self._start_apiserver(etcd_port)
+            try:
+                self._wait_ready()
+                return
+            except PrerequisiteError as exc:
+                if not _port_taken(exc) or attempt == PORT_ATTEMPTS:
+                    raise
+                self.port = free_port()
+                _write_kubeconfig(self.kubeconfig, self.server, self.certs / "ca.crt", self.certs / "admin.crt",
+                                  self.certs / "admin.key", ADMIN_USER)
 
     def _start_etcd(self) -> int:
         client, peer = free_port(), free_port()

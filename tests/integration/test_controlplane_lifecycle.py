@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import ssl
 import stat
 import subprocess
@@ -94,3 +95,41 @@ def test_keys_and_kubeconfigs_are_0600_and_directories_0700(controlplane: Any) -
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     for directory in (workdir, controlplane.certs, workdir / "etcd", workdir / "logs"):
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+
+
+def test_a_port_taken_before_etcd_or_the_apiserver_binds_it_is_replaced(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between free_port() and the bind another process may take the port (a fresh-clone run: etcd exited with
+    "bind: address already in use"). The real etcd and apiserver exit; the plane starts them again on new ports."""
+    from lmeval_setup.sandbox import controlplane
+
+    require_controlplane_binaries()
+    taken = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(2)]
+    for s in taken:
+        s.bind(("127.0.0.1", controlplane.free_port()))
+        s.listen()
+    real = controlplane.free_port
+    # etcd's client port, then (after etcd is up) the apiserver's: both already listened on.
+    handed = iter([taken[0].getsockname()[1]])
+    monkeypatch.setattr(controlplane, "free_port", lambda: next(handed, None) or real())
+    plane = ControlPlane(tmp_path / "plane", controller_manager=False)
+    plane.port = taken[1].getsockname()[1]
+    try:
+        plane.start()
+        taken_ports = {s.getsockname()[1] for s in taken}
+        assert plane.ports["etcd"] not in taken_ports and plane.port not in taken_ports, plane.ports
+        with urllib.request.urlopen(f"{plane.server}/readyz", context=_admin_context(plane), timeout=5) as resp:
+            assert resp.status == 200
+        assert f"127.0.0.1:{plane.port}" in plane.kubeconfig.read_text()
+        assert "address already in use" in plane.log_path("etcd").read_text()
+        assert "address already in use" in plane.log_path("kube-apiserver").read_text()
+    finally:
+        plane.stop(grace=0.0)
+        for s in taken:
+            s.close()
+
+
+def _admin_context(plane: ControlPlane) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(plane.certs / "ca.crt"))
+    ctx.load_cert_chain(plane.certs / "admin.crt", plane.certs / "admin.key")
+    return ctx

@@ -35,3 +35,18 @@ def test_without_room_below_the_range_the_kernel_picks(monkeypatch: pytest.Monke
     monkeypatch.setattr(controlplane, "ephemeral_ports", lambda: (1024, 65535))
     port = free_port()
     assert 1024 <= port <= 65535 and _bindable(port)
+
+
+def test_a_repeated_draw_never_hands_out_a_port_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plane picks the apiserver's port and etcd's two before any listens: a repeated draw could give two of them
+    one port, and one would exit with "bind: address already in use", as etcd did in a fresh-clone run on
+    2026-12-07 (its log cannot tell this from another process taking the port, which a plane now survives too)."""
+    draws = iter([4321, 4321, 4321, 1234])
+    monkeypatch.setattr(controlplane.secrets, "randbelow", lambda n: next(draws))
+    # this process's earlier planes are not the point
+    monkeypatch.setattr(controlplane, "_HANDED_OUT", set(), raising=False)
+    monkeypatch.setattr(controlplane, "ephemeral_ports", lambda: (32768, 60999))
+
+    client, peer = free_port(), free_port()
+
+    assert (client, peer) == (14321, 11234)

@@ -93,7 +93,7 @@ def ephemeral_ports() -> tuple[int, int]:
 
 
 # Every port free_port() has handed out in this process: a plane picks the apiserver's and etcd's two before
-# any of them listens, so a repeated draw gave etcd's client and peer (or the apiserver) one port.
+# any of them listens, so a repeated draw could give two of them one port.
 _HANDED_OUT: set[int] = set()
 _HANDED_OUT_LOCK = threading.Lock()
 # Another process may still bind a port between free_port() and etcd or the apiserver: start again on new ones.

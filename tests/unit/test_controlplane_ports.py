@@ -7,21 +7,10 @@ at once, etcd failed with "bind: address already in use" (seen in test_doctor_sc
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from lmeval_setup.sandbox import controlplane
-from lmeval_setup.sandbox.controlplane import ephemeral_ports, free_port
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+from lmeval_setup.sandbox.controlplane import _bindable, ephemeral_ports, free_port
 
 
 def test_free_ports_lie_below_the_ephemeral_range_and_are_free() -> None:

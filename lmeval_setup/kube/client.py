@@ -337,14 +337,16 @@ class Kube:
 
     def pod_log(
         self, namespace: str, pod: str, container: str, *, tail_lines: int | None = None,
-        limit_bytes: int | None = None,
+        limit_bytes: int | None = None, since_seconds: int | None = None,
     ) -> str:
-        """A container's log through the apiserver's pods/log proxy.
+        """A container's log through the apiserver's pods/log proxy; `since_seconds` keeps the lines the kubelet
+        recorded in that many seconds before its own now (relative, so no clock needs to agree with ours).
 
         The Accept header is kubectl's: kube-apiserver 1.36 answers a bare text/plain with 406.
         """
         path = resource_path("", "v1", "pods", namespace, pod, "log")
-        query = {"container": container, "tailLines": tail_lines, "limitBytes": limit_bytes}
+        query = {"container": container, "tailLines": tail_lines, "limitBytes": limit_bytes,
+                 "sinceSeconds": since_seconds}
         return str(self.request("GET", path, query=query, accept="application/json, */*", raw=True))
 
     def watch(

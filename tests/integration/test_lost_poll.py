@@ -14,6 +14,7 @@ import fix_support
 import pytest
 from lost_poll import LOST_POLL_LINE, REPOLL_ANNOTATION, LostPollRecovery, manager_log
 
+from lmeval_setup.platform import lost_poll as lost_poll_module
 from lmeval_setup.platform import releases as R
 
 NS = "private-ai-demo"
@@ -111,3 +112,60 @@ def test_the_seed_jobs_wait_recovers_a_stranded_job(monkeypatch: pytest.MonkeyPa
 
     assert cluster.patches == ["eval-no-online-access"]
     assert time.monotonic() - start < 5.0
+
+
+def test_a_job_the_log_showed_lost_once_is_still_known_when_later_reads_hold_only_new_lines() -> None:
+    """The manager's log is read incrementally (OperatorLog): a job whose AlreadyExists only an earlier read
+    held, stranded again after its touch, is touched again; the recovery remembers what the log showed."""
+    cluster = Cluster({"stranded": "Scheduled"}, log=[lost_line("stranded")])
+    reads = iter([[lost_line("stranded")], [], []])  # what a reader of only the new lines returns
+    repoll = LostPollRecovery(cluster, lambda: next(reads), every=0.0)  # type: ignore[arg-type]
+
+    assert repoll.nudge([cluster.jobs["stranded"]]) == [f"{NS}/stranded"]
+    cluster.jobs["stranded"]["status"]["state"] = "Scheduled"  # the reconcile the touch caused lost it again
+    assert repoll.nudge([cluster.jobs["stranded"]]) == [f"{NS}/stranded"]
+    assert cluster.patches == ["stranded", "stranded"]
+
+
+class OperatorNamespace:
+    """The operator's Deployment and pods, and each pods/log query made (in-memory)."""
+
+    def __init__(self, pods: tuple[str, ...]) -> None:
+        self.pods = pods
+        self.queries: list[dict[str, Any]] = []
+
+    def get_or_none(self, path: str) -> Any:
+        assert path.endswith(f"/namespaces/{OPERATOR_NS}/deployments/{R.OPERATOR_DEPLOYMENT}"), path
+        return {"spec": {"selector": {"matchLabels": {"control-plane": "controller-manager"}}}}
+
+    def list_items(self, path: str, **query: Any) -> list[Any]:
+        assert path.endswith(f"/namespaces/{OPERATOR_NS}/pods") and query == {
+            "labelSelector": "control-plane=controller-manager"}, (path, query)
+        return [{"metadata": {"name": pod}} for pod in self.pods]
+
+    def pod_log(self, namespace: str, pod: str, container: str, **query: Any) -> str:
+        self.queries.append({"pod": pod, **query})
+        return f"a line of {pod}\n"
+
+
+def test_the_operators_log_is_read_whole_once_then_only_since_the_read_before(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([100.0, 107.2, 107.9])
+    monkeypatch.setattr(lost_poll_module.time, "monotonic", lambda: next(clock))
+    cluster = OperatorNamespace(pods=(OPERATOR_POD, f"{R.OPERATOR_DEPLOYMENT}-5d9c-fghij"))
+    log = lost_poll_module.OperatorLog(cluster, OPERATOR_NS)  # type: ignore[arg-type]
+
+    assert log() == [f"a line of {OPERATOR_POD}", f"a line of {R.OPERATOR_DEPLOYMENT}-5d9c-fghij"]
+    log(), log()
+
+    bounds = {"tail_lines": lost_poll_module.LOG_TAIL_LINES, "limit_bytes": lost_poll_module.LOG_LIMIT_BYTES}
+    # Each read asks from when the read before began, rounded up, plus the overlap: 7.2 s -> 8 + 2, 0.7 s -> 1 + 2.
+    assert [q["since_seconds"] for q in cluster.queries] == [None, None, 10, 10, 3, 3]
+    assert all({k: q[k] for k in bounds} == bounds for q in cluster.queries), cluster.queries
+
+
+def test_lost_jobs_are_named_by_namespace_and_name_from_the_managers_error_lines() -> None:
+    other = lost_line("eval").replace(f'"namespace":"{NS}"', '"namespace":"team-b"')
+    unrelated = lost_line("quiet").replace("already exists", "is forbidden")
+    assert lost_poll_module.lost_jobs([lost_line("eval"), other, unrelated, "noise"]) == {
+        (NS, "eval"), ("team-b", "eval")}

@@ -36,10 +36,18 @@ def echo_script(pod: dict, container: dict) -> ContainerScript | None:
     return ContainerScript(lines, exit_code=code, linger=0.2)
 
 
+def ticks_script(pod: dict, container: dict) -> ContainerScript | None:
+    """A test behaviour: containers whose image starts with 'ticks/' log "tick N" every 0.25 s, for minutes."""
+    if not str(container.get("image", "")).startswith("ticks/"):
+        return None
+    return ContainerScript(tuple(LogLine(0.25 * i, f"tick {i}") for i in range(1200)), forever=True)
+
+
 @pytest.fixture(scope="module")
 def kubelet(controlplane: Any, kube: Kube) -> Iterator[Kubelet]:
     node = Kubelet(kube, None, ca=controlplane.ca, capacity={"cpu": "4", "memory": "8Gi"})
     node.register(echo_script)
+    node.register(ticks_script)
     stop = threading.Event()
     thread = threading.Thread(target=node.run, args=(stop,), daemon=True)
     thread.start()
@@ -256,6 +264,22 @@ def test_kube_pod_log_reads_through_the_apiserver(kube: Kube, kubelet: Kubelet, 
                 pod_body("viaclient", [{"name": "main", "image": "echo/x:0", "args": ["hello from main"]}]))
     wait_for("Succeeded", phase_is(kube, namespace, "viaclient", "Succeeded"))
     assert kube.pod_log(namespace, "viaclient", "main") == "hello from main\n"
+
+
+def test_kube_pod_log_since_seconds_keeps_only_the_recent_lines(kube: Kube, kubelet: Kubelet, namespace: str) -> None:
+    """What the lost-poll recovery's incremental reads of the manager's log rely on (platform/lost_poll.py)."""
+    kube.create(resource_path("", "v1", "pods", namespace),
+                pod_body("ticker", [{"name": "main", "image": "ticks/x:0"}]))
+    wait_for("ten seconds of ticks", lambda: "tick 40\n" in kube.pod_log(namespace, "ticker", "main"), timeout=60)
+
+    recent = kube.pod_log(namespace, "ticker", "main", since_seconds=5).splitlines()
+    everything = kube.pod_log(namespace, "ticker", "main").splitlines()
+
+    # Ticks 0-19 were logged in the pod's first 5 s, at least 5 s before tick 40 was seen: never in the last 5 s.
+    assert recent and all(int(line.split()[1]) >= 20 for line in recent), recent
+    assert everything[0] == "tick 0"
+    start = everything.index(recent[0])
+    assert everything[start:start + len(recent)] == recent, "the recent lines are the log's, in its order"
 
 
 def tree_process(pod: dict, container: dict) -> Any:

@@ -239,7 +239,7 @@ def run_bootstrap(run: FixRun, kubeconfig: str | None, context: str | None, *, d
 def create_fixed_jobs(kube: Kube, run: FixRun, *, replace: bool, say: Callable[[str], None]) -> None:
     jobs = [job for job in run.jobs if job.applicable]
     if replace and jobs:
-        _delete_the_replaced(kube, jobs, run.poll_interval, say)
+        delete_for_reuse(kube, [(job.plan.namespace or "", job.plan.name) for job in jobs], run.poll_interval, say)
     for job in jobs:
         ns = job.plan.namespace or ""
         collection = resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL, ns)
@@ -250,15 +250,14 @@ def create_fixed_jobs(kube: Kube, run: FixRun, *, replace: bool, say: Callable[[
         say(f"created LMEvalJob {ns}/{job.new_name} (fixes {job.plan.name}: {rules})")
 
 
-def _delete_the_replaced(kube: Kube, jobs: list[JobFix], interval: float, say: Callable[[str], None]) -> None:
-    """Delete every job to replace, wait until they and their pods are gone, then one pod-checking interval
-    (once for all of them, not per job)."""
-    for job in jobs:
-        ns = job.plan.namespace or ""
-        _delete_and_wait(kube, resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL, ns, job.plan.name))
+def delete_for_reuse(kube: Kube, jobs: list[tuple[str, str]], interval: float, say: Callable[[str], None]) -> None:
+    """Delete the LMEvalJobs (namespace, name) so that their names can be used again: wait until they and their
+    pods are gone, then one pod-checking `interval` (once for all of them, not per job)."""
+    for ns, name in jobs:
+        _delete_and_wait(kube, resource_path(R.LMEVAL_GROUP, R.LMEVAL_VERSION, LMEVAL_PLURAL, ns, name))
     gone = time.monotonic()
-    for job in jobs:
-        _wait_for_old_pod(kube, job.plan.namespace or "", job.plan.name)
+    for ns, name in jobs:
+        _wait_for_old_pod(kube, ns, name)
     _outlive_the_old_jobs_check(gone, interval, say)
 
 

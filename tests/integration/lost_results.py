@@ -13,7 +13,7 @@ import re
 import time
 from typing import Any
 
-from lmeval_setup.fix.remediate import _delete_and_wait, _outlive_the_old_jobs_check, _wait_for_old_pod
+from lmeval_setup.fix.remediate import delete_for_reuse
 from lmeval_setup.kube.client import JSON, Kube, resource_path
 from lmeval_setup.platform import releases as R
 from lmeval_setup.rules.status import status_findings, utcnow
@@ -41,10 +41,7 @@ def with_results(kube: Kube, job: JSON, timeout: float = 300.0) -> JSON:
 
     spec: dict[str, Any] = job["spec"]
     labels = job["metadata"].get("labels") or {}
-    _delete_and_wait(kube, f"{_jobs(namespace)}/{name}")
-    gone = time.monotonic()
-    _wait_for_old_pod(kube, namespace, name)
-    _outlive_the_old_jobs_check(gone, POD_CHECKING_INTERVAL, lambda _: None)
+    delete_for_reuse(kube, [(namespace, name)], POD_CHECKING_INTERVAL, lambda _: None)  # as --fix --replace does
     kube.create(_jobs(namespace), {"apiVersion": f"{R.LMEVAL_GROUP}/{R.LMEVAL_VERSION}", "kind": "LMEvalJob",
                                    "metadata": {"name": name, "namespace": namespace, "labels": labels},
                                    "spec": spec})

@@ -395,7 +395,17 @@ def run() -> dict[str, Any]:
               "0 ms: the same CPU, 133 vs 136 ms, as the concurrent first round opens them anyway; capping them "
               "would cost a remote cluster a round trip); deferring click's uuid/platform import (~2 ms) through "
               "a lazy module in sys.modules (importlib's LazyLoader is not thread-safe in 3.11); a smaller HTTP "
-              "client than http.client, whose email imports cost ~6 ms",
+              "client than http.client, whose email imports cost ~6 ms"
+              "; the 34 frozen dataclasses a run defines (CPython 3.11 compiles six methods per class with exec: an"
+              " import-only experiment with a stand-in decorator took the modules a doctor -n run loads from 176 to"
+              " 147 ms of CPU; a NamedTuple costs ~0.1 ms, but these are the core value types, with keyword-only "
+              "fields, defaults, replace() and asdict() in use); the cyclic garbage collector (disabled for the "
+              "whole run: 2.62x to 2.39x k8sgpt's wall time, 223 to 204 ms of CPU, in a run of its own on "
+              "2026-12-07; a higher threshold 212 ms; but a long doctor -A, sandbox or provision --wait would keep "
+              "every reference cycle it made); click's parser, which tries each short option (-n, -o) as a long one"
+              " first and so imports difflib (no difference measurable against --namespace/--output). With both of "
+              "the first two the doctor would be near 2x at 0 ms, not clearly under it: the interpreter and click "
+              "alone take 57 ms, k8sgpt's whole run 81-87 ms",
               "the CPU rows: fresh interpreters each importing one layer more than the row above (the + figure is "
               "what that layer adds), then the run's phases timed in one process with everything imported; what "
               "is left of the doctor's own CPU is click's parsing, the checks made before the cluster is read and "

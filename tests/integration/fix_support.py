@@ -13,7 +13,7 @@ from typing import Any
 
 import lost_poll
 from click.testing import CliRunner
-from lost_poll import manager_log
+from lost_poll import OperatorLog
 from schemasupport import validate
 
 from lmeval_setup.kube.client import Kube, resource_path
@@ -76,9 +76,10 @@ def settled_versions(kube: Kube, paths: list[str], quiet: float = 3.0, timeout: 
         last = now
 
 
-def wait_all_complete(kube: Kube, ns: str, timeout: float = 300.0) -> None:
-    """Until every job in `ns` is Complete; a job upstream's lost status poll strands is touched (lost_poll.py)."""
-    lost_poll.wait_all_complete(kube, ns, lambda: manager_log(kube).splitlines(), timeout=timeout)
+def wait_all_complete(kube: Kube, ns: str, operator_namespace: str, timeout: float = 300.0) -> None:
+    """Until every job in `ns` is Complete; a job upstream's lost status poll strands is touched, the manager's
+    log read as `doctor --fix --wait` reads it (lost_poll.py)."""
+    lost_poll.wait_all_complete(kube, ns, OperatorLog(kube, operator_namespace), timeout=timeout)
 
 
 def grant_read_only(kube: Kube, user: str) -> None:
@@ -161,7 +162,7 @@ def five_seeds_fixed_with_one_command(sb: Any) -> dict[str, Any]:
     from lmeval_setup.sandbox.predictor import host_address
 
     ns = J.DEMO_NAMESPACE
-    wait_all_complete(sb.kube, ns)
+    wait_all_complete(sb.kube, ns, sb.namespace)
     for seed in J.SEED_JOBS:  # a good job the driver's race left without results is re-run (LME041's fix)
         if seed.should_succeed:
             with_results(sb.kube, sb.kube.get(f"{jobs_path(ns)}/{seed.name}"))

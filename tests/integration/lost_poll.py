@@ -8,13 +8,13 @@ conflicts. The error requeue (5 ms) replaces the pending 10 s poll in the workqu
 refuses to re-arm it until those 10 s pass; pods are watched only for deletion, so the job stays Scheduled, its
 pod running, until the next resync (10 h). 1 job in 30 at load 30 here.
 
-    repoll = LostPollRecovery(kube, lambda: manager_log(kube).splitlines())  # or the kubelet's record of it
+    repoll = LostPollRecovery(kube, OperatorLog(kube, sandbox.namespace))  # or the kubelet's record of it
     ... in a wait loop: repoll.nudge(jobs_not_done_yet)
 
 Only a job the manager's log proves lost so is touched (an annotation: a real reconcile follows); its outcome is
-still the real controller's. Any other stall is left alone, for the wait to report. The recovery is the
-product's own (lmeval_setup/platform/lost_poll.py: `doctor --fix --wait` does the same); this module adds the tests'
-way to read the manager's log.
+still the real controller's. Any other stall is left alone, for the wait to report. The recovery and the reader of
+the manager's log are the product's own (lmeval_setup/platform/lost_poll.py: `doctor --fix --wait` does the same);
+this module adds the tests' wait for every job of a namespace.
 """
 
 from __future__ import annotations
@@ -25,19 +25,21 @@ from typing import Any
 
 from lmeval_setup.kube.client import Kube, resource_path
 from lmeval_setup.platform import releases as R
-from lmeval_setup.platform.lost_poll import LOST_POLL_LINE, REPOLL_ANNOTATION, LostPollRecovery
+from lmeval_setup.platform.lost_poll import (
+    LOST_POLL_LINE,
+    REPOLL_ANNOTATION,
+    LostPollRecovery,
+    OperatorLog,
+    operator_log_lines,
+)
 
-__all__ = ["LOST_POLL_LINE", "REPOLL_ANNOTATION", "LostPollRecovery", "manager_log", "wait_all_complete"]
+__all__ = ["LOST_POLL_LINE", "REPOLL_ANNOTATION", "LostPollRecovery", "OperatorLog", "manager_log",
+           "wait_all_complete"]
 
 
-def manager_log(kube: Kube) -> str:
-    """The real manager's log through the API (the newest operator pod's, in any namespace; its last 2,000 lines)."""
-    pods = [p for p in kube.get(resource_path("", "v1", "pods")).get("items", [])
-            if str(p["metadata"].get("generateName", "")).startswith(f"{R.OPERATOR_DEPLOYMENT}-")]
-    if not pods:
-        return ""
-    meta = max(pods, key=lambda p: p["metadata"]["creationTimestamp"])["metadata"]
-    return kube.pod_log(meta["namespace"], meta["name"], R.OPERATOR_CONTAINER, tail_lines=2000, limit_bytes=1 << 20)
+def manager_log(kube: Kube, namespace: str) -> str:
+    """The real manager's log through the API, as the product reads it (the operator's pods in `namespace`)."""
+    return "\n".join(operator_log_lines(kube, namespace))
 
 
 def wait_all_complete(kube: Kube, namespace: str, manager_log_lines: Callable[[], Iterable[str]], *,

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lost_poll import LostPollRecovery, manager_log
+from lost_poll import LostPollRecovery, OperatorLog, manager_log
 
 from lmeval_setup.kube.client import resource_path
 from lmeval_setup.platform import releases as R
@@ -57,9 +57,11 @@ from lmeval_setup.rules.catalog import rule
 from lmeval_setup.sandbox import jobs as J
 from lmeval_setup.sandbox import realoperator
 from lmeval_setup.sandbox.kubelet import CRASH_ANNOTATION, EVICT_ANNOTATION, EXEC_FAIL_ANNOTATION, EXEC_FAILED_MESSAGE
+from lmeval_setup.sandbox.profiles import get_profile
 
 pytestmark = pytest.mark.controlplane
 NS = "git-tasks"
+APPS_NS = get_profile("rhoai-3.5").release.default_applications_namespace  # where its operator runs
 LIFE_NS = "lifecycle-live"
 EXEC_NS = "exec-live"
 # `python -m lm_eval` hangs at start; every other python (the pod's service wrapper, whose arguments carry the
@@ -130,7 +132,7 @@ def _job_status(kube: Any, namespace: str, name: str) -> dict[str, Any]:
 
 def _manager_errors(kube: Any, last: int = 20) -> list[str]:
     """The manager's last error lines, for a wait that timed out (the kubelet holds its log only in memory)."""
-    lines = manager_log(kube).splitlines()
+    lines = manager_log(kube, APPS_NS).splitlines()
     return [line for line in lines if '"level":"error"' in line or "\tERROR\t" in line][-last:]
 
 
@@ -138,7 +140,7 @@ def _logged_about(kube: Any, job: str, *words: str) -> bool:
     """The manager logged a line about the job holding all the words."""
     from lmeval_setup.doctor.operator_log import lines_about
 
-    return any(all(w in line for w in words) for _, line in lines_about(manager_log(kube), job, EXEC_NS))
+    return any(all(w in line for w in words) for _, line in lines_about(manager_log(kube, APPS_NS), job, EXEC_NS))
 
 
 # The kubelet's refusal as the manager logs it (its error field quotes the exec's failure).
@@ -275,7 +277,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     from lmeval_setup.doctor.evaluate import evaluate
     from lmeval_setup.sandbox.controlplane import ControlPlane
     from lmeval_setup.sandbox.harness import running_sandbox
-    from lmeval_setup.sandbox.profiles import get_profile
 
     missing = realoperator.missing_for_real(get_profile("rhoai-3.5"))
     if missing:
@@ -291,7 +292,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 _create_lifecycle_jobs(kube)
                 _create_exec_jobs(kube, Path(plane.workdir))
                 # Ten jobs created at once: upstream's lost status poll (lost_poll.py) took one now and then.
-                repoll = LostPollRecovery(kube, lambda: manager_log(kube).splitlines())
+                repoll = LostPollRecovery(kube, OperatorLog(kube, sb.namespace))
                 took = wait_for_all(_conditions(kube), timeout=150, between=lambda: repoll.nudge(_unfinished(kube)),
                                     describe=lambda: f"{_job_states(kube)}; re-polled: {repoll.nudged}; "
                                                      f"the manager's errors: {_manager_errors(kube)}")

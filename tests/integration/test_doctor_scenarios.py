@@ -101,7 +101,7 @@ def test_broken_jobs_each_seed_mistake_reported_then_fixed_with_one_command(new_
         result = _eventually(sb.kube, settled, timeout=180, namespace=J.DEMO_NAMESPACE)
         _assert_each_seed_mistake_reported(result)
         if profile == DEMO_PROFILE:
-            wait_all_complete(sb.kube, J.DEMO_NAMESPACE)
+            wait_all_complete(sb.kube, J.DEMO_NAMESPACE, sb.namespace)
             dry_run_and_read_only_write_nothing(new_controlplane, sb)
         five_seeds_fixed_with_one_command(sb)
         if profile == DEMO_PROFILE:

@@ -12,7 +12,7 @@ from typing import Any
 
 import fix_support
 import pytest
-from lost_poll import LOST_POLL_LINE, REPOLL_ANNOTATION, LostPollRecovery, manager_log
+from lost_poll import LOST_POLL_LINE, REPOLL_ANNOTATION, LostPollRecovery, OperatorLog
 
 from lmeval_setup.platform import lost_poll as lost_poll_module
 from lmeval_setup.platform import releases as R
@@ -28,35 +28,42 @@ def lost_line(name: str) -> str:
 
 
 class Cluster:
-    """LMEvalJobs, their pods and the manager's log; a touched stranded job is reconciled to Complete."""
+    """LMEvalJobs, their pods, the operator's Deployment and pods, and the manager's log (each pods/log query
+    recorded); a touched stranded job is reconciled to Complete."""
 
-    def __init__(self, jobs: dict[str, str], log: list[str], pods: tuple[str, ...] = ()) -> None:
+    def __init__(self, jobs: dict[str, str], log: list[str], pods: tuple[str, ...] = (),
+                 operator_pods: tuple[str, ...] = (OPERATOR_POD,)) -> None:
         self.jobs = {name: {"metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}", "annotations": {}},
                             "status": {"state": state}} for name, state in jobs.items()}
         self.pods = set(pods or jobs)
+        self.operator_pods = operator_pods
         self.log = log
-        self.log_reads = 0
+        self.log_queries: list[dict[str, Any]] = []
         self.patches: list[str] = []
 
+    @property
+    def log_reads(self) -> int:
+        """Reads of the manager's log: one pods/log query per operator pod."""
+        return len(self.log_queries) // len(self.operator_pods)
+
     def list_items(self, path: str, **query: Any) -> list[Any]:
+        if path.endswith(f"/namespaces/{OPERATOR_NS}/pods"):
+            assert query == {"labelSelector": "control-plane=controller-manager"}, query
+            return [{"metadata": {"name": pod}} for pod in self.operator_pods]
         assert path.endswith(f"/namespaces/{NS}/lmevaljobs"), path
         return list(self.jobs.values())
 
-    def get(self, path: str, **query: Any) -> Any:
-        assert path == "/api/v1/pods", path
-        return {"items": [{"metadata": {"name": OPERATOR_POD, "namespace": OPERATOR_NS,
-                                        "generateName": f"{R.OPERATOR_DEPLOYMENT}-5d9c-",
-                                        "creationTimestamp": "2026-12-07T04:30:00Z"}}]}
-
     def get_or_none(self, path: str) -> Any:
         name = path.rsplit("/", 1)[-1]
+        if path.endswith(f"/namespaces/{OPERATOR_NS}/deployments/{R.OPERATOR_DEPLOYMENT}"):
+            return {"spec": {"selector": {"matchLabels": {"control-plane": "controller-manager"}}}}
         if f"/namespaces/{NS}/pods/" in path and name in self.pods:
             return {"metadata": {"name": name, "ownerReferences": [{"kind": "LMEvalJob", "uid": f"uid-{name}"}]}}
         return None
 
-    def pod_log(self, namespace: str, pod: str, container: str, **kw: Any) -> str:
-        assert (namespace, pod, container) == (OPERATOR_NS, OPERATOR_POD, R.OPERATOR_CONTAINER)
-        self.log_reads += 1
+    def pod_log(self, namespace: str, pod: str, container: str, **query: Any) -> str:
+        assert namespace == OPERATOR_NS and pod in self.operator_pods and container == R.OPERATOR_CONTAINER
+        self.log_queries.append({"pod": pod, **query})
         return "\n".join(self.log)
 
     def merge_patch(self, path: str, patch: Any) -> Any:
@@ -70,7 +77,7 @@ class Cluster:
 def test_only_a_job_the_managers_log_shows_lost_is_touched_once_per_interval() -> None:
     cluster = Cluster({"stranded": "Scheduled", "slow": "Running", "done": "Complete"},
                       log=["unrelated", lost_line("stranded")])
-    repoll = LostPollRecovery(cluster, lambda: manager_log(cluster).splitlines())  # type: ignore[arg-type]
+    repoll = LostPollRecovery(cluster, OperatorLog(cluster, OPERATOR_NS))  # type: ignore[arg-type]
 
     pending = [cluster.jobs["stranded"], cluster.jobs["slow"]]
     repoll.nudge(pending)
@@ -86,7 +93,7 @@ def test_a_job_of_the_same_name_in_another_namespace_is_not_touched() -> None:
     """The log line names the stranded job's namespace too: a namesake elsewhere is not the one to touch."""
     cluster = Cluster({"eval": "Scheduled"}, log=[lost_line("eval").replace(f'"namespace":"{NS}"',
                                                                           '"namespace":"team-b"')])
-    repoll = LostPollRecovery(cluster, lambda: manager_log(cluster).splitlines())  # type: ignore[arg-type]
+    repoll = LostPollRecovery(cluster, OperatorLog(cluster, OPERATOR_NS))  # type: ignore[arg-type]
 
     assert repoll.nudge([cluster.jobs["eval"]]) == [] and cluster.patches == []
     assert cluster.log_reads == 1
@@ -94,7 +101,7 @@ def test_a_job_of_the_same_name_in_another_namespace_is_not_touched() -> None:
 
 def test_a_job_without_its_own_pod_is_not_a_lost_poll_and_the_log_is_not_read() -> None:
     cluster = Cluster({"stranded": "Scheduled"}, log=[lost_line("stranded")], pods=("someone-else",))
-    repoll = LostPollRecovery(cluster, lambda: manager_log(cluster).splitlines())  # type: ignore[arg-type]
+    repoll = LostPollRecovery(cluster, OperatorLog(cluster, OPERATOR_NS))  # type: ignore[arg-type]
 
     repoll.nudge([cluster.jobs["stranded"]])
 
@@ -108,7 +115,7 @@ def test_the_seed_jobs_wait_recovers_a_stranded_job(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(fix_support.time, "sleep", lambda seconds: None)
     start = time.monotonic()
 
-    fix_support.wait_all_complete(cluster, NS, timeout=5.0)  # type: ignore[arg-type]
+    fix_support.wait_all_complete(cluster, NS, OPERATOR_NS, timeout=5.0)  # type: ignore[arg-type]
 
     assert cluster.patches == ["eval-no-online-access"]
     assert time.monotonic() - start < 5.0
@@ -127,41 +134,21 @@ def test_a_job_the_log_showed_lost_once_is_still_known_when_later_reads_hold_onl
     assert cluster.patches == ["stranded", "stranded"]
 
 
-class OperatorNamespace:
-    """The operator's Deployment and pods, and each pods/log query made (in-memory)."""
-
-    def __init__(self, pods: tuple[str, ...]) -> None:
-        self.pods = pods
-        self.queries: list[dict[str, Any]] = []
-
-    def get_or_none(self, path: str) -> Any:
-        assert path.endswith(f"/namespaces/{OPERATOR_NS}/deployments/{R.OPERATOR_DEPLOYMENT}"), path
-        return {"spec": {"selector": {"matchLabels": {"control-plane": "controller-manager"}}}}
-
-    def list_items(self, path: str, **query: Any) -> list[Any]:
-        assert path.endswith(f"/namespaces/{OPERATOR_NS}/pods") and query == {
-            "labelSelector": "control-plane=controller-manager"}, (path, query)
-        return [{"metadata": {"name": pod}} for pod in self.pods]
-
-    def pod_log(self, namespace: str, pod: str, container: str, **query: Any) -> str:
-        self.queries.append({"pod": pod, **query})
-        return f"a line of {pod}\n"
-
-
 def test_the_operators_log_is_read_whole_once_then_only_since_the_read_before(
         monkeypatch: pytest.MonkeyPatch) -> None:
     clock = iter([100.0, 107.2, 107.9])
     monkeypatch.setattr(lost_poll_module.time, "monotonic", lambda: next(clock))
-    cluster = OperatorNamespace(pods=(OPERATOR_POD, f"{R.OPERATOR_DEPLOYMENT}-5d9c-fghij"))
-    log = lost_poll_module.OperatorLog(cluster, OPERATOR_NS)  # type: ignore[arg-type]
+    second = f"{R.OPERATOR_DEPLOYMENT}-5d9c-fghij"  # mid-rollout: both of the Deployment's pods are read
+    cluster = Cluster({}, log=["a manager line"], operator_pods=(OPERATOR_POD, second))
+    log = OperatorLog(cluster, OPERATOR_NS)  # type: ignore[arg-type]
 
-    assert log() == [f"a line of {OPERATOR_POD}", f"a line of {R.OPERATOR_DEPLOYMENT}-5d9c-fghij"]
+    assert log() == ["a manager line", "a manager line"]
     log(), log()
 
     bounds = {"tail_lines": lost_poll_module.LOG_TAIL_LINES, "limit_bytes": lost_poll_module.LOG_LIMIT_BYTES}
     # Each read asks from when the read before began, rounded up, plus the overlap: 7.2 s -> 8 + 2, 0.7 s -> 1 + 2.
-    assert [q["since_seconds"] for q in cluster.queries] == [None, None, 10, 10, 3, 3]
-    assert all({k: q[k] for k in bounds} == bounds for q in cluster.queries), cluster.queries
+    assert [q["since_seconds"] for q in cluster.log_queries] == [None, None, 10, 10, 3, 3]
+    assert all({k: q[k] for k in bounds} == bounds for q in cluster.log_queries), cluster.log_queries
 
 
 def test_lost_jobs_are_named_by_namespace_and_name_from_the_managers_error_lines() -> None:

@@ -21,7 +21,7 @@ import sys
 from typing import Any
 
 import pytest
-from lost_poll import manager_log, wait_all_complete
+from lost_poll import OperatorLog, wait_all_complete
 from lost_results import with_results
 from testsupport import wait_for
 
@@ -64,7 +64,7 @@ def test_broken_jobs_run_real_lm_eval(new_controlplane: Any, operator_mode: str)
     with running_sandbox(new_controlplane, PROFILE, "broken-jobs") as sb:
         # Upstream's lost status poll strands a job Scheduled with its pod done (seen here on 3.5, which writes a
         # job twice while scheduling it): a job the manager's log shows lost so is touched, as a user would.
-        jobs = wait_all_complete(sb.kube, J.DEMO_NAMESPACE, lambda: manager_log(sb.kube).splitlines(), timeout=600,
+        jobs = wait_all_complete(sb.kube, J.DEMO_NAMESPACE, OperatorLog(sb.kube, sb.namespace), timeout=600,
                                  every=2.0)
         seeds = {seed.name: seed for seed in J.SEED_JOBS}
         for job in jobs:

@@ -77,6 +77,20 @@ def serving(httpd: HTTPServer) -> Iterator[HTTPServer]:
         httpd.server_close()
 
 
+@contextmanager
+def running_in_thread(component: Any) -> Iterator[Any]:
+    """A simulator (the sandbox kubelet, an operator: anything with run(stop)) on a daemon thread for the block;
+    told to stop and joined (10 s at most) after it."""
+    stop = threading.Event()
+    thread = threading.Thread(target=component.run, args=(stop,), daemon=True, name=type(component).__name__)
+    thread.start()
+    try:
+        yield component
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
 class HungServer:
     """Accepts connections on loopback and never answers; `accepted` is set at the first one. A subclass
     may answer after all (`_accepted`)."""

@@ -12,13 +12,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from testsupport import wait_for
+from testsupport import running_in_thread, wait_for
 
 from lmeval_setup.kube.client import Kube, resource_path
 from lmeval_setup.sandbox.controlplane import kubectl_path
@@ -60,13 +59,9 @@ def kubelet(controlplane: Any, kube: Kube) -> Iterator[Kubelet]:
     node = Kubelet(kube, None, ca=controlplane.ca, process_resolvers=[shell_process],
                    workdir=controlplane.workdir, node_name="exec-node")
     node.register(sleeper)
-    stop = threading.Event()
-    thread = threading.Thread(target=node.run, args=(stop,), daemon=True)
-    thread.start()
-    wait_for("node registered", lambda: kube.get_or_none(resource_path("", "v1", "nodes", name=node.node_name)))
-    yield node
-    stop.set()
-    thread.join(timeout=10)
+    with running_in_thread(node):
+        wait_for("node registered", lambda: kube.get_or_none(resource_path("", "v1", "nodes", name=node.node_name)))
+        yield node
     kube.delete(resource_path("", "v1", "nodes", name=node.node_name))
 
 

@@ -9,14 +9,13 @@ Deployment's pod makes the real ReplicaSet controller create a new one that we r
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from testsupport import wait_for
+from testsupport import running_in_thread, wait_for
 
 from lmeval_setup.kube.client import ApiError, Kube, resource_path
 from lmeval_setup.sandbox.driverlog import DRIVER_BIN
@@ -48,13 +47,9 @@ def kubelet(controlplane: Any, kube: Kube) -> Iterator[Kubelet]:
     node = Kubelet(kube, None, ca=controlplane.ca, capacity={"cpu": "4", "memory": "8Gi"})
     node.register(echo_script)
     node.register(ticks_script)
-    stop = threading.Event()
-    thread = threading.Thread(target=node.run, args=(stop,), daemon=True)
-    thread.start()
-    wait_for("node registered", lambda: kube.get_or_none(resource_path("", "v1", "nodes", name=node.node_name)))
-    yield node
-    stop.set()
-    thread.join(timeout=10)
+    with running_in_thread(node):
+        wait_for("node registered", lambda: kube.get_or_none(resource_path("", "v1", "nodes", name=node.node_name)))
+        yield node
 
 
 @pytest.fixture

@@ -15,14 +15,14 @@ test_sandbox_real_lmeval.py[simulated].
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-from testsupport import require_controlplane_binaries, wait_for
+from testsupport import require_controlplane_binaries, running_in_thread, wait_for
 
 from lmeval_setup.kube.client import Kube, resource_path
 from lmeval_setup.platform.releases import (
@@ -80,20 +80,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlP
     plane = ControlPlane(Path(tmp_path_factory.mktemp("trustyai-plane")))
     plane.start()
     kube = Kube.connect(str(plane.kubeconfig))
-    stop = threading.Event()
     kubelet = Kubelet(kube, None, ca=plane.ca, time_scale=0.25, workdir=plane.workdir,
                       process_resolvers=driver_standin.process_resolvers(plane.workdir))
-    thread = threading.Thread(target=kubelet.run, args=(stop,), daemon=True)
     try:
         kube.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", MINIMAL_CRD)
         kube.create(resource_path("", "v1", "namespaces"), {"metadata": {"name": APPS_NS}})
-        thread.start()
-        wait_for("LMEvalJob CRD served", lambda: kube.get_or_none(
-            resource_path(LMEVAL_GROUP, LMEVAL_VERSION, "lmevaljobs")) is not None)
-        yield plane, kube
+        with running_in_thread(kubelet):
+            wait_for("LMEvalJob CRD served", lambda: kube.get_or_none(
+                resource_path(LMEVAL_GROUP, LMEVAL_VERSION, "lmevaljobs")) is not None)
+            yield plane, kube
     finally:
-        stop.set()
-        thread.join(timeout=10)
         if kubelet.runtime is not None:
             kubelet.runtime.teardown()
         plane.stop(grace=0.0)  # throw-away plane: no 3 s SIGTERM grace
@@ -136,23 +132,17 @@ def operator_pod(kube: Kube, release: Release) -> dict | None:
 @pytest.fixture
 def operator_for(cluster: tuple[ControlPlane, Kube]) -> Iterator[Callable[..., TrustyAIOperator]]:
     _, kube = cluster
-    stops: list[tuple[threading.Event, threading.Thread]] = []
+    running = ExitStack()
 
     def start(release: Release, **cm: str) -> TrustyAIOperator:
         install_operator(kube, release, {"lmes-pod-checking-interval": "1s", **cm})
         wait_for("operator pod running", lambda: operator_pod(kube, release))
-        operator = TrustyAIOperator(kube, release)
-        stop = threading.Event()
-        thread = threading.Thread(target=operator.run, args=(stop,), daemon=True)
-        thread.start()
-        stops.append((stop, thread))
+        operator = running.enter_context(running_in_thread(TrustyAIOperator(kube, release)))
         wait_for("operator active", lambda: operator.options)
         return operator
 
-    yield start
-    for stop, thread in stops:
-        stop.set()
-        thread.join(timeout=10)
+    with running:
+        yield start
     kube.delete(resource_path("apps", "v1", "deployments", APPS_NS, OPERATOR_DEPLOYMENT))
     wait_for("operator pods gone", lambda: not kube.get(resource_path("", "v1", "pods", APPS_NS))["items"])
 

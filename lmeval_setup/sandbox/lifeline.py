@@ -41,6 +41,11 @@ import os, select, signal, sys
 argv, program = sys.argv[1:], os.getpid()
 if os.fork() == 0:  # the watchdog
     os.setsid()  # out of the program's group and session: what is sent to them does not reach it
+    # Nor what is sent to it by pattern: its command line holds the owner's python and the program's argv, so a
+    # `pkill -f` meant for either (or a hangup) would take the guard away and leave the program to outlive its
+    # owner. SIGKILL still ends it; so does the program's exit.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_IGN)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 1)  # holds none of the program's output pipes open
     os.dup2(null, 2)

@@ -79,3 +79,31 @@ def test_a_sigkilled_owner_takes_its_tied_processes_with_it() -> None:
         with contextlib.suppress(OSError):
             owner.kill()
         owner.wait(5)
+
+
+def test_the_watchdog_outlasts_signals_sent_to_its_command_line() -> None:
+    """`pkill -f` on the owner's python (or the program's name) also matches the watchdog, a fork of the launcher:
+    an xdist worker SIGTERMed so, then SIGKILLed, left a kube-apiserver running (its etcd gone) after the watchdog
+    had died of the SIGTERM."""
+    owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True)
+    started: set[processsupport.Proc] = set()
+    try:
+        assert owner.stdout is not None
+        program, _ = (int(pid) for pid in owner.stdout.readline().split())
+        tied = processsupport.wait_for_descendants(program, 4)
+        started |= tied
+        watchdog = next(proc for proc in tied if os.getsid(proc[0]) != program)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+            os.kill(watchdog[0], sig)
+        assert processsupport.survivors({watchdog}, timeout=1) == {watchdog}, "the watchdog died of a signal"
+        owner.kill()
+        owner.wait(10)
+        assert processsupport.survivors(tied, timeout=10) == set()
+    finally:
+        for proc in [*started, *processsupport.descendants(owner.pid)]:
+            if processsupport.alive(proc):
+                with contextlib.suppress(OSError):
+                    os.kill(proc[0], signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            owner.kill()
+        owner.wait(5)

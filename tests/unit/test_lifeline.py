@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import processsupport
+from testsupport import wait_for
 
 from lmeval_setup.sandbox.controlplane import group_alive
 from lmeval_setup.sandbox.lifeline import spawn_tied
@@ -43,6 +44,13 @@ def test_a_missing_executable_is_exit_127_with_a_line_on_stderr() -> None:
     _, err = tied.communicate(timeout=10)
     assert tied.returncode == 127
     assert b"lifeline: cannot run /nonexistent/binary" in err
+
+
+def ignores(pid: int, sig: signal.Signals) -> bool:
+    """Whether the process has `sig` set to SIG_IGN (/proc/PID/status SigIgn: a mask, bit N-1 for signal N)."""
+    with open(f"/proc/{pid}/status") as status:
+        mask = next(int(line.split()[1], 16) for line in status if line.startswith("SigIgn:"))
+    return bool(mask & (1 << (sig - 1)))
 
 
 OWNER = textwrap.dedent("""
@@ -92,7 +100,11 @@ def test_the_watchdog_outlasts_signals_sent_to_its_command_line() -> None:
         program, _ = (int(pid) for pid in owner.stdout.readline().split())
         tied = processsupport.wait_for_descendants(program, 4)
         started |= tied
-        watchdog = next(proc for proc in tied if os.getsid(proc[0]) != program)
+        # Its own session first (setsid), then its signal dispositions: both right after the fork, which under
+        # load may run after the program has already started its children.
+        watchdog = wait_for("the watchdog in a session of its own",
+                            lambda: next((p for p in tied if os.getsid(p[0]) != program), None), timeout=10)
+        wait_for("the watchdog to ignore SIGTERM", lambda: ignores(watchdog[0], signal.SIGTERM), timeout=10)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
             os.kill(watchdog[0], sig)
         assert processsupport.survivors({watchdog}, timeout=1) == {watchdog}, "the watchdog died of a signal"

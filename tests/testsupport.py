@@ -78,17 +78,17 @@ def serving(httpd: HTTPServer) -> Iterator[HTTPServer]:
 
 
 @contextmanager
-def running_in_thread(component: Any) -> Iterator[Any]:
-    """A simulator (the sandbox kubelet, an operator: anything with run(stop)) on a daemon thread for the block;
-    told to stop and joined (10 s at most) after it."""
+def running_in_thread(run: Callable[[threading.Event], object], name: str = "", join: float = 10.0) -> Iterator[None]:
+    """`run(stop)` on a daemon thread for the block (a simulator's run method: the sandbox kubelet, an operator;
+    a fault's watcher); `stop` is set and the thread joined (`join` seconds at most) after it."""
     stop = threading.Event()
-    thread = threading.Thread(target=component.run, args=(stop,), daemon=True, name=type(component).__name__)
+    thread = threading.Thread(target=run, args=(stop,), daemon=True, name=name or getattr(run, "__qualname__", ""))
     thread.start()
     try:
-        yield component
+        yield
     finally:
         stop.set()
-        thread.join(timeout=10)
+        thread.join(timeout=join)
 
 
 class HungServer:

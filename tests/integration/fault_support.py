@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from testsupport import running_in_thread
+
 from lmeval_setup.kube.client import Kube
 
 PLUGINS = Path(__file__).resolve().parent / "ansible_plugins" / "callback"
@@ -53,9 +55,9 @@ def kill_apiserver_after_task(plane: Any, task: str, workdir: Path) -> Iterator[
     workdir.mkdir(parents=True, exist_ok=True)
     for marker in ("fired", "released"):
         (workdir / marker).unlink(missing_ok=True)
-    fault, stop = Fault(), threading.Event()
+    fault = Fault()
 
-    def watch() -> None:
+    def watch(stop: threading.Event) -> None:
         while not stop.is_set():
             if (workdir / "fired").exists():
                 plane.kill_apiserver()
@@ -70,23 +72,17 @@ def kill_apiserver_after_task(plane: Any, task: str, workdir: Path) -> Iterator[
         "LMEVAL_FAULT_AFTER_TASK": task,
         "LMEVAL_FAULT_DIR": str(workdir),
     }
-    thread = threading.Thread(target=watch, daemon=True, name="fault-after-task")
-    with _environment(env):
-        thread.start()
-        try:
-            yield fault
-        finally:
-            stop.set()
-            thread.join(timeout=5)
+    with _environment(env), running_in_thread(watch, "fault-after-task", join=5):
+        yield fault
 
 
 @contextmanager
 def kill_apiserver_when(plane: Any, predicate: Callable[[Kube], bool], what: str) -> Iterator[Fault]:
     """Kill the apiserver as soon as `predicate(kube)` is true (polled every 50 ms)."""
     kube = Kube.connect(str(plane.kubeconfig))
-    fault, stop = Fault(), threading.Event()
+    fault = Fault()
 
-    def watch() -> None:
+    def watch(stop: threading.Event) -> None:
         while not stop.is_set():
             try:
                 hit = predicate(kube)
@@ -98,13 +94,8 @@ def kill_apiserver_when(plane: Any, predicate: Callable[[Kube], bool], what: str
                 return
             time.sleep(0.05)
 
-    thread = threading.Thread(target=watch, daemon=True, name="fault-when")
-    thread.start()
-    try:
+    with running_in_thread(watch, "fault-when", join=5):
         yield fault
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 def bring_the_apiserver_back(plane: Any) -> None:

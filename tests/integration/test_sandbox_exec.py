@@ -59,7 +59,7 @@ def kubelet(controlplane: Any, kube: Kube) -> Iterator[Kubelet]:
     node = Kubelet(kube, None, ca=controlplane.ca, process_resolvers=[shell_process],
                    workdir=controlplane.workdir, node_name="exec-node")
     node.register(sleeper)
-    with running_in_thread(node):
+    with running_in_thread(node.run):
         wait_for("node registered", lambda: kube.get_or_none(resource_path("", "v1", "nodes", name=node.node_name)))
         yield node
     kube.delete(resource_path("", "v1", "nodes", name=node.node_name))

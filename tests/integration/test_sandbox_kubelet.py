@@ -47,7 +47,7 @@ def kubelet(controlplane: Any, kube: Kube) -> Iterator[Kubelet]:
     node = Kubelet(kube, None, ca=controlplane.ca, capacity={"cpu": "4", "memory": "8Gi"})
     node.register(echo_script)
     node.register(ticks_script)
-    with running_in_thread(node):
+    with running_in_thread(node.run):
         wait_for("node registered", lambda: kube.get_or_none(resource_path("", "v1", "nodes", name=node.node_name)))
         yield node
 

@@ -85,7 +85,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlP
     try:
         kube.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", MINIMAL_CRD)
         kube.create(resource_path("", "v1", "namespaces"), {"metadata": {"name": APPS_NS}})
-        with running_in_thread(kubelet):
+        with running_in_thread(kubelet.run):
             wait_for("LMEvalJob CRD served", lambda: kube.get_or_none(
                 resource_path(LMEVAL_GROUP, LMEVAL_VERSION, "lmevaljobs")) is not None)
             yield plane, kube
@@ -137,7 +137,8 @@ def operator_for(cluster: tuple[ControlPlane, Kube]) -> Iterator[Callable[..., T
     def start(release: Release, **cm: str) -> TrustyAIOperator:
         install_operator(kube, release, {"lmes-pod-checking-interval": "1s", **cm})
         wait_for("operator pod running", lambda: operator_pod(kube, release))
-        operator = running.enter_context(running_in_thread(TrustyAIOperator(kube, release)))
+        operator = TrustyAIOperator(kube, release)
+        running.enter_context(running_in_thread(operator.run))
         wait_for("operator active", lambda: operator.options)
         return operator
 

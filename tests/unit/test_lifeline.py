@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 
 import processsupport
 from testsupport import wait_for
@@ -66,19 +67,21 @@ OWNER = textwrap.dedent("""
 """)
 
 
-def test_a_sigkilled_owner_takes_its_tied_processes_with_it() -> None:
+@contextlib.contextmanager
+def tied_by_an_owner() -> Iterator[tuple[subprocess.Popen[str], int, set[processsupport.Proc]]]:
+    """OWNER running, the tied program's pid, and its processes (sh, the watchdog, two sleeps) once all four are
+    up. Whatever the test leaves of them, of the owner's forked child and of the owner is SIGKILLed after the
+    block."""
     owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True)
     started: set[processsupport.Proc] = set()
     try:
         assert owner.stdout is not None
         program, forked = (int(pid) for pid in owner.stdout.readline().split())
         started |= {p for p in [processsupport.identity(forked)] if p}
-        tied = processsupport.wait_for_descendants(program, 4)  # sh, its watchdog, two sleeps
+        tied = processsupport.wait_for_descendants(program, 4)
         started |= tied
         assert len(tied) == 4, tied
-        owner.kill()
-        owner.wait(10)
-        assert processsupport.survivors(tied, timeout=10) == set()
+        yield owner, program, tied
     finally:
         for proc in [*started, *processsupport.descendants(owner.pid)]:
             if processsupport.alive(proc):
@@ -89,17 +92,18 @@ def test_a_sigkilled_owner_takes_its_tied_processes_with_it() -> None:
         owner.wait(5)
 
 
+def test_a_sigkilled_owner_takes_its_tied_processes_with_it() -> None:
+    with tied_by_an_owner() as (owner, _, tied):
+        owner.kill()
+        owner.wait(10)
+        assert processsupport.survivors(tied, timeout=10) == set()
+
+
 def test_the_watchdog_outlasts_signals_sent_to_its_command_line() -> None:
     """`pkill -f` on the owner's python (or the program's name) also matches the watchdog, a fork of the launcher:
     an xdist worker SIGTERMed so, then SIGKILLed, left a kube-apiserver running (its etcd gone) after the watchdog
     had died of the SIGTERM."""
-    owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True)
-    started: set[processsupport.Proc] = set()
-    try:
-        assert owner.stdout is not None
-        program, _ = (int(pid) for pid in owner.stdout.readline().split())
-        tied = processsupport.wait_for_descendants(program, 4)
-        started |= tied
+    with tied_by_an_owner() as (owner, program, tied):
         # Its own session first (setsid), then its signal dispositions: both right after the fork, which under
         # load may run after the program has already started its children.
         watchdog = wait_for("the watchdog in a session of its own",
@@ -111,11 +115,3 @@ def test_the_watchdog_outlasts_signals_sent_to_its_command_line() -> None:
         owner.kill()
         owner.wait(10)
         assert processsupport.survivors(tied, timeout=10) == set()
-    finally:
-        for proc in [*started, *processsupport.descendants(owner.pid)]:
-            if processsupport.alive(proc):
-                with contextlib.suppress(OSError):
-                    os.kill(proc[0], signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            owner.kill()
-        owner.wait(5)

@@ -75,6 +75,14 @@ class Sandbox:
         started, _ = runner.start_simulators(self.kubeconfig, self.profile, only=(name,), workdir=self.workdir)
         self.simulators.extend(started)
 
+    def settle_platform(self, timeout: float = 30.0) -> None:
+        """Wait out the platform operator's reconcile in flight, if any: call it between annotating a ConfigMap
+        managed=false and editing its data, or the edit may be put back
+        (PlatformOperator.wait_out_reconcile_in_flight)."""
+        platform = next((s for s in self.simulators if s.name == "platform-operator"), None)
+        if platform is not None and not platform.instance.wait_out_reconcile_in_flight(timeout):
+            raise AssertionError(f"the platform operator's reconcile did not end within {timeout:.0f} s")
+
     def failures(self) -> dict[str, list[str]]:
         return {s.name: s.failure for s in self.simulators if s.failure}
 

@@ -309,6 +309,9 @@ class PlatformOperator:
         self.version = version
         self.resync = resync
         self._wake = threading.Event()
+        # Reconciles begun and ended, so a test can wait out one that read an object before its own write.
+        self._progress = threading.Condition()
+        self._begun = self._ended = 0
         # Legacy (2.16) applies manifests only on a DSC generation change or at start-up.
         self._applied_generation: int | None = None
         self._field_manager = "trustyai" if release.ready_condition_kind == "component" else P.DSC_NAME
@@ -345,12 +348,33 @@ class PlatformOperator:
             stop.wait(0.05)  # let a burst of events coalesce into one reconcile
             self._wake.clear()
             try:
-                self.reconcile()
+                self._counted_reconcile()
             except Exception as exc:
                 self.errors.append(str(exc))
                 del self.errors[:-20]
                 self._wake.set()
                 stop.wait(0.5)
+
+    def _counted_reconcile(self) -> None:
+        with self._progress:
+            self._begun += 1
+        try:
+            self.reconcile()
+        finally:
+            with self._progress:
+                self._ended += 1
+                self._progress.notify_all()
+
+    def wait_out_reconcile_in_flight(self, timeout: float = 30.0) -> bool:
+        """Wait until every reconcile begun before this call has ended (False on timeout).
+
+        The real platform reads an object, then applies its manifest with force: a reconcile that read the
+        ConfigMap before a caller's write (say the managed=false annotation) may still put its values back after
+        the caller's next write. Reconciles begun later read the caller's write. On 2.17-2.22 nothing on the
+        cluster tells when that reconcile is over (the owner reference goes only from 2.23)."""
+        with self._progress:
+            begun = self._begun
+            return self._progress.wait_for(lambda: self._ended >= begun, timeout)
 
     def _on_event(self, kind: str, obj: JSON) -> None:
         self._wake.set()

@@ -332,6 +332,9 @@ def test_restart_is_what_makes_configmap_permissions_reach_new_jobs(new_controlp
         assert not sees_online(job_pod(kube, "before-edit"), sb.release)
         path = operator_configmap_path(sb.profile)
         kube.merge_patch(path, {"metadata": {"annotations": {R.MANAGED_ANNOTATION: "false"}}})
+        # A platform reconcile that read the ConfigMap before the annotation would put an edit made at once back
+        # (a CI run met it: bootstrap then rightly patched the values too); the hand edit is made after it.
+        sb.settle_platform()
         kube.merge_patch(path, {"data": {R.CM_ALLOW_ONLINE: "true", R.CM_ALLOW_CODE: "true"}})
         assert not sees_online(job_pod(kube, "stale-operator"), sb.release), \
             "the running operator loaded the old values"

@@ -11,12 +11,13 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from testsupport import require_controlplane_binaries, wait_for
+from testsupport import require_controlplane_binaries, running_in_thread, wait_for
 
 from lmeval_setup.kube.client import JSON, ApiError, Kube, resource_path
 from lmeval_setup.platform import releases as R
@@ -353,3 +354,83 @@ def test_unannotated_configmap_edit_scenario_is_reverted_on_the_component_path(n
         fields = (configmap(sb, R.OPERATOR_CONFIGMAP) or {})["metadata"]["managedFields"]
         owner = [f["manager"] for f in fields if "f:lmes-allow-online" in str(f.get("fieldsV1"))]
         assert owner == ["trustyai"]  # server-side apply took the key back from the editor
+
+
+class HeldConfigMapRead:
+    """The platform's next read of trustyai-service-operator-config is held after it has read: its reconcile is
+    in flight, with the ConfigMap as it was, until `release()`."""
+
+    def __init__(self, sb: Sandbox) -> None:
+        self.kube = sb.simulator("platform-operator").instance.kube
+        self.read = self.kube.get_or_none
+        self.armed = False
+        self.entered, self.released = threading.Event(), threading.Event()
+        self.kube.get_or_none = self._get_or_none  # the instance attribute shadows Kube.get_or_none
+
+    def hold_next(self) -> None:
+        self.entered.clear()
+        self.released.clear()
+        self.armed = True
+
+    def release(self) -> None:
+        self.released.set()
+
+    def _get_or_none(self, path: str) -> JSON | None:
+        obj = self.read(path)
+        if self.armed and path.endswith(f"/configmaps/{R.OPERATOR_CONFIGMAP}"):
+            self.armed = False
+            self.entered.set()
+            self.released.wait(60)
+        return obj
+
+
+def test_settle_platform_waits_out_the_reconcile_that_read_the_configmap_before_the_annotation(
+        new_controlplane: Any) -> None:
+    """The hand edit of the ≤2.24 procedure: annotate managed=false, then patch lmes-allow-*. A platform reconcile
+    that read the ConfigMap before the annotation applies the shipped values over an edit made at once (the real
+    platform does; test_bootstrap_reliability's hand edit met it in CI). 2.22 does not de-own, so nothing on the
+    cluster says when that reconcile is over: sb.settle_platform() waits it out, and an edit after it holds."""
+    with running_sandbox(new_controlplane, "rhoai-2.22", "fresh", simulators=("platform-operator",)) as sb:
+        patch_dsc(sb, trustyai("Managed"))
+        sb.wait_for(lambda: configmap(sb, R.OPERATOR_CONFIGMAP) is not None and deployment(sb) is not None,
+                    "the operator's ConfigMap and Deployment")
+        held = HeldConfigMapRead(sb)
+        touches = iter(range(1000))
+
+        def reconcile_in_flight() -> None:  # any event in the namespace wakes a reconcile
+            held.hold_next()
+            sb.kube.merge_patch(resource_path("apps", "v1", "deployments", sb.namespace, R.OPERATOR_DEPLOYMENT),
+                                {"metadata": {"labels": {"touched": str(next(touches))}}})
+            assert held.entered.wait(30), "the platform never read the ConfigMap"
+
+        def annotate(value: str | None) -> None:
+            sb.kube.merge_patch(cm_path(sb), {"metadata": {"annotations": {R.MANAGED_ANNOTATION: value}}})
+
+        def allow_online() -> str:
+            return str((configmap(sb, R.OPERATOR_CONFIGMAP) or {})["data"][R.CM_ALLOW_ONLINE])
+
+        # The hazard: annotated and edited at once, the edit is put back by the reconcile in flight.
+        sb.settle_platform()
+        reconcile_in_flight()
+        annotate("false")
+        sb.kube.merge_patch(cm_path(sb), {"data": {R.CM_ALLOW_ONLINE: "true"}})
+        held.release()
+        sb.settle_platform()
+        assert allow_online() == "false"
+
+        # The cure: settle between the annotation and the edit. It waits while the reconcile is held.
+        annotate(None)
+        sb.settle_platform()
+        reconcile_in_flight()
+        annotate("false")
+        settled = threading.Event()
+        with running_in_thread(lambda stop: (sb.settle_platform(), settled.set()), name="settle"):
+            assert not settled.wait(1.0), "settle_platform returned while a reconcile was in flight"
+            held.release()
+            assert settled.wait(30)
+        sb.kube.merge_patch(cm_path(sb), {"data": {R.CM_ALLOW_ONLINE: "true"}})
+        reconcile_in_flight()  # a later reconcile reads the annotation and leaves the ConfigMap alone
+        held.release()
+        sb.settle_platform()
+        assert allow_online() == "true"
+        assert sb.failures() == {}

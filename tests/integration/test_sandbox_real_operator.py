@@ -189,6 +189,7 @@ def test_new_jobs_see_a_configmap_value_only_after_the_manager_process_restarted
     manager_has_read(shipped)
     edited = "3" if shipped != "3" else "5"
     sb.kube.merge_patch(path, {"metadata": {"annotations": {R.MANAGED_ANNOTATION: "false"}}})
+    sb.settle_platform()  # or a reconcile that read the ConfigMap before the annotation puts the edit back
     sb.kube.merge_patch(path, {"data": {"lmes-default-batch-size": edited}})
     assert batch_size_of_a_new_job() == shipped  # the running manager read the ConfigMap at start only
     S.rollout_restart(sb.kube, sb.profile)

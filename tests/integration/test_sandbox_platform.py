@@ -375,6 +375,13 @@ class HeldConfigMapRead:
     def release(self) -> None:
         self.released.set()
 
+    def __enter__(self) -> HeldConfigMapRead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:  # a failed assertion must not leave the platform's thread held
+        self.armed = False
+        self.release()
+
     def _get_or_none(self, path: str) -> JSON | None:
         obj = self.read(path)
         if self.armed and path.endswith(f"/configmaps/{R.OPERATOR_CONFIGMAP}"):
@@ -394,43 +401,43 @@ def test_settle_platform_waits_out_the_reconcile_that_read_the_configmap_before_
         patch_dsc(sb, trustyai("Managed"))
         sb.wait_for(lambda: configmap(sb, R.OPERATOR_CONFIGMAP) is not None and deployment(sb) is not None,
                     "the operator's ConfigMap and Deployment")
-        held = HeldConfigMapRead(sb)
-        touches = iter(range(1000))
+        with HeldConfigMapRead(sb) as held:
+            touches = iter(range(1000))
 
-        def reconcile_in_flight() -> None:  # any event in the namespace wakes a reconcile
-            held.hold_next()
-            sb.kube.merge_patch(resource_path("apps", "v1", "deployments", sb.namespace, R.OPERATOR_DEPLOYMENT),
-                                {"metadata": {"labels": {"touched": str(next(touches))}}})
-            assert held.entered.wait(30), "the platform never read the ConfigMap"
+            def reconcile_in_flight() -> None:  # any event in the namespace wakes a reconcile
+                held.hold_next()
+                sb.kube.merge_patch(resource_path("apps", "v1", "deployments", sb.namespace, R.OPERATOR_DEPLOYMENT),
+                                    {"metadata": {"labels": {"touched": str(next(touches))}}})
+                assert held.entered.wait(30), "the platform never read the ConfigMap"
 
-        def annotate(value: str | None) -> None:
-            sb.kube.merge_patch(cm_path(sb), {"metadata": {"annotations": {R.MANAGED_ANNOTATION: value}}})
+            def annotate(value: str | None) -> None:
+                sb.kube.merge_patch(cm_path(sb), {"metadata": {"annotations": {R.MANAGED_ANNOTATION: value}}})
 
-        def allow_online() -> str:
-            return str((configmap(sb, R.OPERATOR_CONFIGMAP) or {})["data"][R.CM_ALLOW_ONLINE])
+            def allow_online() -> str:
+                return str((configmap(sb, R.OPERATOR_CONFIGMAP) or {})["data"][R.CM_ALLOW_ONLINE])
 
-        # The hazard: annotated and edited at once, the edit is put back by the reconcile in flight.
-        sb.settle_platform()
-        reconcile_in_flight()
-        annotate("false")
-        sb.kube.merge_patch(cm_path(sb), {"data": {R.CM_ALLOW_ONLINE: "true"}})
-        held.release()
-        sb.settle_platform()
-        assert allow_online() == "false"
-
-        # The cure: settle between the annotation and the edit. It waits while the reconcile is held.
-        annotate(None)
-        sb.settle_platform()
-        reconcile_in_flight()
-        annotate("false")
-        settled = threading.Event()
-        with running_in_thread(lambda stop: (sb.settle_platform(), settled.set()), name="settle"):
-            assert not settled.wait(1.0), "settle_platform returned while a reconcile was in flight"
+            # The hazard: annotated and edited at once, the edit is put back by the reconcile in flight.
+            sb.settle_platform()
+            reconcile_in_flight()
+            annotate("false")
+            sb.kube.merge_patch(cm_path(sb), {"data": {R.CM_ALLOW_ONLINE: "true"}})
             held.release()
-            assert settled.wait(30)
-        sb.kube.merge_patch(cm_path(sb), {"data": {R.CM_ALLOW_ONLINE: "true"}})
-        reconcile_in_flight()  # a later reconcile reads the annotation and leaves the ConfigMap alone
-        held.release()
-        sb.settle_platform()
-        assert allow_online() == "true"
+            sb.settle_platform()
+            assert allow_online() == "false"
+
+            # The cure: settle between the annotation and the edit. It waits while the reconcile is held.
+            annotate(None)
+            sb.settle_platform()
+            reconcile_in_flight()
+            annotate("false")
+            settled = threading.Event()
+            with running_in_thread(lambda stop: (sb.settle_platform(), settled.set()), name="settle"):
+                assert not settled.wait(1.0), "settle_platform returned while a reconcile was in flight"
+                held.release()
+                assert settled.wait(30)
+            sb.kube.merge_patch(cm_path(sb), {"data": {R.CM_ALLOW_ONLINE: "true"}})
+            reconcile_in_flight()  # a later reconcile reads the annotation and leaves the ConfigMap alone
+            held.release()
+            sb.settle_platform()
+            assert allow_online() == "true"
         assert sb.failures() == {}

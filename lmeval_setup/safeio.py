@@ -181,6 +181,24 @@ def decode(display: str, raw: bytes) -> str:
         raise UnreadableInput(display, f"not UTF-8 text (invalid byte at offset {exc.start})") from None
 
 
+def real_path(path: Path) -> Path:
+    """`path` absolute with every symlink resolved, never raising: a symlink loop stays as it is, for the read
+    that follows to refuse by name (Path.resolve() raises RuntimeError on a loop before Python 3.13)."""
+    return Path(os.path.realpath(path))
+
+
+def why_missing(path: Path, default: str) -> str:
+    """Why `path` is not there to read: `default` when it does not exist, else the system's reason (a symlink
+    loop, a denied search permission), so a loop is not reported as a missing file."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return default
+    except OSError as exc:
+        return _os_reason(exc)
+    return default
+
+
 def within(root: Path, path: Path) -> bool:
     """Whether `path`, every symlink resolved, is `root` or below it (`root` already resolved)."""
     try:

@@ -19,6 +19,7 @@ from lmeval_setup.lint.loader import STDIN, Document, InputError, load_documents
 from lmeval_setup.platform.permissions import Permissions
 from lmeval_setup.rules.finding import Evidence, Finding, Target
 from lmeval_setup.rules.spec import is_lmevaljob, spec_findings, target_for
+from lmeval_setup.safeio import real_path
 
 YAML_SUFFIXES = (".yaml", ".yml")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox"})
@@ -123,7 +124,7 @@ def _documents(paths: Sequence[str], result: LintResult) -> Iterator[Document]:
             if root not in done:
                 done.add(root)
                 yield from _record(built, result)
-        elif path.exists():
+        elif os.path.lexists(path):  # a dangling link or a loop too: the read names why it cannot be read
             yield from _file_documents(raw, result)
         else:
             result.errors.append(f"{raw}: no such file or directory")
@@ -138,7 +139,7 @@ def _kustomize_owners(paths: Sequence[str]) -> dict[str, tuple[Path, Any]]:
     """
     from lmeval_setup.lint.kustomize import build, kustomization_file
 
-    cwd = Path.cwd().resolve()
+    cwd = real_path(Path.cwd())
     builds: dict[Path, Any] = {}
     owners: dict[str, Path] = {}
     for raw in paths:
@@ -146,7 +147,7 @@ def _kustomize_owners(paths: Sequence[str]) -> dict[str, tuple[Path, Any]]:
         if raw == STDIN or not path.is_file() or path.name in ("kustomization.yaml", "kustomization.yml",
                                                                  "Kustomization"):
             continue
-        resolved = path.resolve()
+        resolved = real_path(path)
         for directory in resolved.parents:
             if directory != cwd and cwd not in directory.parents:
                 break  # never above the working directory: a repository's files only
@@ -203,15 +204,15 @@ def _directory_documents(root: Path, result: LintResult) -> Iterator[Document]:
     for kroot in kustomize_roots:
         built = _build(kroot, result)
         covered |= built.files
-        built_dirs |= {d for d in built.kustomizations if d != kroot.resolve()}
+        built_dirs |= {d for d in built.kustomizations if d != real_path(kroot)}
         outputs.append((kroot, built))
     for kroot, built in outputs:
         # A base that another kustomization in the tree uses is linted through that overlay only.
-        if kroot.resolve() in built_dirs:
+        if real_path(kroot) in built_dirs:
             continue
         yield from built.documents
     for file in plain:
-        if file.resolve() not in covered:
+        if real_path(file) not in covered:
             yield from _file_documents(str(file), result)
 
 

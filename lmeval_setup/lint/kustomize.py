@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from lmeval_setup.lint.loader import Document, InputError, join, load_documents, read_source
+from lmeval_setup.safeio import real_path, why_missing
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MAX_DEPTH = 30
@@ -77,7 +78,7 @@ class Built:
 
 def build(directory: Path) -> Built:
     result = Built()
-    resources = _Builder(result, directory).kustomization(directory.resolve(), depth=0)
+    resources = _Builder(result, directory).kustomization(real_path(directory), depth=0)
     result.documents = [r.doc for r in resources]
     return result
 
@@ -139,7 +140,7 @@ class _Builder:
     def __init__(self, result: Built, display_root: Path) -> None:
         self.result = result
         self.display_root = display_root
-        self.root_abs = display_root.resolve()
+        self.root_abs = real_path(display_root)
 
     def display(self, path: Path) -> str:
         """How a file is named in findings: as the user named the root, else relative to the cwd."""
@@ -170,7 +171,8 @@ class _Builder:
         kfile = kustomization_file(directory) if directory.is_dir() else None
         if kfile is None:
             what = "component" if component_of is not None else "directory in resources"
-            self.result.errors.append(InputError(str(directory), f"{what} has no kustomization.yaml"))
+            self.result.errors.append(InputError(str(directory), why_missing(directory,
+                                                                             f"{what} has no kustomization.yaml")))
             return []
         self.result.kustomizations.add(directory)
         docs = self.load(kfile)
@@ -192,18 +194,18 @@ class _Builder:
         for entry in _str_list(k.get("resources")) + _str_list(k.get("bases")):
             _merge_into(resources, self.resource(directory, entry, depth), kdoc.file)
         for entry in _str_list(k.get("components")):
-            self.kustomization((directory / entry).resolve(), depth + 1, component_of=resources)
+            self.kustomization(real_path(directory / entry), depth + 1, component_of=resources)
 
     def resource(self, directory: Path, entry: str, depth: int) -> list[_Resource]:
         if re.match(r"^[a-z][a-z0-9+.-]*://", entry) or entry.startswith(("github.com/", "git@")):
             raise BuildError(str(directory), f"unsupported kustomize feature: remote resource {entry} (lint does "
                              f"not fetch it; lint `kubectl kustomize` output instead)")
-        path = (directory / entry).resolve()
+        path = real_path(directory / entry)
         if path.is_dir():
             return self.kustomization(path, depth + 1)
         if not path.is_file():
-            self.result.errors.append(InputError(str(directory / entry),
-                                                 "resource listed in kustomization does not exist"))
+            self.result.errors.append(InputError(str(directory / entry), why_missing(
+                path, "resource listed in kustomization does not exist")))
             return []
         if not self.inside_root(directory, entry, path):
             return []
@@ -223,9 +225,9 @@ class _Builder:
     def patch_documents(self, entry: dict[str, Any], where: str, kdoc: Document, directory: Path) -> list[Document]:
         """The documents of a patch given by `path:` (a file) or inline `patch:` (positions in kustomization)."""
         if isinstance(entry.get("path"), str):
-            path = (directory / entry["path"]).resolve()
+            path = real_path(directory / entry["path"])
             if not path.is_file():
-                raise BuildError(str(directory / entry["path"]), "patch file does not exist")
+                raise BuildError(str(directory / entry["path"]), why_missing(path, "patch file does not exist"))
             if not self.inside_root(directory, entry["path"], path):
                 return []
             return self.load(path)

@@ -93,6 +93,33 @@ def test_lint_refuses_devices_fifos_and_links_to_them(tmp_path: Path) -> None:
     assert "in 1 checked" in proc.stdout, proc.stdout  # the good file beside it was still linted
 
 
+def test_lint_names_symlink_loops_given_found_or_listed_by_a_kustomization(tmp_path: Path) -> None:
+    """A link to itself, given, met in a directory walk, or named by a kustomization (a resource, a component, a
+    patch): one error line naming it, and the good file beside it still linted. Path.resolve() raised
+    RuntimeError on a loop: the walk and the kustomize build ended in an internal error (exit 70), and a loop
+    given by name was reported as missing."""
+    (tmp_path / "loop.yaml").symlink_to("loop.yaml")
+    refused(cli(tmp_path, "lint", "loop.yaml"), "loop.yaml", "symbolic links")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "loop.yaml").symlink_to("loop.yaml")
+    (tree / "good.yaml").write_text(MANIFEST)
+    proc = cli(tmp_path, "lint", "tree")
+    refused(proc, "loop.yaml", "symbolic links")
+    assert "in 1 checked" in proc.stdout, proc.stdout
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "job.yaml").write_text(MANIFEST)
+    (overlay / "a").symlink_to("b")
+    (overlay / "b").symlink_to("a")
+    for listing in ("resources: [job.yaml, a]", "resources: [job.yaml]\ncomponents: [a]",
+                    "resources: [job.yaml]\npatches: [{path: a}]"):
+        (overlay / "kustomization.yaml").write_text(listing + "\n")
+        for given in ("overlay", "overlay/kustomization.yaml"):
+            proc = cli(tmp_path, "lint", given)
+            refused(proc, "a", "symbolic links")
+
+
 @pytest.mark.parametrize(("name", "content", "why"), [
     ("bomb.yaml", BOMB.encode(), "alias"),
     ("deep.yaml", DEEP, "nest"),

@@ -68,8 +68,12 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def _strerror(exc: OSError) -> str:
+    return exc.strerror.lower() if exc.strerror else str(exc)
+
+
 def _os_reason(exc: OSError) -> str:
-    return "cannot read: " + (exc.strerror.lower() if exc.strerror else str(exc))
+    return "cannot read: " + _strerror(exc)
 
 
 def _limit_text(limit: int) -> str:
@@ -206,6 +210,63 @@ def within(root: Path, path: Path) -> bool:
     except (ValueError, OSError, RuntimeError):  # outside, unreadable, or a symlink loop
         return False
     return True
+
+
+# -- written files -----------------------------------------------------------------------------------
+class UnwritableOutput(UsageError):
+    """An output path refused or unwritable: `path: why`, exit 2."""
+
+
+def _existing_kind(path: Path) -> str | None:
+    """What is at `path` without following a link: None when nothing (or no directory above it yet)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise UnwritableOutput(f"{path}: cannot write: {_strerror(exc)}") from None
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    return "a regular file" if stat.S_ISREG(mode) else _kind(mode)
+
+
+def check_writable(path: Path, *, replace: bool) -> None:
+    """Refuse before anything is written: an existing name unless `replace`, and anything but a regular file
+    even then (a link would be written through to its target, a FIFO would block the write)."""
+    kind = _existing_kind(path)
+    if kind is None:
+        return
+    if kind != "a regular file":
+        raise UnwritableOutput(f"{path}: {kind}, not a regular file: refused (only regular files are replaced)")
+    if not replace:
+        raise UnwritableOutput(f"{path} exists", hint="pass --force to overwrite")
+
+
+def write_atomic(path: Path, text: str, *, replace: bool) -> None:
+    """`path` holds `text` whole, or is left as it was: written to a new file beside it (mode 0666 less the
+    umask), then renamed over the name, which replaces the name itself, never what a link names."""
+    check_writable(path, replace=replace)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(temporary, flags, 0o666)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise UnwritableOutput(f"{path}: cannot write: {_strerror(exc)}") from None
+
+
+def make_dirs(path: Path) -> None:
+    """mkdir -p, an OSError made one line (a file in the way, no permission)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UnwritableOutput(f"{path}: cannot create the directory: {_strerror(exc)}") from None
 
 
 # -- private files -----------------------------------------------------------------------------------

@@ -157,6 +157,10 @@ def _teardown_only_run(kw: dict[str, Any], printer: Any) -> int:
 def _check_combinations(kw: dict[str, Any], gates: list[Any]) -> None:
     if (gates or kw["junit"]) and not kw["wait"]:
         raise UsageError("--gate and --junit judge a finished job", hint="add --wait")
+    if kw["junit"]:  # refused now, not once the evaluation has run: never written through a link, nor to a FIFO
+        from lmeval_setup.safeio import check_writable
+
+        check_writable(kw["junit"], replace=True)
     if kw["teardown"] and not kw["wait"]:
         raise UsageError("--teardown after a run needs --wait (without job flags it only tears down)")
 

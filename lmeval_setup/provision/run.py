@@ -27,6 +27,7 @@ from lmeval_setup.results.model import job_result
 from lmeval_setup.results.table import render as render_results
 from lmeval_setup.rules.finding import Finding
 from lmeval_setup.rules.status import succeeded_without_results
+from lmeval_setup.safeio import make_dirs, write_atomic
 
 if TYPE_CHECKING:  # detection is imported when a run detects, not with the CLI
     from lmeval_setup.platform.detect import ClusterFacts
@@ -261,5 +262,5 @@ def _doctor_findings(kube: Kube, spec: ProvisionSpec, printer: Printer) -> list[
 
 def _write_junit(options: RunOptions, text: str) -> None:
     if options.junit is not None:
-        options.junit.parent.mkdir(parents=True, exist_ok=True)
-        options.junit.write_text(text)
+        make_dirs(options.junit.parent)
+        write_atomic(options.junit, text, replace=True)  # a report from an earlier run is replaced

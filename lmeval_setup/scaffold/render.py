@@ -37,6 +37,7 @@ import yaml
 
 from lmeval_setup.errors import UsageError
 from lmeval_setup.provision.objects import ProvisionSpec, job_definition
+from lmeval_setup.safeio import check_writable, make_dirs, write_atomic
 
 JSON = dict[str, Any]
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -248,16 +249,15 @@ def render_files(spec: ScaffoldSpec) -> dict[str, str]:
 
 
 def write_files(directory: Path, files: dict[str, str], *, force: bool = False) -> list[Path]:
-    existing = [directory / n for n in files if (directory / n).exists()]
-    if existing and not force:
-        raise UsageError(f"{existing[0]} exists", hint="pass --force to overwrite")
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, content in files.items():
-        path = directory / name
-        path.write_text(content)
-        written.append(path)
-    return written
+    """Every name is checked before any is written (an existing one needs `force`; a link, a FIFO or a directory
+    in the way is refused even then), and each file is written whole or not at all, never through a link."""
+    paths = [directory / name for name in files]
+    for path in paths:
+        check_writable(path, replace=force)
+    make_dirs(directory)
+    for path, content in zip(paths, files.values(), strict=True):
+        write_atomic(path, content, replace=force)
+    return paths
 
 
 def _dump(obj: JSON) -> str:

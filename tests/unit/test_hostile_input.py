@@ -340,3 +340,61 @@ def test_provision_and_scaffold_inputs_are_bounded(tmp_path: Path, flag: str, co
     args = (("provision", "-n", "ci", "--render", "--from-file", source) if flag == "--from-file"
             else ("scaffold", tmp_path / "out", "--spec", source))
     refused(cli(tmp_path, *args), f"{flag} {source}", why)
+
+
+# -- the files the tool writes -------------------------------------------------------------------------
+SCAFFOLD = ("scaffold", "out", "-n", "ci", "--tasks", "arc_easy", "--tokenizer", "t",
+            "--model", "name=a,url=http://a:8000/v1/completions")
+
+
+@pytest.mark.parametrize("kind", ["link-out", "dangling-link", "link-loop", "fifo", "directory"])
+def test_scaffold_never_writes_through_a_link_nor_blocks_on_a_fifo(tmp_path: Path, kind: str) -> None:
+    """A name in the output directory that is not a regular file is refused, with --force too, before anything is
+    written. The old writer wrote through a dangling link (creating its target outside the directory) without
+    --force, overwrote a link's target with it, blocked forever on a FIFO and ended in exit 70 on a loop."""
+    out, target = tmp_path / "out", tmp_path / "elsewhere.yaml"
+    out.mkdir()
+    if kind == "link-out":
+        target.write_text("# mine\n")
+    name = out / "kustomization.yaml"
+    {"link-out": lambda: name.symlink_to(target), "dangling-link": lambda: name.symlink_to(target),
+     "link-loop": lambda: name.symlink_to(name.name), "fifo": lambda: os.mkfifo(name),
+     "directory": name.mkdir}[kind]()
+    for force in ((), ("--force",)):
+        refused(cli(tmp_path, *SCAFFOLD, *force), "out/kustomization.yaml", "not a regular file")
+        assert sorted(p.name for p in out.iterdir()) == ["kustomization.yaml"], "written before the refusal"
+    assert (target.read_text() == "# mine\n") if kind == "link-out" else not target.exists()
+
+
+def test_scaffold_output_directory_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    refused(cli(tmp_path, *SCAFFOLD[:1], "file/out", *SCAFFOLD[2:]), "file/out", "not a directory")
+    (tmp_path / "locked").mkdir(mode=0o555)
+    refused(cli(tmp_path, *SCAFFOLD[:1], "locked/out", *SCAFFOLD[2:], unprivileged=True), "locked/out",
+            "permission denied")
+
+
+def test_scaffold_replaces_regular_files_whole_with_force_only(tmp_path: Path) -> None:
+    first = cli(tmp_path, *SCAFFOLD)
+    assert first.returncode == 0, first.stderr
+    (tmp_path / "out" / "lmevaljob-a.yaml").write_text("# edited\n")
+    refused(cli(tmp_path, *SCAFFOLD), "out/namespace.yaml", "exists")
+    assert (tmp_path / "out" / "lmevaljob-a.yaml").read_text() == "# edited\n"
+    again = cli(tmp_path, *SCAFFOLD, "--force")
+    assert again.returncode == 0, again.stderr
+    assert "kind: LMEvalJob" in (tmp_path / "out" / "lmevaljob-a.yaml").read_text()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "kustomization.yaml", "lmevaljob-a.yaml", "namespace.yaml"], "a temporary file was left behind"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link"])
+def test_provision_junit_that_is_not_a_regular_file_is_refused_before_the_cluster_is_touched(
+        tmp_path: Path, kind: str) -> None:
+    """Checked with the flags: no kubeconfig is read (none exists here), so nothing was applied either."""
+    junit = tmp_path / "gates.xml"
+    os.mkfifo(junit) if kind == "fifo" else junit.symlink_to(tmp_path / "elsewhere.xml")
+    proc = cli(tmp_path, "provision", "-n", "ci", "--job-name", "j", "--model-type", "local-completions",
+               "--base-url", "http://a/v1/completions", "--tokenizer", "t", "--tasks", "arc_easy", "--wait",
+               "--junit", junit, "--kubeconfig", tmp_path / "no-such-kubeconfig")
+    refused(proc, "gates.xml", "not a regular file")
+    assert not (tmp_path / "elsewhere.xml").exists()

@@ -70,3 +70,38 @@ def test_write_private_refuses_an_existing_link(tmp_path: Path) -> None:
     assert (tmp_path / "target").read_text() == "keep"
     safeio.write_private(tmp_path / "new", "x")
     assert (tmp_path / "new").stat().st_mode & 0o777 == 0o600
+
+
+# -- written files -------------------------------------------------------------------------------------
+def test_write_atomic_leaves_the_old_file_and_no_temporary_when_the_rename_fails(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "report.xml"
+    path.write_text("old")
+
+    def refuse(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safeio.os, "replace", refuse)
+    with pytest.raises(safeio.UnwritableOutput, match=r"report\.xml: cannot write: no space left on device"):
+        safeio.write_atomic(path, "new", replace=True)
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["report.xml"]
+
+
+def test_write_atomic_creates_files_as_the_umask_says(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        safeio.write_atomic(tmp_path / "a.yaml", "x: 1\n", replace=False)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.yaml").stat().st_mode & 0o777 == 0o640
+
+
+def test_check_writable_names_what_is_in_the_way(tmp_path: Path) -> None:
+    safeio.check_writable(tmp_path / "absent" / "below", replace=False)  # no directory yet: nothing in the way
+    (tmp_path / "file").write_text("")
+    with pytest.raises(safeio.UnwritableOutput, match="exists"):
+        safeio.check_writable(tmp_path / "file", replace=False)
+    safeio.check_writable(tmp_path / "file", replace=True)
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(safeio.UnwritableOutput, match="a directory, not a regular file"):
+        safeio.check_writable(tmp_path / "dir", replace=True)

@@ -242,17 +242,18 @@ def check_writable(path: Path, *, replace: bool) -> None:
         raise UnwritableOutput(f"{path} exists", hint="pass --force to overwrite")
 
 
-def write_atomic(path: Path, text: str, *, replace: bool) -> None:
-    """`path` holds `text` whole, or is left as it was: written to a new file beside it (mode 0666 less the
+def write_atomic(path: Path, content: str | bytes, *, replace: bool) -> None:
+    """`path` holds `content` whole, or is left as it was: written to a new file beside it (mode 0666 less the
     umask), then renamed over the name, which replaces the name itself, never what a link names."""
     check_writable(path, replace=replace)
+    data = content.encode("utf-8") if isinstance(content, str) else content
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(temporary, flags, 0o666)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
             os.replace(temporary, path)
         except BaseException:
             temporary.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ here, only when --plot is used, with the non-interactive Agg backend (CI machine
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 from lmeval_setup.errors import PrerequisiteError, UsageError
 from lmeval_setup.results.model import JobResult
 from lmeval_setup.results.table import columns_for, format_seconds
+from lmeval_setup.safeio import UnwritableOutput, check_writable, write_atomic
 
 SUFFIXES = (".png", ".svg")
 
@@ -26,8 +28,10 @@ def check_plot_target(path: Path) -> None:
     parent = path.parent
     if not parent.is_dir():
         raise UsageError(f"--plot {path}: directory {parent} does not exist")
-    if path.is_dir():
-        raise UsageError(f"--plot {path}: is a directory")
+    try:  # a FIFO would block the save, a link would be written through
+        check_writable(path, replace=True)
+    except UnwritableOutput as exc:
+        raise UsageError(f"--plot {exc}") from None
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"--plot {path}: directory {parent} is not writable")
 
@@ -60,12 +64,15 @@ def write_plot(results: Sequence[JobResult], path: Path, metric: str | None = No
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=1, fontsize=8, frameon=False)
     fig.tight_layout()
+    image = io.BytesIO()
     try:
-        fig.savefig(path, dpi=120)
-    except OSError as exc:
-        raise UsageError(f"--plot {path}: cannot write it ({exc.strerror or exc})") from None
+        fig.savefig(image, dpi=120, format=path.suffix.lower().lstrip("."))
     finally:
         plt.close(fig)
+    try:
+        write_atomic(path, image.getvalue(), replace=True)
+    except UnwritableOutput as exc:
+        raise UsageError(f"--plot {exc}") from None
     return path
 
 

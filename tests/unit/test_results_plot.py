@@ -65,6 +65,34 @@ def test_plot_onto_a_directory_is_refused(capsys, tmp_path: Path, dead_kubeconfi
     assert code == 2 and out == "" and "is a directory" in err, (out, err)
 
 
+@pytest.mark.parametrize("kind", ["fifo", "link"])
+def test_plot_onto_a_fifo_or_a_link_is_refused_first(capsys, tmp_path: Path, dead_kubeconfig: Path,
+                                                     kind: str) -> None:
+    """savefig opened the FIFO and waited for a reader forever, and wrote through a link to wherever it pointed."""
+    import os
+
+    target = tmp_path / "x.png"
+    os.mkfifo(target) if kind == "fifo" else target.symlink_to(tmp_path / "elsewhere.png")
+    code, out, err = run(capsys, "results", "-n", "ns", "--plot", str(target), "--kubeconfig", str(dead_kubeconfig))
+    assert code == 2 and out == "" and err.count("\n") == 1 and "not a regular file" in err, (out, err)
+    assert not (tmp_path / "elsewhere.png").exists()
+
+
+@pytest.mark.parametrize(("suffix", "magic"), [(".png", b"\x89PNG"), (".svg", b"<?xml")])
+def test_write_plot_replaces_a_file_whole_in_the_format_its_name_says(tmp_path: Path, suffix: str,
+                                                                     magic: bytes) -> None:
+    from lmeval_setup.results.model import JobResult, MetricValue
+    from lmeval_setup.results.plot import write_plot
+
+    target = tmp_path / f"scores{suffix}"
+    target.write_bytes(b"an earlier plot")
+    result = JobResult(job="j", namespace="ns", model="m", seconds=10.0,
+                       tasks={"arc_easy": {"acc": MetricValue(0.5, 0.01)}})
+    write_plot([result], target)
+    assert target.read_bytes().startswith(magic)
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
 def test_write_plot_never_creates_directories(tmp_path: Path) -> None:
     from lmeval_setup.errors import UsageError
     from lmeval_setup.results.model import JobResult, MetricValue

@@ -242,9 +242,9 @@ def check_writable(path: Path, *, replace: bool) -> None:
         raise UnwritableOutput(f"{path} exists", hint="pass --force to overwrite")
 
 
-def write_atomic(path: Path, content: str | bytes, *, replace: bool) -> None:
-    """`path` holds `content` whole, or is left as it was: written to a new file beside it (mode 0666 less the
-    umask), then renamed over the name, which replaces the name itself, never what a link names."""
+def write_atomic(path: Path, content: str | bytes, *, replace: bool, mode: int | None = None) -> None:
+    """`path` holds `content` whole, or is left as it was: written to a new file beside it (`mode`, else 0666
+    less the umask), then renamed over the name, which replaces the name itself, never what a link names."""
     check_writable(path, replace=replace)
     data = content.encode("utf-8") if isinstance(content, str) else content
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
@@ -254,6 +254,8 @@ def write_atomic(path: Path, content: str | bytes, *, replace: bool) -> None:
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
+                if mode is not None:
+                    os.fchmod(out.fileno(), mode)
             os.replace(temporary, path)
         except BaseException:
             temporary.unlink(missing_ok=True)

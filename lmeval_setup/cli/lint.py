@@ -117,9 +117,7 @@ def _fix(result, *, show_diff: bool, accept=None) -> bool:  # type: ignore[no-un
         for file_fix in fixes.files:
             click.echo(file_fix.diff(), nl=False)
         return bool(fixes.files)
-    write(fixes)
-    for file_fix in fixes.files:
-        say(f"fixed {file_fix.file}: {', '.join(file_fix.rules)}")
+    write(fixes, lambda file_fix: say(f"fixed {file_fix.file}: {', '.join(file_fix.rules)}"))
     return False
 
 

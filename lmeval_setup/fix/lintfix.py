@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
-import tempfile
+import stat
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
@@ -20,6 +20,7 @@ from lmeval_setup.fix.engine import NAMED_LISTS, plan_job
 from lmeval_setup.fix.yamledit import Edit, NotEditable, apply_edits
 from lmeval_setup.lint.loader import Document, join, read_source
 from lmeval_setup.rules.finding import Finding
+from lmeval_setup.safeio import UnwritableOutput, write_atomic
 
 
 @dataclass
@@ -73,6 +74,9 @@ def fix_documents(jobs: list[Document], isvcs: list[dict[str, Any]] | None = Non
                 edits[file].append(edit)
             rules.setdefault(file, []).extend(r for r in fixed_rules if r not in rules[file])
     for file, file_edits in edits.items():
+        if os.path.islink(file):  # rewriting would replace the link with a copy, leaving what it names unfixed
+            result.notes.append(f"{file}: not fixed: a symbolic link (fix what it names, {os.path.realpath(file)})")
+            continue
         before = read_source(file)
         try:
             after = apply_edits(before, file_edits)
@@ -92,20 +96,17 @@ def _try(placed: list[tuple[str, Edit]]) -> None:
         apply_edits(read_source(file), file_edits)
 
 
-def write(fixes: LintFixResult) -> None:
-    """Replace each file atomically, keeping its mode."""
+def write(fixes: LintFixResult, wrote: Callable[[FileFix], None]) -> None:
+    """Replace each file whole, keeping its mode, and tell `wrote` at once: a file that cannot be written stops
+    the run with one line (safeio.UnwritableOutput), after the files already fixed have been named."""
     for fix in fixes.files:
         path = Path(fix.file)
-        mode = path.stat().st_mode & 0o7777
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".lmeval-fix")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                handle.write(fix.after)
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except OSError as exc:
+            raise UnwritableOutput(f"{path}: cannot write: {(exc.strerror or str(exc)).lower()}") from None
+        write_atomic(path, fix.after, replace=True, mode=mode)
+        wrote(fix)
 
 
 def _edits_for(document: Document, before: Any, after: Any) -> list[tuple[str, Edit]]:

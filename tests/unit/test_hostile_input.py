@@ -398,3 +398,15 @@ def test_provision_junit_that_is_not_a_regular_file_is_refused_before_the_cluste
                "--junit", junit, "--kubeconfig", tmp_path / "no-such-kubeconfig")
     refused(proc, "gates.xml", "not a regular file")
     assert not (tmp_path / "elsewhere.xml").exists()
+
+
+def test_lint_fix_in_a_directory_it_cannot_write_is_one_line(tmp_path: Path) -> None:
+    """The fix is written beside the file and renamed over it: in a read-only directory that failed with an
+    internal error (exit 70)."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "job.yaml").write_text(MANIFEST.replace("/v1/completions", ""))  # LME002: a fixable endpoint path
+    locked.chmod(0o555)
+    proc = cli(tmp_path, "lint", "--fix", "locked/job.yaml", unprivileged=True)
+    refused(proc, "locked/job.yaml", "permission denied")
+    assert (locked / "job.yaml").read_text() == MANIFEST.replace("/v1/completions", "")

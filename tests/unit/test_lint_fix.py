@@ -118,3 +118,23 @@ def test_suppressed_and_ignored_rules_are_not_fixed(tree: Path) -> None:
     _run("--fix", "--ignore", "LME001", "lint/seed-01-offline.yaml")
     original = (DATA / "lint" / "seed-01-offline.yaml").read_bytes()
     assert (tree / "lint" / "seed-01-offline.yaml").read_bytes() == original
+
+
+def test_a_linked_manifest_is_not_rewritten_and_the_user_is_told(tree: Path) -> None:
+    """Replacing the name would turn the link into a fixed copy and leave what it names broken: the old writer
+    did exactly that, silently."""
+    target = tree / "lint" / sorted(p.name for p in (tree / "lint").glob("seed-*.yaml"))[0]
+    link = tree / "linked.yaml"
+    link.symlink_to(target)
+    before = target.read_bytes()
+    result = _run("--fix", "linked.yaml")
+    assert link.is_symlink() and target.read_bytes() == before
+    assert f"linked.yaml: not fixed: a symbolic link (fix what it names, {target})" in result.output  # type: ignore[attr-defined]
+    assert "fixed linked.yaml" not in result.output  # type: ignore[attr-defined]
+
+
+def test_fix_keeps_each_files_mode(tree: Path) -> None:
+    seeds = sorted((tree / "lint").glob("seed-*.yaml"))
+    seeds[0].chmod(0o640)
+    _run("--fix", "lint")
+    assert (seeds[0].stat().st_mode & 0o777) == 0o640

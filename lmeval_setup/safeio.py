@@ -35,12 +35,13 @@ _READ_CHUNK = 1024 * 1024
 
 
 class UnreadableInput(UsageError):
-    """An input refused or unreadable: `file[:line[:column]]: reason`, exit 2."""
+    """An input refused or unreadable: `file[:line[:column]]: why`, exit 2. (`why`, the sentence, is not
+    LmevalError.reason, the stable word the Ansible modules report.)"""
 
-    def __init__(self, file: str, reason: str, line: int | None = None, column: int | None = None) -> None:
-        self.file, self.reason, self.line, self.column = file, reason, line, column
+    def __init__(self, file: str, why: str, line: int | None = None, column: int | None = None) -> None:
+        self.file, self.why, self.line, self.column = file, why, line, column
         where = ":".join(str(p) for p in (file, line, column) if p is not None)
-        super().__init__(f"{where}: {reason}")
+        super().__init__(f"{where}: {why}")
 
 
 class MalformedYaml(UnreadableInput):

@@ -138,7 +138,7 @@ class _Tree:
             documents, nodes = safeio.load_yaml_all_counted(self.text(path, MAX_OBJECT_FILE_BYTES), str(path),
                                                             OBJECT_YAML)
         except safeio.UnreadableInput as exc:
-            if not isinstance(exc, safeio.MalformedYaml) and exc.reason.startswith(("file is", "larger", "a sequence",
+            if not isinstance(exc, safeio.MalformedYaml) and exc.why.startswith(("file is", "larger", "a sequence",
                                                                                       "more than")):
                 exc.hint = ("the doctor reads LMEval namespaces, not whole clusters: gather only those "
                             "(oc adm inspect ns/<namespace>, or the RHOAI must-gather with COMPONENT=trustyai)")
@@ -288,7 +288,7 @@ def _load(path: Path, snapshot: Snapshot, tree: _Tree) -> list[dict[str, Any]]:
     try:
         docs = tree.yaml_documents(path)
     except safeio.MalformedYaml as exc:
-        snapshot.notes.append(f"{path}: not valid YAML ({exc.reason})")
+        snapshot.notes.append(f"{path}: not valid YAML ({exc.why})")
         return []
     out: list[dict[str, Any]] = []
     for doc in docs:
@@ -366,7 +366,7 @@ def _must_gather_time(directory: Path, tree: _Tree) -> datetime | None:
         try:
             lines = tree.text(stamp, MAX_TIMESTAMP_BYTES).strip().splitlines()
         except safeio.UnreadableInput as exc:
-            tree.notes.append(f"{stamp}: ignored ({exc.reason})")
+            tree.notes.append(f"{stamp}: ignored ({exc.why})")
             continue
         m = _MUST_GATHER_TIME.search(lines[-1] if lines else "")
         if m:

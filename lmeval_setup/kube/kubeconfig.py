@@ -100,7 +100,7 @@ def read_file(path: str) -> JSON | None:
     try:
         raw = safeio.read_bytes(path, limit=MAX_KUBECONFIG_BYTES)
     except safeio.UnreadableInput as exc:
-        raise KubeconfigError(exc.reason) from None
+        raise KubeconfigError(exc.why) from None
     try:
         text = safeio.decode(path, raw)
         # What kubectl and oc write is read without importing PyYAML (~6-9 ms of a cold doctor); anything else
@@ -110,9 +110,9 @@ def read_file(path: str) -> JSON | None:
             document = safeio.load_yaml(text, path)
     except safeio.MalformedYaml as exc:
         where = f" (line {exc.line}, column {exc.column})" if exc.line else ""
-        raise KubeconfigNotYaml(exc.reason.removeprefix("YAML syntax error: ") + where) from None
+        raise KubeconfigNotYaml(exc.why.removeprefix("YAML syntax error: ") + where) from None
     except safeio.UnreadableInput as exc:
-        raise KubeconfigError(exc.reason) from None
+        raise KubeconfigError(exc.why) from None
     if document is None:
         return None
     if not isinstance(document, dict):

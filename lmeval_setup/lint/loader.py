@@ -77,7 +77,7 @@ def read_source(file: str) -> str:
             return safeio.read_stdin(limit=MAX_BYTES)
         return safeio.read_text(file, limit=MAX_BYTES)
     except safeio.UnreadableInput as exc:
-        raise InputError(file, exc.reason) from None
+        raise InputError(file, exc.why) from None
 
 
 def load_documents(file: str, text: str, *, origin_line_offset: int = 0) -> Iterator[Document]:

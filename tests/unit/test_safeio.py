@@ -105,3 +105,12 @@ def test_check_writable_names_what_is_in_the_way(tmp_path: Path) -> None:
     (tmp_path / "dir").mkdir()
     with pytest.raises(safeio.UnwritableOutput, match="a directory, not a regular file"):
         safeio.check_writable(tmp_path / "dir", replace=True)
+
+
+def test_an_unreadable_input_keeps_the_stable_reason_word_apart_from_why(tmp_path: Path) -> None:
+    """LmevalError.reason is the word the Ansible modules report; the refusal's sentence used to overwrite it."""
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(safeio.UnreadableInput) as caught:
+        safeio.read_text(tmp_path / "fifo", limit=100)
+    assert caught.value.why == "a FIFO, not a regular file: refused"
+    assert caught.value.reason == safeio.UnreadableInput.reason and " " not in caught.value.reason

@@ -13,7 +13,9 @@ Baselines, on the same files:
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lmeval_setup.kube.client import Kube
+from lmeval_setup.safeio import MiB
 from lmeval_setup.sandbox import profiles as P
 from lmeval_setup.sandbox.controlplane import ControlPlane, kubectl_path, missing_binaries
 
@@ -170,6 +173,50 @@ def measure(count: int = MANIFESTS, runs: int = RUNS, dry_run: bool = True) -> d
     }
 
 
+OTHER_MANIFESTS = 4_000  # ConfigMaps of ~9 KB: a GitOps tree where LMEvalJobs are a few among many
+MEMORY_ALLOWANCE_MIB = 10.0
+
+
+def _other_manifest(i: int) -> str:
+    data = "".join(f"  key{k}: value-{k}-{'x' * 60}\n" for k in range(120))
+    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\ndata:\n{data}"
+
+
+def _peak_rss_mib(directory: Path) -> float:
+    """The peak resident memory of one `lmeval-setup lint DIR` (its own rusage, from wait4)."""
+    child = subprocess.Popen([sys.executable, "-m", "lmeval_setup.cli.main", "lint", str(directory)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode not in (0, 1):
+        raise RuntimeError(f"lint failed ({child.returncode})")
+    return usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def measure_memory(count: int = OTHER_MANIFESTS) -> dict[str, float]:
+    """Peak RSS of lint on a tree of `count` manifests of other kinds and one LMEvalJob, next to one of the
+    LMEvalJob alone: what lint holds for files without LMEvalJobs (it used to keep every file's text)."""
+    with tempfile.TemporaryDirectory(prefix="lmeval-lint-bench-mem-") as tmp:
+        alone, tree = Path(tmp) / "alone", Path(tmp) / "tree"
+        alone.mkdir()
+        (alone / "job.yaml").write_text(manifest(1))
+        shutil.copytree(alone, tree)
+        for i in range(count):
+            (tree / f"cm-{i:04d}.yaml").write_text(_other_manifest(i))
+        text_mib = sum(p.stat().st_size for p in tree.iterdir()) / MiB
+        return {"alone": _peak_rss_mib(alone), "tree": _peak_rss_mib(tree), "text_mib": text_mib}
+
+
+def memory_rows(memory: dict[str, float], count: int = OTHER_MANIFESTS) -> list[dict[str, Any]]:
+    grown = memory["tree"] - memory["alone"]
+    return [
+        {"figure": "lint peak RSS, one LMEvalJob alone", "value": round(memory["alone"], 1), "unit": "MiB"},
+        {"figure": f"lint peak RSS, the same job among {count:,} ConfigMaps ({memory['text_mib']:.0f} MiB of YAML)",
+         "value": round(memory["tree"], 1), "unit": "MiB", "target": f"<= +{MEMORY_ALLOWANCE_MIB:.0f} MiB",
+         "met": grown <= MEMORY_ALLOWANCE_MIB, "note": f"+{grown:.1f} MiB"},
+    ]
+
+
 def dry_run_rows(m: dict[str, Any]) -> list[dict[str, Any]]:
     kubectl = m["dry_run"]
     if kubectl is None:
@@ -209,6 +256,7 @@ def dry_run_notes(m: dict[str, Any]) -> list[str]:
 
 def run(count: int = MANIFESTS, runs: int = RUNS) -> dict[str, Any]:
     m = measure(count, runs)
+    memory = measure_memory()
     median = m["median_seconds"]
     return {
         "name": "lint",
@@ -221,6 +269,7 @@ def run(count: int = MANIFESTS, runs: int = RUNS) -> dict[str, Any]:
              "value_s": m["baseline_seconds"]},
             {"figure": "per manifest", "value": round(median / count * 1000, 3), "unit": "ms"},
             *dry_run_rows(m),
+            *memory_rows(memory),
         ],
         "notes": [f"median of {runs} runs after one warm-up; every 7th manifest carries seed mistakes",
                   *dry_run_notes(m)],

@@ -182,12 +182,15 @@ def _file_documents(file: str, result: LintResult) -> Iterator[Document]:
     result.files += 1
     try:
         text = read_source(file)
-        result.sources[file] = text
         # Materialise per file so a syntax error late in a file reports once, without partial output.
         documents = list(load_documents(file, text))
     except InputError as exc:
         result.errors.append(str(exc))
         return
+    if file == STDIN or any(is_lmevaljob(d.data) for d in documents):
+        # Kept for the inline suppression comments of the findings: only LMEvalJobs have findings, so a tree
+        # of other manifests is not held in memory (stdin cannot be read again).
+        result.sources[file] = text
     yield from documents
 
 

@@ -12,6 +12,10 @@ questions, answered here and nowhere else:
   a JWT, `Bearer ...`, a URL with a password)?
 - `redact_text(text)`: free text (messages, log lines, evidence) with every credential-shaped part masked,
   including `name=value` pairs whose name is secret and the password of `scheme://user:password@host`.
+
+And one question of display, for the same outputs: `printable(text)` is text from outside (a file name, a log
+line, a manifest's value) with its control characters shown as escapes, so it can neither drive the terminal or
+CI log that shows it (an escape sequence in a file name) nor make an XML report unreadable.
 """
 
 from __future__ import annotations
@@ -163,3 +167,21 @@ def redact_pair(name: str, value: str) -> str:
     if value and value != REDACTED and (is_secret_name(name) or _SECRET_VALUE.match(value.strip())):
         return REDACTED
     return redact_text(value)  # a URL keeps its shape (rules read its path), only its password goes
+
+
+# C0 controls but tab and newline, DEL, C1 controls (a terminal may take 0x9b as CSI), lone surrogates and the two
+# non-characters XML 1.0 forbids.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def printable(text: str) -> str:
+    """`text` with each control character as a visible escape (ESC as \\x1b, CR as \\r): tab and newline stay."""
+    if _UNPRINTABLE.search(text) is None:
+        return text
+    return _UNPRINTABLE.sub(lambda m: _escape(m.group()), text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return {"\r": "\\r", "\x0b": "\\v", "\x0c": "\\f"}.get(char) or (
+        f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")

@@ -75,8 +75,10 @@ def lint(
     for note in result.notes:
         say(f"note: {note}")
     if output == "text":
+        from lmeval_setup.redact import printable
+
         for error in result.errors:
-            click.echo(f"error: {error}", err=True)
+            click.echo(f"error: {printable(error)}", err=True)
     click.echo(text, nl=False, color=True)  # render() already decided colour; echo must not strip it
     if result.errors:
         sys.exit(int(ExitCode.USAGE))

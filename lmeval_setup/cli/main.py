@@ -133,7 +133,9 @@ def _run(argv: list[str] | None, prog_name: str, complete_var: str | None) -> An
         exc.show()
         sys.exit(ExitCode.USAGE)
     except LmevalError as exc:
-        click.echo(f"error: {exc.one_line()}", err=True)
+        from lmeval_setup.redact import printable  # (only when there is an error: the redactor's patterns cost ms)
+
+        click.echo(f"error: {printable(exc.one_line())}", err=True)  # a file name may hold an escape sequence
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
         _exit_interrupted()

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import KW_ONLY, dataclass
 
 from lmeval_setup.errors import UsageError
+from lmeval_setup.report.junit import xml_document
 from lmeval_setup.results.model import JobResult
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -98,8 +99,7 @@ def gates_junit(results: Sequence[GateResult], *, job: str, suite: str = "lmeval
     root = ET.Element("testsuites", name=suite, tests=cases.get("tests", "0"),
                       failures=cases.get("failures", "0"), errors="0")
     root.append(cases)
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return xml_document(root)
 
 
 def error_junit(message: str, *, job: str, gates: Sequence[Gate], suite: str = "lmeval-setup provision") -> str:
@@ -112,5 +112,4 @@ def error_junit(message: str, *, job: str, gates: Sequence[Gate], suite: str = "
     root = ET.Element("testsuites", name=suite, tests=root_suite.get("tests", "0"), failures="0",
                       errors=root_suite.get("errors", "0"))
     root.append(root_suite)
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return xml_document(root)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from lmeval_setup.redact import redact_text
+from lmeval_setup.redact import printable, redact_text
 from lmeval_setup.rules.catalog import Severity
 from lmeval_setup.rules.finding import Finding, Target
 
@@ -73,8 +73,21 @@ def render_junit(
     suites = ET.Element("testsuites", name=tool, tests=suite.get("tests", "0"),
                         failures=str(failures), errors=str(error_count))
     suites.append(suite)
-    ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    return xml_document(suites)
+
+
+def xml_document(root: ET.Element) -> str:
+    """A JUnit report as text: every text and attribute printable (XML 1.0 has no place for most control
+    characters, so one in a file name or a log line made the whole report unreadable), indented, declared."""
+    for element in root.iter():
+        if element.text:
+            element.text = printable(element.text)
+        if element.tail:
+            element.tail = printable(element.tail)
+        for key, value in element.attrib.items():
+            element.set(key, printable(value))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
 def _describe(f: Finding) -> str:

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from lmeval_setup.redact import redact_text
+from lmeval_setup.redact import printable, redact_text
 from lmeval_setup.rules.finding import Evidence, Finding, Target
 
 _COLORS = {"error": "31;1", "warning": "33;1", "info": "36", "dim": "2", "bold": "1", "ok": "32"}
@@ -41,10 +41,10 @@ def render_text(
     paint = _painter(color_enabled(color))
     lines: list[str] = []
     for message in errors:
-        lines.append(f"{paint('error', 'error')}: {redact_text(message)}")
+        lines.append(f"{paint('error', 'error')}: {_shown(message)}")
     groups = _group(findings)
     for header, members in groups.items():
-        lines.append(paint("bold", header))
+        lines.append(paint("bold", printable(header)))
         for finding in members:
             lines.extend(_finding_lines(finding, paint))
         lines.append("")
@@ -81,17 +81,17 @@ def _finding_lines(finding: Finding, paint: _Paint) -> list[str]:
     rule = finding.rule
     where = ""
     if finding.target.file:
-        where = ":".join(
+        where = printable(":".join(
             str(p) for p in (finding.target.file, finding.target.line, finding.target.column) if p is not None
-        ) + " "
+        )) + " "
     if finding.suppression is not None:
         # One line: what was suppressed, why, and where that was decided.
         s = finding.suppression
-        return [f"  {where}{paint('dim', 'suppressed')} {rule.id} {rule.slug}: {redact_text(finding.message)}",
-                "      " + paint("dim", f"reason: {redact_text(s.reason)} ({s.source})")]
+        return [f"  {where}{paint('dim', 'suppressed')} {rule.id} {rule.slug}: {_shown(finding.message)}",
+                "      " + paint("dim", f"reason: {_shown(s.reason)} ({printable(s.source)})")]
     head = (
         f"  {where}{paint(finding.severity, finding.severity)} {paint('bold', rule.id)} {rule.slug}: "
-        f"{redact_text(finding.message)}"
+        f"{_shown(finding.message)}"
     )
     lines = [head]
     for ev in finding.evidence:
@@ -107,7 +107,12 @@ def _evidence_text(ev: Evidence) -> str:
     where = ev.path or ev.source
     if ev.line is not None and ev.source in ("log", "file"):
         where = f"{where}:{ev.line}"
-    return f"{where}: {redact_text(ev.text)}"
+    return printable(f"{where}: {redact_text(ev.text)}")
+
+
+def _shown(text: str) -> str:
+    """Text from outside (a message quoting a manifest's value, a log line): credentials masked, controls escaped."""
+    return printable(redact_text(text))
 
 
 def _checked_text(checked: Sequence[Target]) -> str:

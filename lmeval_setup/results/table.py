@@ -12,6 +12,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lmeval_setup.redact import printable
 from lmeval_setup.report.structured import STRUCTURED_FORMATS, dump
 from lmeval_setup.results.model import JobResult, MetricValue
 
@@ -82,6 +83,7 @@ def render(results: Sequence[JobResult], fmt: str, metric: str | None = None) ->
 
 
 def _aligned(header: list[str], rows: list[list[str]]) -> str:
+    header, rows = _printable(header), [_printable(row) for row in rows]
     widths = [max(len(str(cell)) for cell in col) for col in zip(header, *rows, strict=False)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=False)).rstrip()
              for line in [header, *rows]]
@@ -94,7 +96,13 @@ def _markdown(header: list[str], rows: list[list[str]]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
     align = ["---", "---", *(["---:"] * (len(header) - 3)), "---:"]
-    return "\n".join([line(header), "|" + "|".join(align) + "|", *(line(r) for r in rows)]) + "\n"
+    body = [line(_printable(row)) for row in rows]
+    return "\n".join([line(_printable(header)), "|" + "|".join(align) + "|", *body]) + "\n"
+
+
+def _printable(cells: list[str]) -> list[str]:
+    """A model name or task from a job's spec or status is shown, never obeyed, by the terminal."""
+    return [printable(str(cell)) for cell in cells]
 
 
 def _csv(results: Sequence[JobResult], columns: Sequence[Column]) -> str:
@@ -196,7 +204,7 @@ def render_compare(a: JobResult, b: JobResult, fmt: str, metric: str | None = No
         writer = csv.writer(out, lineterminator="\n")
         writer.writerows([header, *rows])
         return out.getvalue()
-    title = f"A = {a.job} ({a.model}), B = {b.job} ({b.model})\n"
+    title = printable(f"A = {a.job} ({a.model}), B = {b.job} ({b.model})") + "\n"
     if fmt == "markdown":
         return title.replace("A = ", "**A** = ").replace("B = ", "**B** = ") + "\n" + _markdown(header, rows)
     return title + _aligned(header, rows)

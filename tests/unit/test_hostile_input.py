@@ -410,3 +410,22 @@ def test_lint_fix_in_a_directory_it_cannot_write_is_one_line(tmp_path: Path) -> 
     proc = cli(tmp_path, "lint", "--fix", "locked/job.yaml", unprivileged=True)
     refused(proc, "locked/job.yaml", "permission denied")
     assert (locked / "job.yaml").read_text() == MANIFEST.replace("/v1/completions", "")
+
+
+# -- names that hold control characters ----------------------------------------------------------------
+def test_a_file_name_with_an_escape_sequence_is_shown_escaped_in_every_format(tmp_path: Path) -> None:
+    """A file named with an escape sequence reached the terminal (or a CI log) raw through the report on stdout,
+    and made the JUnit report unparsable XML."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    hostile = "job\x1b[2J\x07.yaml"
+    (tmp_path / hostile).write_text(MANIFEST)  # a job with findings: its file name is in every finding
+    (tmp_path / "broken\x1b[31m.yaml").write_text("a: [\n")  # an input error naming it
+    text = cli(tmp_path, "lint", ".")
+    assert "\x1b" not in text.stdout + text.stderr and "\x07" not in text.stdout, text.stdout + text.stderr
+    assert "job\\x1b[2J\\x07.yaml:4:1" in text.stdout and "broken\\x1b[31m.yaml" in text.stderr
+    junit = ET.fromstring(cli(tmp_path, "lint", ".", "-o", "junit").stdout.split("\n", 1)[1])
+    assert any("job\\x1b[2J" in (case.get("classname") or "") for case in junit.iter("testcase"))
+    report = json.loads(cli(tmp_path, "lint", ".", "-o", "json").stdout)  # JSON escapes them itself
+    assert any(f["file"]["path"].endswith(hostile) for f in report["findings"])

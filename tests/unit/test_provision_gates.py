@@ -71,3 +71,10 @@ def test_error_junit_marks_every_gate_as_error() -> None:
     assert case is not None and case.find("error") is not None
     no_gates = ET.fromstring(error_junit("x", job="ci", gates=[]))
     assert no_gates.find("testsuite/testcase[@name='evaluation']") is not None
+
+
+def test_junit_stays_xml_whatever_the_job_said() -> None:
+    """The job's failure message comes from its log: a control character in it made the report unparsable."""
+    text = error_junit("Error: \x1b[31mconnection refused\x1b[0m\x00", job="j", gates=[parse_gate("arc_easy:acc>=0.5")])
+    error = ET.fromstring(text.split("\n", 1)[1]).find(".//error")
+    assert error is not None and error.text == "Error: \\x1b[31mconnection refused\\x1b[0m\\x00"

@@ -64,3 +64,12 @@ def test_every_captured_log_line_is_redacted_as_before(monkeypatch: pytest.Monke
             assert new == _old_redact_text(line, monkeypatch), (log.name, line)
             changed += new != line
     assert changed > 0  # some lines held secrets: the redacting path ran, not only the early return
+
+
+def test_printable_escapes_controls_and_keeps_every_other_character() -> None:
+    from lmeval_setup.redact import printable
+
+    kept = "tab\there\nnew line, é ü 日本 ✓ \u2028"
+    assert printable(kept) is kept  # the fast path: nothing to escape, the same object back
+    assert printable("\x00\x07\x08\x0b\x0c\r\x1b[0m\x7f\x85\x9b\ud800\ufffe\uffff") == (
+        "\\x00\\x07\\x08\\v\\f\\r\\x1b[0m\\x7f\\x85\\x9b\\ud800\\ufffe\\uffff")

@@ -116,3 +116,15 @@ def test_plot_writes_png_and_svg(full, quantized, tmp_path: Path) -> None:
     assert "<svg" in svg.read_text()[:500]
     with pytest.raises(UsageError):
         write_plot([full], tmp_path / "cmp.jpg")
+
+
+def test_a_model_name_is_shown_never_obeyed_by_the_terminal(full, quantized) -> None:
+    """A job's spec may name its model anything, an escape sequence too: the table and the comparison show it
+    escaped (the raw ESC used to reach the terminal); CSV and JSON keep the data as it is."""
+    import dataclasses
+
+    hostile = dataclasses.replace(full, model="granite\x1b[2J\x9b31m")
+    for text in (render([hostile, quantized], "table"), render([hostile], "markdown"),
+                 render_compare(hostile, quantized, "table")):
+        assert "\x1b" not in text and "\x9b" not in text and "granite\\x1b[2J\\x9b31m" in text, text
+    assert "granite\x1b[2J" in render([hostile], "csv")

@@ -22,6 +22,7 @@ from lmeval_setup.errors import ClusterError, WaitTimeout
 from lmeval_setup.kube.client import ApiError, Kube, WatchInterrupted
 from lmeval_setup.platform.lmevaljob import lmevaljob_path
 from lmeval_setup.platform.lost_poll import LostPollRecovery
+from lmeval_setup.redact import printable
 
 JSON = dict[str, Any]
 TERMINAL_STATE = "Complete"
@@ -55,7 +56,7 @@ def describe_status(job: JSON) -> str:
         parts.append(format_bar(bar))
     elif status.get("message"):
         parts.append(str(status["message"]))
-    return ": ".join(parts)
+    return printable(": ".join(parts))  # the operator's words, and lm-eval's progress text, are shown as text
 
 
 def latest_bar(status: JSON) -> JSON | None:

@@ -39,3 +39,10 @@ def test_terminal_rewrites_one_line() -> None:
     display.update(DONE)
     display.close()
     assert stream.getvalue().count("\r\x1b[K") == 2 and stream.getvalue().endswith("\n")
+
+
+def test_a_status_message_cannot_move_the_cursor_of_the_rewritten_line() -> None:
+    """The operator's message and lm-eval's progress text are the cluster's words: a CR or an escape sequence in
+    them used to reach the terminal and overwrite the line being rewritten."""
+    failed = {"status": {"state": "Complete", "reason": "Failed", "message": "exit status 1\r\x1b[2Kall fine"}}
+    assert describe_status(failed) == "Complete/Failed: exit status 1\\r\\x1b[2Kall fine"

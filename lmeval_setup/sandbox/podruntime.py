@@ -251,10 +251,13 @@ class PodSandbox:
         return cls(uid, process, init_pid=init_pid)
 
     def stop(self) -> None:
-        """SIGKILL to unshare and the pause process; the kernel then kills every process of the PID namespace."""
+        """SIGKILL to unshare and the pause process; the kernel then kills every process of the PID namespace.
+        Returns once the pause process has ended: as init of the namespace it ends only after all of them have
+        (unshare, outside it, ends at once; a process with memory to free takes ~0.1 s per GiB to die)."""
         signal_group(self.process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(5)
+        wait_group_ended(self.process.pid, timeout=10)  # unshare's group: the pause process is in it
 
 
 def _only_child(pid: int) -> int | None:
@@ -496,8 +499,21 @@ class PodRuntime:
             running.kill_group()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 running.process.wait(5)
+        for running in containers:  # their other processes too (without a PID namespace, nothing else waits)
+            wait_group_ended(running.pid, timeout=10)
         for sandbox in sandboxes:
             sandbox.stop()
+
+
+def wait_group_ended(pgid: int, timeout: float) -> bool:
+    """Wait until no process of group `pgid` runs (a zombie has ended: it only waits to be reaped); False on
+    timeout. A SIGKILLed process runs until the kernel has torn it down."""
+    deadline = time.monotonic() + timeout
+    while signal_group(pgid, 0) and not _only_zombies(pgid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def _only_zombies(pgid: int) -> bool:

@@ -192,6 +192,23 @@ def real_path(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+def is_dir(path: Path) -> bool:
+    """Path.is_dir() that never raises: a name too long or a denied search permission is False too (pathlib
+    raises those), for the caller's own one-line error; why_missing() says which."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def is_file(path: Path) -> bool:
+    """Path.is_file() that never raises (see is_dir)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def why_missing(path: Path, default: str) -> str:
     """Why `path` is not there to read: `default` when it does not exist, else the system's reason (a symlink
     loop, a denied search permission), so a loop is not reported as a missing file."""

@@ -50,8 +50,8 @@ MAX_LISTED_ENTRIES = 200_000
 
 def read_dir(path: str | Path) -> Snapshot:
     root = Path(path)
-    if not root.is_dir():
-        raise UsageError(f"--from-dir {root}: not a directory")
+    if not safeio.is_dir(root):
+        raise UsageError(f"--from-dir {root}: {safeio.why_missing(root, 'not a directory')}")
     tree = _Tree(root)
     roots = find_roots(root, tree=tree)
     if not roots:
@@ -116,7 +116,7 @@ class _Tree:
 
     def file(self, path: Path) -> Path | None:
         """`path` when it exists (as anything but a directory) and stays inside the root."""
-        if not os.path.lexists(path) or path.is_dir():
+        if not os.path.lexists(path) or safeio.is_dir(path):
             return None
         return path if self.inside(path) else None
 
@@ -211,11 +211,11 @@ def _gather_time(directory: Path, tree: _Tree) -> datetime:
 # -- reading one root --------------------------------------------------------------------------------
 def _read_root(root: Path, snapshot: Snapshot, tree: _Tree) -> None:
     cluster = root / Lay.CLUSTER_DIR
-    if cluster.is_dir() and tree.inside(cluster):
+    if safeio.is_dir(cluster) and tree.inside(cluster):
         for group_path in tree.subdirs(cluster):
             _read_group(group_path, Lay.group_from_dir(group_path.name), None, snapshot, tree)
     namespaces = root / Lay.NAMESPACES_DIR
-    if namespaces.is_dir() and tree.inside(namespaces):
+    if safeio.is_dir(namespaces) and tree.inside(namespaces):
         for ns_path in tree.subdirs(namespaces):
             _read_namespace(ns_path, snapshot, tree)
 

@@ -19,7 +19,7 @@ from lmeval_setup.lint.loader import STDIN, Document, InputError, load_documents
 from lmeval_setup.platform.permissions import Permissions
 from lmeval_setup.rules.finding import Evidence, Finding, Target
 from lmeval_setup.rules.spec import is_lmevaljob, spec_findings, target_for
-from lmeval_setup.safeio import real_path
+from lmeval_setup.safeio import is_dir, is_file, real_path, why_missing
 
 YAML_SUFFIXES = (".yaml", ".yml")
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox"})
@@ -115,7 +115,7 @@ def _documents(paths: Sequence[str], result: LintResult) -> Iterator[Document]:
             yield from _file_documents(STDIN, result)
             continue
         path = Path(raw)
-        if path.is_dir():
+        if is_dir(path):
             yield from _directory_documents(path, result)
         elif path.name in ("kustomization.yaml", "kustomization.yml", "Kustomization"):
             yield from _kustomize_documents(path.parent, result)
@@ -127,7 +127,7 @@ def _documents(paths: Sequence[str], result: LintResult) -> Iterator[Document]:
         elif os.path.lexists(path):  # a dangling link or a loop too: the read names why it cannot be read
             yield from _file_documents(raw, result)
         else:
-            result.errors.append(f"{raw}: no such file or directory")
+            result.errors.append(f"{raw}: {why_missing(path, 'no such file or directory')}")
 
 
 def _kustomize_owners(paths: Sequence[str]) -> dict[str, tuple[Path, Any]]:
@@ -144,8 +144,8 @@ def _kustomize_owners(paths: Sequence[str]) -> dict[str, tuple[Path, Any]]:
     owners: dict[str, Path] = {}
     for raw in paths:
         path = Path(raw)
-        if raw == STDIN or not path.is_file() or path.name in ("kustomization.yaml", "kustomization.yml",
-                                                                 "Kustomization"):
+        if raw == STDIN or not is_file(path) or path.name in ("kustomization.yaml", "kustomization.yml",
+                                                              "Kustomization"):
             continue
         resolved = real_path(path)
         for directory in resolved.parents:

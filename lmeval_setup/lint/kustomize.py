@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from lmeval_setup.lint.loader import Document, InputError, join, load_documents, read_source
-from lmeval_setup.safeio import real_path, why_missing
+from lmeval_setup.safeio import is_dir, is_file, real_path, why_missing
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MAX_DEPTH = 30
@@ -61,7 +61,7 @@ Id = tuple[str, str, str, str]  # group/version, kind, effective namespace, name
 def kustomization_file(directory: Path) -> Path | None:
     for name in KUSTOMIZATION_FILES:
         candidate = directory / name
-        if candidate.is_file():
+        if is_file(candidate):
             return candidate
     return None
 
@@ -168,7 +168,7 @@ class _Builder:
         if depth > MAX_DEPTH:
             self.result.errors.append(InputError(str(directory), "kustomization nesting too deep (a cycle?)"))
             return []
-        kfile = kustomization_file(directory) if directory.is_dir() else None
+        kfile = kustomization_file(directory) if is_dir(directory) else None
         if kfile is None:
             what = "component" if component_of is not None else "directory in resources"
             self.result.errors.append(InputError(str(directory), why_missing(directory,
@@ -201,9 +201,9 @@ class _Builder:
             raise BuildError(str(directory), f"unsupported kustomize feature: remote resource {entry} (lint does "
                              f"not fetch it; lint `kubectl kustomize` output instead)")
         path = real_path(directory / entry)
-        if path.is_dir():
+        if is_dir(path):
             return self.kustomization(path, depth + 1)
-        if not path.is_file():
+        if not is_file(path):
             self.result.errors.append(InputError(str(directory / entry), why_missing(
                 path, "resource listed in kustomization does not exist")))
             return []
@@ -226,7 +226,7 @@ class _Builder:
         """The documents of a patch given by `path:` (a file) or inline `patch:` (positions in kustomization)."""
         if isinstance(entry.get("path"), str):
             path = real_path(directory / entry["path"])
-            if not path.is_file():
+            if not is_file(path):
                 raise BuildError(str(directory / entry["path"]), why_missing(path, "patch file does not exist"))
             if not self.inside_root(directory, entry["path"], path):
                 return []
@@ -303,7 +303,7 @@ class _Transformers:
             if not isinstance(entry, str):
                 continue
             # kustomize reads an entry naming a readable file as a path, anything else as an inline patch.
-            is_path = (self.directory / entry).is_file() if "\n" not in entry else False
+            is_path = is_file(self.directory / entry) if "\n" not in entry else False
             holder = {"path": entry} if is_path else {"patch": entry}
             where = f"patchesStrategicMerge[{i}]"
             for doc in self.builder.patch_documents(holder, where, self.kdoc, self.directory):

@@ -14,7 +14,7 @@ from pathlib import Path
 from lmeval_setup.errors import PrerequisiteError, UsageError
 from lmeval_setup.results.model import JobResult
 from lmeval_setup.results.table import columns_for, format_seconds
-from lmeval_setup.safeio import UnwritableOutput, check_writable, write_atomic
+from lmeval_setup.safeio import UnwritableOutput, check_writable, is_dir, why_missing, write_atomic
 
 SUFFIXES = (".png", ".svg")
 
@@ -26,8 +26,8 @@ def check_plot_target(path: Path) -> None:
         raise UsageError(f"--plot {path}: use a .png or .svg file name")
     _pyplot()
     parent = path.parent
-    if not parent.is_dir():
-        raise UsageError(f"--plot {path}: directory {parent} does not exist")
+    if not is_dir(parent):
+        raise UsageError(f"--plot {path}: directory {parent}: {why_missing(parent, 'does not exist')}")
     try:  # a FIFO would block the save, a link would be written through
         check_writable(path, replace=True)
     except UnwritableOutput as exc:

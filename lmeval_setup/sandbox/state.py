@@ -67,7 +67,14 @@ def default_state_dir(name: str) -> Path:
 def resolve_state_dir(name: str, state_dir: Path | None) -> Path:
     """The directory to use, absolute: process command lines and state files name it."""
     validate_name(name)
-    return (state_dir if state_dir is not None else default_state_dir(name)).absolute()
+    directory = (state_dir if state_dir is not None else default_state_dir(name)).absolute()
+    try:
+        os.lstat(directory / STATE_FILE)
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # nothing there yet, or a file in the way: up's own checks name that
+    except OSError as exc:  # a name too long, no search permission: one line now, not a traceback later
+        raise UsageError(f"--state-dir {directory}: cannot use it: {(exc.strerror or str(exc)).lower()}") from None
+    return directory
 
 
 def has_marker(directory: Path) -> bool:

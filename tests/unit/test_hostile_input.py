@@ -429,3 +429,24 @@ def test_a_file_name_with_an_escape_sequence_is_shown_escaped_in_every_format(tm
     assert any("job\\x1b[2J" in (case.get("classname") or "") for case in junit.iter("testcase"))
     report = json.loads(cli(tmp_path, "lint", ".", "-o", "json").stdout)  # JSON escapes them itself
     assert any(f["file"]["path"].endswith(hostile) for f in report["findings"])
+
+
+LONG_NAME = "n" * 300  # NAME_MAX is 255: every lookup of it fails with ENAMETOOLONG, which pathlib raises
+
+
+@pytest.mark.parametrize("args", [
+    ("lint", f"{LONG_NAME}.yaml"),
+    ("lint", "overlay"),  # a kustomization naming it
+    ("doctor", "--from-dir", LONG_NAME),
+    ("sandbox", "status", "--state-dir", LONG_NAME),
+    ("sandbox", "down", "--state-dir", LONG_NAME),
+    ("results", "-n", "ns", "--plot", f"{LONG_NAME}/x.png"),
+], ids=["lint", "kustomization", "doctor", "sandbox-status", "sandbox-down", "plot"])
+def test_a_name_too_long_is_one_line_not_an_internal_error(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """Path.is_dir(), is_file() and exists() raise OSError for a name too long, where they return False for a
+    missing one: each of these ended in an internal error (exit 70)."""
+    (tmp_path / "overlay").mkdir()
+    (tmp_path / "overlay" / "kustomization.yaml").write_text(f"resources: [{LONG_NAME}.yaml]\n")
+    proc = cli(tmp_path, *args)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and "file name too long" in errors[0], proc.stderr

@@ -34,9 +34,9 @@ LIST_PLURALS = frozenset({"events"})  # inspect writes these as one List per nam
 def prepare_dir(path: str | Path) -> Path:
     """Check (and create, 0700) the --collect target before any cluster work; refusals are exit 2."""
     root = Path(path)
-    if root.is_symlink():
-        raise UsageError(f"--collect {root}: is a symbolic link; refused (give a new or empty directory)")
     try:
+        if root.is_symlink():
+            raise UsageError(f"--collect {root}: is a symbolic link; refused (give a new or empty directory)")
         if root.exists():
             if not root.is_dir():
                 raise UsageError(f"--collect {root}: exists and is not a directory")
@@ -74,7 +74,7 @@ def collect_target(path: str | Path) -> Iterator[Path]:
 def _missing_dirs(path: Path) -> list[Path]:
     """The directories prepare_dir would create for `path`, deepest first."""
     missing = []
-    while not path.exists() and not path.is_symlink() and path != path.parent:
+    while not os.path.lexists(path) and path != path.parent:  # (lexists: a name too long is "missing" too)
         missing.append(path)
         path = path.parent
     return missing

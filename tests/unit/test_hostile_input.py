@@ -441,7 +441,8 @@ LONG_NAME = "n" * 300  # NAME_MAX is 255: every lookup of it fails with ENAMETOO
     ("sandbox", "status", "--state-dir", LONG_NAME),
     ("sandbox", "down", "--state-dir", LONG_NAME),
     ("results", "-n", "ns", "--plot", f"{LONG_NAME}/x.png"),
-], ids=["lint", "kustomization", "doctor", "sandbox-status", "sandbox-down", "plot"])
+    ("doctor", "--collect", LONG_NAME),
+], ids=["lint", "kustomization", "doctor", "sandbox-status", "sandbox-down", "plot", "collect"])
 def test_a_name_too_long_is_one_line_not_an_internal_error(tmp_path: Path, args: tuple[str, ...]) -> None:
     """Path.is_dir(), is_file() and exists() raise OSError for a name too long, where they return False for a
     missing one: each of these ended in an internal error (exit 70)."""

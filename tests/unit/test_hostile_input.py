@@ -429,6 +429,12 @@ def test_a_file_name_with_an_escape_sequence_is_shown_escaped_in_every_format(tm
     assert any("job\\x1b[2J" in (case.get("classname") or "") for case in junit.iter("testcase"))
     report = json.loads(cli(tmp_path, "lint", ".", "-o", "json").stdout)  # JSON escapes them itself
     assert any(f["file"]["path"].endswith(hostile) for f in report["findings"])
+    # the notes on stderr too: a linked manifest is not rewritten, and the note names it
+    (tmp_path / "fixable.yaml").write_text(MANIFEST.replace("/v1/completions", ""))
+    (tmp_path / "link\x1b]0;owned\x07.yaml").symlink_to("fixable.yaml")
+    fixed = cli(tmp_path, "lint", "--fix", "link\x1b]0;owned\x07.yaml")
+    assert "note: link\\x1b]0;owned\\x07.yaml: not fixed: a symbolic link" in fixed.stderr, fixed.stderr
+    assert "\x1b" not in fixed.stderr
 
 
 LONG_NAME = "n" * 300  # NAME_MAX is 255: every lookup of it fails with ENAMETOOLONG, which pathlib raises

@@ -265,7 +265,8 @@ def write_atomic(path: Path, content: str | bytes, *, replace: bool, mode: int |
     less the umask), then renamed over the name, which replaces the name itself, never what a link names."""
     check_writable(path, replace=replace)
     data = content.encode("utf-8") if isinstance(content, str) else content
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    # Named after the file (a leftover of a SIGKILL says whose it is), within NAME_MAX whatever the name's length.
+    temporary = path.with_name(f".{path.name[:200]}.{os.urandom(4).hex()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(temporary, flags, 0o666)

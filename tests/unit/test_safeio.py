@@ -114,3 +114,10 @@ def test_an_unreadable_input_keeps_the_stable_reason_word_apart_from_why(tmp_pat
         safeio.read_text(tmp_path / "fifo", limit=100)
     assert caught.value.why == "a FIFO, not a regular file: refused"
     assert caught.value.reason == safeio.UnreadableInput.reason and " " not in caught.value.reason
+
+
+def test_write_atomic_takes_a_name_as_long_as_the_system_allows(tmp_path: Path) -> None:
+    """The temporary file beside it used to add ~25 characters to the name: a 240-character name was refused."""
+    path = tmp_path / ("n" * 250)
+    safeio.write_atomic(path, "x", replace=False)
+    assert path.read_text() == "x" and [p.name for p in tmp_path.iterdir()] == [path.name]

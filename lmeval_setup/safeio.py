@@ -69,12 +69,13 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def _strerror(exc: OSError) -> str:
+def os_error_text(exc: OSError) -> str:
+    """The system's reason, as the one-line errors say it ("file name too long", "permission denied")."""
     return exc.strerror.lower() if exc.strerror else str(exc)
 
 
 def _os_reason(exc: OSError) -> str:
-    return "cannot read: " + _strerror(exc)
+    return "cannot read: " + os_error_text(exc)
 
 
 def _limit_text(limit: int) -> str:
@@ -242,7 +243,7 @@ def _existing_kind(path: Path) -> str | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
-        raise UnwritableOutput(f"{path}: cannot write: {_strerror(exc)}") from None
+        raise UnwritableOutput(f"{path}: cannot write: {os_error_text(exc)}") from None
     if stat.S_ISLNK(mode):
         return "a symbolic link"
     return "a regular file" if stat.S_ISREG(mode) else _kind(mode)
@@ -260,10 +261,15 @@ def check_writable(path: Path, *, replace: bool) -> None:
         raise UnwritableOutput(f"{path} exists", hint="pass --force to overwrite")
 
 
-def write_atomic(path: Path, content: str | bytes, *, replace: bool, mode: int | None = None) -> None:
-    """`path` holds `content` whole, or is left as it was: written to a new file beside it (`mode`, else 0666
-    less the umask), then renamed over the name, which replaces the name itself, never what a link names."""
+def write_atomic(path: Path, content: str | bytes, *, replace: bool) -> None:
+    """`path` holds `content` whole, or is left as it was: written to a new file beside it, then renamed over the
+    name, which replaces the name itself, never what a link names. A replaced file keeps its mode; a new one gets
+    0666 less the umask."""
     check_writable(path, replace=replace)
+    try:
+        mode: int | None = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = None  # nothing there yet
     data = content.encode("utf-8") if isinstance(content, str) else content
     # Named after the file (a leftover of a SIGKILL says whose it is), within NAME_MAX whatever the name's length.
     temporary = path.with_name(f".{path.name[:200]}.{os.urandom(4).hex()}.tmp")
@@ -280,7 +286,7 @@ def write_atomic(path: Path, content: str | bytes, *, replace: bool, mode: int |
             temporary.unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise UnwritableOutput(f"{path}: cannot write: {_strerror(exc)}") from None
+        raise UnwritableOutput(f"{path}: cannot write: {os_error_text(exc)}") from None
 
 
 def make_dirs(path: Path) -> None:
@@ -288,7 +294,7 @@ def make_dirs(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UnwritableOutput(f"{path}: cannot create the directory: {_strerror(exc)}") from None
+        raise UnwritableOutput(f"{path}: cannot create the directory: {os_error_text(exc)}") from None
 
 
 # -- private files -----------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ class _Tree:
         except OSError as exc:
             if search:  # looking for the layout: an unreadable corner is not where it is
                 return []
-            raise safeio.UnreadableInput(str(directory), f"cannot list: {(exc.strerror or str(exc)).lower()}") from None
+            raise safeio.UnreadableInput(str(directory), f"cannot list: {safeio.os_error_text(exc)}") from None
         return sorted(found, key=lambda e: e.name)
 
     def subdirs(self, directory: Path, *, search: bool = False) -> Iterator[Path]:

@@ -50,7 +50,7 @@ def prepare_dir(path: str | Path) -> Path:
         safeio.write_private(probe, "")
         probe.unlink()
     except OSError as exc:
-        raise UsageError(f"--collect {root}: cannot write: {(exc.strerror or str(exc)).lower()}") from None
+        raise UsageError(f"--collect {root}: cannot write: {safeio.os_error_text(exc)}") from None
     return root
 
 
@@ -85,7 +85,7 @@ def write_dir(snapshot: Snapshot, path: str | Path) -> Path:
     try:
         _write_tree(snapshot, root)
     except OSError as exc:
-        raise UsageError(f"--collect {root}: cannot write: {(exc.strerror or str(exc)).lower()}") from None
+        raise UsageError(f"--collect {root}: cannot write: {safeio.os_error_text(exc)}") from None
     return root
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from lmeval_setup.fix.engine import NAMED_LISTS, plan_job
 from lmeval_setup.fix.yamledit import Edit, NotEditable, apply_edits
 from lmeval_setup.lint.loader import Document, join, read_source
 from lmeval_setup.rules.finding import Finding
-from lmeval_setup.safeio import UnwritableOutput, write_atomic
+from lmeval_setup.safeio import write_atomic
 
 
 @dataclass
@@ -97,15 +96,10 @@ def _try(placed: list[tuple[str, Edit]]) -> None:
 
 
 def write(fixes: LintFixResult, wrote: Callable[[FileFix], None]) -> None:
-    """Replace each file whole, keeping its mode, and tell `wrote` at once: a file that cannot be written stops
+    """Replace each file whole (keeping its mode) and tell `wrote` at once: a file that cannot be written stops
     the run with one line (safeio.UnwritableOutput), after the files already fixed have been named."""
     for fix in fixes.files:
-        path = Path(fix.file)
-        try:
-            mode = stat.S_IMODE(os.stat(path).st_mode)
-        except OSError as exc:
-            raise UnwritableOutput(f"{path}: cannot write: {(exc.strerror or str(exc)).lower()}") from None
-        write_atomic(path, fix.after, replace=True, mode=mode)
+        write_atomic(Path(fix.file), fix.after, replace=True)
         wrote(fix)
 
 

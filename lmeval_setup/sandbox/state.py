@@ -18,6 +18,7 @@ from dataclasses import KW_ONLY, asdict, dataclass
 from pathlib import Path
 
 from lmeval_setup.errors import UsageError
+from lmeval_setup.safeio import os_error_text
 from lmeval_setup.sandbox.private import make_private_dir, write_private
 
 STATE_FILE = "sandbox.json"
@@ -73,7 +74,7 @@ def resolve_state_dir(name: str, state_dir: Path | None) -> Path:
     except (FileNotFoundError, NotADirectoryError):
         pass  # nothing there yet, or a file in the way: up's own checks name that
     except OSError as exc:  # a name too long, no search permission: one line now, not a traceback later
-        raise UsageError(f"--state-dir {directory}: cannot use it: {(exc.strerror or str(exc)).lower()}") from None
+        raise UsageError(f"--state-dir {directory}: cannot use it: {os_error_text(exc)}") from None
     return directory
 
 

@@ -94,6 +94,9 @@ def test_write_atomic_creates_files_as_the_umask_says(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert (tmp_path / "a.yaml").stat().st_mode & 0o777 == 0o640
+    (tmp_path / "a.yaml").chmod(0o604)  # a file replaced keeps the mode it had, whatever the umask
+    safeio.write_atomic(tmp_path / "a.yaml", "x: 2\n", replace=True)
+    assert (tmp_path / "a.yaml").stat().st_mode & 0o777 == 0o604 and (tmp_path / "a.yaml").read_text() == "x: 2\n"
 
 
 def test_check_writable_names_what_is_in_the_way(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import click
 from lmeval_setup.cli.common import findings_options, kube_options
 from lmeval_setup.cli.selection import selection_options, selector_option
 from lmeval_setup.cli.verbosity import note as say
+from lmeval_setup.cli.verbosity import shown
 from lmeval_setup.errors import ExitCode, UsageError
 
 
@@ -75,10 +76,8 @@ def lint(
     for note in result.notes:
         say(f"note: {note}")
     if output == "text":
-        from lmeval_setup.redact import printable
-
         for error in result.errors:
-            click.echo(f"error: {printable(error)}", err=True)
+            click.echo(f"error: {shown(error)}", err=True)
     click.echo(text, nl=False, color=True)  # render() already decided colour; echo must not strip it
     if result.errors:
         sys.exit(int(ExitCode.USAGE))

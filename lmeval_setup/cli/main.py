@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import click
 
 from lmeval_setup import __version__
-from lmeval_setup.cli.verbosity import NORMAL, add_verbosity, set_level
+from lmeval_setup.cli.verbosity import NORMAL, add_verbosity, set_level, shown
 from lmeval_setup.errors import EXIT_CODE_MEANINGS, ExitCode, LmevalError
 
 # name -> (module:attribute, one-line help shown by --help without importing the module)
@@ -133,9 +133,7 @@ def _run(argv: list[str] | None, prog_name: str, complete_var: str | None) -> An
         exc.show()
         sys.exit(ExitCode.USAGE)
     except LmevalError as exc:
-        from lmeval_setup.redact import printable  # (only when there is an error: the redactor's patterns cost ms)
-
-        click.echo(f"error: {printable(exc.one_line())}", err=True)  # a file name may hold an escape sequence
+        click.echo(f"error: {shown(exc.one_line())}", err=True)  # a file name may hold an escape sequence
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
         _exit_interrupted()

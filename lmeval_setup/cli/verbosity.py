@@ -46,7 +46,7 @@ def verbosity() -> int:
 def note(text: str) -> None:
     """A line for people on stderr (notes, status, progress); dropped under -q. Errors use click.echo."""
     if not quiet():
-        click.echo(_shown(text), err=True)
+        click.echo(shown(text), err=True)
 
 
 def status_printer() -> Callable[[str], None]:
@@ -54,14 +54,14 @@ def status_printer() -> Callable[[str], None]:
 
     def show(text: str) -> None:
         if not quiet() or text.startswith("error"):
-            click.echo(_shown(text), err=True)
+            click.echo(shown(text), err=True)
 
     return show
 
 
-def _shown(text: str) -> str:
-    """A note may name a file or quote the cluster: its control characters are escaped (redact.printable), the
-    redactor imported only then (its patterns cost milliseconds of every command's start)."""
+def shown(text: str) -> str:
+    """A line for stderr (a note, an error) may name a file or quote the cluster: its control characters are
+    escaped (redact.printable), the redactor imported only then (its patterns cost milliseconds of every start)."""
     if text.isprintable() or all(c.isprintable() or c in "\t\n" for c in text):
         return text
     from lmeval_setup.redact import printable

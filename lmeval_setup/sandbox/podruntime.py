@@ -490,11 +490,9 @@ class PodRuntime:
             sandboxes = list(self._sandboxes.values())
             self._containers.clear()
             self._sandboxes.clear()
-        alive = [c for c in containers if c.terminate()]
         deadline = time.monotonic() + grace
-        while alive and time.monotonic() < deadline:
-            time.sleep(0.05)
-            alive = [c for c in alive if signal_group(c.pid, 0) and not _only_zombies(c.pid)]
+        for running in [c for c in containers if c.terminate()]:  # the grace is one for all of them
+            wait_group_ended(running.pid, timeout=max(0.0, deadline - time.monotonic()))
         for running in containers:
             running.kill_group()
             with contextlib.suppress(subprocess.TimeoutExpired):
